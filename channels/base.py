@@ -1,0 +1,52 @@
+"""The contract every channel adapter implements.
+
+An adapter turns one :class:`OutboundMessage` into one provider API call and returns a
+:class:`SendResult`, or raises a :class:`channels.errors.SendError`. It is given its configuration
+and a shared ``httpx.AsyncClient``; it never builds its own client, reads the environment or
+imports anything from ``orchestrator``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import httpx
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message to send: who to, from which address, what text.
+
+    ``message_id`` is Continuum's deterministic id; adapters pass it to providers that accept an
+    idempotency key or client reference. ``status_callback`` is where the provider should post
+    delivery receipts, when it supports per-message callbacks.
+    """
+
+    message_id: str
+    to: str
+    text: str
+    sender: str | None = None
+    attachments: tuple[str, ...] = ()
+    status_callback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the provider accepted: its ids for the message, and its first status."""
+
+    external_ids: tuple[str, ...]
+    status: str = "queued"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class ChannelAdapter(Protocol):
+    """A provider's send API behind one method."""
+
+    channel_type: ClassVar[str]
+    channel: ClassVar[str]
+    secret_fields: ClassVar[tuple[str, ...]]
+
+    def __init__(self, config: Any, http: httpx.AsyncClient) -> None: ...
+
+    async def send(self, msg: OutboundMessage) -> SendResult: ...
