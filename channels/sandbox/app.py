@@ -1,0 +1,39 @@
+"""Build the sandbox provider: a FastAPI app speaking Twilio's HTTP API on loopback.
+
+Example::
+
+    app = create_sandbox_app(SandboxConfig())
+    uvicorn.run(app, host="127.0.0.1", port=8099)
+
+Tests drive it with ``httpx.ASGITransport(app)``, which does not run the lifespan, so they enter
+``app.router.lifespan_context(app)`` themselves to start and stop the background callbacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from channels.sandbox.admin import admin_router
+from channels.sandbox.config import SandboxConfig
+from channels.sandbox.runtime import SandboxRuntime
+from channels.sandbox.twilio import twilio_router
+
+
+def create_sandbox_app(config: SandboxConfig, http: httpx.AsyncClient | None = None) -> FastAPI:
+    """Return the sandbox app; it owns an HTTP client for callbacks unless one is injected."""
+    runtime = SandboxRuntime(config, http)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.running():
+            yield
+
+    app = FastAPI(title="Continuum sandbox provider", lifespan=lifespan)
+    app.state.sandbox = runtime
+    app.include_router(twilio_router(runtime))
+    app.include_router(admin_router(runtime))
+    return app

@@ -1,0 +1,29 @@
+"""Settings of the sandbox provider; defaults suit tests and ``continuum up``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class SandboxConfig(BaseModel):
+    """The sandbox's one fake Twilio account and its callback timing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    twilio_account_sid: str = Field(
+        default="AC00000000000000000000000000000000",
+        description="Account SID the sandbox accepts as basic-auth user and in API paths.",
+    )
+    twilio_auth_token: SecretStr = Field(
+        default=SecretStr("sandbox-auth-token"),
+        description="Auth token: basic-auth password and the key that signs webhooks.",
+    )
+    status_delay_s: float = Field(
+        default=0.05, ge=0, description="Pause between successive status callbacks of a message."
+    )
+    callback_attempts: int = Field(
+        default=3, ge=1, description="Tries per callback post on connection errors or 5xx."
+    )
+    callback_backoff_s: float = Field(
+        default=0.05, ge=0, description="First retry pause of a callback post; doubles each try."
+    )

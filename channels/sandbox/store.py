@@ -1,0 +1,66 @@
+"""In-memory record of the messages the sandbox accepted, in arrival order."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+def new_sid(prefix: str) -> str:
+    """Return a Twilio-style sid: a two-letter prefix and 32 lowercase hex digits."""
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass(slots=True)
+class SandboxMessage:
+    """One accepted outbound message; ``status`` and ``callbacks`` change as callbacks go out."""
+
+    sid: str
+    account_sid: str
+    to: str
+    sender: str
+    body: str
+    created_at: datetime
+    media_urls: tuple[str, ...] = ()
+    status_callback: str | None = None
+    provider: str = "twilio"
+    status: str = "queued"
+    callbacks: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Return the JSON object ``GET /_sandbox/messages`` lists for this message."""
+        return {
+            "sid": self.sid,
+            "provider": self.provider,
+            "to": self.to,
+            "from": self.sender,
+            "body": self.body,
+            "media_urls": list(self.media_urls),
+            "status": self.status,
+            "status_callback": self.status_callback,
+            "callbacks": list(self.callbacks),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+class MessageStore:
+    """Accepted messages in order; the sandbox keeps them until cleared."""
+
+    def __init__(self) -> None:
+        self._messages: list[SandboxMessage] = []
+
+    def add(self, message: SandboxMessage) -> None:
+        """Record an accepted message."""
+        self._messages.append(message)
+
+    def clear(self) -> int:
+        """Forget every message; return how many there were."""
+        count = len(self._messages)
+        self._messages.clear()
+        return count
+
+    def __iter__(self) -> Iterator[SandboxMessage]:
+        return iter(list(self._messages))

@@ -1,0 +1,198 @@
+"""Twilio Programmable Messaging: send SMS/MMS, read status callbacks and inbound SMS webhooks.
+
+Example::
+
+    config = TwilioConfig(account_sid="AC1", auth_token=SecretStr("t"), from_number="+15559999")
+    adapter = TwilioSms(config, http)
+    result = await adapter.send(OutboundMessage(message_id="m1", to="+15550001", text="Hi"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from channels._http import parse_json, raise_for_send_status
+from channels.base import OutboundMessage, SendResult
+from channels.errors import (
+    ChannelConfigInvalid,
+    ConnectionFailed,
+    ContactStopped,
+    RejectedWithReason,
+    ResponseUnparseable,
+    SendError,
+)
+
+STATUS_MAP: Mapping[str, str] = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "queued",
+    "sent": "sent",
+    "delivered": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "receiving": "unknown",  # inbound-only statuses: not a delivery state of anything we sent
+    "received": "unknown",
+    "read": "read",
+    "canceled": "failed",
+}
+"""Twilio message status → Continuum status; anything else maps to ``"unknown"``."""
+
+_STOPPED_CODES = frozenset({"21610"})  # "Attempt to send to unsubscribed recipient" (STOP)
+
+
+class TwilioConfig(BaseModel):
+    """Credentials and defaults for one Twilio account."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_sid: str = Field(description="Twilio Account SID (AC...), also the basic-auth user.")
+    auth_token: SecretStr = Field(
+        description="Twilio Auth Token: basic-auth password and webhook key."
+    )
+    base_url: str = Field(
+        default="https://api.twilio.com", description="Twilio REST API root, or the sandbox's."
+    )
+    from_number: str | None = Field(
+        default=None, description="Default sender (E.164 or alphanumeric) when a message has none."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """One Twilio status callback, decoded: which message, its mapped and raw status, and why."""
+
+    external_id: str
+    status: str
+    provider_status: str
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """One Twilio inbound SMS/MMS webhook, decoded."""
+
+    id: str
+    sender: str
+    recipient: str
+    text: str
+    attachments: tuple[str, ...] = ()
+
+
+class TwilioSms:
+    """Sends one message through Twilio's Messages resource."""
+
+    channel_type: ClassVar[str] = "sms.twilio"
+    channel: ClassVar[str] = "sms"
+    secret_fields: ClassVar[tuple[str, ...]] = ("auth_token",)
+
+    def __init__(self, config: TwilioConfig, http: httpx.AsyncClient) -> None:
+        self._config, self._http = config, http
+
+    async def send(self, msg: OutboundMessage) -> SendResult:
+        """Post the message; return Twilio's sid and mapped status, or raise a SendError."""
+        form, auth = self._form(msg), self._auth()
+        root, account = self._config.base_url.rstrip("/"), self._config.account_sid
+        url = f"{root}/2010-04-01/Accounts/{account}/Messages.json"
+        try:
+            resp = await self._http.post(url, data=form, auth=auth)
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from exc
+        raise_for_send_status(resp, reject=_rejection)
+        body = parse_json(resp)
+        if body.get("status") == "failed":
+            raise RejectedWithReason(
+                _text(body.get("error_code")),
+                _text(body.get("error_message")),
+                status_code=resp.status_code,
+            )
+        sid = body.get("sid")
+        if not isinstance(sid, str) or not sid:
+            raise ResponseUnparseable("response has no message sid", status_code=resp.status_code)
+        status = STATUS_MAP.get(str(body.get("status")), "unknown")
+        return SendResult(external_ids=(sid,), status=status, raw=body)
+
+    def _auth(self) -> httpx.BasicAuth:
+        """Return basic auth, refusing empty credentials before any I/O."""
+        token = self._config.auth_token.get_secret_value()
+        if not self._config.account_sid or not token:
+            raise ChannelConfigInvalid("twilio account_sid and auth_token are required")
+        return httpx.BasicAuth(self._config.account_sid, token)
+
+    def _form(self, msg: OutboundMessage) -> dict[str, str | list[str]]:
+        """Build the Messages.json form; MediaUrl repeats once per attachment."""
+        sender = msg.sender or self._config.from_number
+        if not sender:
+            raise ChannelConfigInvalid("no sender: message has none and from_number is unset")
+        form: dict[str, str | list[str]] = {"To": msg.to, "From": sender, "Body": msg.text}
+        if msg.status_callback:
+            form["StatusCallback"] = msg.status_callback
+        if msg.attachments:
+            form["MediaUrl"] = list(msg.attachments)
+        return form
+
+
+def parse_status_callback(form: Mapping[str, str]) -> StatusReport:
+    """Decode a status callback form; raise ValueError without MessageSid or MessageStatus."""
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    raw = form.get("MessageStatus") or form.get("SmsStatus")
+    if not sid or not raw:
+        missing = [
+            name for name, value in (("MessageSid", sid), ("MessageStatus", raw)) if not value
+        ]
+        raise ValueError(f"twilio status callback is missing {', '.join(missing)}")
+    return StatusReport(
+        external_id=sid,
+        status=STATUS_MAP.get(raw, "unknown"),
+        provider_status=raw,
+        error_code=form.get("ErrorCode") or None,
+        error_message=form.get("ErrorMessage") or None,
+    )
+
+
+def parse_inbound(form: Mapping[str, str]) -> InboundSms:
+    """Decode an inbound SMS webhook; raise ValueError when a required field is missing."""
+    missing = [name for name in ("MessageSid", "From", "To", "Body") if name not in form]
+    if missing or not form["MessageSid"]:
+        raise ValueError(f"twilio inbound webhook is missing {', '.join(missing) or 'MessageSid'}")
+    try:
+        num_media = int(form.get("NumMedia") or "0")
+    except ValueError as exc:
+        raise ValueError(f"twilio inbound NumMedia is not a number: {form['NumMedia']!r}") from exc
+    if num_media < 0:
+        raise ValueError(f"twilio inbound NumMedia is negative: {num_media}")
+    names = [f"MediaUrl{i}" for i in range(num_media)]
+    if absent := [name for name in names if not form.get(name)]:
+        raise ValueError(f"twilio inbound NumMedia={num_media} but {', '.join(absent)} missing")
+    return InboundSms(
+        id=form["MessageSid"],
+        sender=form["From"],
+        recipient=form["To"],
+        text=form["Body"],
+        attachments=tuple(form[name] for name in names),
+    )
+
+
+def _rejection(resp: httpx.Response) -> SendError | None:
+    """Map Twilio's JSON error body (``{"code": 21211, "message": ...}``) to its SendError."""
+    try:
+        body: Any = resp.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("code") in (None, ""):
+        return None
+    code, message = _text(body["code"]), _text(body.get("message"))
+    if code in _STOPPED_CODES:
+        return ContactStopped(message, status_code=resp.status_code)
+    return RejectedWithReason(code, message, status_code=resp.status_code)
+
+
+def _text(value: object) -> str:
+    """Render an optional provider field as text, with None as the empty string."""
+    return "" if value is None else str(value)

@@ -1,0 +1,1 @@
+"""Continuum: omnichannel interaction orchestration."""

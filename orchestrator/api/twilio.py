@@ -1,0 +1,99 @@
+"""Twilio webhooks: delivery status callbacks and inbound SMS, both signature-checked."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from aiokafka.errors import KafkaError
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from channels.twilio_signature import validate_signature
+from channels.twilio_sms import TwilioSms, parse_inbound, parse_status_callback
+from orchestrator.engine.decisions import derive_id
+from orchestrator.events import MESSAGE_RECEIVED, MESSAGE_STATUS, CloudEvent, MessageStatus
+
+if TYPE_CHECKING:
+    from orchestrator.api.app import ApiDeps
+
+STATUS_PATH = "/webhooks/twilio/status"
+INBOUND_PATH = "/webhooks/twilio/inbound"
+_EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def twilio_router(deps: ApiDeps) -> APIRouter:
+    """Routes for Twilio's webhooks."""
+    router = APIRouter()
+    token = deps.settings.twilio.auth_token.get_secret_value()
+    public = deps.settings.api_public_url
+
+    async def verified_form(request: Request, route: str) -> dict[str, str]:
+        form = {k: str(v) for k, v in (await request.form()).multi_items()}
+        signature = request.headers.get("x-twilio-signature", "")
+        query = f"?{request.url.query}" if request.url.query else ""
+        urls = {f"{public}{request.url.path}{query}", str(request.url)}
+        if not signature or not any(validate_signature(token, u, form, signature) for u in urls):
+            deps.metrics.webhook_total.labels(route, "bad_signature").inc()
+            raise HTTPException(403, "X-Twilio-Signature is missing or does not match")
+        return form
+
+    @router.post(STATUS_PATH)
+    async def status(request: Request) -> Response:
+        """A delivery receipt: verified, then published to the status topic."""
+        form = await verified_form(request, "twilio_status")
+        try:
+            report = parse_status_callback(form)
+        except ValueError as exc:
+            deps.metrics.webhook_total.labels("twilio_status", "invalid").inc()
+            raise HTTPException(400, str(exc)) from None
+        data = MessageStatus(
+            provider=TwilioSms.channel_type,
+            external_id=report.external_id,
+            status=report.status,  # type: ignore[arg-type]
+            provider_status=report.provider_status,
+            error_code=report.error_code,
+            error_message=report.error_message,
+        )
+        event = CloudEvent(
+            specversion="1.0",
+            id=derive_id("st", report.external_id, report.provider_status),
+            source="/channels/sms/twilio",
+            type=MESSAGE_STATUS,
+            data=data.model_dump(mode="json", exclude_none=True),
+        )
+        await _publish_now(deps, deps.topics.status, event, report.external_id)
+        deps.metrics.webhook_total.labels("twilio_status", "accepted").inc()
+        return Response(status_code=204)
+
+    @router.post(INBOUND_PATH)
+    async def inbound(request: Request) -> Response:
+        """An inbound SMS: answered 2xx only once the broker has acknowledged it."""
+        form = await verified_form(request, "twilio_inbound")
+        try:
+            sms = parse_inbound(form)
+        except ValueError as exc:
+            deps.metrics.webhook_total.labels("twilio_inbound", "invalid").inc()
+            raise HTTPException(400, str(exc)) from None
+        event = CloudEvent(
+            specversion="1.0",
+            id=sms.id,
+            source="/channels/sms/twilio",
+            type=MESSAGE_RECEIVED,
+            data={"channel": "sms", "from": sms.sender, "to": sms.recipient, "text": sms.text,
+                  "attachments": list(sms.attachments)},
+        )
+        await _publish_now(deps, deps.topics.inbound("sms"), event, sms.sender)
+        deps.metrics.webhook_total.labels("twilio_inbound", "accepted").inc()
+        return Response(_EMPTY_TWIML, media_type="text/xml")
+
+    return router
+
+
+async def _publish_now(deps: ApiDeps, topic: str, event: CloudEvent, key: str) -> None:
+    try:
+        await deps.publisher.publish_confirmed(topic, event, key)
+    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        deps.metrics.webhook_total.labels("publish", "error").inc()
+        raise HTTPException(503, f"the event could not be stored: {exc}") from None

@@ -1,0 +1,89 @@
+"""The ``continuum`` command: the composition root of every process.
+
+Settings are built here, once, from ``CONTINUUM_*`` variables, and passed down. Usage errors and
+bad settings print one clear line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from orchestrator import commands
+from orchestrator.errors import ConfigError
+from orchestrator.settings import CHANNELS, Settings, describe_error
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and its options."""
+    p = argparse.ArgumentParser(
+        prog="continuum",
+        description="Omnichannel interaction orchestration. Settings come from CONTINUUM_* "
+        "environment variables (see docs/configuration.md).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("up", help="run everything: embedded servers (for unset settings), the "
+                   "sandbox provider, every worker and the API")
+
+    w = sub.add_parser("worker", help="run workers (and optionally the API) against servers "
+                       "named in the environment")
+    w.add_argument("--only", default="inbound,decision,dispatcher,status,ledger",
+                   help="comma-separated workers to run (default: all)")
+    w.add_argument("--api", action="store_true", help="also serve the HTTP API")
+
+    sub.add_parser("sandbox", help="run only the sandbox provider")
+    sub.add_parser("topics", help="create every topic Continuum uses (idempotent)")
+
+    s = sub.add_parser("send", help="publish an inbound message, as if a customer wrote in")
+    s.add_argument("channel", choices=CHANNELS)
+    s.add_argument("text", help="the message text")
+    s.add_argument("--from", dest="sender", required=True, help="the customer's address")
+    s.add_argument("--to", dest="recipient", default=None, help="our address they wrote to")
+    s.add_argument("--id", dest="event_id", default=None,
+                   help="the provider message id (default: a new one); reuse it to test dedupe")
+
+    ledger = sub.add_parser("ledger", help="query the delivery and audit ledger")
+    lsub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="SUBCOMMAND")
+    q = lsub.add_parser("query", help="print one customer's trail, in order")
+    who = q.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", help="a customer id")
+    who.add_argument("--address", help="an address (phone, email...): every customer it "
+                     "resolved to")
+    q.add_argument("--since", type=commands.parse_time, help="ISO 8601 time, inclusive")
+    q.add_argument("--until", type=commands.parse_time, help="ISO 8601 time, exclusive")
+    q.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    q.add_argument("--limit", type=int, default=10_000)
+
+    flows = sub.add_parser("flows", help="work with flow files")
+    fsub = flows.add_subparsers(dest="flows_command", required=True, metavar="SUBCOMMAND")
+    v = fsub.add_parser("validate", help="validate every flow in a folder")
+    v.add_argument("folder", nargs="?", default=None, help="default: CONTINUUM_FLOWS_DIR")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, build settings, run the command; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"continuum: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(commands.run(args, settings))
+    except ConfigError as exc:
+        print(f"continuum: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

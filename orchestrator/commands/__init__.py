@@ -1,0 +1,39 @@
+"""What each ``continuum`` subcommand does; :mod:`orchestrator.cli` parses and dispatches."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+
+from orchestrator.settings import Settings
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO 8601 time for ``--since``/``--until``; naive times are UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the parsed command."""
+    from orchestrator.commands import flows, ledger, send, serve
+
+    match args.command:
+        case "up":
+            return await serve.up(settings)
+        case "worker":
+            return await serve.worker(settings, args.only.split(","), api=args.api)
+        case "sandbox":
+            return await serve.sandbox(settings)
+        case "topics":
+            return await serve.topics(settings)
+        case "send":
+            return await send.send(settings, args)
+        case "ledger":
+            return await ledger.query(settings, args)
+        case "flows":
+            return flows.validate(settings, args)
+    raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover

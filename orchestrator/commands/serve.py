@@ -1,0 +1,167 @@
+"""``continuum up``, ``worker``, ``sandbox`` and ``topics``: the long-running commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+import time
+from pathlib import Path
+
+from channels.sandbox.app import create_sandbox_app
+from channels.sandbox.config import SandboxConfig
+from orchestrator import servers
+from orchestrator.errors import ConfigError
+from orchestrator.http_server import HttpServer
+from orchestrator.service import WORKERS, Service, create_topics
+from orchestrator.settings import (
+    EMBEDDED_DATABASE_URL,
+    EMBEDDED_KAFKA,
+    EMBEDDED_REDIS_URL,
+    Settings,
+)
+from orchestrator.topics import Topics
+
+
+async def up(settings: Settings) -> int:
+    """Embedded servers for whatever is not configured, then every part of the service."""
+    started = time.monotonic()
+    embedded, settings = await _start_embedded(settings)
+    service = Service(settings, sandbox=True)
+    try:
+        await service.start()
+        await service.wait_consuming()
+        _print_where(settings, embedded, time.monotonic() - started)
+        await _until_signal()
+        print("continuum: stopping...", flush=True)
+    finally:
+        stopping = time.monotonic()
+        await service.stop()
+        for server in reversed(embedded):
+            await asyncio.to_thread(server.stop)
+        print(f"continuum: stopped in {time.monotonic() - stopping:.1f}s", flush=True)
+    return 0
+
+
+async def worker(settings: Settings, names: list[str], *, api: bool) -> int:
+    """Only workers (and the API if asked), against configured servers."""
+    unknown = set(names) - set(WORKERS)
+    if unknown:
+        raise ConfigError(f"unknown worker(s) {', '.join(sorted(unknown))}; "
+                          f"choose from {', '.join(WORKERS)}")
+    service = Service(settings, workers=names, api=api)
+    try:
+        await service.start()
+        await service.wait_consuming()
+        print(f"continuum: workers consuming: {', '.join(names)}", flush=True)
+        await _until_signal()
+    finally:
+        await service.stop()
+    return 0
+
+
+async def sandbox(settings: Settings) -> int:
+    """The sandbox provider alone."""
+    config = SandboxConfig(twilio_account_sid=settings.twilio.account_sid,
+                           twilio_auth_token=settings.twilio.auth_token)
+    server = HttpServer(create_sandbox_app(config), settings.sandbox.host, settings.sandbox.port,
+                        "sandbox")
+    await server.start()
+    print(f"continuum: sandbox provider at {server.url}", flush=True)
+    try:
+        await _until_signal()
+    finally:
+        await server.stop()
+    return 0
+
+
+async def topics(settings: Settings) -> int:
+    """Create the topics."""
+    names = Topics(settings.kafka.topic_prefix)
+    await create_topics(settings, names)
+    print("\n".join(names.all()))
+    return 0
+
+
+async def _start_embedded(settings: Settings) -> tuple[list[servers.EmbeddedServer], Settings]:
+    """Start the servers the settings leave unset; return them and the settings that use them."""
+    need = {"kafka": settings.kafka.bootstrap_servers is None,
+            "redis": settings.redis_url is None,
+            "postgres": settings.database_url is None}
+    missing = [m for m in servers.missing_binaries() if any(n in m for n, on in need.items() if on)
+               or ("tansu" in m and need["kafka"]) or ("redis" in m and need["redis"])]
+    if missing:
+        raise ConfigError("cannot start the embedded servers: " + "; ".join(missing))
+    data = settings.data_dir.resolve()
+    logs = data / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started: list[servers.EmbeddedServer] = []
+    update: dict[str, object] = {}
+    try:
+        if need["kafka"]:
+            host, port = EMBEDDED_KAFKA.split(":")
+            started.append(await asyncio.to_thread(
+                servers.start_kafka, int(port), host=host, log_dir=logs))
+            update["kafka"] = settings.kafka.model_copy(
+                update={"bootstrap_servers": started[-1].url})
+        if need["redis"]:
+            started.append(await asyncio.to_thread(
+                servers.start_redis, _port(EMBEDDED_REDIS_URL), data_dir=data / "redis",
+                log_dir=logs))
+            update["redis_url"] = started[-1].url
+        if need["postgres"]:
+            started.append(await asyncio.to_thread(
+                servers.start_postgres, _port(EMBEDDED_DATABASE_URL),
+                data_dir=_postgres_dir(data), log_dir=logs))
+            update["database_url"] = started[-1].url
+    except servers.ServerStartError as exc:
+        for server in reversed(started):
+            server.stop()
+        raise ConfigError(str(exc)) from None
+    return started, settings.model_copy(update=update)
+
+
+def _postgres_dir(data: Path) -> Path:
+    """PostgreSQL refuses root, and its own user often cannot enter a root-owned home: as root,
+    keep its data in a stable folder under /var/tmp instead."""
+    if os.geteuid() != 0:
+        return data / "postgres"
+    tag = hashlib.sha256(str(data).encode()).hexdigest()[:12]
+    return Path("/var/tmp/continuum") / tag / "postgres"  # noqa: S108 - a stable, private path
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+def _print_where(settings: Settings, embedded: list[servers.EmbeddedServer], took: float) -> None:
+    kinds = {s.name for s in embedded}
+    lines = [
+        f"continuum: up in {took:.1f}s",
+        f"  kafka      {settings.kafka_bootstrap}{'  (embedded Tansu)' if 'kafka' in kinds else ''}",
+        f"  redis      {settings.redis}{'  (embedded)' if 'redis' in kinds else ''}",
+        f"  postgres   {settings.database}{'  (embedded)' if 'postgres' in kinds else ''}",
+        f"  api        {settings.api_public_url}  (/healthz /readyz /metrics /docs)",
+    ]
+    if settings.sandbox.enabled:
+        lines.append(f"  sandbox    http://{settings.sandbox.host}:{settings.sandbox.port}"
+                     "  (GET /_sandbox/messages)")
+    lines.append(f"  flows      {Path(settings.flows_dir).resolve()}")
+    lines.append("  topics     " + settings.kafka.topic_prefix + "*")
+    lines.append("Try: continuum send sms --from +15551230001 \"where is my order\"   (Ctrl-C stops)")
+    print("\n".join(lines), flush=True)
+
+
+async def _until_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(sig)

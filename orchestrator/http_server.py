@@ -1,0 +1,62 @@
+"""Serving an ASGI app inside the running event loop, stopped by us rather than by signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+from typing import Any
+
+import uvicorn
+
+from orchestrator.errors import ConfigError
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # The composition root owns SIGINT/SIGTERM and stops every part in order.
+        yield
+
+
+class HttpServer:
+    """One uvicorn server for one app, as a task in the current loop."""
+
+    def __init__(self, app: Any, host: str, port: int, name: str) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                access_log=False)
+        self._server = _QuietServer(config)
+        self._task: asyncio.Task[None] | None = None
+        self.name = name
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Start serving; raise :class:`ConfigError` if it cannot (port in use, say)."""
+        self._task = asyncio.create_task(self._server.serve(), name=f"http:{self.name}")
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self._server.started:
+            if self._task.done() or asyncio.get_running_loop().time() > deadline:
+                raise ConfigError(f"{self.name}: could not listen on {self.url}")
+            await asyncio.sleep(0.01)
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful when 0 was asked for)."""
+        servers = getattr(self._server, "servers", [])
+        for server in servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return int(self._server.config.port)
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``."""
+        return f"http://{self._server.config.host}:{self.port}"
+
+    async def stop(self) -> None:
+        """Finish in-flight requests and stop."""
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, SystemExit):
+            await asyncio.wait_for(self._task, timeout=5)
+        self._task = None

@@ -1,0 +1,1 @@
+"""The delivery and audit ledger: records, the PostgreSQL store, query and export."""

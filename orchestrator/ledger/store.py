@@ -1,0 +1,111 @@
+"""The ledger in PostgreSQL: idempotent batch inserts, and ordered queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from orchestrator.events import AuditRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    seq          bigserial PRIMARY KEY,
+    record_id    text        NOT NULL UNIQUE,
+    occurred_at  timestamptz NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    step         text        NOT NULL,
+    outcome      text        NOT NULL,
+    customer_id  text,
+    channel      text,
+    address      text,
+    event_id     text,
+    message_id   text,
+    flow_id      text,
+    flow_version integer,
+    flow_step    text,
+    provider     text,
+    external_id  text,
+    reason       text,
+    detail       jsonb       NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS ledger_customer_time ON ledger (customer_id, occurred_at);
+CREATE INDEX IF NOT EXISTS ledger_address_time ON ledger (address, occurred_at);
+CREATE INDEX IF NOT EXISTS ledger_message ON ledger (message_id);
+"""
+
+COLUMNS = (
+    "record_id", "occurred_at", "step", "outcome", "customer_id", "channel", "address",
+    "event_id", "message_id", "flow_id", "flow_version", "flow_step", "provider", "external_id",
+    "reason", "detail",
+)
+
+_INSERT = (
+    f"INSERT INTO ledger ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) "
+    "ON CONFLICT (record_id) DO NOTHING"
+)
+
+
+class LedgerStore:
+    """Reads and writes the ``ledger`` table through an asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def migrate(self) -> None:
+        """Create the table and indexes if they are missing."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(SCHEMA)
+
+    async def insert(self, records: Sequence[AuditRecord]) -> None:
+        """Insert a batch in one transaction; a record id already stored is skipped."""
+        if not records:
+            return
+        rows = [_row(r) for r in records]
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(_INSERT, rows)
+
+    async def query(
+        self,
+        *,
+        customer_id: str | None = None,
+        address: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[AuditRecord]:
+        """Records about one customer (or every customer an address resolved to), in order."""
+        if (customer_id is None) == (address is None):
+            raise ValueError("give exactly one of customer_id or address")
+        if customer_id is not None:
+            who = "customer_id = $1"
+        else:
+            who = ("(address = $1 OR customer_id IN (SELECT DISTINCT customer_id FROM ledger "
+                   "WHERE address = $1 AND customer_id IS NOT NULL))")
+        sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM ledger WHERE {who} "
+            "AND ($2::timestamptz IS NULL OR occurred_at >= $2) "
+            "AND ($3::timestamptz IS NULL OR occurred_at < $3) "
+            "ORDER BY occurred_at, seq LIMIT $4"
+        )
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql, customer_id or address, since, until, limit)
+        return [_record(row) for row in rows]
+
+
+def _row(r: AuditRecord) -> tuple[Any, ...]:
+    doc = r.model_dump(mode="python")
+    values = [doc.get(c) for c in COLUMNS]
+    values[-1] = orjson.dumps(doc.get("detail") or {}).decode()
+    return tuple(values)
+
+
+def _record(row: asyncpg.Record) -> AuditRecord:
+    doc = dict(row)
+    detail = doc.get("detail")
+    doc["detail"] = orjson.loads(detail) if isinstance(detail, str | bytes) else (detail or {})
+    return AuditRecord.model_validate({k: v for k, v in doc.items() if v is not None})

@@ -1,0 +1,218 @@
+"""The composition root of a running service: builds every concrete part, starts, stops.
+
+``Service`` runs any subset of the workers, the API and the sandbox in one process. ``continuum
+up`` runs all of them (after starting embedded servers); ``continuum worker`` runs workers only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Collection
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from channels.base import ChannelAdapter
+from channels.sandbox.app import create_sandbox_app
+from channels.sandbox.config import SandboxConfig
+from channels.twilio_sms import TwilioSms
+from orchestrator.api.app import ApiDeps, create_app
+from orchestrator.api.twilio import STATUS_PATH
+from orchestrator.engine.flowfile import load_flows
+from orchestrator.http_server import HttpServer
+from orchestrator.ledger.store import LedgerStore
+from orchestrator.metrics import Metrics
+from orchestrator.settings import Settings
+from orchestrator.state.store import RedisStateStore
+from orchestrator.topics import Topics
+from orchestrator.workers.base import Deps, Worker
+from orchestrator.workers.decision import DecisionWorker
+from orchestrator.workers.dispatcher import DispatcherWorker
+from orchestrator.workers.inbound import InboundWorker
+from orchestrator.workers.ledger_sink import LedgerSinkWorker
+from orchestrator.workers.publisher import Publisher
+from orchestrator.workers.runtime import WorkerRunner, make_broker
+from orchestrator.workers.status import StatusWorker
+
+log = logging.getLogger(__name__)
+
+WORKERS = ("inbound", "decision", "dispatcher", "status", "ledger")
+
+
+def utc_now() -> datetime:
+    """The wall clock, injected into workers as ``clock``."""
+    return datetime.now(UTC)
+
+
+def new_customer_id() -> str:
+    """A fresh customer id."""
+    return f"cus_{uuid.uuid4().hex[:20]}"
+
+
+async def create_topics(settings: Settings, topics: Topics) -> None:
+    """Create every topic Continuum uses; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                                client_id="continuum-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [NewTopic(t, settings.kafka.partitions, settings.kafka.replication_factor)
+                  for t in topics.all() if t not in existing]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+class Service:
+    """Workers, API and sandbox of one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        workers: Collection[str] = WORKERS,
+        api: bool = True,
+        sandbox: bool = False,
+    ) -> None:
+        unknown = set(workers) - set(WORKERS)
+        if unknown:
+            raise ValueError(f"unknown workers: {', '.join(sorted(unknown))}")
+        self.settings = settings
+        self.topics = Topics(settings.kafka.topic_prefix)
+        self.metrics = Metrics(CollectorRegistry())
+        self._worker_names = [w for w in WORKERS if w in workers]
+        self._want_api = api
+        self._want_sandbox = sandbox
+        self.runners: list[WorkerRunner] = []
+        self.http_servers: list[HttpServer] = []
+        self._closers: list[object] = []
+        self.decision: DecisionWorker | None = None
+
+    async def start(self) -> None:
+        """Connect, create topics, start the sandbox, the workers and the API."""
+        s = self.settings
+        catalogue = load_flows(s.flows_dir)
+        self._redis = Redis.from_url(s.redis)
+        await self._redis.ping()
+        self._pool = await asyncpg.create_pool(s.database, min_size=1, max_size=4)
+        self.ledger = LedgerStore(self._pool)
+        await self.ledger.migrate()
+        await create_topics(s, self.topics)
+        self._http = httpx.AsyncClient(timeout=s.dispatch.timeout_s)
+        if self._want_sandbox and s.sandbox.enabled:
+            await self._start_sandbox()
+        deps = Deps(settings=s, topics=self.topics, store=RedisStateStore(self._redis),
+                    metrics=self.metrics, clock=utc_now, new_id=new_customer_id)
+        for name in self._worker_names:
+            broker = make_broker(s, f"continuum-{name}")
+            publisher = Publisher(broker, self.topics, f"/continuum/{name}")
+            worker = self._build_worker(name, deps, publisher, catalogue)
+            self.runners.append(WorkerRunner(worker, broker, s, self.metrics))
+        self._api_broker = make_broker(s, "continuum-api")
+        await asyncio.gather(self._api_broker.start(), *(r.broker.start() for r in self.runners))
+        if self._want_api:
+            await self._start_api()
+
+    def _build_worker(
+        self, name: str, deps: Deps, publisher: Publisher, catalogue: object
+    ) -> Worker:
+        match name:
+            case "inbound":
+                return InboundWorker(deps, publisher)
+            case "decision":
+                self.decision = DecisionWorker(deps, publisher, catalogue)  # type: ignore[arg-type]
+                return self.decision
+            case "dispatcher":
+                adapters: dict[str, ChannelAdapter] = {"sms": TwilioSms(self.settings.twilio,
+                                                                        self._http)}
+                callbacks = {TwilioSms.channel_type: self.settings.api_public_url + STATUS_PATH}
+                return DispatcherWorker(deps, publisher, adapters, callbacks)
+            case "status":
+                return StatusWorker(deps, publisher)
+            case _:
+                return LedgerSinkWorker(deps, publisher, self.ledger)
+
+    async def _start_sandbox(self) -> None:
+        s = self.settings
+        config = SandboxConfig(twilio_account_sid=s.twilio.account_sid,
+                               twilio_auth_token=s.twilio.auth_token)
+        server = HttpServer(create_sandbox_app(config), s.sandbox.host, s.sandbox.port, "sandbox")
+        await server.start()
+        self.http_servers.append(server)
+
+    async def _start_api(self) -> None:
+        s = self.settings
+        publisher = Publisher(self._api_broker, self.topics, "/continuum/api")
+        probes = {"kafka": self._probe_kafka, "redis": self._probe_redis,
+                  "postgres": self._probe_postgres, "workers": self._probe_workers}
+        app = create_app(ApiDeps(s, self.metrics, self.topics, publisher, probes))
+        server = HttpServer(app, s.api.host, s.api.port, "api")
+        await server.start()
+        self.http_servers.append(server)
+
+    @property
+    def consuming(self) -> bool:
+        """Every worker of this process has its partitions."""
+        return all(r.consuming for r in self.runners)
+
+    async def wait_consuming(self, timeout: float = 60.0) -> None:
+        """Wait until every worker has joined its group and has partitions assigned."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self.consuming:
+            if asyncio.get_running_loop().time() > deadline:
+                waiting = [r.worker.name for r in self.runners if not r.consuming]
+                raise TimeoutError(f"workers not consuming after {timeout}s: {waiting}")
+            await asyncio.sleep(0.05)
+
+    async def _probe_kafka(self) -> str | None:
+        try:
+            ok = await self._api_broker.ping(timeout=2.0)
+        except (KafkaError, OSError) as exc:
+            return f"unreachable: {exc}"
+        return None if ok else "unreachable"
+
+    async def _probe_redis(self) -> str | None:
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            return f"unreachable: {exc}"
+        return None
+
+    async def _probe_postgres(self) -> str | None:
+        try:
+            async with self._pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1")
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            return f"unreachable: {exc}"
+        return None
+
+    async def _probe_workers(self) -> str | None:
+        waiting = [r.worker.name for r in self.runners if not r.consuming]
+        return f"not consuming yet: {', '.join(waiting)}" if waiting else None
+
+    async def stop(self) -> None:
+        """Stop taking work, let in-flight batches finish and commit, then disconnect."""
+        for server in reversed(self.http_servers):
+            await server.stop()
+        brokers = [r.broker for r in self.runners]
+        if hasattr(self, "_api_broker"):
+            brokers.append(self._api_broker)
+        await asyncio.gather(*(b.stop() for b in brokers), return_exceptions=True)
+        if hasattr(self, "_http"):
+            await self._http.aclose()
+        if hasattr(self, "_pool"):
+            await self._pool.close()
+        if hasattr(self, "_redis"):
+            await self._redis.aclose()

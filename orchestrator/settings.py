@@ -1,0 +1,146 @@
+"""One settings tree, read from ``CONTINUUM_*`` environment variables and validated at start.
+
+Build it once in the composition root (:mod:`orchestrator.cli`) and pass it down; nothing reads
+the environment anywhere else. Nested fields use ``__``: ``CONTINUUM_KAFKA__BOOTSTRAP_SERVERS``.
+
+A server setting left unset (``kafka.bootstrap_servers``, ``redis_url``, ``database_url``) means
+"the embedded one": ``continuum up`` starts it; other commands expect it on its default address.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from channels.twilio_sms import TwilioConfig
+
+CHANNELS: tuple[str, ...] = ("sms", "whatsapp", "email", "webchat")
+"""The inbound channels, one topic each."""
+
+# Where `continuum up` starts the embedded servers. Redis and PostgreSQL use uncommon ports so
+# that they never collide with a system-wide server on the standard one.
+EMBEDDED_KAFKA = "127.0.0.1:9092"
+EMBEDDED_REDIS_URL = "redis://127.0.0.1:16379/0"
+EMBEDDED_DATABASE_URL = "postgresql://postgres@127.0.0.1:15432/continuum"
+
+SANDBOX_ACCOUNT_SID = "AC00000000000000000000000000000000"
+SANDBOX_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105 - the local sandbox's well-known token
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """Where the Kafka-protocol broker is and how Continuum names its topics and groups."""
+
+    bootstrap_servers: str | None = Field(
+        None, description="host:port[,host:port]; unset means the embedded broker on 127.0.0.1:9092"
+    )
+    topic_prefix: str = Field("continuum.", description="prefix of every topic name")
+    group_prefix: str = Field("continuum", description="prefix of every consumer group id")
+    partitions: int = Field(4, ge=1, le=1024, description="partitions of topics Continuum creates")
+    replication_factor: int = Field(1, ge=1, le=16, description="replication of created topics")
+    max_batch: int = Field(500, ge=1, le=100_000, description="records a worker takes per batch")
+    batch_timeout_ms: int = Field(
+        20, ge=1, le=10_000, description="how long a worker waits to fill a batch"
+    )
+    session_timeout_ms: int = Field(
+        10_000, ge=1_000, le=300_000, description="consumer group session timeout"
+    )
+
+
+class ApiSettings(_Section):
+    """The HTTP API: health, metrics, provider webhooks."""
+
+    host: str = Field("127.0.0.1", description="address the API listens on")
+    port: int = Field(8080, ge=0, le=65535, description="port the API listens on (0: any free)")
+    public_url: str | None = Field(
+        None,
+        description="the URL providers reach the API at; webhook signatures are checked against "
+        "it (default http://HOST:PORT)",
+    )
+
+
+class SandboxSettings(_Section):
+    """The local provider that speaks the providers' HTTP APIs."""
+
+    enabled: bool = Field(True, description="start the sandbox with `continuum up`")
+    host: str = Field("127.0.0.1", description="address the sandbox listens on")
+    port: int = Field(8090, ge=0, le=65535, description="port the sandbox listens on")
+
+
+class DispatchSettings(_Section):
+    """How the dispatcher retries providers."""
+
+    attempts: int = Field(3, ge=1, le=20, description="tries of a retryable send before failing")
+    backoff_s: float = Field(0.2, ge=0, le=60, description="first retry delay, doubled each try")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="HTTP timeout of one provider call")
+
+
+class Settings(BaseSettings):
+    """Every setting of a Continuum process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONTINUUM_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    redis_url: str | None = Field(None, description="redis://...; unset means embedded")
+    database_url: str | None = Field(None, description="postgresql://...; unset means embedded")
+    flows_dir: Path = Field(Path("flows"), description="folder of flow YAML files")
+    data_dir: Path = Field(
+        Path(".continuum"), description="where embedded servers keep their data and logs"
+    )
+    api: ApiSettings = ApiSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    dispatch: DispatchSettings = DispatchSettings()
+    twilio: TwilioConfig = TwilioConfig(
+        account_sid=SANDBOX_ACCOUNT_SID,
+        auth_token=SecretStr(SANDBOX_AUTH_TOKEN),
+        base_url="http://127.0.0.1:8090",
+        from_number="+15559990000",
+    )
+    dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    crash_before_commit: str | None = Field(
+        None,
+        description="testing only: the worker of this name exits abruptly after doing a batch's "
+        "work and before committing its offsets",
+    )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The broker address in use: the configured one, or the embedded default."""
+        return self.kafka.bootstrap_servers or EMBEDDED_KAFKA
+
+    @property
+    def redis(self) -> str:
+        """The Redis URL in use."""
+        return self.redis_url or EMBEDDED_REDIS_URL
+
+    @property
+    def database(self) -> str:
+        """The PostgreSQL URL in use."""
+        return self.database_url or EMBEDDED_DATABASE_URL
+
+    @property
+    def api_public_url(self) -> str:
+        """Where providers reach the API, without a trailing slash."""
+        return (self.api.public_url or f"http://{self.api.host}:{self.api.port}").rstrip("/")
+
+
+def describe_error(err: ValidationError) -> str:
+    """One line naming the offending ``CONTINUUM_*`` variable(s) and what is wrong."""
+    parts = []
+    for item in err.errors():
+        loc = [str(p) for p in item["loc"]]
+        var = "CONTINUUM_" + "__".join(p.upper() for p in loc)
+        value = item.get("input")
+        secret = any(word in var for word in ("TOKEN", "PASSWORD", "SECRET", "URL", "KEY"))
+        shown = f" (got {value!r})" if isinstance(value, str | int | float) and not secret else ""
+        parts.append(f"{var}: {item['msg']}{shown}")
+    return "invalid setting " + "; ".join(parts)

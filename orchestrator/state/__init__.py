@@ -1,0 +1,1 @@
+"""Redis-backed state: customers, identities, dedupe markers, the send ledger."""

@@ -1,0 +1,32 @@
+"""Every Redis key Continuum uses, and nothing else builds one.
+
+Customer keys carry the Redis Cluster hash tag ``{customer id}`` so that one customer's keys
+live in one slot.
+"""
+
+from __future__ import annotations
+
+
+def customer_key(customer_id: str) -> str:
+    """The JSON state of one customer."""
+    return f"ct:cust:{{{customer_id}}}"
+
+
+def identity_key(channel: str, address: str) -> str:
+    """Which customer owns ``address`` on ``channel``."""
+    return f"ct:ident:{channel}:{address}"
+
+
+def inbound_seen_key(channel: str, provider_id: str) -> str:
+    """Marks an inbound message id as seen, for 48 h dedupe."""
+    return f"ct:seen:{channel}:{provider_id}"
+
+
+def send_key(message_id: str) -> str:
+    """The send ledger entry of one outbound message."""
+    return f"ct:send:{message_id}"
+
+
+def external_id_key(provider: str, external_id: str) -> str:
+    """Maps a provider's message id back to Continuum's outbound message."""
+    return f"ct:ext:{provider}:{external_id}"

@@ -1,0 +1,56 @@
+"""Topic names, all under one configurable prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.settings import CHANNELS
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Every topic Continuum reads or writes."""
+
+    prefix: str = "continuum."
+
+    def inbound(self, channel: str) -> str:
+        """Inbound messages of one channel, keyed by sender address."""
+        return f"{self.prefix}inbound.{channel}"
+
+    def outbound(self, channel: str) -> str:
+        """``message.send`` commands for one channel, keyed by customer id."""
+        return f"{self.prefix}outbound.{channel}"
+
+    @property
+    def customer(self) -> str:
+        """Inbound messages re-keyed by customer id."""
+        return f"{self.prefix}customer"
+
+    @property
+    def events(self) -> str:
+        """Business events."""
+        return f"{self.prefix}events"
+
+    @property
+    def status(self) -> str:
+        """Provider delivery receipts."""
+        return f"{self.prefix}status"
+
+    @property
+    def audit(self) -> str:
+        """Audit records, on their way to the ledger."""
+        return f"{self.prefix}audit"
+
+    @property
+    def dlq(self) -> str:
+        """Records that could not be processed, with the reason."""
+        return f"{self.prefix}dlq"
+
+    def all(self) -> list[str]:
+        """Every topic, for creation at start."""
+        per_channel = [t for c in CHANNELS for t in (self.inbound(c), self.outbound(c))]
+        return [*per_channel, self.customer, self.events, self.status, self.audit, self.dlq]
+
+    def channel_of(self, topic: str) -> str:
+        """The channel a per-channel topic belongs to (its last dotted part)."""
+        return topic.rsplit(".", 1)[-1]

@@ -1,0 +1,93 @@
+"""What every worker shares: its dependencies, dead-lettering, and record positions."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, Protocol
+
+from aiokafka import ConsumerRecord
+
+from orchestrator.errors import BadRecord
+from orchestrator.events import DEAD_LETTER, CloudEvent, DeadLetter
+from orchestrator.ledger.records import audit
+from orchestrator.metrics import Metrics
+from orchestrator.settings import Settings
+from orchestrator.state.store import RedisStateStore
+from orchestrator.topics import Topics
+from orchestrator.workers.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+Record = ConsumerRecord[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """What a worker needs from the outside world, built once by the composition root."""
+
+    settings: Settings
+    topics: Topics
+    store: RedisStateStore
+    metrics: Metrics
+    clock: Callable[[], datetime]
+    new_id: Callable[[], str]
+
+
+class Worker(Protocol):
+    """A consumer of batches: does the batch's work durably, or raises to have it redelivered."""
+
+    name: ClassVar[str]
+
+    def topics(self) -> list[str]: ...
+
+    async def handle(self, records: Sequence[Record]) -> None: ...
+
+
+def position(record: Record) -> str:
+    """Where a record sits: ``topic:partition:offset``; stable across redeliveries."""
+    return f"{record.topic}:{record.partition}:{record.offset}"
+
+
+async def dead_letter(
+    deps: Deps, publisher: Publisher, stage: str, record: Record, error: BadRecord
+) -> None:
+    """Send a record that cannot be processed to the DLQ with the reason, audit and count it."""
+    key = record.key.decode(errors="replace") if record.key is not None else None
+    letter = DeadLetter(
+        reason=error.reason,
+        detail=error.detail,
+        stage=stage,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=key,
+        original_b64=base64.b64encode(record.value or b"").decode(),
+    )
+    at = deps.clock()
+    event = CloudEvent(
+        specversion="1.0",
+        id=f"dlq:{position(record)}",
+        source=f"/continuum/{stage}",
+        type=DEAD_LETTER,
+        time=at,
+        data=letter.model_dump(mode="json"),
+    )
+    await publisher.publish(deps.topics.dlq, event, key)
+    await publisher.audit(
+        audit(
+            "dead_lettered",
+            error.reason,
+            identity=(position(record),),
+            at=at,
+            reason=error.detail[:500],
+            detail={"stage": stage, "topic": record.topic, "partition": record.partition,
+                    "offset": record.offset, "key": key},
+        )
+    )
+    deps.metrics.dlq_total.labels(stage, error.reason).inc()
+    deps.metrics.observe(stage, None, "dead_lettered", 0.0)
+    log.warning("dead-lettered %s from %s: %s", position(record), stage, error)

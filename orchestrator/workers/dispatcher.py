@@ -1,0 +1,197 @@
+"""Dispatcher: the send ledger, then the channel adapter, then the result in the ledger.
+
+The send ledger (Redis, keyed by the deterministic message id) refuses a second send of the same
+message. A send that was claimed but whose result was never recorded (the process died during
+the provider call) is recorded as ``unknown`` and never sent again: a duplicate message to a
+customer is worse than a missing one we can see in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from channels.base import ChannelAdapter, OutboundMessage, SendResult
+from channels.errors import SendError, Throttled
+from orchestrator.errors import BadRecord
+from orchestrator.events import MESSAGE_SEND, MessageSend, parse_data, parse_envelope
+from orchestrator.ledger.records import audit
+from orchestrator.settings import CHANNELS
+from orchestrator.workers.base import Deps, Record, dead_letter, position
+from orchestrator.workers.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+STAGE = "dispatch"
+CONCURRENCY = 32
+
+
+class DispatcherWorker:
+    """Consumes ``continuum.outbound.<channel>`` and calls the adapter for each channel."""
+
+    name: ClassVar[str] = "dispatcher"
+
+    def __init__(
+        self,
+        deps: Deps,
+        publisher: Publisher,
+        adapters: Mapping[str, ChannelAdapter],
+        status_callbacks: Mapping[str, str],
+    ) -> None:
+        self._deps = deps
+        self._pub = publisher
+        self._adapters = adapters
+        self._callbacks = status_callbacks
+        self._limit = asyncio.Semaphore(CONCURRENCY)
+
+    def topics(self) -> list[str]:
+        """One outbound topic per channel."""
+        return [self._deps.topics.outbound(c) for c in CHANNELS]
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Send one batch: customers in parallel, each customer's messages in order."""
+        per_customer: dict[str, list[tuple[Record, MessageSend]]] = defaultdict(list)
+        for record in records:
+            try:
+                cmd = self._decode(record)
+            except BadRecord as exc:
+                await dead_letter(self._deps, self._pub, STAGE, record, exc)
+                continue
+            per_customer[cmd.customer_id].append((record, cmd))
+        await asyncio.gather(*(self._send_all(items) for items in per_customer.values()))
+        await self._pub.flush()
+
+    def _decode(self, record: Record) -> MessageSend:
+        event = parse_envelope(record.value or b"")
+        if event.type != MESSAGE_SEND:
+            raise BadRecord("wrong_type", f"expected {MESSAGE_SEND}, got {event.type!r}")
+        return parse_data(event, MessageSend)
+
+    async def _send_all(self, items: list[tuple[Record, MessageSend]]) -> None:
+        for record, cmd in items:
+            async with self._limit:
+                await self._send_one(record, cmd)
+
+    async def _send_one(self, record: Record, cmd: MessageSend) -> None:
+        started = time.perf_counter()
+        adapter = self._adapters.get(cmd.channel)
+        provider = adapter.channel_type if adapter else None
+        entry = {"state": "pending", "message_id": cmd.message_id, "customer_id": cmd.customer_id,
+                 "channel": cmd.channel, "to": cmd.to, "provider": provider}
+        claim = await self._deps.store.claim_send(cmd.message_id, entry)
+        if not claim.claimed:
+            await self._already(record, cmd, claim.previous or {})
+            return
+        if adapter is None:
+            await self._finish(cmd, entry, "rejected", "no_adapter", started,
+                               reason=f"no adapter is configured for channel {cmd.channel!r}")
+            return
+        try:
+            result = await self._call(adapter, cmd)
+        except SendError as exc:
+            outcome = "failed" if exc.retryable else "rejected"
+            await self._finish(cmd, entry, outcome, exc.code, started, reason=str(exc),
+                               ext_code=getattr(exc, "ext_code", None))
+            return
+        await self._finish(cmd, entry, "accepted", result.status, started, result=result)
+
+    async def _call(self, adapter: ChannelAdapter, cmd: MessageSend) -> SendResult:
+        msg = OutboundMessage(
+            message_id=cmd.message_id,
+            to=cmd.to,
+            text=cmd.text,
+            sender=cmd.sender,
+            attachments=tuple(cmd.attachments),
+            status_callback=self._callbacks.get(adapter.channel_type),
+        )
+        settings = self._deps.settings.dispatch
+        for attempt in range(1, settings.attempts + 1):
+            began = time.perf_counter()
+            try:
+                result = await adapter.send(msg)
+            except SendError as exc:
+                self._deps.metrics.provider_seconds.labels(adapter.channel_type, exc.code).observe(
+                    time.perf_counter() - began
+                )
+                if not exc.retryable or attempt == settings.attempts:
+                    raise
+                pause = settings.backoff_s * 2 ** (attempt - 1)
+                if isinstance(exc, Throttled) and exc.retry_after:
+                    pause = max(pause, min(exc.retry_after, 30.0))
+                await asyncio.sleep(pause)
+                continue
+            self._deps.metrics.provider_seconds.labels(adapter.channel_type, "ok").observe(
+                time.perf_counter() - began
+            )
+            return result
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def _finish(
+        self,
+        cmd: MessageSend,
+        entry: dict[str, Any],
+        state: str,
+        code: str,
+        started: float,
+        *,
+        result: SendResult | None = None,
+        reason: str | None = None,
+        ext_code: str | None = None,
+    ) -> None:
+        external_ids = result.external_ids if result else ()
+        done = {**entry, "state": state, "code": code, "external_ids": list(external_ids)}
+        await self._deps.store.finish_send(
+            cmd.message_id, done, entry["provider"] or "none", external_ids
+        )
+        step = {"accepted": "provider_accepted", "rejected": "provider_rejected"}.get(
+            state, "provider_failed"
+        )
+        await self._pub.audit(
+            audit(
+                step,
+                code,
+                identity=(cmd.message_id,),
+                at=self._deps.clock(),
+                customer_id=cmd.customer_id,
+                channel=cmd.channel,
+                address=cmd.to,
+                message_id=cmd.message_id,
+                flow_id=cmd.flow_id,
+                flow_version=cmd.flow_version,
+                flow_step=cmd.step,
+                provider=entry["provider"],
+                external_id=external_ids[0] if external_ids else None,
+                reason=reason,
+                detail={"provider_error_code": ext_code} if ext_code else {},
+            )
+        )
+        self._deps.metrics.observe(STAGE, cmd.channel, state, time.perf_counter() - started)
+
+    async def _already(self, record: Record, cmd: MessageSend, previous: dict[str, Any]) -> None:
+        """A second delivery of a message the ledger already has: never send it again."""
+        was = previous.get("state", "unknown")
+        at = self._deps.clock()
+        if was == "pending":
+            # The earlier attempt died between claiming and recording: the provider may or may
+            # not have the message. Record that, and do not risk a duplicate.
+            unknown = {**previous, "state": "unknown"}
+            await self._deps.store.finish_send(cmd.message_id, unknown, "none", ())
+            await self._pub.audit(
+                audit("provider_unknown", "unknown", identity=(cmd.message_id,), at=at,
+                      customer_id=cmd.customer_id, channel=cmd.channel, address=cmd.to,
+                      message_id=cmd.message_id, provider=previous.get("provider"),
+                      reason="an earlier attempt ended before its result was recorded")
+            )
+            self._deps.metrics.observe(STAGE, cmd.channel, "unknown", 0.0)
+            return
+        await self._pub.audit(
+            audit("duplicate_send_refused", was, identity=(cmd.message_id, position(record)),
+                  at=at, customer_id=cmd.customer_id, channel=cmd.channel, address=cmd.to,
+                  message_id=cmd.message_id, provider=previous.get("provider"),
+                  reason=f"the send ledger already has this message as {was}")
+        )
+        self._deps.metrics.observe(STAGE, cmd.channel, "duplicate", 0.0)

@@ -1,0 +1,124 @@
+"""Inbound worker: validate, dedupe, resolve the customer, re-key by customer id.
+
+Reads ``continuum.inbound.<channel>`` (keyed by sender address) and writes each new message to
+``continuum.customer`` keyed by customer id, so one customer's events stay in order whatever
+channel they arrive on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from orchestrator.errors import BadRecord
+from orchestrator.events import MESSAGE_RECEIVED, CloudEvent, MessageReceived, parse_data, parse_envelope
+from orchestrator.ledger.records import audit
+from orchestrator.settings import CHANNELS
+from orchestrator.workers.base import Deps, Record, dead_letter, position
+from orchestrator.workers.publisher import Publisher
+
+STAGE = "inbound"
+
+
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    record: Record
+    event: CloudEvent
+    data: MessageReceived
+
+
+class InboundWorker:
+    """Consumes every inbound channel topic."""
+
+    name: ClassVar[str] = "inbound"
+
+    def __init__(self, deps: Deps, publisher: Publisher) -> None:
+        self._deps = deps
+        self._pub = publisher
+
+    def topics(self) -> list[str]:
+        """One topic per channel."""
+        return [self._deps.topics.inbound(c) for c in CHANNELS]
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Process one batch; durable when this returns."""
+        started = time.perf_counter()
+        valid = [v for r in records if (v := await self._validate(r)) is not None]
+        seen = await self._deps.store.mark_seen(
+            [(v.data.channel, v.event.id, position(v.record)) for v in valid],
+            self._deps.settings.dedupe_ttl_s,
+        )
+        fresh = [v for v, new in zip(valid, seen, strict=True) if new]
+        for v, new in zip(valid, seen, strict=True):
+            if not new:
+                await self._duplicate(v)
+        resolutions = await self._deps.store.resolve(
+            [(v.data.channel, v.data.sender, self._deps.new_id()) for v in fresh]
+        )
+        for v, res in zip(fresh, resolutions, strict=True):
+            await self._forward(v, res.customer_id, res.created)
+        await self._pub.flush()
+        share = (time.perf_counter() - started) / max(1, len(records))
+        for v in fresh:
+            self._deps.metrics.observe(STAGE, v.data.channel, "accepted", share)
+
+    async def _validate(self, record: Record) -> _Valid | None:
+        try:
+            event = parse_envelope(record.value or b"")
+            if event.type != MESSAGE_RECEIVED:
+                raise BadRecord("wrong_type", f"expected {MESSAGE_RECEIVED}, got {event.type!r}")
+            data = parse_data(event, MessageReceived)
+            topic_channel = self._deps.topics.channel_of(record.topic)
+            if data.channel != topic_channel:
+                raise BadRecord(
+                    "channel_mismatch",
+                    f"data.channel {data.channel!r} arrived on the {topic_channel} topic",
+                )
+        except BadRecord as exc:
+            await dead_letter(self._deps, self._pub, STAGE, record, exc)
+            return None
+        return _Valid(record, event, data)
+
+    async def _duplicate(self, v: _Valid) -> None:
+        await self._pub.audit(
+            audit(
+                "inbound_duplicate",
+                "dropped",
+                identity=(position(v.record),),
+                at=self._deps.clock(),
+                channel=v.data.channel,
+                address=v.data.sender,
+                event_id=v.event.id,
+                reason="the same (channel, id) was received within the dedupe window",
+            )
+        )
+        self._deps.metrics.observe(STAGE, v.data.channel, "duplicate", 0.0)
+
+    async def _forward(self, v: _Valid, customer_id: str, created: bool) -> None:
+        at = self._deps.clock()
+        common = {
+            "channel": v.data.channel,
+            "address": v.data.sender,
+            "event_id": v.event.id,
+            "customer_id": customer_id,
+        }
+        ident = (v.data.channel, v.event.id)
+        await self._pub.audit(
+            audit(
+                "inbound_received",
+                "accepted",
+                identity=ident,
+                at=at,
+                detail={"text": v.data.text, "to": v.data.recipient, "source": v.event.source},
+                **common,
+            )
+        )
+        await self._pub.audit(
+            audit("customer_resolved", "created" if created else "existing", identity=ident,
+                  at=at, **common)
+        )
+        data = {**(v.event.data or {}), "customer_id": customer_id}
+        rekeyed = v.event.model_copy(update={"data": data, "customerid": customer_id})
+        await self._pub.publish(self._deps.topics.customer, rekeyed, customer_id)

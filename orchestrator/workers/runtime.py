@@ -1,0 +1,108 @@
+"""Runs a worker on its own faststream broker: batches in, work made durable, then one commit.
+
+Each worker gets its own broker (its own connections), so that the workers of one process join
+their consumer groups concurrently instead of one after another.
+
+Failure handling:
+- bad records never reach here: workers dead-letter them and carry on;
+- an infrastructure failure (Redis, PostgreSQL or the broker unreachable) rewinds the batch
+  (``nack``) and retries it after a growing pause, so nothing is skipped and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
+
+from orchestrator.metrics import Metrics
+from orchestrator.settings import Settings
+from orchestrator.workers.base import Worker
+
+log = logging.getLogger(__name__)
+
+CRASH_EXIT_CODE = 86
+RETRY_PAUSE_MAX_S = 30.0
+
+# What an infrastructure outage looks like from a handler: retried, never dead-lettered.
+INFRA_ERRORS: tuple[type[BaseException], ...] = (
+    RedisError,
+    KafkaError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
+    """A broker connection with Continuum's producer settings (acks=all, small linger)."""
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=client_id,
+        acks="all",
+        linger_ms=2,
+        enable_idempotence=False,  # Tansu refuses the idempotent producer; ids dedupe instead
+        logger=None,
+    )
+
+
+class WorkerRunner:
+    """One worker bound to one broker; knows whether it is consuming yet."""
+
+    def __init__(self, worker: Worker, broker: KafkaBroker, settings: Settings, metrics: Metrics):
+        self.worker = worker
+        self.broker = broker
+        self._settings = settings
+        self._metrics = metrics
+        self._failures = 0
+        kafka = settings.kafka
+        self._subscriber = broker.subscriber(
+            *worker.topics(),
+            batch=True,
+            group_id=f"{kafka.group_prefix}.{worker.name}",
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            max_records=kafka.max_batch,
+            batch_timeout_ms=kafka.batch_timeout_ms,
+            session_timeout_ms=kafka.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, kafka.session_timeout_ms // 4),
+        )
+        self._subscriber(self._on_batch)
+
+    @property
+    def consuming(self) -> bool:
+        """True once the consumer has partitions assigned."""
+        consumer: Any = getattr(self._subscriber, "consumer", None)
+        return bool(consumer is not None and consumer.assignment())
+
+    async def _on_batch(self, msg: KafkaMessage) -> None:
+        records = msg.raw_message
+        if not isinstance(records, tuple):
+            records = (records,)
+        started = time.perf_counter()
+        try:
+            await self.worker.handle(records)
+        except INFRA_ERRORS as exc:
+            await self._retry_later(msg, exc)
+            return
+        if self._settings.crash_before_commit == self.worker.name:
+            log.critical("crash_before_commit=%s: exiting before the commit", self.worker.name)
+            os._exit(CRASH_EXIT_CODE)
+        await msg.ack()
+        self._failures = 0
+        self._metrics.worker_up.labels(self.worker.name).set(1)
+        self._metrics.batch_seconds.labels(self.worker.name).observe(time.perf_counter() - started)
+
+    async def _retry_later(self, msg: KafkaMessage, exc: BaseException) -> None:
+        self._failures += 1
+        pause = min(RETRY_PAUSE_MAX_S, 0.2 * 2 ** min(self._failures, 10))
+        log.error("%s: batch failed (%s); retrying in %.1fs", self.worker.name, exc, pause)
+        self._metrics.stage_total.labels(self.worker.name, "other", "retry").inc()
+        await asyncio.sleep(pause)
+        await msg.nack()

@@ -1,0 +1,194 @@
+"""Contract harness: run one adapter send against queued HTTP responses and check the invariants.
+
+Every adapter goes through the same checks (CO ``handlertest.RunOutgoingTestCases``): the requests
+match, no queued response is left over, no ``secret_fields`` value leaks into requests, logs,
+results or errors, and the outcome is a ``SendResult`` or a ``SendError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, quote, quote_plus
+
+import httpx
+import pytest
+from pydantic import BaseModel, SecretStr
+
+from channels import ADAPTERS
+from channels.base import OutboundMessage, SendResult
+from channels.errors import SendError
+from channels.twilio_sms import TwilioConfig
+
+CONFIGS: Mapping[str, BaseModel] = {
+    "sms.twilio": TwilioConfig(
+        account_sid="AC1", auth_token=SecretStr("tw-secret-7f3a9c"), from_number="+15559999"
+    ),
+}
+"""One working config per channel_type; every adapter in ADAPTERS needs an entry."""
+
+DEFAULT_URLS: Mapping[str, str] = {
+    "sms.twilio": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json",
+}
+"""Where each adapter sends with its CONFIGS entry; used when responses are given as a list."""
+
+CREDENTIAL_FIELDS: Mapping[str, tuple[str, ...]] = {"sms.twilio": ("account_sid", "auth_token")}
+"""Config fields that must be non-empty; blanking any one must raise ChannelConfigInvalid."""
+
+BASIC_AUTH: Mapping[str, tuple[str, str]] = {"sms.twilio": ("account_sid", "auth_token")}
+"""Config fields (user, password) every request's basic-auth header must carry."""
+
+Queued = httpx.Response | httpx.TransportError
+
+
+@dataclass
+class SendOutcome:
+    """What one harness run produced: a result or an error, and the requests made."""
+
+    result: SendResult | None
+    error: SendError | None
+    requests: list[httpx.Request] = field(default_factory=list)
+
+
+def secret_values(channel_type: str, config: BaseModel) -> list[str]:
+    """Return the non-empty values of the adapter's secret_fields in ``config``."""
+    values = []
+    for name in ADAPTERS[channel_type].secret_fields:
+        value = getattr(config, name)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if text:
+            values.append(text)
+    return values
+
+
+def blank_credential(channel_type: str, name: str) -> BaseModel:
+    """Return the channel's config with credential ``name`` emptied."""
+    config = CONFIGS[channel_type]
+    blank: object = SecretStr("") if isinstance(getattr(config, name), SecretStr) else ""
+    return config.model_copy(update={name: blank})
+
+
+async def run_send(
+    channel_type: str,
+    *,
+    responses: Mapping[str, Sequence[Queued]] | Sequence[Queued] = (),
+    msg: OutboundMessage | None = None,
+    config: BaseModel | None = None,
+    expected_requests: Sequence[Mapping[str, Any]] | None = None,
+    caplog: pytest.LogCaptureFixture | None = None,
+) -> SendOutcome:
+    """Send ``msg`` through the adapter with queued responses and assert the contract invariants."""
+    config = config or CONFIGS[channel_type]
+    if not isinstance(responses, Mapping):
+        responses = {DEFAULT_URLS[channel_type]: responses}
+    queues = {url: list(items) for url, items in responses.items()}
+    outcome = SendOutcome(result=None, error=None)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        outcome.requests.append(request)
+        queue = queues.get(str(request.url))
+        assert queue, f"unexpected request: {request.method} {request.url}"
+        item = queue.pop(0)
+        if isinstance(item, httpx.TransportError):
+            raise item
+        return item
+
+    msg = msg or OutboundMessage(message_id="msg-1", to="+15550001", text="hello")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        adapter = ADAPTERS[channel_type](config, http)
+        with _captured_logs(caplog) as records:
+            try:
+                outcome.result = await adapter.send(msg)
+            except SendError as exc:
+                outcome.error = exc
+    leftover = {url: len(queue) for url, queue in queues.items() if queue}
+    assert not leftover, f"unused HTTP mocks: {leftover}"
+    if expected_requests is not None:
+        assert_requests(channel_type, config, outcome.requests, expected_requests)
+    _assert_no_secrets(channel_type, config, outcome, records)
+    return outcome
+
+
+def assert_requests(
+    channel_type: str,
+    config: BaseModel,
+    actual: Sequence[httpx.Request],
+    expected: Sequence[Mapping[str, Any]],
+) -> None:
+    """Check method, URL, form or JSON body, headers and basic auth of every request."""
+    assert len(actual) == len(expected), f"{len(actual)} requests made, {len(expected)} expected"
+    for request, want in zip(actual, expected, strict=True):
+        assert request.method == want.get("method", "POST")
+        assert str(request.url) == want.get("url", DEFAULT_URLS[channel_type])
+        if "form" in want:
+            assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+            form = parse_qs(request.content.decode(), keep_blank_values=True)
+            assert form == {
+                k: [v] if isinstance(v, str) else list(v) for k, v in want["form"].items()
+            }
+        if "json" in want:
+            assert httpx.Response(200, content=request.content).json() == want["json"]
+        for name, value in want.get("headers", {}).items():
+            assert request.headers.get(name) == value, name
+        if channel_type in BASIC_AUTH:
+            user, password = (_plain(getattr(config, f)) for f in BASIC_AUTH[channel_type])
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            assert request.headers.get("Authorization") == f"Basic {token}"
+
+
+@contextmanager
+def _captured_logs(caplog: pytest.LogCaptureFixture | None) -> Iterator[list[logging.LogRecord]]:
+    """Capture every log record at DEBUG, through caplog when given, else a private handler."""
+    if caplog is not None:
+        with caplog.at_level(logging.DEBUG):
+            start = len(caplog.records)
+            records: list[logging.LogRecord] = []
+            yield records
+            records.extend(caplog.records[start:])
+        return
+    handler = _ListHandler()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler.records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+class _ListHandler(logging.Handler):
+    """Keeps every record it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _assert_no_secrets(
+    channel_type: str, config: BaseModel, outcome: SendOutcome, records: list[logging.LogRecord]
+) -> None:
+    """Fail if a secret value appears in a request URL or body, a log record, the result or error."""
+    places = [str(r.url) for r in outcome.requests]
+    places += [r.content.decode(errors="replace") for r in outcome.requests]
+    places += [r.getMessage() for r in records]
+    places += [repr(outcome.result), str(outcome.error), repr(outcome.error)]
+    if outcome.error is not None:
+        places += [outcome.error.detail, repr(vars(outcome.error))]
+    for secret in secret_values(channel_type, config):
+        for form in {secret, quote(secret), quote_plus(secret)}:
+            leaks = [place for place in places if form in place]
+            assert not leaks, f"secret of {channel_type} leaked into: {leaks}"
+
+
+def _plain(value: object) -> str:
+    """Return a config value as plain text, revealing a SecretStr."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)

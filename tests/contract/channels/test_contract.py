@@ -1,0 +1,132 @@
+"""Every adapter in ADAPTERS passes its data-driven cases and the generic send contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from harness import (
+    CONFIGS,
+    CREDENTIAL_FIELDS,
+    DEFAULT_URLS,
+    Queued,
+    blank_credential,
+    run_send,
+)
+
+from channels import ADAPTERS, errors
+from channels.base import OutboundMessage
+from channels.errors import (
+    ChannelConfigInvalid,
+    ConnectionFailed,
+    ResponseStatus,
+    SendError,
+    Throttled,
+)
+
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+
+
+def load_cases() -> list[Any]:
+    """Return one pytest param per case of every channel's cases file."""
+    params = []
+    for path in sorted(CASES_DIR.glob("*.yaml")):
+        for case in yaml.safe_load(path.read_text(encoding="utf-8")):
+            params.append(pytest.param(path.stem, case, id=f"{path.stem}:{case['label']}"))
+    return params
+
+
+def queued(item: dict[str, Any]) -> Queued:
+    """Build a queued response (status, json|body, headers) or transport error from case data."""
+    if "error" in item:
+        kinds = {"connect": httpx.ConnectError, "timeout": httpx.ReadTimeout}
+        return kinds[item["error"]](f"simulated {item['error']} error")
+    if "json" in item:
+        return httpx.Response(item["status"], json=item["json"], headers=item.get("headers"))
+    return httpx.Response(item["status"], text=item.get("body", ""), headers=item.get("headers"))
+
+
+@pytest.mark.parametrize("channel_type", sorted(ADAPTERS))
+def test_every_adapter_has_cases_and_config(channel_type: str) -> None:
+    assert (CASES_DIR / f"{channel_type}.yaml").is_file()
+    assert channel_type in CONFIGS
+    assert channel_type in DEFAULT_URLS
+    assert ADAPTERS[channel_type].channel_type == channel_type
+
+
+def test_every_cases_file_names_an_adapter() -> None:
+    assert {path.stem for path in CASES_DIR.glob("*.yaml")} <= set(ADAPTERS)
+
+
+@pytest.mark.parametrize(("channel_type", "case"), load_cases())
+async def test_case(channel_type: str, case: dict[str, Any], caplog: pytest.LogCaptureFixture):
+    config = CONFIGS[channel_type].model_copy(update=case.get("config", {}))
+    msg_data = {"message_id": "msg-1", **case["msg"]}
+    msg_data["attachments"] = tuple(msg_data.get("attachments", ()))
+    responses = {
+        url: [queued(i) for i in items] for url, items in case.get("responses", {}).items()
+    }
+    outcome = await run_send(
+        channel_type,
+        responses=responses,
+        msg=OutboundMessage(**msg_data),
+        config=config,
+        expected_requests=case.get("expected_requests"),
+        caplog=caplog,
+    )
+    if "expected_error" in case:
+        assert type(outcome.error) is getattr(errors, case["expected_error"]), outcome.error
+        for name, value in case.get("expected_error_attrs", {}).items():
+            assert getattr(outcome.error, name) == value, name
+        return
+    assert outcome.error is None, outcome.error
+    assert outcome.result is not None
+    assert list(outcome.result.external_ids) == case["expected_external_ids"]
+    if "expected_status" in case:
+        assert outcome.result.status == case["expected_status"]
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        pytest.param(503, ConnectionFailed, id="5xx-retryable"),
+        pytest.param(429, Throttled, id="429-throttled"),
+        pytest.param(400, ResponseStatus, id="4xx-permanent"),
+    ],
+)
+@pytest.mark.parametrize("channel_type", sorted(ADAPTERS))
+async def test_http_status_mapping(
+    channel_type: str, status: int, error: type[SendError], caplog: pytest.LogCaptureFixture
+) -> None:
+    outcome = await run_send(
+        channel_type, responses=[httpx.Response(status, json={})], caplog=caplog
+    )
+    assert type(outcome.error) is error
+    assert outcome.error.retryable is error.retryable
+
+
+@pytest.mark.parametrize("channel_type", sorted(ADAPTERS))
+async def test_transport_error_is_connection_failed(
+    channel_type: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    outcome = await run_send(
+        channel_type, responses=[httpx.ConnectError("connection refused")], caplog=caplog
+    )
+    assert type(outcome.error) is ConnectionFailed
+    assert outcome.error.retryable
+
+
+@pytest.mark.parametrize(
+    ("channel_type", "field_name"),
+    [(ct, name) for ct in sorted(ADAPTERS) for name in CREDENTIAL_FIELDS[ct]],
+)
+async def test_missing_credentials_fail_before_io(
+    channel_type: str, field_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = blank_credential(channel_type, field_name)
+    outcome = await run_send(channel_type, config=config, expected_requests=[], caplog=caplog)
+    assert type(outcome.error) is ChannelConfigInvalid
+    assert outcome.requests == []

@@ -1,0 +1,7 @@
+"""Fixtures for the channel unit tests; they live in sandbox_harness so tests can import its types."""
+
+from __future__ import annotations
+
+from sandbox_harness import sandbox, sandbox_config
+
+__all__ = ["sandbox", "sandbox_config"]

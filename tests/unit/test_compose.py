@@ -1,0 +1,110 @@
+"""docker-compose.yml is valid Compose and wires Continuum and Prometheus together.
+
+No Docker engine on our machines, so the file is checked against the Compose Specification's
+JSON Schema (../shared/schemas/compose-spec.json) instead of `docker compose config`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
+COMPOSE = REPO / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def validator() -> Draft7Validator:
+    schema = json.loads(SCHEMA.read_text())
+    Draft7Validator.check_schema(schema)
+    return Draft7Validator(schema)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _errors(validator: Draft7Validator, document: object) -> list[str]:
+    return [error.message for error in validator.iter_errors(document)]
+
+
+def test_compose_file_matches_the_schema(
+    validator: Draft7Validator, compose: dict[str, Any]
+) -> None:
+    assert _errors(validator, compose) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("services", "redis", "image"), 5),  # image must be a string
+        (("services", "continuum", "depends_on", "kafka", "condition"), "service_ready"),
+        (("services", "postgres", "healthcheck", "interval"), 5),  # durations are strings
+        (("services", "kafka", "restart_policy"), "always"),  # no such service key
+        (("servics",), {}),  # misspelt top-level key
+    ],
+)
+def test_schema_rejects_a_broken_copy(
+    validator: Draft7Validator, compose: dict[str, Any], path: tuple[str, ...], value: object
+) -> None:
+    broken = copy.deepcopy(compose)
+    node = broken
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert _errors(validator, broken), f"schema accepted {path} = {value!r}"
+
+
+def test_services_are_the_ones_we_document(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {"kafka", "redis", "postgres", "continuum", "prometheus"}
+    for name in ("kafka", "redis", "postgres"):
+        assert "healthcheck" in compose["services"][name], name
+
+
+def test_continuum_service_is_configured_only_through_its_settings(compose: dict[str, Any]) -> None:
+    service = compose["services"]["continuum"]
+    env = service["environment"]
+    assert isinstance(env, dict)
+    assert env, "continuum has no environment"
+    assert all(key.startswith("CONTINUUM_") for key in env), sorted(env)
+    assert env["CONTINUUM_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert service["command"] == ["continuum", "up"]
+    assert (REPO / service["build"]["dockerfile"]).is_file()
+    for dependency in ("kafka", "redis", "postgres"):
+        assert service["depends_on"][dependency]["condition"] == "service_healthy"
+
+
+def test_prometheus_config_exists_and_scrapes_continuum_metrics(compose: dict[str, Any]) -> None:
+    mounts = [str(v).split(":") for v in compose["services"]["prometheus"]["volumes"]]
+    config_mounts = [m for m in mounts if m[1] == "/etc/prometheus/prometheus.yml"]
+    assert len(config_mounts) == 1
+    config_path = (REPO / config_mounts[0][0]).resolve()
+    assert config_path.is_file()
+
+    config = yaml.safe_load(config_path.read_text())
+    jobs = config["scrape_configs"]
+    scraped = {
+        (job.get("metrics_path", "/metrics"), target)
+        for job in jobs
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    assert ("/metrics", "continuum:8080") in scraped
+
+    for rule_file in config.get("rule_files", []):
+        mounted = [m for m in mounts if m[1] == f"/etc/prometheus/{rule_file}"]
+        assert mounted, f"{rule_file} is referenced but not mounted"
+        rules = yaml.safe_load((REPO / mounted[0][0]).read_text())
+        exprs = " ".join(r["expr"] for g in rules["groups"] for r in g["rules"])
+        assert "continuum_dlq_total" in exprs
+        assert 'continuum_stage_total{outcome="error"}' in exprs
