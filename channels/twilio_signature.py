@@ -2,7 +2,7 @@
 
 Twilio signs a webhook with ``base64(HMAC-SHA1(auth_token, url + name1 + value1 + name2 ...))``
 where the form parameters are sorted by name (case-sensitive) and a repeated name contributes
-each of its values in the order given. Example::
+each of its distinct values, sorted, as twilio-python's RequestValidator does. Example::
 
     form = {"From": "+15550001", "Body": "hi"}
     sig = compute_signature("12345", "https://example.com/hook", form)
@@ -28,7 +28,7 @@ def compute_signature(auth_token: str, url: str, params: Params) -> str:
     for name in sorted(params):
         value = params[name]
         values = (value,) if isinstance(value, str) else tuple(value)
-        parts.extend(name + item for item in values)
+        parts.extend(name + item for item in sorted(set(values)))
     digest = hmac.new(auth_token.encode(), "".join(parts).encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 

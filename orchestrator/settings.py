@@ -20,12 +20,6 @@ from channels.twilio_sms import TwilioConfig
 CHANNELS: tuple[str, ...] = ("sms", "whatsapp", "email", "webchat")
 """The inbound channels, one topic each."""
 
-# Where `continuum up` starts the embedded servers. Redis and PostgreSQL use uncommon ports so
-# that they never collide with a system-wide server on the standard one.
-EMBEDDED_KAFKA = "127.0.0.1:9092"
-EMBEDDED_REDIS_URL = "redis://127.0.0.1:16379/0"
-EMBEDDED_DATABASE_URL = "postgresql://postgres@127.0.0.1:15432/continuum"
-
 SANDBOX_ACCOUNT_SID = "AC00000000000000000000000000000000"
 SANDBOX_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105 - the local sandbox's well-known token
 
@@ -38,7 +32,7 @@ class KafkaSettings(_Section):
     """Where the Kafka-protocol broker is and how Continuum names its topics and groups."""
 
     bootstrap_servers: str | None = Field(
-        None, description="host:port[,host:port]; unset means the embedded broker on 127.0.0.1:9092"
+        None, description="host:port[,host:port]; unset means the embedded broker"
     )
     topic_prefix: str = Field("continuum.", description="prefix of every topic name")
     group_prefix: str = Field("continuum", description="prefix of every consumer group id")
@@ -51,6 +45,18 @@ class KafkaSettings(_Section):
     session_timeout_ms: int = Field(
         10_000, ge=1_000, le=300_000, description="consumer group session timeout"
     )
+
+
+class EmbeddedSettings(_Section):
+    """Where ``continuum up`` starts the servers the settings leave unset.
+
+    Redis and PostgreSQL use uncommon ports so that they never collide with a system-wide server.
+    """
+
+    host: str = Field("127.0.0.1", description="address the embedded servers listen on")
+    kafka_port: int = Field(9092, ge=1, le=65535, description="embedded Tansu broker port")
+    redis_port: int = Field(16379, ge=1, le=65535, description="embedded Redis port")
+    postgres_port: int = Field(15432, ge=1, le=65535, description="embedded PostgreSQL port")
 
 
 class ApiSettings(_Section):
@@ -81,6 +87,17 @@ class DispatchSettings(_Section):
     timeout_s: float = Field(10.0, gt=0, le=120, description="HTTP timeout of one provider call")
 
 
+class TwilioSettings(TwilioConfig):
+    """Twilio credentials; the defaults point at the local sandbox, so each can be set alone."""
+
+    account_sid: str = Field(SANDBOX_ACCOUNT_SID, description="Twilio Account SID (AC...)")
+    auth_token: SecretStr = Field(
+        SecretStr(SANDBOX_AUTH_TOKEN), description="Twilio auth token; also checks webhooks"
+    )
+    base_url: str = Field("http://127.0.0.1:8090", description="Twilio API base URL")
+    from_number: str | None = Field("+15559990000", description="default sender number")
+
+
 class Settings(BaseSettings):
     """Every setting of a Continuum process."""
 
@@ -95,15 +112,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path(".continuum"), description="where embedded servers keep their data and logs"
     )
+    embedded: EmbeddedSettings = EmbeddedSettings()
     api: ApiSettings = ApiSettings()
     sandbox: SandboxSettings = SandboxSettings()
     dispatch: DispatchSettings = DispatchSettings()
-    twilio: TwilioConfig = TwilioConfig(
-        account_sid=SANDBOX_ACCOUNT_SID,
-        auth_token=SecretStr(SANDBOX_AUTH_TOKEN),
-        base_url="http://127.0.0.1:8090",
-        from_number="+15559990000",
-    )
+    twilio: TwilioSettings = TwilioSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     crash_before_commit: str | None = Field(
@@ -115,17 +128,20 @@ class Settings(BaseSettings):
     @property
     def kafka_bootstrap(self) -> str:
         """The broker address in use: the configured one, or the embedded default."""
-        return self.kafka.bootstrap_servers or EMBEDDED_KAFKA
+        e = self.embedded
+        return self.kafka.bootstrap_servers or f"{e.host}:{e.kafka_port}"
 
     @property
     def redis(self) -> str:
         """The Redis URL in use."""
-        return self.redis_url or EMBEDDED_REDIS_URL
+        e = self.embedded
+        return self.redis_url or f"redis://{e.host}:{e.redis_port}/0"
 
     @property
     def database(self) -> str:
         """The PostgreSQL URL in use."""
-        return self.database_url or EMBEDDED_DATABASE_URL
+        e = self.embedded
+        return self.database_url or f"postgresql://postgres@{e.host}:{e.postgres_port}/continuum"
 
     @property
     def api_public_url(self) -> str:

@@ -30,11 +30,15 @@ def twilio_router(deps: ApiDeps) -> APIRouter:
     public = deps.settings.api_public_url
 
     async def verified_form(request: Request, route: str) -> dict[str, str]:
-        form = {k: str(v) for k, v in (await request.form()).multi_items()}
+        items = [(k, str(v)) for k, v in (await request.form()).multi_items()]
+        signed: dict[str, list[str]] = {}
+        for k, v in items:
+            signed.setdefault(k, []).append(v)
+        form = dict(items)
         signature = request.headers.get("x-twilio-signature", "")
         query = f"?{request.url.query}" if request.url.query else ""
         urls = {f"{public}{request.url.path}{query}", str(request.url)}
-        if not signature or not any(validate_signature(token, u, form, signature) for u in urls):
+        if not signature or not any(validate_signature(token, u, signed, signature) for u in urls):
             deps.metrics.webhook_total.labels(route, "bad_signature").inc()
             raise HTTPException(403, "X-Twilio-Signature is missing or does not match")
         return form

@@ -16,12 +16,7 @@ from orchestrator import servers
 from orchestrator.errors import ConfigError
 from orchestrator.http_server import HttpServer
 from orchestrator.service import WORKERS, Service, create_topics
-from orchestrator.settings import (
-    EMBEDDED_DATABASE_URL,
-    EMBEDDED_KAFKA,
-    EMBEDDED_REDIS_URL,
-    Settings,
-)
+from orchestrator.settings import Settings
 from orchestrator.topics import Topics
 
 
@@ -90,30 +85,31 @@ async def _start_embedded(settings: Settings) -> tuple[list[servers.EmbeddedServ
     need = {"kafka": settings.kafka.bootstrap_servers is None,
             "redis": settings.redis_url is None,
             "postgres": settings.database_url is None}
-    missing = [m for m in servers.missing_binaries() if any(n in m for n, on in need.items() if on)
-               or ("tansu" in m and need["kafka"]) or ("redis" in m and need["redis"])]
+    prefixes = {"kafka": ("tansu",), "redis": ("redis",), "postgres": ("postgres", "psql")}
+    missing = [m for m in servers.missing_binaries()
+               if any(m.startswith(prefixes[name]) for name, on in need.items() if on)]
     if missing:
         raise ConfigError("cannot start the embedded servers: " + "; ".join(missing))
     data = settings.data_dir.resolve()
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     started: list[servers.EmbeddedServer] = []
+    e = settings.embedded
     update: dict[str, object] = {}
     try:
         if need["kafka"]:
-            host, port = EMBEDDED_KAFKA.split(":")
             started.append(await asyncio.to_thread(
-                servers.start_kafka, int(port), host=host, log_dir=logs))
+                servers.start_kafka, e.kafka_port, host=e.host, log_dir=logs))
             update["kafka"] = settings.kafka.model_copy(
                 update={"bootstrap_servers": started[-1].url})
         if need["redis"]:
             started.append(await asyncio.to_thread(
-                servers.start_redis, _port(EMBEDDED_REDIS_URL), data_dir=data / "redis",
+                servers.start_redis, e.redis_port, host=e.host, data_dir=data / "redis",
                 log_dir=logs))
             update["redis_url"] = started[-1].url
         if need["postgres"]:
             started.append(await asyncio.to_thread(
-                servers.start_postgres, _port(EMBEDDED_DATABASE_URL),
+                servers.start_postgres, e.postgres_port, host=e.host,
                 data_dir=_postgres_dir(data), log_dir=logs))
             update["database_url"] = started[-1].url
     except servers.ServerStartError as exc:
@@ -130,10 +126,6 @@ def _postgres_dir(data: Path) -> Path:
         return data / "postgres"
     tag = hashlib.sha256(str(data).encode()).hexdigest()[:12]
     return Path("/var/tmp/continuum") / tag / "postgres"  # noqa: S108 - a stable, private path
-
-
-def _port(url: str) -> int:
-    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 
 
 def _print_where(settings: Settings, embedded: list[servers.EmbeddedServer], took: float) -> None:

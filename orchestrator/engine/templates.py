@@ -24,7 +24,7 @@ def render(env: SandboxedEnvironment, source: str, variables: dict[str, Any]) ->
     """Render ``source`` with ``variables``; raise :class:`TemplateRenderError` on any failure."""
     try:
         text = env.from_string(source).render(variables)
-    except TemplateError as exc:
+    except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:  # runtime errors too
         raise TemplateRenderError(str(exc)) from None
     if len(text) > MAX_OUTPUT_CHARS:
         raise TemplateRenderError(f"rendered {len(text)} characters, over {MAX_OUTPUT_CHARS}")

@@ -176,7 +176,7 @@ class _ListHandler(logging.Handler):
 def _assert_no_secrets(
     channel_type: str, config: BaseModel, outcome: SendOutcome, records: list[logging.LogRecord]
 ) -> None:
-    """Fail if a secret value appears in a request URL or body, a log record, the result or error."""
+    """Fail if a secret appears in a request URL or body, a log record, the result or the error."""
     places = [str(r.url) for r in outcome.requests]
     places += [r.content.decode(errors="replace") for r in outcome.requests]
     places += [r.getMessage() for r in records]

@@ -62,7 +62,9 @@ def test_every_cases_file_names_an_adapter() -> None:
 
 
 @pytest.mark.parametrize(("channel_type", "case"), load_cases())
-async def test_case(channel_type: str, case: dict[str, Any], caplog: pytest.LogCaptureFixture):
+async def test_case(
+    channel_type: str, case: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
     config = CONFIGS[channel_type].model_copy(update=case.get("config", {}))
     msg_data = {"message_id": "msg-1", **case["msg"]}
     msg_data["attachments"] = tuple(msg_data.get("attachments", ()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -65,7 +65,3 @@ async def test_form_mismatch_fails() -> None:
 
 def test_configs_cover_registry() -> None:
     assert set(CONFIGS) == set(ADAPTERS) == set(DEFAULT_URLS)
-
-
-class _Unused:
-    marker: ClassVar[str] = "keeps ClassVar import honest"

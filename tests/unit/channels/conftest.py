@@ -1,4 +1,4 @@
-"""Fixtures for the channel unit tests; they live in sandbox_harness so tests can import its types."""
+"""Fixtures for the channel unit tests, defined in sandbox_harness so tests can import its types."""
 
 from __future__ import annotations
 

@@ -81,16 +81,16 @@ class Sandbox:
         return f"/2010-04-01/Accounts/{self.config.twilio_account_sid}/Messages.json"
 
     async def wait_until(
-        self, check: Callable[[], Awaitable[bool] | bool], timeout: float = 3.0
+        self, check: Callable[[], Awaitable[bool] | bool], within_s: float = 3.0
     ) -> None:
         """Poll ``check`` until it holds or the deadline passes (then fail)."""
-        await wait_until(check, timeout)
+        await wait_until(check, within_s)
 
 
-async def wait_until(check: Callable[[], Awaitable[bool] | bool], timeout: float = 3.0) -> None:
-    """Poll ``check`` until it holds; fail once ``timeout`` seconds have passed."""
+async def wait_until(check: Callable[[], Awaitable[bool] | bool], within_s: float = 3.0) -> None:
+    """Poll ``check`` until it holds; fail once ``within_s`` seconds have passed."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within_s
     while True:
         result = check()
         if not isinstance(result, bool):

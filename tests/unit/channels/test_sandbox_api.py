@@ -7,8 +7,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
-from sandbox_harness import Sandbox
 from pydantic import SecretStr
+from sandbox_harness import Sandbox
 
 from channels.base import OutboundMessage
 from channels.errors import RejectedWithReason
@@ -31,14 +31,15 @@ async def test_healthz(sandbox: Sandbox) -> None:
     ids=["none", "wrong-token", "wrong-user"],
 )
 async def test_bad_credentials_are_401(sandbox: Sandbox, auth: tuple[str, str] | None) -> None:
-    resp = await sandbox.client.post(sandbox.messages_path, data=FORM, auth=auth)
+    sent_auth = httpx.USE_CLIENT_DEFAULT if auth is None else auth
+    resp = await sandbox.client.post(sandbox.messages_path, data=FORM, auth=sent_auth)
     assert resp.status_code == 401
     assert resp.json()["code"] == 20003
     assert resp.json()["status"] == 401
     assert resp.headers["WWW-Authenticate"].startswith("Basic")
 
 
-@pytest.mark.parametrize("header", ["Bearer abc", "Basic !!!", "Basic bm9jb2xvbg=="])
+@pytest.mark.parametrize("header", ["Bearer abc", "Basic !!!", "Basic bm9jb2xvbg==", "Basic //79"])
 async def test_malformed_authorization_is_401(sandbox: Sandbox, header: str) -> None:
     headers = {"Authorization": header}
     resp = await sandbox.client.post(sandbox.messages_path, data=FORM, headers=headers)

@@ -93,6 +93,13 @@ def test_other_ports_are_not_equivalent(signed: str, presented: str) -> None:
     assert not validate_signature("tok", presented, {}, sig)
 
 
+@pytest.mark.parametrize("url", ["https:no-authority", "mailto:ops@example.com", ""])
+def test_urls_without_authority_are_signed_as_is(url: str) -> None:
+    sig = compute_signature("tok", url, {"A": "1"})
+    assert validate_signature("tok", url, {"A": "1"}, sig)
+    assert not validate_signature("tok", url + ":443", {"A": "1"}, sig)
+
+
 def test_repeated_names_sign_each_value_in_order() -> None:
     url = "https://example.com/hook"
     sig = compute_signature("tok", url, {"MediaUrl": ["b", "a"], "Body": "x"})

@@ -1,0 +1,70 @@
+"""Integration fixtures: real Kafka-protocol broker, Redis and PostgreSQL, isolated per test.
+
+Servers start once per session (see ``servers.py``; ``CONTINUUM_TEST_*`` point at existing
+ones). Each test gets its own topic prefix and consumer groups, a flushed Redis database and an
+emptied ledger, so tests never see each other's records.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from orchestrator.servers import free_port
+from orchestrator.service import Service
+from orchestrator.settings import Settings
+from tests.integration.helpers import Pipeline
+from tests.integration.servers import database_url, kafka_bootstrap, redis_url  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything in this folder is an integration test."""
+    for item in items:
+        if "tests/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+async def settings(kafka_bootstrap: str, redis_url: str, database_url: str) -> Settings:  # noqa: F811
+    """Settings for one test: unique topics and groups, free ports, clean Redis and ledger."""
+    tag = uuid.uuid4().hex[:10]
+    sandbox_port, api_port = free_port(), free_port()
+    redis = Redis.from_url(redis_url)
+    await redis.flushdb()
+    await redis.aclose()
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("DROP TABLE IF EXISTS ledger")
+    await conn.close()
+    return Settings(
+        kafka={"bootstrap_servers": kafka_bootstrap, "topic_prefix": f"t{tag}.",
+               "group_prefix": f"g{tag}", "partitions": 2, "session_timeout_ms": 6000},
+        redis_url=redis_url,
+        database_url=database_url,
+        flows_dir=REPO / "flows",
+        api={"port": api_port},
+        sandbox={"port": sandbox_port},
+        twilio={"account_sid": "AC00000000000000000000000000000000",
+                "auth_token": "sandbox-auth-token", "base_url": f"http://127.0.0.1:{sandbox_port}",
+                "from_number": "+15559990000"},
+        dispatch={"backoff_s": 0.01},
+    )
+
+
+@pytest.fixture
+async def pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
+    """Every worker, the API and the sandbox, running and consuming."""
+    service = Service(settings, sandbox=True)
+    try:
+        await service.start()
+        await service.wait_consuming()
+        async with Pipeline.open(service) as pipe:
+            yield pipe
+    finally:
+        await service.stop()
