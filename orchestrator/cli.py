@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from orchestrator import commands
 from orchestrator.errors import ConfigError
@@ -30,13 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("up", help="run everything: embedded servers (for unset settings), the "
-                   "sandbox provider, every worker and the API")
+    sub.add_parser(
+        "up",
+        help="run everything: embedded servers (for unset settings), the "
+        "sandbox provider, every worker and the API",
+    )
 
-    w = sub.add_parser("worker", help="run workers (and optionally the API) against servers "
-                       "named in the environment")
-    w.add_argument("--only", default="inbound,decision,dispatcher,status,ledger",
-                   help="comma-separated workers to run (default: all)")
+    w = sub.add_parser(
+        "worker",
+        help="run workers (and optionally the API) against servers named in the environment",
+    )
+    w.add_argument(
+        "--only",
+        default="inbound,decision,dispatcher,status,ledger",
+        help="comma-separated workers to run (default: all)",
+    )
     w.add_argument("--api", action="store_true", help="also serve the HTTP API")
 
     sub.add_parser("sandbox", help="run only the sandbox provider")
@@ -47,16 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("text", help="the message text")
     s.add_argument("--from", dest="sender", required=True, help="the customer's address")
     s.add_argument("--to", dest="recipient", default=None, help="our address they wrote to")
-    s.add_argument("--id", dest="event_id", default=None,
-                   help="the provider message id (default: a new one); reuse it to test dedupe")
+    s.add_argument(
+        "--id",
+        dest="event_id",
+        default=None,
+        help="the provider message id (default: a new one); reuse it to test dedupe",
+    )
 
     ledger = sub.add_parser("ledger", help="query the delivery and audit ledger")
     lsub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="SUBCOMMAND")
     q = lsub.add_parser("query", help="print one customer's trail, in order")
     who = q.add_mutually_exclusive_group(required=True)
     who.add_argument("--customer", help="a customer id")
-    who.add_argument("--address", help="an address (phone, email...): every customer it "
-                     "resolved to")
+    who.add_argument(
+        "--address", help="an address (phone, email...): every customer it resolved to"
+    )
     q.add_argument("--since", type=commands.parse_time, help="ISO 8601 time, inclusive")
     q.add_argument("--until", type=commands.parse_time, help="ISO 8601 time, exclusive")
     q.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
@@ -77,8 +92,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"continuum: {describe_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    except SettingsError as exc:
+        field = re.search(r'field "(\w+)"', str(exc))
+        var = f"CONTINUUM_{field.group(1).upper()}" if field else "CONTINUUM_*"
+        print(
+            f"continuum: invalid setting {var}: not valid JSON for a settings section",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     try:
         return asyncio.run(commands.run(args, settings))

@@ -20,8 +20,12 @@ async def execute(
     outcome: Outcome, event: Inbound, customer_id: str, at: datetime, pub: Publisher, topics: Topics
 ) -> None:
     """Publish the outcome's commands and its audit trail (durable after ``pub.flush()``)."""
-    common = {"customer_id": customer_id, "channel": event.channel, "address": event.sender,
-              "event_id": event.event_id}
+    common = {
+        "customer_id": customer_id,
+        "channel": event.channel,
+        "address": event.sender,
+        "event_id": event.event_id,
+    }
     for note in outcome.notes:
         await pub.audit(_note_record(note, event, at, common))
     for decision in outcome.decisions:

@@ -23,8 +23,9 @@ class HttpServer:
     """One uvicorn server for one app, as a task in the current loop."""
 
     def __init__(self, app: Any, host: str, port: int, name: str) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                                access_log=False)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
+        )
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None
         self.name = name

@@ -7,6 +7,7 @@ up`` runs all of them (after starting embedded servers); ``continuum worker`` ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Collection
@@ -26,7 +27,7 @@ from channels.sandbox.config import SandboxConfig
 from channels.twilio_sms import TwilioSms
 from orchestrator.api.app import ApiDeps, create_app
 from orchestrator.api.twilio import STATUS_PATH
-from orchestrator.engine.flowfile import load_flows
+from orchestrator.engine.flowfile import Catalogue, load_flows
 from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
 from orchestrator.metrics import Metrics
@@ -59,18 +60,20 @@ def new_customer_id() -> str:
 
 async def create_topics(settings: Settings, topics: Topics) -> None:
     """Create every topic Continuum uses; existing ones are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                                client_id="continuum-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="continuum-admin"
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(t, settings.kafka.partitions, settings.kafka.replication_factor)
-                  for t in topics.all() if t not in existing]
+        wanted = [
+            NewTopic(t, settings.kafka.partitions, settings.kafka.replication_factor)
+            for t in topics.all()
+            if t not in existing
+        ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 
@@ -113,8 +116,14 @@ class Service:
         self._http = httpx.AsyncClient(timeout=s.dispatch.timeout_s)
         if self._want_sandbox and s.sandbox.enabled:
             await self._start_sandbox()
-        deps = Deps(settings=s, topics=self.topics, store=RedisStateStore(self._redis),
-                    metrics=self.metrics, clock=utc_now, new_id=new_customer_id)
+        deps = Deps(
+            settings=s,
+            topics=self.topics,
+            store=RedisStateStore(self._redis),
+            metrics=self.metrics,
+            clock=utc_now,
+            new_id=new_customer_id,
+        )
         for name in self._worker_names:
             broker = make_broker(s, f"continuum-{name}")
             publisher = Publisher(broker, self.topics, f"/continuum/{name}")
@@ -126,17 +135,18 @@ class Service:
             await self._start_api()
 
     def _build_worker(
-        self, name: str, deps: Deps, publisher: Publisher, catalogue: object
+        self, name: str, deps: Deps, publisher: Publisher, catalogue: Catalogue
     ) -> Worker:
         match name:
             case "inbound":
                 return InboundWorker(deps, publisher)
             case "decision":
-                self.decision = DecisionWorker(deps, publisher, catalogue)  # type: ignore[arg-type]
+                self.decision = DecisionWorker(deps, publisher, catalogue)
                 return self.decision
             case "dispatcher":
-                adapters: dict[str, ChannelAdapter] = {"sms": TwilioSms(self.settings.twilio,
-                                                                        self._http)}
+                adapters: dict[str, ChannelAdapter] = {
+                    "sms": TwilioSms(self.settings.twilio, self._http)
+                }
                 callbacks = {TwilioSms.channel_type: self.settings.api_public_url + STATUS_PATH}
                 return DispatcherWorker(deps, publisher, adapters, callbacks)
             case "status":
@@ -146,8 +156,9 @@ class Service:
 
     async def _start_sandbox(self) -> None:
         s = self.settings
-        config = SandboxConfig(twilio_account_sid=s.twilio.account_sid,
-                               twilio_auth_token=s.twilio.auth_token)
+        config = SandboxConfig(
+            twilio_account_sid=s.twilio.account_sid, twilio_auth_token=s.twilio.auth_token
+        )
         server = HttpServer(create_sandbox_app(config), s.sandbox.host, s.sandbox.port, "sandbox")
         await server.start()
         self.http_servers.append(server)
@@ -155,8 +166,12 @@ class Service:
     async def _start_api(self) -> None:
         s = self.settings
         publisher = Publisher(self._api_broker, self.topics, "/continuum/api")
-        probes = {"kafka": self._probe_kafka, "redis": self._probe_redis,
-                  "postgres": self._probe_postgres, "workers": self._probe_workers}
+        probes = {
+            "kafka": self._probe_kafka,
+            "redis": self._probe_redis,
+            "postgres": self._probe_postgres,
+            "workers": self._probe_workers,
+        }
         app = create_app(ApiDeps(s, self.metrics, self.topics, publisher, probes))
         server = HttpServer(app, s.api.host, s.api.port, "api")
         await server.start()

@@ -44,8 +44,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
         """Ready: Kafka, Redis and PostgreSQL reachable, and every worker consuming."""
         checks = {name: await probe() for name, probe in deps.probes.items()}
         ready = all(v is None for v in checks.values())
-        body = {"status": "ready" if ready else "not ready",
-                "checks": {k: v or "ok" for k, v in checks.items()}}
+        body = {
+            "status": "ready" if ready else "not ready",
+            "checks": {k: v or "ok" for k, v in checks.items()},
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from aiokafka.errors import KafkaError
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
@@ -55,7 +53,7 @@ def twilio_router(deps: ApiDeps) -> APIRouter:
         data = MessageStatus(
             provider=TwilioSms.channel_type,
             external_id=report.external_id,
-            status=report.status,  # type: ignore[arg-type]
+            status=report.status,
             provider_status=report.provider_status,
             error_code=report.error_code,
             error_message=report.error_message,
@@ -85,8 +83,13 @@ def twilio_router(deps: ApiDeps) -> APIRouter:
             id=sms.id,
             source="/channels/sms/twilio",
             type=MESSAGE_RECEIVED,
-            data={"channel": "sms", "from": sms.sender, "to": sms.recipient, "text": sms.text,
-                  "attachments": list(sms.attachments)},
+            data={
+                "channel": "sms",
+                "from": sms.sender,
+                "to": sms.recipient,
+                "text": sms.text,
+                "attachments": list(sms.attachments),
+            },
         )
         await _publish_now(deps, deps.topics.inbound("sms"), event, sms.sender)
         deps.metrics.webhook_total.labels("twilio_inbound", "accepted").inc()
@@ -98,6 +101,6 @@ def twilio_router(deps: ApiDeps) -> APIRouter:
 async def _publish_now(deps: ApiDeps, topic: str, event: CloudEvent, key: str) -> None:
     try:
         await deps.publisher.publish_confirmed(topic, event, key)
-    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, KafkaError, OSError) as exc:
         deps.metrics.webhook_total.labels("publish", "error").inc()
         raise HTTPException(503, f"the event could not be stored: {exc}") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 import asyncpg
@@ -18,13 +17,18 @@ async def query(settings: Settings, args: argparse.Namespace) -> int:
     """Print matching records in order; exit 0 even when there are none."""
     try:
         pool = await asyncpg.create_pool(settings.database, min_size=1, max_size=1, timeout=5)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise ConfigError(f"cannot reach the ledger database: {exc}") from None
     try:
         store = LedgerStore(pool)
         await store.migrate()
-        records = await store.query(customer_id=args.customer, address=args.address,
-                                    since=args.since, until=args.until, limit=args.limit)
+        records = await store.query(
+            customer_id=args.customer,
+            address=args.address,
+            since=args.since,
+            until=args.until,
+            limit=args.limit,
+        )
     finally:
         await pool.close()
     write_records(records, args.format, sys.stdout)

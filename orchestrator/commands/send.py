@@ -7,10 +7,10 @@ import uuid
 from datetime import UTC, datetime
 
 from orchestrator.events import MESSAGE_RECEIVED, CloudEvent
+from orchestrator.settings import Settings
 from orchestrator.topics import Topics
 from orchestrator.workers.publisher import Publisher
 from orchestrator.workers.runtime import make_broker
-from orchestrator.settings import Settings
 
 
 async def send(settings: Settings, args: argparse.Namespace) -> int:
@@ -22,9 +22,13 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
         source="/cli/continuum-send",
         type=MESSAGE_RECEIVED,
         time=datetime.now(UTC),
-        data={"channel": args.channel, "from": args.sender,
-              "to": args.recipient or settings.twilio.from_number, "text": args.text,
-              "attachments": []},
+        data={
+            "channel": args.channel,
+            "from": args.sender,
+            "to": args.recipient or settings.twilio.from_number,
+            "text": args.text,
+            "attachments": [],
+        },
     )
     broker = make_broker(settings, "continuum-cli")
     await broker.connect()

@@ -44,8 +44,9 @@ async def worker(settings: Settings, names: list[str], *, api: bool) -> int:
     """Only workers (and the API if asked), against configured servers."""
     unknown = set(names) - set(WORKERS)
     if unknown:
-        raise ConfigError(f"unknown worker(s) {', '.join(sorted(unknown))}; "
-                          f"choose from {', '.join(WORKERS)}")
+        raise ConfigError(
+            f"unknown worker(s) {', '.join(sorted(unknown))}; choose from {', '.join(WORKERS)}"
+        )
     service = Service(settings, workers=names, api=api)
     try:
         await service.start()
@@ -59,10 +60,12 @@ async def worker(settings: Settings, names: list[str], *, api: bool) -> int:
 
 async def sandbox(settings: Settings) -> int:
     """The sandbox provider alone."""
-    config = SandboxConfig(twilio_account_sid=settings.twilio.account_sid,
-                           twilio_auth_token=settings.twilio.auth_token)
-    server = HttpServer(create_sandbox_app(config), settings.sandbox.host, settings.sandbox.port,
-                        "sandbox")
+    config = SandboxConfig(
+        twilio_account_sid=settings.twilio.account_sid, twilio_auth_token=settings.twilio.auth_token
+    )
+    server = HttpServer(
+        create_sandbox_app(config), settings.sandbox.host, settings.sandbox.port, "sandbox"
+    )
     await server.start()
     print(f"continuum: sandbox provider at {server.url}", flush=True)
     try:
@@ -82,12 +85,17 @@ async def topics(settings: Settings) -> int:
 
 async def _start_embedded(settings: Settings) -> tuple[list[servers.EmbeddedServer], Settings]:
     """Start the servers the settings leave unset; return them and the settings that use them."""
-    need = {"kafka": settings.kafka.bootstrap_servers is None,
-            "redis": settings.redis_url is None,
-            "postgres": settings.database_url is None}
+    need = {
+        "kafka": settings.kafka.bootstrap_servers is None,
+        "redis": settings.redis_url is None,
+        "postgres": settings.database_url is None,
+    }
     prefixes = {"kafka": ("tansu",), "redis": ("redis",), "postgres": ("postgres", "psql")}
-    missing = [m for m in servers.missing_binaries()
-               if any(m.startswith(prefixes[name]) for name, on in need.items() if on)]
+    missing = [
+        m
+        for m in servers.missing_binaries()
+        if any(m.startswith(prefixes[name]) for name, on in need.items() if on)
+    ]
     if missing:
         raise ConfigError("cannot start the embedded servers: " + "; ".join(missing))
     data = settings.data_dir.resolve()
@@ -98,19 +106,35 @@ async def _start_embedded(settings: Settings) -> tuple[list[servers.EmbeddedServ
     update: dict[str, object] = {}
     try:
         if need["kafka"]:
-            started.append(await asyncio.to_thread(
-                servers.start_kafka, e.kafka_port, host=e.host, log_dir=logs))
+            started.append(
+                await asyncio.to_thread(
+                    servers.start_kafka, e.kafka_port, host=e.host, log_dir=logs
+                )
+            )
             update["kafka"] = settings.kafka.model_copy(
-                update={"bootstrap_servers": started[-1].url})
+                update={"bootstrap_servers": started[-1].url}
+            )
         if need["redis"]:
-            started.append(await asyncio.to_thread(
-                servers.start_redis, e.redis_port, host=e.host, data_dir=data / "redis",
-                log_dir=logs))
+            started.append(
+                await asyncio.to_thread(
+                    servers.start_redis,
+                    e.redis_port,
+                    host=e.host,
+                    data_dir=data / "redis",
+                    log_dir=logs,
+                )
+            )
             update["redis_url"] = started[-1].url
         if need["postgres"]:
-            started.append(await asyncio.to_thread(
-                servers.start_postgres, e.postgres_port, host=e.host,
-                data_dir=_postgres_dir(data), log_dir=logs))
+            started.append(
+                await asyncio.to_thread(
+                    servers.start_postgres,
+                    e.postgres_port,
+                    host=e.host,
+                    data_dir=_postgres_dir(data),
+                    log_dir=logs,
+                )
+            )
             update["database_url"] = started[-1].url
     except servers.ServerStartError as exc:
         for server in reversed(started):
@@ -130,19 +154,22 @@ def _postgres_dir(data: Path) -> Path:
 
 def _print_where(settings: Settings, embedded: list[servers.EmbeddedServer], took: float) -> None:
     kinds = {s.name for s in embedded}
+    tansu = "  (embedded Tansu)" if "kafka" in kinds else ""
     lines = [
         f"continuum: up in {took:.1f}s",
-        f"  kafka      {settings.kafka_bootstrap}{'  (embedded Tansu)' if 'kafka' in kinds else ''}",
+        f"  kafka      {settings.kafka_bootstrap}{tansu}",
         f"  redis      {settings.redis}{'  (embedded)' if 'redis' in kinds else ''}",
         f"  postgres   {settings.database}{'  (embedded)' if 'postgres' in kinds else ''}",
         f"  api        {settings.api_public_url}  (/healthz /readyz /metrics /docs)",
     ]
     if settings.sandbox.enabled:
-        lines.append(f"  sandbox    http://{settings.sandbox.host}:{settings.sandbox.port}"
-                     "  (GET /_sandbox/messages)")
+        lines.append(
+            f"  sandbox    http://{settings.sandbox.host}:{settings.sandbox.port}"
+            "  (GET /_sandbox/messages)"
+        )
     lines.append(f"  flows      {Path(settings.flows_dir).resolve()}")
     lines.append("  topics     " + settings.kafka.topic_prefix + "*")
-    lines.append("Try: continuum send sms --from +15551230001 \"where is my order\"   (Ctrl-C stops)")
+    lines.append('Try: continuum send sms --from +15551230001 "where is my order"   (Ctrl-C stops)')
     print("\n".join(lines), flush=True)
 
 

@@ -88,7 +88,7 @@ def _variables(flow: Flow, state: CustomerState, event: Inbound, ctx: Context) -
 
 def _environment() -> SandboxedEnvironment:
     # Building the environment is pure but not free; one per process is enough.
-    global _ENV  # noqa: PLW0603
+    global _ENV
     if _ENV is None:
         _ENV = make_environment()
     return _ENV

@@ -30,7 +30,14 @@ from typing import Any, Literal
 
 import yaml
 from jinja2 import TemplateSyntaxError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator.engine.templates import make_environment
 from orchestrator.errors import FlowError
@@ -85,15 +92,12 @@ class Flow(_Strict):
     trigger: Trigger
     steps: tuple[SendStep, ...] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _checks(self) -> Flow:
-        if self.spec_version not in SPEC_VERSIONS:
-            raise ValueError(f"spec_version {self.spec_version} is not supported {SPEC_VERSIONS}")
-        ids = [s.id for s in self.steps]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"duplicate step ids: {', '.join(dupes)}")
-        return self
+    @field_validator("spec_version")
+    @classmethod
+    def _supported(cls, value: int) -> int:
+        if value not in SPEC_VERSIONS:
+            raise ValueError(f"spec_version {value} is not supported {SPEC_VERSIONS}")
+        return value
 
     def matches(self, channel: str, text: str) -> bool:
         """Whether an inbound ``text`` on ``channel`` starts this flow."""
@@ -133,18 +137,23 @@ def load_flows(folder: Path) -> Catalogue:
         raise FlowError([f"{folder}: flows folder does not exist"])
     flows: list[Flow] = []
     problems: list[str] = []
+    seen: dict[str, Path] = {}
     for path in sorted(folder.glob("*.yaml")):
         if path.name == "policy.yaml":
             continue
         try:
-            flows.append(load_flow(path))
+            flow = load_flow(path)
         except FlowError as exc:
             problems.extend(exc.problems)
-    seen: dict[str, str] = {}
-    for flow in flows:
+            continue
         if flow.id in seen:
-            problems.append(f"{folder / (flow.id + '.yaml')}: flow id {flow.id!r} is defined twice")
-        seen[flow.id] = flow.id
+            line = _line_of(yaml.compose(path.read_text(encoding="utf-8")), ("id",))
+            problems.append(
+                f"{path}:{line}: flow id {flow.id!r} is already defined in {seen[flow.id].name}"
+            )
+            continue
+        seen[flow.id] = path
+        flows.append(flow)
     if problems:
         raise FlowError(problems)
     return Catalogue(tuple(sorted(flows, key=lambda f: (-f.priority, f.id))))
@@ -166,12 +175,26 @@ def load_flow(path: Path) -> Flow:
         flow = Flow.model_validate(doc)
     except ValidationError as exc:
         raise FlowError(
-            [f"{path}:{_line_of(node, e['loc'])}: {_where(e['loc'])}{e['msg']}" for e in exc.errors()]
+            [
+                f"{path}:{_line_of(node, e['loc'])}: {_where(e['loc'])}{e['msg']}"
+                for e in exc.errors()
+            ]
         ) from None
-    problems = _check_templates(flow, path, node)
+    problems = _check_step_ids(flow, path, node) + _check_templates(flow, path, node)
     if problems:
         raise FlowError(problems)
     return flow
+
+
+def _check_step_ids(flow: Flow, path: Path, node: yaml.Node | None) -> list[str]:
+    seen: set[str] = set()
+    problems = []
+    for i, step in enumerate(flow.steps):
+        if step.id in seen:
+            line = _line_of(node, ("steps", i, "id"))
+            problems.append(f"{path}:{line}: steps.{i}.id: duplicate step id {step.id!r}")
+        seen.add(step.id)
+    return problems
 
 
 def _check_templates(flow: Flow, path: Path, node: yaml.Node | None) -> list[str]:
@@ -196,7 +219,9 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             child = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             child = node.value[part]
         else:
             child = None

@@ -17,7 +17,9 @@ class TemplateRenderError(ValueError):
 
 def make_environment() -> SandboxedEnvironment:
     """The one template environment: sandboxed, unknown variables fail, no autoescape for SMS."""
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    return SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+    )
 
 
 def render(env: SandboxedEnvironment, source: str, variables: dict[str, Any]) -> str:

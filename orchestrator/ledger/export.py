@@ -11,8 +11,17 @@ import orjson
 from orchestrator.events import AuditRecord
 from orchestrator.ledger.store import COLUMNS
 
-_TABLE = ("occurred_at", "step", "outcome", "channel", "address", "customer_id", "flow_id",
-          "external_id", "reason")
+_TABLE = (
+    "occurred_at",
+    "step",
+    "outcome",
+    "channel",
+    "address",
+    "customer_id",
+    "flow_id",
+    "external_id",
+    "reason",
+)
 
 
 def write_records(records: Sequence[AuditRecord], fmt: str, out: TextIO) -> None:

@@ -38,13 +38,26 @@ CREATE INDEX IF NOT EXISTS ledger_message ON ledger (message_id);
 """
 
 COLUMNS = (
-    "record_id", "occurred_at", "step", "outcome", "customer_id", "channel", "address",
-    "event_id", "message_id", "flow_id", "flow_version", "flow_step", "provider", "external_id",
-    "reason", "detail",
+    "record_id",
+    "occurred_at",
+    "step",
+    "outcome",
+    "customer_id",
+    "channel",
+    "address",
+    "event_id",
+    "message_id",
+    "flow_id",
+    "flow_version",
+    "flow_step",
+    "provider",
+    "external_id",
+    "reason",
+    "detail",
 )
 
 _INSERT = (
-    f"INSERT INTO ledger ({', '.join(COLUMNS)}) "
+    f"INSERT INTO ledger ({', '.join(COLUMNS)}) "  # noqa: S608 - constants only, values bound
     f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) "
     "ON CONFLICT (record_id) DO NOTHING"
 )
@@ -84,10 +97,12 @@ class LedgerStore:
         if customer_id is not None:
             who = "customer_id = $1"
         else:
-            who = ("(address = $1 OR customer_id IN (SELECT DISTINCT customer_id FROM ledger "
-                   "WHERE address = $1 AND customer_id IS NOT NULL))")
+            who = (
+                "(address = $1 OR customer_id IN (SELECT DISTINCT customer_id FROM ledger "
+                "WHERE address = $1 AND customer_id IS NOT NULL))"
+            )
         sql = (
-            f"SELECT {', '.join(COLUMNS)} FROM ledger WHERE {who} "
+            f"SELECT {', '.join(COLUMNS)} FROM ledger WHERE {who} "  # noqa: S608 - constants only
             "AND ($2::timestamptz IS NULL OR occurred_at >= $2) "
             "AND ($3::timestamptz IS NULL OR occurred_at < $3) "
             "ORDER BY occurred_at, seq LIMIT $4"

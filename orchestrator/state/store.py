@@ -62,9 +62,7 @@ class RedisStateStore:
         self._mark_seen = redis.register_script(_MARK_SEEN)
         self._resolve = redis.register_script(_RESOLVE)
 
-    async def mark_seen(
-        self, items: Sequence[tuple[str, str, str]], ttl_s: int
-    ) -> list[bool]:
+    async def mark_seen(self, items: Sequence[tuple[str, str, str]], ttl_s: int) -> list[bool]:
         """For (channel, provider id, record position) items, True where the id is new here."""
         if not items:
             return []
@@ -74,9 +72,7 @@ class RedisStateStore:
         )
         return [bool(x) for x in result]
 
-    async def resolve(
-        self, items: Sequence[tuple[str, str, str]]
-    ) -> list[Resolution]:
+    async def resolve(self, items: Sequence[tuple[str, str, str]]) -> list[Resolution]:
         """For (channel, address, proposed new id) items, the customer each address belongs to."""
         if not items:
             return []

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Protocol
 
-from aiokafka import ConsumerRecord
-
 from orchestrator.errors import BadRecord
 from orchestrator.events import DEAD_LETTER, CloudEvent, DeadLetter
 from orchestrator.ledger.records import audit
@@ -22,7 +20,15 @@ from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
-Record = ConsumerRecord[bytes, bytes]
+
+class Record(Protocol):
+    """The parts of a consumed Kafka record a worker reads (aiokafka's ConsumerRecord has them)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +90,13 @@ async def dead_letter(
             identity=(position(record),),
             at=at,
             reason=error.detail[:500],
-            detail={"stage": stage, "topic": record.topic, "partition": record.partition,
-                    "offset": record.offset, "key": key},
+            detail={
+                "stage": stage,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "key": key,
+            },
         )
     )
     deps.metrics.dlq_total.labels(stage, error.reason).inc()

@@ -80,22 +80,41 @@ class DispatcherWorker:
         started = time.perf_counter()
         adapter = self._adapters.get(cmd.channel)
         provider = adapter.channel_type if adapter else None
-        entry = {"state": "pending", "message_id": cmd.message_id, "customer_id": cmd.customer_id,
-                 "channel": cmd.channel, "to": cmd.to, "provider": provider}
+        entry = {
+            "state": "pending",
+            "message_id": cmd.message_id,
+            "customer_id": cmd.customer_id,
+            "channel": cmd.channel,
+            "to": cmd.to,
+            "provider": provider,
+        }
         claim = await self._deps.store.claim_send(cmd.message_id, entry)
         if not claim.claimed:
             await self._already(record, cmd, claim.previous or {})
             return
         if adapter is None:
-            await self._finish(cmd, entry, "rejected", "no_adapter", started,
-                               reason=f"no adapter is configured for channel {cmd.channel!r}")
+            await self._finish(
+                cmd,
+                entry,
+                "rejected",
+                "no_adapter",
+                started,
+                reason=f"no adapter is configured for channel {cmd.channel!r}",
+            )
             return
         try:
             result = await self._call(adapter, cmd)
         except SendError as exc:
             outcome = "failed" if exc.retryable else "rejected"
-            await self._finish(cmd, entry, outcome, exc.code, started, reason=str(exc),
-                               ext_code=getattr(exc, "ext_code", None))
+            await self._finish(
+                cmd,
+                entry,
+                outcome,
+                exc.code,
+                started,
+                reason=str(exc),
+                ext_code=getattr(exc, "ext_code", None),
+            )
             return
         await self._finish(cmd, entry, "accepted", result.status, started, result=result)
 
@@ -181,17 +200,33 @@ class DispatcherWorker:
             unknown = {**previous, "state": "unknown"}
             await self._deps.store.finish_send(cmd.message_id, unknown, "none", ())
             await self._pub.audit(
-                audit("provider_unknown", "unknown", identity=(cmd.message_id,), at=at,
-                      customer_id=cmd.customer_id, channel=cmd.channel, address=cmd.to,
-                      message_id=cmd.message_id, provider=previous.get("provider"),
-                      reason="an earlier attempt ended before its result was recorded")
+                audit(
+                    "provider_unknown",
+                    "unknown",
+                    identity=(cmd.message_id,),
+                    at=at,
+                    customer_id=cmd.customer_id,
+                    channel=cmd.channel,
+                    address=cmd.to,
+                    message_id=cmd.message_id,
+                    provider=previous.get("provider"),
+                    reason="an earlier attempt ended before its result was recorded",
+                )
             )
             self._deps.metrics.observe(STAGE, cmd.channel, "unknown", 0.0)
             return
         await self._pub.audit(
-            audit("duplicate_send_refused", was, identity=(cmd.message_id, position(record)),
-                  at=at, customer_id=cmd.customer_id, channel=cmd.channel, address=cmd.to,
-                  message_id=cmd.message_id, provider=previous.get("provider"),
-                  reason=f"the send ledger already has this message as {was}")
+            audit(
+                "duplicate_send_refused",
+                was,
+                identity=(cmd.message_id, position(record)),
+                at=at,
+                customer_id=cmd.customer_id,
+                channel=cmd.channel,
+                address=cmd.to,
+                message_id=cmd.message_id,
+                provider=previous.get("provider"),
+                reason=f"the send ledger already has this message as {was}",
+            )
         )
         self._deps.metrics.observe(STAGE, cmd.channel, "duplicate", 0.0)

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from orchestrator.errors import BadRecord
-from orchestrator.events import MESSAGE_RECEIVED, CloudEvent, MessageReceived, parse_data, parse_envelope
+from orchestrator.events import (
+    MESSAGE_RECEIVED,
+    CloudEvent,
+    MessageReceived,
+    parse_data,
+    parse_envelope,
+)
 from orchestrator.ledger.records import audit
 from orchestrator.settings import CHANNELS
 from orchestrator.workers.base import Deps, Record, dead_letter, position
@@ -116,8 +122,13 @@ class InboundWorker:
             )
         )
         await self._pub.audit(
-            audit("customer_resolved", "created" if created else "existing", identity=ident,
-                  at=at, **common)
+            audit(
+                "customer_resolved",
+                "created" if created else "existing",
+                identity=ident,
+                at=at,
+                **common,
+            )
         )
         data = {**(v.event.data or {}), "customer_id": customer_id}
         rekeyed = v.event.model_copy(update={"data": data, "customerid": customer_id})

@@ -17,9 +17,9 @@ import os
 import time
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
-from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from orchestrator.metrics import Metrics

@@ -59,8 +59,11 @@ class StatusWorker:
 
     async def _record(self, event_id: str, r: MessageStatus, send: dict[str, Any] | None) -> None:
         send = send or {}
-        detail = {k: v for k, v in (("provider_status", r.provider_status),
-                                    ("error_code", r.error_code)) if v}
+        detail = {
+            k: v
+            for k, v in (("provider_status", r.provider_status), ("error_code", r.error_code))
+            if v
+        }
         await self._pub.audit(
             audit(
                 "status_changed",

@@ -43,16 +43,24 @@ async def settings(kafka_bootstrap: str, redis_url: str, database_url: str) -> S
     await conn.execute("DROP TABLE IF EXISTS ledger")
     await conn.close()
     return Settings(
-        kafka={"bootstrap_servers": kafka_bootstrap, "topic_prefix": f"t{tag}.",
-               "group_prefix": f"g{tag}", "partitions": 2, "session_timeout_ms": 6000},
+        kafka={
+            "bootstrap_servers": kafka_bootstrap,
+            "topic_prefix": f"t{tag}.",
+            "group_prefix": f"g{tag}",
+            "partitions": 2,
+            "session_timeout_ms": 6000,
+        },
         redis_url=redis_url,
         database_url=database_url,
         flows_dir=REPO / "flows",
         api={"port": api_port},
         sandbox={"port": sandbox_port},
-        twilio={"account_sid": "AC00000000000000000000000000000000",
-                "auth_token": "sandbox-auth-token", "base_url": f"http://127.0.0.1:{sandbox_port}",
-                "from_number": "+15559990000"},
+        twilio={
+            "account_sid": "AC00000000000000000000000000000000",
+            "auth_token": "sandbox-auth-token",
+            "base_url": f"http://127.0.0.1:{sandbox_port}",
+            "from_number": "+15559990000",
+        },
         dispatch={"backoff_s": 0.01},
     )
 

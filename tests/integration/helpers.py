@@ -34,13 +34,25 @@ async def eventually(
 
 def sms_event(event_id: str, sender: str, text: str, **extra: Any) -> bytes:
     """An inbound SMS exactly as ARCHITECTURE.md's wire contract shows it."""
-    return orjson.dumps({
-        "specversion": "1.0", "id": event_id, "source": "/channels/sms/twilio",
-        "type": "message.received", "time": "2026-11-22T12:00:00Z",
-        "datacontenttype": "application/json",
-        "data": {"channel": "sms", "from": sender, "to": "+15559990000", "text": text,
-                 "attachments": [], "locale": "en-US", **extra},
-    })
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": "/channels/sms/twilio",
+            "type": "message.received",
+            "time": "2026-11-22T12:00:00Z",
+            "datacontenttype": "application/json",
+            "data": {
+                "channel": "sms",
+                "from": sender,
+                "to": "+15559990000",
+                "text": text,
+                "attachments": [],
+                "locale": "en-US",
+                **extra,
+            },
+        }
+    )
 
 
 @dataclass
@@ -94,8 +106,12 @@ class Pipeline:
 
     async def read_topic(self, topic: str, count: int, timeout: float = 15.0) -> list[Any]:
         """The first ``count`` records of ``topic``, read from the beginning."""
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.service.settings.kafka_bootstrap,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=self.service.settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         records: list[Any] = []
         try:

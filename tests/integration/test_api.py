@@ -13,8 +13,12 @@ async def test_health_and_readiness(pipeline: Pipeline) -> None:
     assert (await pipeline.http.get(f"{pipeline.api_url}/healthz")).json() == {"status": "ok"}
     ready = await pipeline.http.get(f"{pipeline.api_url}/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"kafka": "ok", "redis": "ok", "postgres": "ok",
-                                      "workers": "ok"}
+    assert ready.json()["checks"] == {
+        "kafka": "ok",
+        "redis": "ok",
+        "postgres": "ok",
+        "workers": "ok",
+    }
 
 
 async def test_status_webhook_rejects_a_bad_signature(pipeline: Pipeline) -> None:
@@ -34,24 +38,34 @@ async def test_signed_status_for_an_unknown_message_is_recorded_unmatched(
     pipeline: Pipeline,
 ) -> None:
     url = pipeline.api_url + STATUS_PATH
-    form = {"MessageSid": "SMunknown", "MessageStatus": "failed", "ErrorCode": "30003",
-            "AccountSid": "AC00000000000000000000000000000000"}
+    form = {
+        "MessageSid": "SMunknown",
+        "MessageStatus": "failed",
+        "ErrorCode": "30003",
+        "AccountSid": "AC00000000000000000000000000000000",
+    }
     sig = compute_signature("sandbox-auth-token", url, form)
     resp = await pipeline.http.post(url, data=form, headers={"X-Twilio-Signature": sig})
     assert resp.status_code == 204
     metrics_url = f"{pipeline.api_url}/metrics"
     await eventually(
         lambda: pipeline.http.get(metrics_url),
-        lambda r: 'continuum_stage_total{channel="other",outcome="unmatched",stage="status"} 1.0'
-        in r.text,
+        lambda r: (
+            'continuum_stage_total{channel="other",outcome="unmatched",stage="status"} 1.0'
+            in r.text
+        ),
     )
 
 
 async def test_inbound_webhook_from_the_sandbox_gets_a_reply(pipeline: Pipeline) -> None:
     resp = await pipeline.http.post(
         f"{pipeline.sandbox_url}/_sandbox/twilio/inbound",
-        json={"url": f"{pipeline.api_url}/webhooks/twilio/inbound", "from": CUSTOMER,
-              "to": "+15559990000", "body": "HELP"},
+        json={
+            "url": f"{pipeline.api_url}/webhooks/twilio/inbound",
+            "from": CUSTOMER,
+            "to": "+15559990000",
+            "body": "HELP",
+        },
     )
     assert resp.status_code == 200
     assert resp.json()["status_code"] == 200
@@ -59,8 +73,9 @@ async def test_inbound_webhook_from_the_sandbox_gets_a_reply(pipeline: Pipeline)
     sent = await eventually(pipeline.sandbox_messages, lambda m: len(m) == 1)
     assert sent[0]["to"] == CUSTOMER
     assert "Reply STOP" in sent[0]["body"]
-    steps = await eventually(lambda: pipeline.ledger_steps(CUSTOMER),
-                             lambda s: ("status_changed", "delivered") in s)
+    steps = await eventually(
+        lambda: pipeline.ledger_steps(CUSTOMER), lambda s: ("status_changed", "delivered") in s
+    )
     assert steps[0] == ("inbound_received", "accepted")
 
 

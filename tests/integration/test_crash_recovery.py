@@ -18,8 +18,7 @@ CUSTOMER = "+15551239999"
 
 
 async def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int:
-    code = await eventually(lambda: asyncio.sleep(0, proc.poll()), lambda c: c is not None,
-                            timeout)
+    code = await eventually(lambda: asyncio.sleep(0, proc.poll()), lambda c: c is not None, timeout)
     assert code is not None
     return code
 
@@ -32,8 +31,11 @@ async def test_dispatcher_killed_before_commit_sends_its_reply_exactly_once(
     service = Service(settings, workers=["inbound", "decision", "status", "ledger"], sandbox=True)
     await service.start()
     log = tmp_path / "dispatcher.log"
-    first = spawn(["worker", "--only", "dispatcher"],
-                  env_for(settings, CONTINUUM_CRASH_BEFORE_COMMIT="dispatcher"), log)
+    first = spawn(
+        ["worker", "--only", "dispatcher"],
+        env_for(settings, CONTINUUM_CRASH_BEFORE_COMMIT="dispatcher"),
+        log,
+    )
     try:
         await service.wait_consuming()
         async with Pipeline.open(service) as pipe:

@@ -59,7 +59,9 @@ async def test_second_message_from_the_same_address_is_the_same_customer(
     assert "Good to hear from you again" in sent[1]["body"]
     trail = await eventually(
         lambda: pipeline.ledger(CUSTOMER),
-        lambda t: [r.outcome for r in t if r.step == "customer_resolved"] == ["created", "existing"],
+        lambda t: (
+            [r.outcome for r in t if r.step == "customer_resolved"] == ["created", "existing"]
+        ),
     )
     assert len({r.customer_id for r in trail}) == 1
 
@@ -111,7 +113,9 @@ async def test_a_channel_without_an_adapter_is_recorded_as_rejected(pipeline: Pi
     address = "wa:15551230002"
     event = orjson.loads(sms_event("WA1", address, "HELP"))
     event["data"]["channel"] = "whatsapp"
-    await pipeline.produce(pipeline.service.topics.inbound("whatsapp"), orjson.dumps(event), address)
+    await pipeline.produce(
+        pipeline.service.topics.inbound("whatsapp"), orjson.dumps(event), address
+    )
 
     steps = await eventually(lambda: pipeline.ledger_steps(address), lambda s: len(s) >= 5)
     assert steps[-1] == ("provider_rejected", "no_adapter")

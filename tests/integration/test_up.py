@@ -38,35 +38,48 @@ def _get_json(url: str, timeout: float = 15.0) -> list[dict[str, object]]:
 def test_up_with_embedded_servers_replies_and_stops_cleanly(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("kafka", "redis", "postgres", "api", "sandbox")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
-    env.update({
-        "CONTINUUM_DATA_DIR": str(tmp_path / "data"),
-        "CONTINUUM_EMBEDDED__KAFKA_PORT": str(ports["kafka"]),
-        "CONTINUUM_EMBEDDED__REDIS_PORT": str(ports["redis"]),
-        "CONTINUUM_EMBEDDED__POSTGRES_PORT": str(ports["postgres"]),
-        "CONTINUUM_API__PORT": str(ports["api"]),
-        "CONTINUUM_SANDBOX__PORT": str(ports["sandbox"]),
-        "CONTINUUM_TWILIO__BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
-    })
+    env.update(
+        {
+            "CONTINUUM_DATA_DIR": str(tmp_path / "data"),
+            "CONTINUUM_EMBEDDED__KAFKA_PORT": str(ports["kafka"]),
+            "CONTINUUM_EMBEDDED__REDIS_PORT": str(ports["redis"]),
+            "CONTINUUM_EMBEDDED__POSTGRES_PORT": str(ports["postgres"]),
+            "CONTINUUM_API__PORT": str(ports["api"]),
+            "CONTINUUM_SANDBOX__PORT": str(ports["sandbox"]),
+            "CONTINUUM_TWILIO__BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
+        }
+    )
     log = tmp_path / "up.log"
     cli = [sys.executable, "-m", "orchestrator"]
     with log.open("ab") as out:
-        proc = subprocess.Popen([*cli, "up"], cwd=REPO, env=env, stdout=out,  # noqa: S603
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*cli, "up"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         _wait_for(log, "continuum: up in", proc, timeout=120)
         ready = httpx.get(f"http://127.0.0.1:{ports['api']}/readyz")
         assert ready.status_code == 200, ready.text
 
-        sent = subprocess.run(  # noqa: S603
+        sent = subprocess.run(
             [*cli, "send", "sms", "--from", "+15551230001", "where is my order"],
-            env=env, capture_output=True, text=True, timeout=60, check=False)
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert sent.returncode == 0, sent.stderr
         messages = _get_json(f"http://127.0.0.1:{ports['sandbox']}/_sandbox/messages")
         assert [m["to"] for m in messages] == ["+15551230001"]
 
-        query = subprocess.run(  # noqa: S603
+        query = subprocess.run(
             [*cli, "ledger", "query", "--address", "+15551230001", "--format", "jsonl"],
-            env=env, capture_output=True, text=True, timeout=60, check=False)
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert query.returncode == 0, query.stderr
         assert '"step":"inbound_received"' in query.stdout
     finally:
@@ -82,8 +95,15 @@ def test_up_with_embedded_servers_replies_and_stops_cleanly(tmp_path: Path) -> N
 def test_up_refuses_a_bad_setting_with_one_clear_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
     env["CONTINUUM_API__PORT"] = "eighty"
-    done = subprocess.run([sys.executable, "-m", "orchestrator", "up"], cwd=REPO, env=env,  # noqa: S603
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "up"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr

@@ -61,7 +61,9 @@ def _aliases(tree: ast.AST) -> dict[str, str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
-                names[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+                names[a.asname or a.name.split(".")[0]] = (
+                    a.name if a.asname else a.name.split(".")[0]
+                )
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for a in node.names:
                 names[a.asname or a.name] = f"{node.module}.{a.name}"
@@ -145,8 +147,11 @@ def test_channels_never_import_orchestrator(path: Path) -> None:
             ["calls datetime.datetime.utcnow"],
             id="aliased-utcnow",
         ),
-        pytest.param("from time import time\ntime()\n", ["imports time", "imports time.time",
-                                                         "calls time.time"], id="time"),
+        pytest.param(
+            "from time import time\ntime()\n",
+            ["imports time", "imports time.time", "calls time.time"],
+            id="time",
+        ),
     ],
 )
 def test_checker_reports_impurity(source: str, expected: list[str]) -> None:

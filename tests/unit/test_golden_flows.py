@@ -23,7 +23,7 @@ import yaml
 
 from orchestrator.engine.decide import decide
 from orchestrator.engine.decisions import SendMessage
-from orchestrator.engine.flowfile import load_flows
+from orchestrator.engine.flowfile import Catalogue, load_flows
 from orchestrator.engine.model import Context, CustomerState, Inbound
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,12 +65,12 @@ def _actual_decision(decision: SendMessage, expected: dict[str, Any]) -> dict[st
 
 
 @pytest.fixture(scope="module")
-def catalogue():
+def catalogue() -> Catalogue:
     return load_flows(FLOWS_DIR)
 
 
 @pytest.mark.parametrize(("flow_id", "case"), _cases())
-def test_golden_case(catalogue, flow_id: str, case: dict[str, Any]) -> None:
+def test_golden_case(catalogue: Catalogue, flow_id: str, case: dict[str, Any]) -> None:
     assert set(case) == CASE_KEYS, f"case keys must be exactly {sorted(CASE_KEYS)}"
     for expected in case["decisions"]:
         assert set(expected) == SEND_FIELDS, "a decision lists every SendMessage field"
@@ -90,19 +90,19 @@ def test_golden_case(catalogue, flow_id: str, case: dict[str, Any]) -> None:
     assert [n.code for n in outcome.notes] == case["notes"]
 
 
-def test_every_flow_has_a_golden_file(catalogue) -> None:
+def test_every_flow_has_a_golden_file(catalogue: Catalogue) -> None:
     golden = {p.stem for p in _golden_files()}
     missing = [f.id for f in catalogue.flows if f.id not in golden]
     assert missing == [], f"add tests/flows/<id>.yaml for {missing}"
 
 
-def test_every_golden_file_names_an_existing_flow(catalogue) -> None:
+def test_every_golden_file_names_an_existing_flow(catalogue: Catalogue) -> None:
     ids = {f.id for f in catalogue.flows}
     orphans = [p.name for p in _golden_files() if p.stem not in ids]
     assert orphans == []
 
 
-def test_every_flow_has_enough_cases(catalogue) -> None:
+def test_every_flow_has_enough_cases(catalogue: Catalogue) -> None:
     for flow in catalogue.flows:
         cases = yaml.safe_load((GOLDEN_DIR / f"{flow.id}.yaml").read_text(encoding="utf-8"))
         matched = {c["event"]["channel"] for c in cases if c["decisions"]}

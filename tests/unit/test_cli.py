@@ -1,0 +1,116 @@
+"""The ``continuum`` command line: help, ``flows validate``, and usage errors (exit 2)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """``main()`` configures the root logger; undo it so later tests keep pytest's handlers."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def _exit_code(argv: list[str]) -> int | str | None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    return info.value.code
+
+
+@pytest.mark.parametrize(
+    ("argv", "mentions"),
+    [
+        pytest.param(
+            [], ["up", "worker", "sandbox", "topics", "send", "ledger", "flows"], id="top"
+        ),
+        pytest.param(["up"], ["usage: continuum up"], id="up"),
+        pytest.param(["worker"], ["--only", "--api"], id="worker"),
+        pytest.param(["sandbox"], ["usage: continuum sandbox"], id="sandbox"),
+        pytest.param(["topics"], ["usage: continuum topics"], id="topics"),
+        pytest.param(
+            ["send"], ["--from", "--to", "--id", "{sms,whatsapp,email,webchat}", "text"], id="send"
+        ),
+        pytest.param(["ledger"], ["query"], id="ledger"),
+        pytest.param(
+            ["ledger", "query"],
+            ["--customer", "--address", "--since", "--until", "--format", "--limit"],
+            id="ledger-query",
+        ),
+        pytest.param(["flows"], ["validate"], id="flows"),
+        pytest.param(["flows", "validate"], ["folder", "CONTINUUM_FLOWS_DIR"], id="flows-validate"),
+    ],
+)
+def test_help(argv: list[str], mentions: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit_code([*argv, "--help"]) == 0
+    out = capsys.readouterr().out
+    for word in mentions:
+        assert word in out
+
+
+def test_flows_validate_lists_the_flows(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["flows", "validate", str(ROOT / "flows")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        ["ok", "help", "v1"],
+        ["ok", "order-status", "v1"],
+    ]
+
+
+def test_flows_validate_defaults_to_the_flows_dir_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CONTINUUM_FLOWS_DIR", str(tmp_path / "missing"))
+    assert main(["flows", "validate"]) == 2
+    assert capsys.readouterr().err == f"{tmp_path / 'missing'}: flows folder does not exist\n"
+
+
+def test_flows_validate_reports_a_broken_flow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken.yaml").write_text(
+        "spec_version: 1\nid: broken\nversion: 1\ntrigger: {keywords: [X]}\n"
+        "steps:\n  - {id: s, type: send, template: 'hi {{ oops'}\n",
+        encoding="utf-8",
+    )
+    assert main(["flows", "validate", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert re.match(rf"^{re.escape(str(tmp_path / 'broken.yaml'))}:6: ", captured.err)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["frobnicate"], id="unknown-subcommand"),
+        pytest.param([], id="no-subcommand"),
+        pytest.param(["ledger", "query"], id="no-customer-or-address"),
+        pytest.param(["ledger", "query", "--customer", "c1", "--address", "+1"], id="both"),
+        pytest.param(["ledger", "query", "--customer", "c1", "--since", "notatime"], id="since"),
+        pytest.param(["ledger", "query", "--customer", "c1", "--format", "xml"], id="format"),
+        pytest.param(["send", "pigeon", "hi", "--from", "+1"], id="unknown-channel"),
+        pytest.param(["send", "sms", "hi"], id="send-without-from"),
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: continuum")
+    assert "error: " in err
+
+
+def test_since_error_names_the_bad_value(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit_code(["ledger", "query", "--address", "+1", "--until", "yesterday"]) == 2
+    assert "not an ISO 8601 time: 'yesterday'" in capsys.readouterr().err
