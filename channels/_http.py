@@ -16,6 +16,7 @@ import httpx
 
 from channels.errors import (
     ConnectionFailed,
+    OutcomeUnknown,
     ResponseStatus,
     ResponseUnparseable,
     SendError,
@@ -24,6 +25,18 @@ from channels.errors import (
 
 Rejection = Callable[[httpx.Response], SendError | None]
 """Turns a provider's 4xx error body into its specific SendError, or None when it has no reason."""
+
+
+# Failures that happen before the request could have reached the provider: safe to retry.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def transport_error(exc: httpx.TransportError) -> SendError:
+    """The SendError for a transport failure: retryable only when nothing can have been sent."""
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, _NOT_SENT):
+        return ConnectionFailed(detail)
+    return OutcomeUnknown(detail)
 
 
 def raise_for_send_status(resp: httpx.Response, reject: Rejection | None = None) -> None:

@@ -6,7 +6,8 @@ so the dispatcher decides on retries from ``retryable`` alone::
     ContinuumError (orchestrator.errors mirrors this base; adapters never import orchestrator)
     └── SendError
         ├── ChannelConfigInvalid     our configuration is wrong (loggable)
-        ├── ConnectionFailed         network failure or provider 5xx (retryable)
+        ├── ConnectionFailed         the request never reached the provider, or 5xx (retryable)
+        ├── OutcomeUnknown           the request may have reached the provider, no answer came
         ├── Throttled                provider 429 (retryable, carries retry_after)
         ├── ResponseStatus           provider 4xx (permanent)
         ├── ResponseUnparseable      provider answered garbage (loggable)
@@ -44,6 +45,16 @@ class ConnectionFailed(SendError):
 
     code = "connection_failed"
     retryable = True
+
+
+class OutcomeUnknown(SendError):
+    """Raised when the request may have been delivered but no answer came (a read timeout).
+
+    Not retryable: sending again could give the customer the message twice. The dispatcher
+    records the send as ``unknown`` for a person (or a later status callback) to settle.
+    """
+
+    code = "outcome_unknown"
 
 
 class Throttled(SendError):

@@ -16,11 +16,10 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from channels._http import parse_json, raise_for_send_status
+from channels._http import parse_json, raise_for_send_status, transport_error
 from channels.base import OutboundMessage, SendResult
 from channels.errors import (
     ChannelConfigInvalid,
-    ConnectionFailed,
     ContactStopped,
     RejectedWithReason,
     ResponseUnparseable,
@@ -103,7 +102,7 @@ class TwilioSms:
         try:
             resp = await self._http.post(url, data=form, auth=auth)
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from exc
+            raise transport_error(exc) from exc
         raise_for_send_status(resp, reject=_rejection)
         body = parse_json(resp)
         if body.get("status") == "failed":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from pydantic_settings import SettingsError
 
 from orchestrator import commands
 from orchestrator.errors import ConfigError
-from orchestrator.settings import CHANNELS, Settings, describe_error
+from orchestrator.settings import CHANNELS, Settings, describe_error, unknown_variables
 
 EXIT_USAGE = 2
 
@@ -87,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, build settings, run the command; return the exit status."""
     args = build_parser().parse_args(argv)
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        print(f"continuum: unknown setting: {'; '.join(unknown)}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -111,3 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`continuum ledger query | head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -40,7 +40,7 @@ class Metrics:
         self.batch_seconds = Histogram(
             "continuum_batch_seconds",
             "Time to process one consumed batch, commit included.",
-            ["stage"],
+            ["worker"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
@@ -65,8 +65,14 @@ class Metrics:
         )
         self.worker_up = Gauge(
             "continuum_worker_consuming",
-            "1 when the worker has joined its group and is consuming.",
-            ["stage"],
+            "1 while the worker is a member of its consumer group, 0 otherwise.",
+            ["worker"],
+            registry=registry,
+        )
+        self.batch_retries = Counter(
+            "continuum_batch_retries_total",
+            "Batches rewound and retried because Redis, PostgreSQL or the broker failed.",
+            ["worker"],
             registry=registry,
         )
 

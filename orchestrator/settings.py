@@ -9,10 +9,12 @@ A server setting left unset (``kafka.bootstrap_servers``, ``redis_url``, ``datab
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from channels.twilio_sms import TwilioConfig
@@ -94,7 +96,10 @@ class TwilioSettings(TwilioConfig):
     auth_token: SecretStr = Field(
         SecretStr(SANDBOX_AUTH_TOKEN), description="Twilio auth token; also checks webhooks"
     )
-    base_url: str = Field("http://127.0.0.1:8090", description="Twilio API base URL")
+    base_url: str = Field(
+        "http://127.0.0.1:8090",
+        description="Twilio API base URL; defaults to the local sandbox's address",
+    )
     from_number: str | None = Field("+15559990000", description="default sender number")
 
 
@@ -125,6 +130,22 @@ class Settings(BaseSettings):
         "work and before committing its offsets",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _twilio_defaults_to_the_sandbox(cls, data: Any) -> Any:
+        """Unless Twilio's base URL is given, it follows wherever the sandbox listens."""
+        if not isinstance(data, dict):
+            return data
+        twilio = data.get("twilio")
+        if twilio is not None and (not isinstance(twilio, dict) or "base_url" in twilio):
+            return data
+        sandbox = data.get("sandbox")
+        sandbox = sandbox if isinstance(sandbox, dict) else {}
+        host = str(sandbox.get("host", "127.0.0.1"))
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - not a bind
+        port = sandbox.get("port", 8090)
+        return {**data, "twilio": {**(twilio or {}), "base_url": f"http://{host}:{port}"}}
+
     @property
     def kafka_bootstrap(self) -> str:
         """The broker address in use: the configured one, or the embedded default."""
@@ -147,6 +168,25 @@ class Settings(BaseSettings):
     def api_public_url(self) -> str:
         """Where providers reach the API, without a trailing slash."""
         return (self.api.public_url or f"http://{self.api.host}:{self.api.port}").rstrip("/")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """``CONTINUUM_*`` variables that name no setting, each with a suggestion when one is close.
+
+    pydantic-settings rejects unknown names inside a section but ignores unknown top-level ones,
+    so a typo such as ``CONTINUUM_REDISURL`` would otherwise be silently ignored.
+    """
+    known = {f"CONTINUUM_{name.upper()}" for name in Settings.model_fields}
+    problems = []
+    for var in sorted(environ):
+        if not var.startswith("CONTINUUM_") or var.startswith("CONTINUUM_TEST_"):
+            continue
+        top = var.split("__", 1)[0]
+        if top not in known:
+            close = difflib.get_close_matches(top, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"{var} is not a setting{hint}")
+    return problems
 
 
 def describe_error(err: ValidationError) -> str:

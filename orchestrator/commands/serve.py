@@ -27,7 +27,7 @@ async def up(settings: Settings) -> int:
     service = Service(settings, sandbox=True)
     try:
         await service.start()
-        await service.wait_consuming()
+        await _wait_consuming(service)
         _print_where(settings, embedded, time.monotonic() - started)
         await _until_signal()
         print("continuum: stopping...", flush=True)
@@ -50,7 +50,7 @@ async def worker(settings: Settings, names: list[str], *, api: bool) -> int:
     service = Service(settings, workers=names, api=api)
     try:
         await service.start()
-        await service.wait_consuming()
+        await _wait_consuming(service)
         print(f"continuum: workers consuming: {', '.join(names)}", flush=True)
         await _until_signal()
     finally:
@@ -171,6 +171,15 @@ def _print_where(settings: Settings, embedded: list[servers.EmbeddedServer], too
     lines.append("  topics     " + settings.kafka.topic_prefix + "*")
     lines.append('Try: continuum send sms --from +15551230001 "where is my order"   (Ctrl-C stops)')
     print("\n".join(lines), flush=True)
+
+
+async def _wait_consuming(service: Service) -> None:
+    try:
+        await service.wait_consuming()
+    except TimeoutError as exc:
+        raise ConfigError(
+            f"{exc}; is the broker at {service.settings.kafka_bootstrap} up?"
+        ) from None
 
 
 async def _until_signal() -> None:

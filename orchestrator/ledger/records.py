@@ -17,9 +17,13 @@ def audit(
     at: datetime,
     **fields: Any,
 ) -> AuditRecord:
-    """An audit record for ``step``; ``identity`` makes its id, so a replay writes the same id."""
+    """An audit record for ``step``; ``identity`` makes its id, so a replay writes the same id.
+
+    The outcome is not part of the id: a replay that sees a different outcome (a customer found
+    ``existing`` where the first pass ``created`` it) must not add a second record.
+    """
     return AuditRecord(
-        record_id=derive_id("aud", step, outcome, *identity),
+        record_id=derive_id("aud", step, *identity),
         occurred_at=at,
         step=step,
         outcome=outcome,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -83,12 +84,15 @@ async def dead_letter(
         data=letter.model_dump(mode="json"),
     )
     await publisher.publish(deps.topics.dlq, event, key)
+    # The value's digest joins the position: an embedded broker restarts its offsets at zero.
+    digest = hashlib.sha256(record.value or b"").hexdigest()
     await publisher.audit(
         audit(
             "dead_lettered",
             error.reason,
-            identity=(position(record),),
+            identity=(position(record), digest),
             at=at,
+            address=key,
             reason=error.detail[:500],
             detail={
                 "stage": stage,

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from channels.base import ChannelAdapter, OutboundMessage, SendResult
-from channels.errors import SendError, Throttled
+from channels.errors import OutcomeUnknown, SendError, Throttled
 from orchestrator.errors import BadRecord
 from orchestrator.events import MESSAGE_SEND, MessageSend, parse_data, parse_envelope
 from orchestrator.ledger.records import audit
@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 STAGE = "dispatch"
 CONCURRENCY = 32
+_STEPS = {
+    "accepted": "provider_accepted",
+    "rejected": "provider_rejected",
+    "unknown": "provider_unknown",
+}
 
 
 class DispatcherWorker:
@@ -105,7 +110,10 @@ class DispatcherWorker:
         try:
             result = await self._call(adapter, cmd)
         except SendError as exc:
-            outcome = "failed" if exc.retryable else "rejected"
+            if isinstance(exc, OutcomeUnknown):
+                outcome = "unknown"
+            else:
+                outcome = "failed" if exc.retryable else "rejected"
             await self._finish(
                 cmd,
                 entry,
@@ -166,9 +174,7 @@ class DispatcherWorker:
         await self._deps.store.finish_send(
             cmd.message_id, done, entry["provider"] or "none", external_ids
         )
-        step = {"accepted": "provider_accepted", "rejected": "provider_rejected"}.get(
-            state, "provider_failed"
-        )
+        step = _STEPS.get(state, "provider_failed")
         await self._pub.audit(
             audit(
                 step,

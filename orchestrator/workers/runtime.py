@@ -15,8 +15,8 @@ import asyncio
 import logging
 import os
 import time
-from typing import Any
 
+from aiokafka import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -52,6 +52,23 @@ def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
     )
 
 
+class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Knows whether the consumer is currently a settled member of its group.
+
+    A member can be settled with no partitions (more replicas than partitions): it is still
+    consuming, as far as readiness goes.
+    """
+
+    def __init__(self) -> None:
+        self.joined = False
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        self.joined = False
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        self.joined = True
+
+
 class WorkerRunner:
     """One worker bound to one broker; knows whether it is consuming yet."""
 
@@ -61,6 +78,8 @@ class WorkerRunner:
         self._settings = settings
         self._metrics = metrics
         self._failures = 0
+        self._membership = _Membership()
+        metrics.worker_up.labels(worker.name).set_function(lambda: float(self.consuming))
         kafka = settings.kafka
         self._subscriber = broker.subscriber(
             *worker.topics(),
@@ -72,14 +91,14 @@ class WorkerRunner:
             batch_timeout_ms=kafka.batch_timeout_ms,
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=max(1000, kafka.session_timeout_ms // 4),
+            listener=self._membership,
         )
         self._subscriber(self._on_batch)
 
     @property
     def consuming(self) -> bool:
-        """True once the consumer has partitions assigned."""
-        consumer: Any = getattr(self._subscriber, "consumer", None)
-        return bool(consumer is not None and consumer.assignment())
+        """True while the consumer is a settled member of its group."""
+        return self._membership.joined
 
     async def _on_batch(self, msg: KafkaMessage) -> None:
         records = msg.raw_message
@@ -96,13 +115,12 @@ class WorkerRunner:
             os._exit(CRASH_EXIT_CODE)
         await msg.ack()
         self._failures = 0
-        self._metrics.worker_up.labels(self.worker.name).set(1)
         self._metrics.batch_seconds.labels(self.worker.name).observe(time.perf_counter() - started)
 
     async def _retry_later(self, msg: KafkaMessage, exc: BaseException) -> None:
         self._failures += 1
         pause = min(RETRY_PAUSE_MAX_S, 0.2 * 2 ** min(self._failures, 10))
         log.error("%s: batch failed (%s); retrying in %.1fs", self.worker.name, exc, pause)
-        self._metrics.stage_total.labels(self.worker.name, "other", "retry").inc()
+        self._metrics.batch_retries.labels(self.worker.name).inc()
         await asyncio.sleep(pause)
         await msg.nack()

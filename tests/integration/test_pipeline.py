@@ -105,8 +105,12 @@ async def test_garbage_goes_to_the_dlq_and_the_next_good_message_is_processed(
 
     metrics = (await pipeline.http.get(f"{pipeline.api_url}/metrics")).text
     assert 'continuum_dlq_total{reason="not_json",stage="inbound"} 1.0' in metrics
-    dead = [r for r in await pipeline.service.ledger.query(address=CUSTOMER)]
-    assert any(r.step == "inbound_received" for r in dead)
+    steps = await eventually(
+        lambda: pipeline.ledger_steps(CUSTOMER),
+        lambda s: len([o for st, o in s if st == "dead_lettered"]) == 3,
+    )
+    dead = sorted(o for st, o in steps if st == "dead_lettered")
+    assert dead == ["invalid_data", "not_cloudevent", "not_json"]
 
 
 async def test_a_channel_without_an_adapter_is_recorded_as_rejected(pipeline: Pipeline) -> None:

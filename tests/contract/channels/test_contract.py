@@ -22,6 +22,7 @@ from channels.base import OutboundMessage
 from channels.errors import (
     ChannelConfigInvalid,
     ConnectionFailed,
+    OutcomeUnknown,
     ResponseStatus,
     SendError,
     Throttled,
@@ -119,6 +120,20 @@ async def test_transport_error_is_connection_failed(
     )
     assert type(outcome.error) is ConnectionFailed
     assert outcome.error.retryable
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [httpx.ReadTimeout("read timed out"), httpx.RemoteProtocolError("peer closed")],
+    ids=["read-timeout", "protocol-error"],
+)
+@pytest.mark.parametrize("channel_type", sorted(ADAPTERS))
+async def test_failure_after_sending_is_outcome_unknown_and_not_retried(
+    channel_type: str, exc: httpx.TransportError, caplog: pytest.LogCaptureFixture
+) -> None:
+    outcome = await run_send(channel_type, responses=[exc], caplog=caplog)
+    assert type(outcome.error) is OutcomeUnknown
+    assert not outcome.error.retryable
 
 
 @pytest.mark.parametrize(
