@@ -8,10 +8,10 @@ ALL_TIERS := -m "integration or not integration"
 SUDO := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps run test test-unit test-integration lint format typecheck all clean
+.PHONY: help venv system-deps run test test-unit test-integration bench lint format typecheck all clean
 
 help:
-	@echo "targets: run test test-unit test-integration lint format typecheck all clean system-deps venv"
+	@echo "targets: run test test-unit test-integration bench lint format typecheck all clean system-deps venv"
 
 venv: $(STAMP)
 
@@ -49,6 +49,10 @@ test-unit: system-deps $(STAMP)
 
 test-integration: system-deps $(STAMP)
 	$(BIN)/pytest -q -m integration
+
+# Reply latency against a running service (start `make run` first).
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.reply_latency --count 50
 
 lint: $(STAMP)
 	$(BIN)/ruff check

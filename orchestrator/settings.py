@@ -44,6 +44,9 @@ class KafkaSettings(_Section):
     batch_timeout_ms: int = Field(
         20, ge=1, le=10_000, description="how long a worker waits to fill a batch"
     )
+    fetch_max_wait_ms: int = Field(
+        20, ge=0, le=10_000, description="longest the broker holds an empty fetch (latency)"
+    )
     session_timeout_ms: int = Field(
         10_000, ge=1_000, le=300_000, description="consumer group session timeout"
     )

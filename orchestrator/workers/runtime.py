@@ -89,6 +89,7 @@ class WorkerRunner:
             auto_offset_reset="earliest",
             max_records=kafka.max_batch,
             batch_timeout_ms=kafka.batch_timeout_ms,
+            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=max(1000, kafka.session_timeout_ms // 4),
             listener=self._membership,
