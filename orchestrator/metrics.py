@@ -33,7 +33,7 @@ class Metrics:
         self.stage_seconds = Histogram(
             "continuum_stage_seconds",
             "Time one record spends in a stage (batch time divided by batch size).",
-            ["stage", "channel"],
+            ["stage", "channel", "outcome"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
@@ -80,4 +80,4 @@ class Metrics:
         """Count one record through ``stage`` and record its share of the batch time."""
         label = channel_label(channel)
         self.stage_total.labels(stage, label, outcome).inc()
-        self.stage_seconds.labels(stage, label).observe(seconds)
+        self.stage_seconds.labels(stage, label, outcome).observe(seconds)

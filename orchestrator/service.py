@@ -34,7 +34,7 @@ from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
 from orchestrator.state.store import RedisStateStore
 from orchestrator.topics import Topics
-from orchestrator.workers.base import Deps, Worker
+from orchestrator.workers.base import BatchWorker, Deps
 from orchestrator.workers.decision import DecisionWorker
 from orchestrator.workers.dispatcher import DispatcherWorker
 from orchestrator.workers.inbound import InboundWorker
@@ -136,7 +136,7 @@ class Service:
 
     def _build_worker(
         self, name: str, deps: Deps, publisher: Publisher, catalogue: Catalogue
-    ) -> Worker:
+    ) -> BatchWorker:
         match name:
             case "inbound":
                 return InboundWorker(deps, publisher)

@@ -144,9 +144,10 @@ async def _start_embedded(settings: Settings) -> tuple[list[servers.EmbeddedServ
 
 
 def _postgres_dir(data: Path) -> Path:
-    """PostgreSQL refuses root, and its own user often cannot enter a root-owned home: as root,
-    keep its data in a stable folder under /var/tmp instead."""
-    if os.geteuid() != 0:
+    """PostgreSQL refuses root and runs as its own user, which often cannot enter a root-owned
+    home: then its data goes to a stable folder under /var/tmp instead."""
+    reachable = all(os.stat(p).st_mode & 0o001 for p in (data, *data.parents))
+    if os.geteuid() != 0 or reachable:
         return data / "postgres"
     tag = hashlib.sha256(str(data).encode()).hexdigest()[:12]
     return Path("/var/tmp/continuum") / tag / "postgres"  # noqa: S108 - a stable, private path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,14 +45,44 @@ class Deps:
     new_id: Callable[[], str]
 
 
-class Worker(Protocol):
-    """A consumer of batches: does the batch's work durably, or raises to have it redelivered."""
+class BatchWorker:
+    """A consumer of batches: does a batch's work durably, or raises to have it redelivered.
+
+    Subclasses set ``name`` (consumer group and metrics label) and ``stage`` (pipeline stage),
+    and implement :meth:`topics` and :meth:`handle`. Records that cannot be processed are
+    passed to :meth:`reject`, which dead-letters them; the batch goes on.
+    """
 
     name: ClassVar[str]
+    stage: ClassVar[str]
 
-    def topics(self) -> list[str]: ...
+    def __init__(self, deps: Deps, publisher: Publisher) -> None:
+        self._deps = deps
+        self._pub = publisher
 
-    async def handle(self, records: Sequence[Record]) -> None: ...
+    def topics(self) -> list[str]:
+        """The topics this worker consumes."""
+        raise NotImplementedError
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Process a batch; durable when this returns."""
+        raise NotImplementedError
+
+    async def reject(self, record: Record, error: BadRecord) -> None:
+        """Dead-letter one record (durable after :meth:`flush`)."""
+        await dead_letter(self._deps, self._pub, self.stage, record, error)
+
+    async def flush(self) -> None:
+        """Wait for everything published so far to be acknowledged."""
+        await self._pub.flush()
+
+    def observe(
+        self, outcomes: Sequence[tuple[str | None, str]], started: float, size: int
+    ) -> None:
+        """Count each (channel, outcome) and give each its share of the batch's time."""
+        share = (time.perf_counter() - started) / max(1, size)
+        for channel, outcome in outcomes:
+            self._deps.metrics.observe(self.stage, channel, outcome, share)
 
 
 def position(record: Record) -> str:
@@ -104,5 +135,5 @@ async def dead_letter(
         )
     )
     deps.metrics.dlq_total.labels(stage, error.reason).inc()
-    deps.metrics.observe(stage, None, "dead_lettered", 0.0)
+    deps.metrics.stage_total.labels(stage, "other", "dead_lettered").inc()
     log.warning("dead-lettered %s from %s: %s", position(record), stage, error)

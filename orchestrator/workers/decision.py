@@ -17,20 +17,18 @@ from orchestrator.engine.model import Context, CustomerState, Inbound
 from orchestrator.errors import BadRecord
 from orchestrator.events import MESSAGE_RECEIVED, MessageReceived, parse_data, parse_envelope
 from orchestrator.executor import execute
-from orchestrator.workers.base import Deps, Record, dead_letter
+from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.publisher import Publisher
 
-STAGE = "decision"
 
-
-class DecisionWorker:
+class DecisionWorker(BatchWorker):
     """Consumes ``continuum.customer``; the catalogue can be swapped while running."""
 
     name: ClassVar[str] = "decision"
+    stage: ClassVar[str] = "decision"
 
     def __init__(self, deps: Deps, publisher: Publisher, catalogue: Catalogue) -> None:
-        self._deps = deps
-        self._pub = publisher
+        super().__init__(deps, publisher)
         self.catalogue = catalogue
 
     def topics(self) -> list[str]:
@@ -45,10 +43,10 @@ class DecisionWorker:
             try:
                 items.append(self._decode(record))
             except BadRecord as exc:
-                await dead_letter(self._deps, self._pub, STAGE, record, exc)
+                await self.reject(record, exc)
         states = await self._deps.store.load_states([cid for cid, _ in items])
         changed: dict[str, CustomerState] = {}
-        outcomes = []
+        outcomes: list[tuple[str | None, str]] = []
         for customer_id, event in items:
             at = self._deps.clock()
             outcome = decide(self.catalogue, states[customer_id], event, Context(now=at))
@@ -58,9 +56,7 @@ class DecisionWorker:
             outcomes.append((event.channel, "replied" if outcome.decisions else "no_reply"))
         await self._pub.flush()
         await self._deps.store.save_states(list(changed.values()))
-        share = (time.perf_counter() - started) / max(1, len(records))
-        for channel, result in outcomes:
-            self._deps.metrics.observe(STAGE, channel, result, share)
+        self.observe(outcomes, started, len(records))
 
     def _decode(self, record: Record) -> tuple[str, Inbound]:
         event = parse_envelope(record.value or b"")

@@ -21,12 +21,11 @@ from orchestrator.errors import BadRecord
 from orchestrator.events import MESSAGE_SEND, MessageSend, parse_data, parse_envelope
 from orchestrator.ledger.records import audit
 from orchestrator.settings import CHANNELS
-from orchestrator.workers.base import Deps, Record, dead_letter, position
+from orchestrator.workers.base import BatchWorker, Deps, Record, position
 from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
-STAGE = "dispatch"
 CONCURRENCY = 32
 _STEPS = {
     "accepted": "provider_accepted",
@@ -35,10 +34,11 @@ _STEPS = {
 }
 
 
-class DispatcherWorker:
+class DispatcherWorker(BatchWorker):
     """Consumes ``continuum.outbound.<channel>`` and calls the adapter for each channel."""
 
     name: ClassVar[str] = "dispatcher"
+    stage: ClassVar[str] = "dispatch"
 
     def __init__(
         self,
@@ -47,8 +47,7 @@ class DispatcherWorker:
         adapters: Mapping[str, ChannelAdapter],
         status_callbacks: Mapping[str, str],
     ) -> None:
-        self._deps = deps
-        self._pub = publisher
+        super().__init__(deps, publisher)
         self._adapters = adapters
         self._callbacks = status_callbacks
         self._limit = asyncio.Semaphore(CONCURRENCY)
@@ -64,7 +63,7 @@ class DispatcherWorker:
             try:
                 cmd = self._decode(record)
             except BadRecord as exc:
-                await dead_letter(self._deps, self._pub, STAGE, record, exc)
+                await self.reject(record, exc)
                 continue
             per_customer[cmd.customer_id].append((record, cmd))
         await asyncio.gather(*(self._send_all(items) for items in per_customer.values()))
@@ -95,7 +94,7 @@ class DispatcherWorker:
         }
         claim = await self._deps.store.claim_send(cmd.message_id, entry)
         if not claim.claimed:
-            await self._already(record, cmd, claim.previous or {})
+            await self._already(record, cmd, claim.previous or {}, started)
             return
         if adapter is None:
             await self._finish(
@@ -194,9 +193,11 @@ class DispatcherWorker:
                 detail={"provider_error_code": ext_code} if ext_code else {},
             )
         )
-        self._deps.metrics.observe(STAGE, cmd.channel, state, time.perf_counter() - started)
+        self._deps.metrics.observe(self.stage, cmd.channel, state, time.perf_counter() - started)
 
-    async def _already(self, record: Record, cmd: MessageSend, previous: dict[str, Any]) -> None:
+    async def _already(
+        self, record: Record, cmd: MessageSend, previous: dict[str, Any], started: float
+    ) -> None:
         """A second delivery of a message the ledger already has: never send it again."""
         was = previous.get("state", "unknown")
         at = self._deps.clock()
@@ -219,7 +220,9 @@ class DispatcherWorker:
                     reason="an earlier attempt ended before its result was recorded",
                 )
             )
-            self._deps.metrics.observe(STAGE, cmd.channel, "unknown", 0.0)
+            self._deps.metrics.observe(
+                self.stage, cmd.channel, "unknown", time.perf_counter() - started
+            )
             return
         await self._pub.audit(
             audit(
@@ -235,4 +238,6 @@ class DispatcherWorker:
                 reason=f"the send ledger already has this message as {was}",
             )
         )
-        self._deps.metrics.observe(STAGE, cmd.channel, "duplicate", 0.0)
+        self._deps.metrics.observe(
+            self.stage, cmd.channel, "duplicate", time.perf_counter() - started
+        )

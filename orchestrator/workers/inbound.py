@@ -22,10 +22,7 @@ from orchestrator.events import (
 )
 from orchestrator.ledger.records import audit
 from orchestrator.settings import CHANNELS
-from orchestrator.workers.base import Deps, Record, dead_letter, position
-from orchestrator.workers.publisher import Publisher
-
-STAGE = "inbound"
+from orchestrator.workers.base import BatchWorker, Record, position
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +32,11 @@ class _Valid:
     data: MessageReceived
 
 
-class InboundWorker:
+class InboundWorker(BatchWorker):
     """Consumes every inbound channel topic."""
 
     name: ClassVar[str] = "inbound"
-
-    def __init__(self, deps: Deps, publisher: Publisher) -> None:
-        self._deps = deps
-        self._pub = publisher
+    stage: ClassVar[str] = "inbound"
 
     def topics(self) -> list[str]:
         """One topic per channel."""
@@ -57,18 +51,19 @@ class InboundWorker:
             self._deps.settings.dedupe_ttl_s,
         )
         fresh = [v for v, new in zip(valid, seen, strict=True) if new]
+        outcomes: list[tuple[str | None, str]] = []
         for v, new in zip(valid, seen, strict=True):
             if not new:
                 await self._duplicate(v)
+                outcomes.append((v.data.channel, "duplicate"))
         resolutions = await self._deps.store.resolve(
             [(v.data.channel, v.data.sender, self._deps.new_id()) for v in fresh]
         )
         for v, res in zip(fresh, resolutions, strict=True):
             await self._forward(v, res.customer_id, res.created)
         await self._pub.flush()
-        share = (time.perf_counter() - started) / max(1, len(records))
-        for v in fresh:
-            self._deps.metrics.observe(STAGE, v.data.channel, "accepted", share)
+        outcomes.extend((v.data.channel, "accepted") for v in fresh)
+        self.observe(outcomes, started, len(records))
 
     async def _validate(self, record: Record) -> _Valid | None:
         try:
@@ -83,7 +78,7 @@ class InboundWorker:
                     f"data.channel {data.channel!r} arrived on the {topic_channel} topic",
                 )
         except BadRecord as exc:
-            await dead_letter(self._deps, self._pub, STAGE, record, exc)
+            await self.reject(record, exc)
             return None
         return _Valid(record, event, data)
 
@@ -100,7 +95,6 @@ class InboundWorker:
                 reason="the same (channel, id) was received within the dedupe window",
             )
         )
-        self._deps.metrics.observe(STAGE, v.data.channel, "duplicate", 0.0)
 
     async def _forward(self, v: _Valid, customer_id: str, created: bool) -> None:
         at = self._deps.clock()

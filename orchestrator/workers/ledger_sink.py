@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -10,20 +11,18 @@ import asyncpg
 from orchestrator.errors import BadRecord
 from orchestrator.events import AUDIT_PREFIX, AuditRecord, parse_data, parse_envelope
 from orchestrator.ledger.store import LedgerStore
-from orchestrator.workers.base import Deps, Record, dead_letter
+from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.publisher import Publisher
 
-STAGE = "ledger"
 
-
-class LedgerSinkWorker:
+class LedgerSinkWorker(BatchWorker):
     """Writes each batch of audit records in one transaction, then commits the offsets."""
 
     name: ClassVar[str] = "ledger"
+    stage: ClassVar[str] = "ledger"
 
     def __init__(self, deps: Deps, publisher: Publisher, ledger: LedgerStore) -> None:
-        self._deps = deps
-        self._pub = publisher
+        super().__init__(deps, publisher)
         self._ledger = ledger
 
     def topics(self) -> list[str]:
@@ -32,6 +31,7 @@ class LedgerSinkWorker:
 
     async def handle(self, records: Sequence[Record]) -> None:
         """Store one batch; durable when this returns."""
+        started = time.perf_counter()
         batch: list[AuditRecord] = []
         for record in records:
             try:
@@ -40,11 +40,10 @@ class LedgerSinkWorker:
                     raise BadRecord("wrong_type", f"expected audit.*, got {event.type!r}")
                 batch.append(parse_data(event, AuditRecord))
             except BadRecord as exc:
-                await dead_letter(self._deps, self._pub, STAGE, record, exc)
+                await self.reject(record, exc)
         try:
             await self._ledger.insert(batch)
         except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             raise ConnectionError(f"ledger database unavailable: {exc}") from exc
         await self._pub.flush()
-        for r in batch:
-            self._deps.metrics.observe(STAGE, r.channel, "stored", 0.0)
+        self.observe([(r.channel, "stored") for r in batch], started, len(records))

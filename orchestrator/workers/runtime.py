@@ -17,27 +17,18 @@ import os
 import time
 
 from aiokafka import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
-from redis.exceptions import RedisError
 
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
-from orchestrator.workers.base import Worker
+from orchestrator.workers.base import BatchWorker
+from orchestrator.workers.batch import Verdict, process
 
 log = logging.getLogger(__name__)
 
 CRASH_EXIT_CODE = 86
 RETRY_PAUSE_MAX_S = 30.0
-
-# What an infrastructure outage looks like from a handler: retried, never dead-lettered.
-INFRA_ERRORS: tuple[type[BaseException], ...] = (
-    RedisError,
-    KafkaError,
-    OSError,
-    asyncio.TimeoutError,
-)
 
 
 def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
@@ -72,7 +63,9 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
 class WorkerRunner:
     """One worker bound to one broker; knows whether it is consuming yet."""
 
-    def __init__(self, worker: Worker, broker: KafkaBroker, settings: Settings, metrics: Metrics):
+    def __init__(
+        self, worker: BatchWorker, broker: KafkaBroker, settings: Settings, metrics: Metrics
+    ):
         self.worker = worker
         self.broker = broker
         self._settings = settings
@@ -106,10 +99,8 @@ class WorkerRunner:
         if not isinstance(records, tuple):
             records = (records,)
         started = time.perf_counter()
-        try:
-            await self.worker.handle(records)
-        except INFRA_ERRORS as exc:
-            await self._retry_later(msg, exc)
+        if await process(self.worker, records) is Verdict.RETRY:
+            await self._retry_later(msg)
             return
         if self._settings.crash_before_commit == self.worker.name:
             log.critical("crash_before_commit=%s: exiting before the commit", self.worker.name)
@@ -118,10 +109,10 @@ class WorkerRunner:
         self._failures = 0
         self._metrics.batch_seconds.labels(self.worker.name).observe(time.perf_counter() - started)
 
-    async def _retry_later(self, msg: KafkaMessage, exc: BaseException) -> None:
+    async def _retry_later(self, msg: KafkaMessage) -> None:
         self._failures += 1
         pause = min(RETRY_PAUSE_MAX_S, 0.2 * 2 ** min(self._failures, 10))
-        log.error("%s: batch failed (%s); retrying in %.1fs", self.worker.name, exc, pause)
+        log.error("%s: rewinding the batch; retrying in %.1fs", self.worker.name, pause)
         self._metrics.batch_retries.labels(self.worker.name).inc()
         await asyncio.sleep(pause)
         await msg.nack()

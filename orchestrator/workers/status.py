@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from orchestrator.errors import BadRecord
 from orchestrator.events import MESSAGE_STATUS, MessageStatus, parse_data, parse_envelope
 from orchestrator.ledger.records import audit
-from orchestrator.workers.base import Deps, Record, dead_letter
-from orchestrator.workers.publisher import Publisher
+from orchestrator.workers.base import BatchWorker, Record
 
-STAGE = "status"
 # A receipt can overtake the dispatcher's own record of the send by a few milliseconds.
 LOOKUP_TRIES = 5
 LOOKUP_PAUSE_S = 0.1
 
 
-class StatusWorker:
+class StatusWorker(BatchWorker):
     """Matches each receipt to the message it is about and records the status change."""
 
     name: ClassVar[str] = "status"
-
-    def __init__(self, deps: Deps, publisher: Publisher) -> None:
-        self._deps = deps
-        self._pub = publisher
+    stage: ClassVar[str] = "status"
 
     def topics(self) -> list[str]:
         """The status topic."""
@@ -33,6 +29,7 @@ class StatusWorker:
 
     async def handle(self, records: Sequence[Record]) -> None:
         """Record one batch of receipts; durable when this returns."""
+        started = time.perf_counter()
         receipts: list[tuple[str, MessageStatus]] = []
         for record in records:
             try:
@@ -41,11 +38,14 @@ class StatusWorker:
                     raise BadRecord("wrong_type", f"expected {MESSAGE_STATUS}, got {event.type!r}")
                 receipts.append((event.id, parse_data(event, MessageStatus)))
             except BadRecord as exc:
-                await dead_letter(self._deps, self._pub, STAGE, record, exc)
+                await self.reject(record, exc)
         sends = await self._lookup([r for _, r in receipts])
+        outcomes: list[tuple[str | None, str]] = []
         for (event_id, receipt), send in zip(receipts, sends, strict=True):
             await self._record(event_id, receipt, send)
+            outcomes.append((send["channel"], receipt.status) if send else (None, "unmatched"))
         await self._pub.flush()
+        self.observe(outcomes, started, len(records))
 
     async def _lookup(self, receipts: list[MessageStatus]) -> list[dict[str, Any] | None]:
         keys = [(r.provider, r.external_id) for r in receipts]
@@ -80,5 +80,3 @@ class StatusWorker:
                 detail=detail,
             )
         )
-        outcome = r.status if send else "unmatched"
-        self._deps.metrics.observe(STAGE, send.get("channel"), outcome, 0.0)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -34,13 +37,22 @@ def _get_json(url: str, timeout: float = 15.0) -> list[dict[str, object]]:
         time.sleep(0.1)
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data folder PostgreSQL's own user can enter (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="continuum-up-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.timeout(180)
-def test_up_with_embedded_servers_replies_and_stops_cleanly(tmp_path: Path) -> None:
+def test_up_with_embedded_servers_replies_and_stops_cleanly(tmp_path: Path, data_dir: Path) -> None:
     ports = {name: free_port() for name in ("kafka", "redis", "postgres", "api", "sandbox")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
     env.update(
         {
-            "CONTINUUM_DATA_DIR": str(tmp_path / "data"),
+            "CONTINUUM_DATA_DIR": str(data_dir),
             "CONTINUUM_EMBEDDED__KAFKA_PORT": str(ports["kafka"]),
             "CONTINUUM_EMBEDDED__REDIS_PORT": str(ports["redis"]),
             "CONTINUUM_EMBEDDED__POSTGRES_PORT": str(ports["postgres"]),

@@ -30,11 +30,13 @@ def test_observe_counts_and_times() -> None:
 
     assert value("continuum_stage_total", stage="inbound", channel="sms", outcome="ok") == 2
     assert value("continuum_stage_total", stage="inbound", channel="other", outcome="dlq") == 1
-    assert value("continuum_stage_seconds_count", stage="inbound", channel="sms") == 2
-    assert value("continuum_stage_seconds_sum", stage="inbound", channel="sms") == pytest.approx(
-        0.05
+    sms_ok = {"stage": "inbound", "channel": "sms", "outcome": "ok"}
+    assert value("continuum_stage_seconds_count", **sms_ok) == 2
+    assert value("continuum_stage_seconds_sum", **sms_ok) == pytest.approx(0.05)
+    assert value("continuum_stage_seconds_bucket", **sms_ok, le="0.025") == 1
+    assert (
+        value("continuum_stage_seconds_count", stage="inbound", channel="other", outcome="dlq") == 1
     )
-    assert value("continuum_stage_seconds_bucket", stage="inbound", channel="sms", le="0.025") == 1
     exposed = generate_latest(registry).decode()
     assert "continuum_stage_total{" in exposed
     assert "continuum_stage_seconds_bucket{" in exposed

@@ -1,0 +1,68 @@
+"""One consumed batch, processed so that nothing is lost and nothing blocks the partition.
+
+- The batch's work succeeds: commit.
+- Redis, PostgreSQL or the broker fails: rewind and retry the batch later (``RETRY``).
+- Anything else fails (a bug, or input that validation let through): the records are processed
+  one by one, and each one that still fails is dead-lettered with the error, so that the others
+  go through and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Sequence
+
+from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
+
+from orchestrator.errors import BadRecord
+from orchestrator.workers.base import BatchWorker, Record, position
+
+log = logging.getLogger(__name__)
+
+# What an infrastructure outage looks like from a handler: retried, never dead-lettered.
+INFRA_ERRORS: tuple[type[BaseException], ...] = (
+    RedisError,
+    KafkaError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+class Verdict(enum.Enum):
+    """What to do with the batch's offsets."""
+
+    COMMIT = "commit"
+    RETRY = "retry"
+
+
+async def process(worker: BatchWorker, records: Sequence[Record]) -> Verdict:
+    """Run ``worker`` over ``records`` and say whether to commit or to rewind and retry."""
+    try:
+        await worker.handle(records)
+    except INFRA_ERRORS as exc:
+        log.error("%s: batch failed on a dependency: %s", worker.name, exc)
+        return Verdict.RETRY
+    except Exception:
+        log.exception("%s: batch of %d failed; isolating records", worker.name, len(records))
+        return await _one_by_one(worker, records)
+    return Verdict.COMMIT
+
+
+async def _one_by_one(worker: BatchWorker, records: Sequence[Record]) -> Verdict:
+    for record in records:
+        try:
+            await worker.handle([record])
+        except INFRA_ERRORS:
+            return Verdict.RETRY
+        except Exception as exc:
+            log.exception("%s: dead-lettering %s", worker.name, position(record))
+            detail = f"{type(exc).__name__}: {exc}"
+            try:
+                await worker.reject(record, BadRecord("processing_error", detail))
+                await worker.flush()
+            except INFRA_ERRORS:
+                return Verdict.RETRY
+    return Verdict.COMMIT
