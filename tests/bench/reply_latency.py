@@ -17,30 +17,9 @@ import time
 import uuid
 
 import httpx
-import orjson
 from aiokafka import AIOKafkaProducer
 
-
-def envelope(event_id: str, sender: str) -> bytes:
-    """An inbound SMS exactly as the wire contract shows it."""
-    return orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": event_id,
-            "source": "/channels/sms/twilio",
-            "type": "message.received",
-            "time": "2026-11-22T12:00:00Z",
-            "datacontenttype": "application/json",
-            "data": {
-                "channel": "sms",
-                "from": sender,
-                "to": "+15559990000",
-                "text": "Where is my order?",
-                "attachments": [],
-                "locale": "en-US",
-            },
-        }
-    )
+from tests.integration.helpers import sms_event
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -53,7 +32,9 @@ async def main(args: argparse.Namespace) -> None:
             sender = f"+1999{int(run, 16) % 1000:03d}{i:04d}"
             started = time.perf_counter()
             await producer.send_and_wait(
-                args.topic, envelope(f"BENCH{run}{i}", sender), key=sender.encode()
+                args.topic,
+                sms_event(f"BENCH{run}{i}", sender, "Where is my order?"),
+                key=sender.encode(),
             )
             deadline = started + args.timeout
             while time.perf_counter() < deadline:
