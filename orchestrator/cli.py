@@ -82,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     fsub = flows.add_subparsers(dest="flows_command", required=True, metavar="SUBCOMMAND")
     v = fsub.add_parser("validate", help="validate every flow in a folder")
     v.add_argument("folder", nargs="?", default=None, help="default: CONTINUUM_FLOWS_DIR")
+    t = fsub.add_parser("test", help="run scripted conversation tests and report step coverage")
+    t.add_argument(
+        "tests",
+        nargs="?",
+        default="tests/flows",
+        help="a test file or a folder of them (default: tests/flows)",
+    )
+    t.add_argument("--flows", default=None, help="flows folder (default: CONTINUUM_FLOWS_DIR)")
+    fsub.add_parser("schema", help="print the flow file JSON Schema")
     return p
 
 

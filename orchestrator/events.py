@@ -27,6 +27,11 @@ CONTENT_TYPE = "application/cloudevents+json"
 MESSAGE_RECEIVED = "message.received"
 MESSAGE_SEND = "message.send"
 MESSAGE_STATUS = "message.status"
+TIMER_FIRED = "timer.fired"
+CALL_COMPLETED = "call.completed"
+SCHEDULE_FIRED = "schedule.fired"
+AGENT_TASK = "agent.task"
+BUSINESS_PREFIX = "event."
 DEAD_LETTER = "continuum.dead_letter"
 AUDIT_PREFIX = "audit."
 
@@ -85,6 +90,8 @@ class MessageSend(_Data):
     flow_id: str | None = None
     flow_version: int | None = None
     step: str | None = None
+    fallback: list[str] = Field(default_factory=list)
+    language: str | None = None
 
 
 class MessageStatus(_Data):

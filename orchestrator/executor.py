@@ -1,91 +1,288 @@
 """The executor: the only place the engine's decisions touch the world.
 
-It turns an :class:`~orchestrator.engine.decisions.Outcome` into published commands and audit
-records. State is saved by the caller, after everything published here is confirmed.
+For one batch it publishes commands and audit records as outcomes come, performs ``call``
+requests, and keeps timer changes; :meth:`Executor.finish` makes it all durable in the order
+that keeps redelivery safe: broker-confirmed records first, then the timers. The caller saves
+state after that, then commits.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
 
-from orchestrator.engine.decisions import Note, Outcome, SendMessage
-from orchestrator.engine.model import Inbound
-from orchestrator.events import MESSAGE_SEND, AuditRecord, CloudEvent, MessageSend
+import httpx
+
+from orchestrator.engine.decisions import (
+    CallHttp,
+    CancelTimer,
+    EmitEvent,
+    HandOff,
+    Note,
+    Outcome,
+    SendMessage,
+    StartTimer,
+)
+from orchestrator.engine.model import Event
+from orchestrator.events import (
+    AGENT_TASK,
+    BUSINESS_PREFIX,
+    CALL_COMPLETED,
+    MESSAGE_SEND,
+    AuditRecord,
+    CloudEvent,
+    MessageSend,
+)
 from orchestrator.ledger.records import audit
+from orchestrator.state.timers import RedisTimerStore, TimerSpec
 from orchestrator.topics import Topics
 from orchestrator.workers.publisher import Publisher
 
-
-async def execute(
-    outcome: Outcome, event: Inbound, customer_id: str, at: datetime, pub: Publisher, topics: Topics
-) -> None:
-    """Publish the outcome's commands and its audit trail (durable after ``pub.flush()``)."""
-    common = {
-        "customer_id": customer_id,
-        "channel": event.channel,
-        "address": event.sender,
-        "event_id": event.event_id,
-    }
-    for note in outcome.notes:
-        await pub.audit(_note_record(note, event, at, common))
-    for decision in outcome.decisions:
-        match decision:
-            case SendMessage():
-                await _send(decision, event, customer_id, at, pub, topics, common)
+MAX_BODY_CHARS = 65_536
 
 
-async def _send(
-    d: SendMessage,
-    event: Inbound,
-    customer_id: str,
-    at: datetime,
-    pub: Publisher,
-    topics: Topics,
-    common: dict[str, str],
-) -> None:
-    command = MessageSend(
-        message_id=d.message_id,
-        customer_id=customer_id,
-        channel=d.channel,
-        to=d.to,
-        sender=d.sender,
-        text=d.text,
-        purpose=d.purpose,
-        in_reply_to=event.event_id,
-        flow_id=d.flow_id,
-        flow_version=d.flow_version,
-        step=d.step,
-    )
-    envelope = CloudEvent(
-        specversion="1.0",
-        id=d.message_id,
-        source="/continuum/decision",
-        type=MESSAGE_SEND,
-        time=at,
-        data=command.model_dump(mode="json", exclude_none=True),
-    )
-    await pub.publish(topics.outbound(d.channel), envelope, customer_id)
-    await pub.audit(
-        audit(
-            "message_queued",
-            "queued",
-            identity=(d.message_id,),
-            at=at,
+@dataclass
+class _Pending:
+    calls: list[tuple[str, CallHttp, datetime]] = field(default_factory=list)
+    timers: list[TimerSpec] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+
+class Executor:
+    """Applies outcomes for one batch of the decision worker."""
+
+    def __init__(
+        self,
+        pub: Publisher,
+        topics: Topics,
+        timers: RedisTimerStore,
+        http: httpx.AsyncClient,
+        allowed_hosts: Sequence[str],
+    ) -> None:
+        self._pub = pub
+        self._topics = topics
+        self._timers = timers
+        self._http = http
+        self._hosts = frozenset(h.lower() for h in allowed_hosts)
+        self._pending = _Pending()
+
+    async def apply(self, outcome: Outcome, event: Event, customer_id: str, at: datetime) -> None:
+        """Publish the outcome's commands and audit trail; queue its calls and timer changes."""
+        common = {
+            "customer_id": customer_id,
+            "channel": event.channel,
+            "address": event.sender,
+            "event_id": event.event_id,
+        }
+        for note in outcome.notes:
+            await self._pub.audit(_note_record(note, event, at, common))
+        for decision in outcome.decisions:
+            match decision:
+                case SendMessage():
+                    await self._send(decision, event, customer_id, at)
+                case StartTimer():
+                    self._pending.timers.append(
+                        TimerSpec(
+                            decision.timer_id,
+                            customer_id,
+                            decision.due,
+                            decision.purpose,
+                            decision.name,
+                            decision.flow_id,
+                            decision.step,
+                        )
+                    )
+                case CancelTimer():
+                    self._pending.cancelled.append(decision.timer_id)
+                case CallHttp():
+                    self._pending.calls.append((customer_id, decision, at))
+                case HandOff():
+                    await self._hand_off(decision, customer_id, at)
+                case EmitEvent():
+                    await self._emit(decision, customer_id, at)
+
+    async def finish(self) -> None:
+        """Perform the calls, confirm every record with the broker, then change the timers."""
+        pending, self._pending = self._pending, _Pending()
+        results = await asyncio.gather(*(self._call(c) for _, c, _ in pending.calls))
+        for (customer_id, call, at), data in zip(pending.calls, results, strict=True):
+            await self._publish_call_result(customer_id, call, at, data)
+        await self._pub.flush()
+        if pending.cancelled:
+            await self._timers.cancel(pending.cancelled)
+        if pending.timers:
+            await self._timers.schedule(pending.timers)
+
+    async def _send(self, d: SendMessage, event: Event, customer_id: str, at: datetime) -> None:
+        command = MessageSend(
             message_id=d.message_id,
+            customer_id=customer_id,
+            channel=d.channel,
+            to=d.to,
+            sender=d.sender,
+            text=d.text,
+            purpose=d.purpose,
+            in_reply_to=event.event_id,
             flow_id=d.flow_id,
             flow_version=d.flow_version,
-            flow_step=d.step,
-            detail={"text": d.text, "to": d.to, "purpose": d.purpose},
-            **{**common, "address": d.to, "channel": d.channel},
+            step=d.step,
+            fallback=list(d.fallback),
+            language=d.language,
         )
-    )
+        envelope = CloudEvent(
+            specversion="1.0",
+            id=d.message_id,
+            source="/continuum/decision",
+            type=MESSAGE_SEND,
+            time=at,
+            data=command.model_dump(mode="json", exclude_none=True),
+        )
+        await self._pub.publish(self._topics.outbound(d.channel), envelope, customer_id)
+        await self._pub.audit(
+            audit(
+                "message_queued",
+                "queued",
+                identity=(d.message_id,),
+                at=at,
+                customer_id=customer_id,
+                channel=d.channel,
+                address=d.to,
+                event_id=event.event_id,
+                message_id=d.message_id,
+                flow_id=d.flow_id,
+                flow_version=d.flow_version,
+                flow_step=d.step,
+                detail={"text": d.text, "to": d.to, "purpose": d.purpose},
+            )
+        )
+
+    async def _hand_off(self, d: HandOff, customer_id: str, at: datetime) -> None:
+        data = {
+            "task_id": d.task_id,
+            "customer_id": customer_id,
+            "queue": d.queue,
+            "skills": list(d.skills),
+            "priority": d.priority,
+            "note": d.note,
+            "channel": d.channel,
+            "flow_id": d.flow_id,
+            "step": d.step,
+        }
+        event = CloudEvent(
+            specversion="1.0",
+            id=d.task_id,
+            source="/continuum/decision",
+            type=AGENT_TASK,
+            time=at,
+            data=data,
+        )
+        await self._pub.publish(self._topics.agent_tasks, event, customer_id)
+        await self._pub.audit(
+            audit(
+                "handed_off",
+                d.queue,
+                identity=(d.task_id,),
+                at=at,
+                customer_id=customer_id,
+                channel=d.channel,
+                flow_id=d.flow_id,
+                flow_step=d.step,
+                detail=data,
+            )
+        )
+
+    async def _emit(self, d: EmitEvent, customer_id: str, at: datetime) -> None:
+        event = CloudEvent(
+            specversion="1.0",
+            id=d.event_id,
+            source="/continuum/decision",
+            type=BUSINESS_PREFIX + d.name,
+            time=at,
+            data={**d.data, "customer": customer_id},
+        )
+        await self._pub.publish(self._topics.events, event, customer_id)
+        await self._pub.audit(
+            audit(
+                "event_emitted",
+                d.name,
+                identity=(d.event_id,),
+                at=at,
+                customer_id=customer_id,
+                flow_id=d.flow_id,
+                flow_step=d.step,
+                detail=dict(d.data),
+            )
+        )
+
+    async def _call(self, call: CallHttp) -> dict[str, Any]:
+        host = (urlsplit(call.url).netloc or "").lower()
+        if host not in self._hosts:
+            return {"status": None, "json": None, "text": None, "error": "host_not_allowed"}
+        try:
+            resp = await self._http.request(
+                call.method,
+                call.url,
+                headers=dict(call.headers),
+                json=dict(call.body) if call.body else None,
+                timeout=call.timeout_s,
+            )
+        except httpx.TimeoutException:
+            return {"status": None, "json": None, "text": None, "error": "timeout"}
+        except httpx.HTTPError as exc:
+            return {"status": None, "json": None, "text": None, "error": type(exc).__name__}
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        return {
+            "status": resp.status_code,
+            "json": body,
+            "text": resp.text[:MAX_BODY_CHARS],
+            "error": None,
+        }
+
+    async def _publish_call_result(
+        self, customer_id: str, call: CallHttp, at: datetime, data: dict[str, Any]
+    ) -> None:
+        event = CloudEvent(
+            specversion="1.0",
+            id=call.call_id,
+            source="/continuum/decision",
+            type=CALL_COMPLETED,
+            time=at,
+            customerid=customer_id,
+            data={**data, "call_id": call.call_id, "customer_id": customer_id},
+        )
+        await self._pub.publish(self._topics.customer, event, customer_id)
+        outcome = data["error"] or str(data["status"])
+        await self._pub.audit(
+            audit(
+                "call_made",
+                outcome,
+                identity=(call.call_id,),
+                at=at,
+                customer_id=customer_id,
+                flow_id=call.flow_id,
+                flow_step=call.step,
+                detail={
+                    "method": call.method,
+                    "url": call.url,
+                    "status": data["status"],
+                    "error": data["error"],
+                },
+            )
+        )
 
 
-def _note_record(note: Note, event: Inbound, at: datetime, common: dict[str, str]) -> AuditRecord:
+def _note_record(note: Note, event: Event, at: datetime, common: dict[str, Any]) -> AuditRecord:
     return audit(
         "decision",
         note.code,
-        identity=(event.event_id, note.code, note.flow_id or "", note.step or ""),
+        identity=(event.event_id, note.code, note.flow_id or "", note.step or "", note.detail),
         at=at,
         flow_id=note.flow_id,
         flow_version=note.flow_version,

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from orchestrator.settings import CHANNELS
 
-STAGES = ("inbound", "decision", "dispatch", "status", "ledger", "webhook")
+STAGES = ("inbound", "events", "decision", "dispatch", "status", "ledger", "webhook")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 

@@ -27,25 +27,30 @@ from channels.sandbox.config import SandboxConfig
 from channels.twilio_sms import TwilioSms
 from orchestrator.api.app import ApiDeps, create_app
 from orchestrator.api.twilio import STATUS_PATH
-from orchestrator.engine.flowfile import Catalogue, load_flows
+from orchestrator.engine.catalogue import Catalogue
+from orchestrator.engine.flowfile import load_flows
+from orchestrator.executor import Executor
 from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
 from orchestrator.state.store import RedisStateStore
+from orchestrator.state.timers import RedisTimerStore
 from orchestrator.topics import Topics
 from orchestrator.workers.base import BatchWorker, Deps
 from orchestrator.workers.decision import DecisionWorker
 from orchestrator.workers.dispatcher import DispatcherWorker
+from orchestrator.workers.events import EventsWorker
 from orchestrator.workers.inbound import InboundWorker
 from orchestrator.workers.ledger_sink import LedgerSinkWorker
 from orchestrator.workers.publisher import Publisher
 from orchestrator.workers.runtime import WorkerRunner, make_broker
+from orchestrator.workers.scheduler import Scheduler
 from orchestrator.workers.status import StatusWorker
 
 log = logging.getLogger(__name__)
 
-WORKERS = ("inbound", "decision", "dispatcher", "status", "ledger")
+WORKERS = ("inbound", "events", "decision", "dispatcher", "status", "ledger")
 
 
 def utc_now() -> datetime:
@@ -100,13 +105,17 @@ class Service:
         self._want_sandbox = sandbox
         self.runners: list[WorkerRunner] = []
         self.http_servers: list[HttpServer] = []
-        self._closers: list[object] = []
         self.decision: DecisionWorker | None = None
+        self._scheduler: Scheduler | None = None
+        self._scheduler_broker = make_broker(settings, "continuum-scheduler")
+        self._scheduler_stop = asyncio.Event()
+        self._scheduler_task: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()
 
     async def start(self) -> None:
         """Connect, create topics, start the sandbox, the workers and the API."""
         s = self.settings
-        catalogue = load_flows(s.flows_dir)
+        catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts)
         self._redis = Redis.from_url(s.redis)
         await self._redis.ping()
         self._pool = await asyncpg.create_pool(s.database, min_size=1, max_size=4)
@@ -130,7 +139,14 @@ class Service:
             worker = self._build_worker(name, deps, publisher, catalogue)
             self.runners.append(WorkerRunner(worker, broker, s, self.metrics))
         self._api_broker = make_broker(s, "continuum-api")
-        await asyncio.gather(self._api_broker.start(), *(r.broker.start() for r in self.runners))
+        brokers = [self._api_broker, *(r.broker for r in self.runners)]
+        if self._scheduler is not None:
+            brokers.append(self._scheduler_broker)
+        await asyncio.gather(*(b.start() for b in brokers))
+        if self._scheduler is not None:
+            self._scheduler_task = asyncio.create_task(
+                self._scheduler.run(self._scheduler_stop), name="scheduler"
+            )
         if self._want_api:
             await self._start_api()
 
@@ -141,8 +157,27 @@ class Service:
             case "inbound":
                 return InboundWorker(deps, publisher)
             case "decision":
-                self.decision = DecisionWorker(deps, publisher, catalogue)
+                timers = RedisTimerStore(self._redis)
+                hosts = self.settings.flows_allowed_hosts
+                self.decision = DecisionWorker(
+                    deps,
+                    publisher,
+                    catalogue,
+                    lambda pub: Executor(pub, self.topics, timers, self._http, hosts),
+                )
+                self._scheduler = Scheduler(
+                    self.settings,
+                    self.topics,
+                    timers,
+                    self._redis,
+                    Publisher(self._scheduler_broker, self.topics, "/continuum/scheduler"),
+                    self.catalogue,
+                    utc_now,
+                    self.metrics,
+                )
                 return self.decision
+            case "events":
+                return EventsWorker(deps, publisher)
             case "dispatcher":
                 adapters: dict[str, ChannelAdapter] = {
                     "sms": TwilioSms(self.settings.twilio, self._http)
@@ -172,7 +207,8 @@ class Service:
             "postgres": self._probe_postgres,
             "workers": self._probe_workers,
         }
-        app = create_app(ApiDeps(s, self.metrics, self.topics, publisher, probes))
+        reload = self.reload_flows if self.decision is not None else None
+        app = create_app(ApiDeps(s, self.metrics, self.topics, publisher, probes, reload))
         server = HttpServer(app, s.api.host, s.api.port, "api")
         await server.start()
         self.http_servers.append(server)
@@ -213,6 +249,24 @@ class Service:
             return f"unreachable: {exc}"
         return None
 
+    def catalogue(self) -> Catalogue:
+        """The flows in force in this process."""
+        if self.decision is None:
+            return load_flows(self.settings.flows_dir, self.settings.flows_allowed_hosts)
+        return self.decision.catalogue
+
+    async def reload_flows(self) -> Catalogue:
+        """Load the flows folder again and swap it in; an invalid set raises
+        :class:`~orchestrator.errors.FlowError` and the running set stays."""
+        async with self._reload_lock:
+            s = self.settings
+            fresh = await asyncio.to_thread(load_flows, s.flows_dir, s.flows_allowed_hosts)
+            if self.decision is not None:
+                fresh = fresh.succeeding(self.decision.catalogue)
+                self.decision.catalogue = fresh
+            log.info("flows reloaded: %s", ", ".join(f"{f.id} v{f.version}" for f in fresh.flows))
+            return fresh
+
     async def _probe_workers(self) -> str | None:
         waiting = [r.worker.name for r in self.runners if not r.consuming]
         return f"not consuming yet: {', '.join(waiting)}" if waiting else None
@@ -221,7 +275,10 @@ class Service:
         """Stop taking work, let in-flight batches finish and commit, then disconnect."""
         for server in reversed(self.http_servers):
             await server.stop()
-        brokers = [r.broker for r in self.runners]
+        if self._scheduler_task is not None:
+            self._scheduler_stop.set()
+            await asyncio.wait_for(self._scheduler_task, timeout=5)
+        brokers = [*(r.broker for r in self.runners), self._scheduler_broker]
         if hasattr(self, "_api_broker"):
             brokers.append(self._api_broker)
         await asyncio.gather(*(b.stop() for b in brokers), return_exceptions=True)

@@ -69,6 +69,11 @@ class ApiSettings(_Section):
 
     host: str = Field("127.0.0.1", description="address the API listens on")
     port: int = Field(8080, ge=0, le=65535, description="port the API listens on (0: any free)")
+    operator_token: SecretStr | None = Field(
+        None,
+        description="bearer token for operator endpoints (POST /v1/flows/reload); unset "
+        "disables them",
+    )
     public_url: str | None = Field(
         None,
         description="the URL providers reach the API at; webhook signatures are checked against "
@@ -117,6 +122,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="redis://...; unset means embedded")
     database_url: str | None = Field(None, description="postgresql://...; unset means embedded")
     flows_dir: Path = Field(Path("flows"), description="folder of flow YAML files")
+    flows_allowed_hosts: tuple[str, ...] = Field(
+        ("127.0.0.1:8090", "localhost:8090"),
+        description="host[:port] values that flow `call` steps may reach (JSON list in the env)",
+    )
     data_dir: Path = Field(
         Path(".continuum"), description="where embedded servers keep their data and logs"
     )

@@ -32,6 +32,11 @@ class Topics:
         return f"{self.prefix}events"
 
     @property
+    def agent_tasks(self) -> str:
+        """Conversations handed to agent queues."""
+        return f"{self.prefix}agent.tasks"
+
+    @property
     def status(self) -> str:
         """Provider delivery receipts."""
         return f"{self.prefix}status"
@@ -49,7 +54,15 @@ class Topics:
     def all(self) -> list[str]:
         """Every topic, for creation at start."""
         per_channel = [t for c in CHANNELS for t in (self.inbound(c), self.outbound(c))]
-        return [*per_channel, self.customer, self.events, self.status, self.audit, self.dlq]
+        return [
+            *per_channel,
+            self.customer,
+            self.events,
+            self.status,
+            self.audit,
+            self.dlq,
+            self.agent_tasks,
+        ]
 
     def channel_of(self, topic: str) -> str:
         """The channel a per-channel topic belongs to (its last dotted part)."""

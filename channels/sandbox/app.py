@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from channels.sandbox.admin import admin_router
 from channels.sandbox.config import SandboxConfig
+from channels.sandbox.orders import orders_router
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.twilio import twilio_router
 
@@ -36,4 +37,5 @@ def create_sandbox_app(config: SandboxConfig, http: httpx.AsyncClient | None = N
     app.state.sandbox = runtime
     app.include_router(twilio_router(runtime))
     app.include_router(admin_router(runtime))
+    app.include_router(orders_router())
     return app

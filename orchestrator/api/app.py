@@ -9,7 +9,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from orchestrator.api.flows import flows_router
 from orchestrator.api.twilio import twilio_router
+from orchestrator.engine.catalogue import Catalogue
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics
@@ -28,6 +30,7 @@ class ApiDeps:
     topics: Topics
     publisher: Publisher
     probes: Mapping[str, Probe]
+    reload_flows: Callable[[], Awaitable[Catalogue]] | None = None
 
 
 def create_app(deps: ApiDeps) -> FastAPI:
@@ -56,4 +59,5 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(twilio_router(deps))
+    app.include_router(flows_router(deps))
     return app

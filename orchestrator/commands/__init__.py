@@ -35,5 +35,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         case "ledger":
             return await ledger.query(settings, args)
         case "flows":
-            return flows.validate(settings, args)
+            return {"validate": flows.validate, "test": flows.test, "schema": flows.schema}[
+                args.flows_command
+            ](settings, args)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover

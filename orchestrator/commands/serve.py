@@ -7,13 +7,14 @@ import contextlib
 import hashlib
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
 from channels.sandbox.app import create_sandbox_app
 from channels.sandbox.config import SandboxConfig
 from orchestrator import servers
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, FlowError
 from orchestrator.http_server import HttpServer
 from orchestrator.service import WORKERS, Service, create_topics
 from orchestrator.settings import Settings
@@ -29,7 +30,7 @@ async def up(settings: Settings) -> int:
         await service.start()
         await _wait_consuming(service)
         _print_where(settings, embedded, time.monotonic() - started)
-        await _until_signal()
+        await _until_signal(service)
         print("continuum: stopping...", flush=True)
     finally:
         stopping = time.monotonic()
@@ -52,7 +53,7 @@ async def worker(settings: Settings, names: list[str], *, api: bool) -> int:
         await service.start()
         await _wait_consuming(service)
         print(f"continuum: workers consuming: {', '.join(names)}", flush=True)
-        await _until_signal()
+        await _until_signal(service)
     finally:
         await service.stop()
     return 0
@@ -174,6 +175,21 @@ def _print_where(settings: Settings, embedded: list[servers.EmbeddedServer], too
     print("\n".join(lines), flush=True)
 
 
+async def _reload(service: Service) -> None:
+    try:
+        catalogue = await service.reload_flows()
+    except FlowError as exc:
+        print(
+            "continuum: SIGHUP: the new flows are invalid; the running set stays:\n  "
+            + "\n  ".join(exc.problems),
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    flows = ", ".join(f"{f.id} v{f.version}" for f in catalogue.flows)
+    print(f"continuum: SIGHUP: flows reloaded: {flows}", flush=True)
+
+
 async def _wait_consuming(service: Service) -> None:
     try:
         await service.wait_consuming()
@@ -183,14 +199,24 @@ async def _wait_consuming(service: Service) -> None:
         ) from None
 
 
-async def _until_signal() -> None:
+async def _until_signal(service: Service | None = None) -> None:
+    """Wait for SIGINT or SIGTERM; SIGHUP reloads the flows of ``service`` meanwhile."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[None]] = set()
+    if service is not None:
+
+        def on_hup() -> None:
+            task = asyncio.create_task(_reload(service))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
     try:
         await stop.wait()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(sig)

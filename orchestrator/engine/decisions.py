@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from orchestrator.engine.model import CustomerState
 
 
 @dataclass(frozen=True, slots=True)
 class SendMessage:
-    """Send ``text`` to ``to`` on ``channel``; ``message_id`` is deterministic."""
+    """Send ``text`` to ``to`` on ``channel``; ``message_id`` is deterministic.
+
+    ``fallback`` lists further channels, in order, to try if this one cannot deliver.
+    """
 
     message_id: str
     channel: str
@@ -21,20 +27,81 @@ class SendMessage:
     flow_id: str
     flow_version: int
     step: str
+    fallback: tuple[str, ...] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """Fire ``timer_id`` at ``due`` (a ``timer`` event comes back to the engine)."""
+
+    timer_id: str
+    due: datetime
+    purpose: str
+    name: str | None = None
+    flow_id: str | None = None
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    """A timer that is no longer wanted (its wait was resumed another way)."""
+
+    timer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallHttp:
+    """Perform an HTTP request and resume the flow with a ``call_result`` event."""
+
+    call_id: str
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: Mapping[str, Any] | None
+    timeout_s: float
+    flow_id: str
+    step: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    """Hand the conversation to an agent queue."""
+
+    task_id: str
+    queue: str
+    skills: tuple[str, ...]
+    priority: int
+    note: str | None
+    channel: str | None
+    flow_id: str
+    step: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmitEvent:
+    """Publish the business event ``event.<name>``."""
+
+    event_id: str
+    name: str
+    data: Mapping[str, Any]
+    flow_id: str
+    step: str
 
 
 @dataclass(frozen=True, slots=True)
 class Note:
-    """Something worth recording that is not an action: a flow matched, a template failed."""
+    """Something worth recording that is not an action: a flow matched, a guard tripped."""
 
     code: str
     detail: str = ""
     flow_id: str | None = None
     flow_version: int | None = None
     step: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
-Decision = SendMessage
+Decision = SendMessage | StartTimer | CancelTimer | CallHttp | HandOff | EmitEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +111,17 @@ class Outcome:
     decisions: tuple[Decision, ...]
     state: CustomerState
     notes: tuple[Note, ...] = ()
+    trace: tuple[tuple[str, int, str], ...] = ()
+    """Every step executed, in order, as (flow id, flow version, step id)."""
 
 
 def derive_id(prefix: str, *parts: str) -> str:
     """A deterministic id from its parts, so a redelivered event yields the same ids."""
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
     return f"{prefix}_{digest}"
+
+
+def stable_fraction(*parts: str) -> float:
+    """A number in [0, 1) from a stable hash of ``parts`` (for A/B splits)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64

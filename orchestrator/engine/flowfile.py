@@ -1,170 +1,113 @@
-"""Flow files: YAML in, validated :class:`Flow` out, with errors as ``file:line: reason``.
+"""Flow files: YAML in, a validated :class:`Catalogue` out, with errors as ``file:line: reason``.
 
-A flow, in YAML::
-
-    spec_version: 1
-    id: help
-    version: 3
-    description: Carriers require a HELP reply on every number.
-    stage: support              # lifecycle stage of the touchpoint
-    owner: care-team            # the team that owns it
-    channels: [sms, whatsapp, email, webchat]
-    priority: 100               # the highest-priority matching flow wins
-    trigger:
-      keywords: [HELP, INFO]    # first word, any case; or `regex: "(?i)\\border\\b"`
-    steps:
-      - id: reply
-        type: send
-        purpose: service
-        template: "Continuum demo: reply STOP to opt out. Help: https://example.com/help"
-
-Every flow in a folder is loaded and validated at start; one bad file rejects the set.
+Validation happens at load time, for every flow, so that nothing is found broken only when a
+customer reaches it: the schema (:mod:`orchestrator.engine.spec`), step references, templates
+and expressions (names and syntax), regular expressions, and the hosts ``call`` steps may reach.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
-from jinja2 import TemplateSyntaxError
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ValidationError
 
-from orchestrator.engine.templates import make_environment
+from orchestrator.engine import spec
+from orchestrator.engine.catalogue import Catalogue
+from orchestrator.engine.expressions import check_expression, check_template
 from orchestrator.errors import FlowError
 
-SPEC_VERSIONS = (1,)
-STAGES = ("awareness", "consideration", "purchase", "onboarding", "support", "renewal", "win-back")
-ALL_CHANNELS = ("sms", "whatsapp", "email", "webchat")
+Loc = tuple[str | int, ...]
+NOT_FLOWS = frozenset({"policy.yaml"})
+# Names pydantic puts in error locations that are not keys of the file (union tags, key errors).
+_TAGS = frozenset(
+    {
+        "send",
+        "ask",
+        "switch",
+        "split",
+        "set",
+        "wait",
+        "call",
+        "route",
+        "emit",
+        "subflow",
+        "end",
+        "message",
+        "event",
+        "schedule",
+        "stage",
+        "status",
+        "timer",
+        "[key]",
+        "function-after",
+        "str",
+        "dict[str,str]",
+    }
+)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class FlowLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. PyYAML's YAML 1.1 default turns the category names
+    ``yes``/``no`` (and ``on``/``off``) into booleans, which no flow author means."""
 
 
-class Trigger(_Strict):
-    """When a flow starts: a first-word keyword, or a regular expression over the text."""
-
-    keywords: tuple[str, ...] = ()
-    regex: str | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Trigger:
-        if bool(self.keywords) == bool(self.regex):
-            raise ValueError("a trigger needs exactly one of `keywords` or `regex`")
-        if self.regex is not None:
-            try:
-                re.compile(self.regex)
-            except re.error as exc:
-                raise ValueError(f"regex does not compile: {exc}") from None
-        return self
+FlowLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+FlowLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
-class SendStep(_Strict):
-    """Send a templated message on the channel the customer wrote on."""
-
-    id: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
-    type: Literal["send"]
-    template: str = Field(min_length=1)
-    purpose: Literal["transactional", "service", "marketing"] = "service"
+def parse_yaml(text: str) -> Any:
+    """Parse flow (or flow test) YAML with YAML 1.2 booleans."""
+    return yaml.load(text, Loader=FlowLoader)  # noqa: S506 - FlowLoader is a SafeLoader
 
 
-class Flow(_Strict):
-    """One customer journey."""
-
-    spec_version: int
-    id: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
-    version: int = Field(ge=1)
-    description: str = ""
-    stage: Literal[STAGES] = "support"  # type: ignore[valid-type]
-    owner: str = "operations"
-    channels: tuple[Literal[ALL_CHANNELS], ...] = ALL_CHANNELS  # type: ignore[valid-type]
-    priority: int = 0
-    trigger: Trigger
-    steps: tuple[SendStep, ...] = Field(min_length=1)
-
-    @field_validator("spec_version")
-    @classmethod
-    def _supported(cls, value: int) -> int:
-        if value not in SPEC_VERSIONS:
-            raise ValueError(f"spec_version {value} is not supported {SPEC_VERSIONS}")
-        return value
-
-    def matches(self, channel: str, text: str) -> bool:
-        """Whether an inbound ``text`` on ``channel`` starts this flow."""
-        if channel not in self.channels:
-            return False
-        if self.trigger.keywords:
-            first = first_word(text)
-            return first in {k.casefold() for k in self.trigger.keywords}
-        return re.search(self.trigger.regex or "", text) is not None
-
-
-def first_word(text: str) -> str:
-    """The first word of a message, case-folded, without surrounding punctuation."""
-    words = text.split(maxsplit=1)
-    return words[0].strip(".,!?;:'\"()[]").casefold() if words else ""
-
-
-@dataclass(frozen=True, slots=True)
-class Catalogue:
-    """The validated set of flows in force, highest priority first."""
-
-    flows: tuple[Flow, ...]
-
-    def match(self, channel: str, text: str) -> Flow | None:
-        """The flow an inbound message starts, if any."""
-        return next((f for f in self.flows if f.matches(channel, text)), None)
-
-    def get(self, flow_id: str) -> Flow | None:
-        """A flow by id."""
-        return next((f for f in self.flows if f.id == flow_id), None)
-
-
-def load_flows(folder: Path) -> Catalogue:
+def load_flows(folder: Path, allowed_hosts: Iterable[str] = ()) -> Catalogue:
     """Load and validate every ``*.yaml`` flow in ``folder``; raise :class:`FlowError` listing
     every problem as ``file:line: reason``."""
     if not folder.is_dir():
         raise FlowError([f"{folder}: flows folder does not exist"])
-    flows: list[Flow] = []
+    hosts = frozenset(h.lower() for h in allowed_hosts)
+    flows: list[spec.Flow] = []
     problems: list[str] = []
     seen: dict[str, Path] = {}
     for path in sorted(folder.glob("*.yaml")):
-        if path.name == "policy.yaml":
+        if path.name in NOT_FLOWS:
             continue
         try:
-            flow = load_flow(path)
+            flow = load_flow(path, hosts)
         except FlowError as exc:
             problems.extend(exc.problems)
             continue
         if flow.id in seen:
-            line = _line_of(yaml.compose(path.read_text(encoding="utf-8")), ("id",))
+            line = _line_of(_compose(path), ("id",))
             problems.append(
                 f"{path}:{line}: flow id {flow.id!r} is already defined in {seen[flow.id].name}"
             )
             continue
         seen[flow.id] = path
         flows.append(flow)
+    problems.extend(_check_subflows(flows, seen))
     if problems:
         raise FlowError(problems)
-    return Catalogue(tuple(sorted(flows, key=lambda f: (-f.priority, f.id))))
+    ordered = tuple(sorted(flows, key=lambda f: (-f.priority, f.id)))
+    return Catalogue(ordered, {}, hosts)
 
 
-def load_flow(path: Path) -> Flow:
-    """Load one flow file."""
+def load_flow(path: Path, allowed_hosts: frozenset[str] = frozenset()) -> spec.Flow:
+    """Load one flow file (without the checks that need the other flows)."""
     text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=FlowLoader)
+        doc = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
@@ -172,7 +115,7 @@ def load_flow(path: Path) -> Flow:
     if not isinstance(doc, dict):
         raise FlowError([f"{path}:1: a flow file holds one mapping"])
     try:
-        flow = Flow.model_validate(doc)
+        flow = spec.Flow.model_validate(doc)
     except ValidationError as exc:
         raise FlowError(
             [
@@ -180,37 +123,194 @@ def load_flow(path: Path) -> Flow:
                 for e in exc.errors()
             ]
         ) from None
-    problems = _check_step_ids(flow, path, node) + _check_templates(flow, path, node)
+    problems = [
+        f"{path}:{_line_of(node, loc)}: {_where(loc)}{why}"
+        for loc, why in check_flow(flow, allowed_hosts)
+    ]
     if problems:
         raise FlowError(problems)
     return flow
 
 
-def _check_step_ids(flow: Flow, path: Path, node: yaml.Node | None) -> list[str]:
-    seen: set[str] = set()
-    problems = []
-    for i, step in enumerate(flow.steps):
-        if step.id in seen:
-            line = _line_of(node, ("steps", i, "id"))
-            problems.append(f"{path}:{line}: steps.{i}.id: duplicate step id {step.id!r}")
-        seen.add(step.id)
+def check_flow(flow: spec.Flow, allowed_hosts: frozenset[str]) -> list[tuple[Loc, str]]:
+    """Every problem in one flow beyond its schema, with the location of each."""
+    problems: list[tuple[Loc, str]] = []
+    ids = [s.id for s in flow.steps]
+    for i, step_id in enumerate(ids):
+        if step_id in ids[:i]:
+            problems.append((("steps", i, "id"), f"duplicate step id {step_id!r}"))
+    known = set(ids)
+    for loc, target in _references(flow):
+        if target not in known:
+            problems.append((loc, f"no step {target!r} in this flow"))
+    for loc, source, extra in _templates(flow):
+        why = check_template(source, extra)
+        if why:
+            problems.append((loc, why))
+    for loc, source, extra in _expressions(flow):
+        why = check_expression(source, extra)
+        if why:
+            problems.append((loc, why))
+    problems.extend(_patterns(flow))
+    problems.extend(_steps(flow, allowed_hosts))
     return problems
 
 
-def _check_templates(flow: Flow, path: Path, node: yaml.Node | None) -> list[str]:
-    env = make_environment()
-    problems = []
+def _references(flow: spec.Flow) -> Iterator[tuple[Loc, str]]:  # noqa: C901 - one arm a type
     for i, step in enumerate(flow.steps):
-        try:
-            env.parse(step.template)
-        except TemplateSyntaxError as exc:
-            line = _line_of(node, ("steps", i, "template"))
-            problems.append(f"{path}:{line}: steps.{i}.template: {exc.message}")
-    return problems
+        base: Loc = ("steps", i)
+        if step.next:
+            yield (*base, "next"), step.next
+        match step:
+            case spec.AskStep():
+                for name, target in step.branches.items():
+                    yield (*base, "branches", name), target
+            case spec.SwitchStep():
+                for j, case in enumerate(step.cases):
+                    yield (*base, "cases", j, "next"), case.next
+                if step.default:
+                    yield (*base, "default"), step.default
+            case spec.SplitStep():
+                for name, target in step.branches.items():
+                    yield (*base, "branches", name), target
+            case spec.WaitStep() if step.timeout_next:
+                yield (*base, "timeout_next"), step.timeout_next
+            case spec.CallStep():
+                if step.on_error:
+                    yield (*base, "on_error"), step.on_error
+                if step.on_timeout:
+                    yield (*base, "on_timeout"), step.on_timeout
+            case _:
+                pass
+    for m, migration in enumerate(flow.migrate):
+        for old, new in migration.steps.items():
+            yield ("migrate", m, "steps", old), new
+
+
+def _templates(flow: spec.Flow) -> Iterator[tuple[Loc, str, tuple[str, ...]]]:
+    for i, step in enumerate(flow.steps):
+        base: Loc = ("steps", i)
+        match step:
+            case spec.SendStep() | spec.AskStep():
+                if isinstance(step.template, str):
+                    yield (*base, "template"), step.template, ()
+                else:
+                    for lang, text in step.template.items():
+                        yield (*base, "template", lang), text, ()
+            case spec.SetStep():
+                for name, value in step.fields.items():
+                    yield (*base, "fields", name), value, ()
+            case spec.EmitStep():
+                for name, value in step.data.items():
+                    yield (*base, "data", name), value, ()
+            case spec.CallStep():
+                yield (*base, "url"), step.url, ()
+                for name, value in {**step.headers, **(step.body or {})}.items():
+                    yield (*base, "headers" if name in step.headers else "body", name), value, ()
+            case spec.RouteStep() if step.note:
+                yield (*base, "note"), step.note, ()
+            case _:
+                pass
+
+
+def _expressions(flow: spec.Flow) -> Iterator[tuple[Loc, str, tuple[str, ...]]]:
+    trigger = flow.trigger
+    if isinstance(trigger, spec.MessageTrigger | spec.EventTrigger) and trigger.when:
+        yield ("trigger", "when"), trigger.when, ()
+    if isinstance(trigger, spec.ScheduleTrigger):
+        yield ("trigger", "audience"), trigger.audience, ()
+    for j, expression in enumerate(flow.exit_when):
+        yield ("exit_when", j), expression, ()
+    for i, step in enumerate(flow.steps):
+        if isinstance(step, spec.SwitchStep):
+            for j, case in enumerate(step.cases):
+                yield ("steps", i, "cases", j, "when"), case.when, ()
+        if isinstance(step, spec.AskStep):
+            for j, category in enumerate(step.categories):
+                if category.test == "expression":
+                    source = str(category.args[0]) if category.args else ""
+                    yield ("steps", i, "categories", j, "args"), source, ("answer",)
+
+
+def _patterns(flow: spec.Flow) -> Iterator[tuple[Loc, str]]:
+    trigger = flow.trigger
+    if isinstance(trigger, spec.MessageTrigger) and trigger.pattern:
+        yield from _regex(("trigger", "pattern"), trigger.pattern)
+    for i, step in enumerate(flow.steps):
+        if not isinstance(step, spec.AskStep):
+            continue
+        for j, category in enumerate(step.categories):
+            loc: Loc = ("steps", i, "categories", j, "args")
+            if category.test in ("regex", "expression") and len(category.args) != 1:
+                yield loc, f"{category.test} takes exactly one argument"
+            elif category.test == "regex":
+                yield from _regex(loc, str(category.args[0]))
+            elif category.test == "has_number_between":
+                if len(category.args) != 2 or not all(
+                    isinstance(a, int | float) for a in category.args
+                ):
+                    yield loc, "has_number_between takes two numbers: [low, high]"
+            elif category.test == "has_any_word" and not category.args:
+                yield loc, "has_any_word needs at least one word"
+
+
+def _regex(loc: Loc, pattern: str) -> Iterator[tuple[Loc, str]]:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        yield loc, f"regex does not compile: {exc}"
+
+
+def _steps(flow: spec.Flow, allowed_hosts: frozenset[str]) -> Iterator[tuple[Loc, str]]:
+    for i, step in enumerate(flow.steps):
+        base: Loc = ("steps", i)
+        if isinstance(step, spec.AskStep):
+            names = {c.name for c in step.categories}
+            for branch in step.branches:
+                if branch not in names | {"other", "timeout"}:
+                    yield (*base, "branches", branch), f"no category {branch!r} in this ask"
+        if isinstance(step, spec.CallStep):
+            parts = urlsplit(step.url)
+            host = (parts.netloc or "").lower()
+            if parts.scheme not in ("http", "https") or not host or "{" in host:
+                yield (*base, "url"), "the URL's scheme and host must be literal http(s)"
+            elif host not in allowed_hosts:
+                allowed = ", ".join(sorted(allowed_hosts)) or "none"
+                yield (
+                    (*base, "url"),
+                    (
+                        f"host {host!r} is not allow-listed "
+                        f"(CONTINUUM_FLOWS_ALLOWED_HOSTS: {allowed})"
+                    ),
+                )
+        if (
+            isinstance(step, spec.SendStep | spec.AskStep)
+            and isinstance(step.template, dict)
+            and flow.default_language not in step.template
+        ):
+            yield (
+                (*base, "template"),
+                (f"no text for the flow's default_language {flow.default_language!r}"),
+            )
+
+
+def _check_subflows(flows: list[spec.Flow], paths: dict[str, Path]) -> Iterator[str]:
+    ids = {f.id for f in flows}
+    for flow in flows:
+        for i, step in enumerate(flow.steps):
+            if isinstance(step, spec.SubflowStep) and step.flow not in ids:
+                path = paths[flow.id]
+                line = _line_of(_compose(path), ("steps", i, "flow"))
+                yield f"{path}:{line}: steps.{i}.flow: no flow {step.flow!r} in this folder"
+
+
+def _compose(path: Path) -> yaml.Node | None:
+    return yaml.compose(path.read_text(encoding="utf-8"), Loader=FlowLoader)
 
 
 def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) + ": " if loc else ""
+    parts = [str(p) for p in loc if p not in _TAGS]
+    return ".".join(parts) + ": " if parts else ""
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
@@ -226,6 +326,8 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
         else:
             child = None
         if child is None:
+            if part in _TAGS:
+                continue
             break
         node, line = child, child.start_mark.line + 1
     return line

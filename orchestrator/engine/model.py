@@ -2,12 +2,59 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 APPLIED_EVENTS_KEPT = 64
 """How many recent event ids a state remembers, so that a redelivered event is not applied twice."""
+
+EventKind = Literal["message", "event", "timer", "call_result", "status", "schedule"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A parent flow waiting for a subflow to finish: where to continue when it does."""
+
+    flow_id: str
+    flow_version: int
+    return_step: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One customer's progress through a flow (and the flows it called as subflows).
+
+    ``waiting`` says what resumes it: ``reply``, ``timer``, ``event:<name>`` or ``call``.
+    """
+
+    run_id: str
+    flow_id: str
+    flow_version: int
+    started_at: str
+    step: str | None = None
+    waiting: str | None = None
+    timer_id: str | None = None
+    call_id: str | None = None
+    expires_at: str | None = None
+    channel: str | None = None
+    visits: dict[str, int] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    stack: tuple[Frame, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON."""
+        doc = asdict(self)
+        doc["stack"] = [asdict(f) for f in self.stack]
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Run:
+        """The inverse of :meth:`to_dict`."""
+        data = dict(doc)
+        data["stack"] = tuple(Frame(**f) for f in data.get("stack", ()))
+        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,43 +68,73 @@ class CustomerState:
     current_flow: str | None = None
     applied: tuple[str, ...] = ()
     fields: dict[str, Any] = field(default_factory=dict)
+    identities: dict[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    stage: str | None = None
+    preferred_channel: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    consent: dict[str, Any] = field(default_factory=dict)
+    run: Run | None = None
+    suspended: Run | None = None
+    """A run set aside by an interrupting flow; it resumes when that flow ends."""
+    flow_history: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain-JSON form for storage."""
-        return {
-            "customer_id": self.customer_id,
-            "last_channel": self.last_channel,
-            "last_contact": self.last_contact,
-            "message_count": self.message_count,
-            "current_flow": self.current_flow,
-            "applied": list(self.applied),
-            "fields": self.fields,
-        }
+        doc = {k: getattr(self, k) for k in self.__slots__}
+        doc["applied"] = list(self.applied)
+        doc["tags"] = list(self.tags)
+        doc["run"] = self.run.to_dict() if self.run else None
+        doc["suspended"] = self.suspended.to_dict() if self.suspended else None
+        return doc
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> CustomerState:
-        """The inverse of :meth:`to_dict`; unknown keys are ignored."""
-        return cls(
-            customer_id=str(doc["customer_id"]),
-            last_channel=doc.get("last_channel"),
-            last_contact=doc.get("last_contact"),
-            message_count=int(doc.get("message_count", 0)),
-            current_flow=doc.get("current_flow"),
-            applied=tuple(doc.get("applied", ())),
-            fields=dict(doc.get("fields") or {}),
-        )
+    def from_dict(cls, doc: Mapping[str, Any]) -> CustomerState:
+        """The inverse of :meth:`to_dict`; unknown keys are ignored, missing ones default."""
+        known = {k: doc[k] for k in cls.__slots__ if k in doc}
+        known["applied"] = tuple(known.get("applied", ()))
+        known["tags"] = tuple(known.get("tags", ()))
+        known["fields"] = dict(known.get("fields") or {})
+        known["identities"] = dict(known.get("identities") or {})
+        known["consent"] = dict(known.get("consent") or {})
+        known["flow_history"] = dict(known.get("flow_history") or {})
+        for key in ("run", "suspended"):
+            run = known.get(key)
+            known[key] = Run.from_dict(run) if run else None
+        return cls(**known)
 
 
 @dataclass(frozen=True, slots=True)
-class Inbound:
-    """An inbound message, as the engine sees it."""
+class Event:
+    """Anything that happens to a customer, as the engine sees it.
+
+    - ``message``: ``channel``, ``sender``, ``recipient``, ``text``;
+    - ``event``: a business event ``name`` with ``data``;
+    - ``timer``: ``timer_id`` fired (``name`` for named timers);
+    - ``call_result``: ``data`` holds ``call_id``, ``status``, ``json``, ``text``, ``error``;
+    - ``status``: ``name`` is the delivery status, ``channel`` the channel, ``data`` details;
+    - ``schedule``: ``name`` is the scheduled flow's id.
+    """
 
     event_id: str
-    channel: str
-    sender: str
-    recipient: str | None
-    text: str
+    kind: EventKind = "message"
+    channel: str | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    text: str = ""
     locale: str | None = None
+    name: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    timer_id: str | None = None
+    new_customer: bool = False
+
+
+def message(
+    event_id: str, channel: str, sender: str, text: str, recipient: str | None = None, **kw: Any
+) -> Event:
+    """An inbound message event."""
+    return Event(event_id, "message", channel, sender, recipient, text, **kw)
 
 
 @dataclass(frozen=True, slots=True)

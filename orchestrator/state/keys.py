@@ -30,3 +30,31 @@ def send_key(message_id: str) -> str:
 def external_id_key(provider: str, external_id: str) -> str:
     """Maps a provider's message id back to Continuum's outbound message."""
     return f"ct:ext:{provider}:{external_id}"
+
+
+# Timer keys share the hash tag ``{timers}`` so one Lua script may touch all three.
+
+
+def timers_due_key() -> str:
+    """Sorted set of timer ids waiting to fire, scored by due time in epoch milliseconds."""
+    return "ct:{timers}:due"
+
+
+def timers_leased_key() -> str:
+    """Sorted set of timer ids a replica has claimed, scored by when the lease runs out."""
+    return "ct:{timers}:leased"
+
+
+def timer_data_key() -> str:
+    """Hash of timer id -> the timer's JSON payload."""
+    return "ct:{timers}:data"
+
+
+def customer_key_pattern() -> str:
+    """A SCAN ``MATCH`` pattern for every customer state key (see :func:`customer_key`)."""
+    return "ct:cust:*"
+
+
+def schedule_tick_key(flow_id: str, tick_iso: str) -> str:
+    """Claimed by the one replica that runs a scheduled flow's tick."""
+    return f"ct:sched:{flow_id}:{tick_iso}"

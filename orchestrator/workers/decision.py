@@ -1,22 +1,34 @@
-"""Decision worker: load state for the batch, run the pure engine, publish, save, commit.
+"""Decision worker: load state for the batch, run the pure engine, execute, save, commit.
 
 Order of effects, for effectively-once behaviour under redelivery: commands and audit records
-are confirmed by the broker first, then state is saved (recording the applied event ids), then
-offsets are committed. A crash at any point replays into the same deterministic ids.
+are confirmed by the broker first, then timers change, then state is saved (recording the
+applied event ids), then offsets are committed. A crash at any point replays into the same
+deterministic ids.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
+from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decide import decide
-from orchestrator.engine.flowfile import Catalogue
-from orchestrator.engine.model import Context, CustomerState, Inbound
+from orchestrator.engine.model import Context, CustomerState, Event
 from orchestrator.errors import BadRecord
-from orchestrator.events import MESSAGE_RECEIVED, MessageReceived, parse_data, parse_envelope
-from orchestrator.executor import execute
+from orchestrator.events import (
+    BUSINESS_PREFIX,
+    CALL_COMPLETED,
+    MESSAGE_RECEIVED,
+    MESSAGE_STATUS,
+    SCHEDULE_FIRED,
+    TIMER_FIRED,
+    CloudEvent,
+    MessageReceived,
+    parse_data,
+    parse_envelope,
+)
+from orchestrator.executor import Executor
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.publisher import Publisher
 
@@ -27,9 +39,16 @@ class DecisionWorker(BatchWorker):
     name: ClassVar[str] = "decision"
     stage: ClassVar[str] = "decision"
 
-    def __init__(self, deps: Deps, publisher: Publisher, catalogue: Catalogue) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        publisher: Publisher,
+        catalogue: Catalogue,
+        executor: Callable[[Publisher], Executor],
+    ) -> None:
         super().__init__(deps, publisher)
         self.catalogue = catalogue
+        self._executor = executor(publisher)
 
     def topics(self) -> list[str]:
         """The customer-keyed topic."""
@@ -38,39 +57,83 @@ class DecisionWorker(BatchWorker):
     async def handle(self, records: Sequence[Record]) -> None:
         """Process one batch; durable when this returns."""
         started = time.perf_counter()
-        items: list[tuple[str, Inbound]] = []
+        items: list[tuple[str, Event]] = []
         for record in records:
             try:
-                items.append(self._decode(record))
+                items.append(decode(record))
             except BadRecord as exc:
                 await self.reject(record, exc)
         states = await self._deps.store.load_states([cid for cid, _ in items])
         changed: dict[str, CustomerState] = {}
         outcomes: list[tuple[str | None, str]] = []
+        catalogue = self.catalogue  # one catalogue for the whole batch, even during a reload
         for customer_id, event in items:
             at = self._deps.clock()
-            outcome = decide(self.catalogue, states[customer_id], event, Context(now=at))
+            outcome = decide(catalogue, states[customer_id], event, Context(now=at))
             if outcome.state is not states[customer_id]:
                 states[customer_id] = changed[customer_id] = outcome.state
-            await execute(outcome, event, customer_id, at, self._pub, self._deps.topics)
-            outcomes.append((event.channel, "replied" if outcome.decisions else "no_reply"))
-        await self._pub.flush()
+            await self._executor.apply(outcome, event, customer_id, at)
+            outcomes.append((event.channel, _result(outcome.decisions, outcome.notes)))
+        await self._executor.finish()
         await self._deps.store.save_states(list(changed.values()))
         self.observe(outcomes, started, len(records))
 
-    def _decode(self, record: Record) -> tuple[str, Inbound]:
-        event = parse_envelope(record.value or b"")
-        if event.type != MESSAGE_RECEIVED:
-            raise BadRecord("wrong_type", f"expected {MESSAGE_RECEIVED}, got {event.type!r}")
-        data = parse_data(event, MessageReceived)
-        if not data.customer_id:
-            raise BadRecord("invalid_data", "data.customer_id is missing (not re-keyed?)")
-        inbound = Inbound(
-            event_id=f"{data.channel}:{event.id}",
-            channel=data.channel,
-            sender=data.sender,
-            recipient=data.recipient,
-            text=data.text,
-            locale=data.locale,
+
+def _result(decisions: Sequence[Any], notes: Sequence[Any]) -> str:
+    if any(n.code == "duplicate_event" for n in notes):
+        return "duplicate"
+    return "acted" if decisions else "no_action"
+
+
+def decode(record: Record) -> tuple[str, Event]:
+    """A record of ``continuum.customer`` as (customer id, engine event)."""
+    envelope = parse_envelope(record.value or b"")
+    customer_id = _customer_id(envelope)
+    data = envelope.data or {}
+    kind = envelope.type
+    if kind == MESSAGE_RECEIVED:
+        msg = parse_data(envelope, MessageReceived)
+        return customer_id, Event(
+            event_id=f"{msg.channel}:{envelope.id}",
+            kind="message",
+            channel=msg.channel,
+            sender=msg.sender,
+            recipient=msg.recipient,
+            text=msg.text,
+            locale=msg.locale,
         )
-        return data.customer_id, inbound
+    if kind == TIMER_FIRED:
+        return customer_id, Event(
+            event_id=envelope.id,
+            kind="timer",
+            timer_id=str(data.get("timer_id") or envelope.id),
+            name=data.get("name"),
+            data=data,
+        )
+    if kind == CALL_COMPLETED:
+        return customer_id, Event(event_id=envelope.id, kind="call_result", data=data)
+    if kind == SCHEDULE_FIRED:
+        return customer_id, Event(
+            event_id=envelope.id, kind="schedule", name=str(data.get("flow_id", "")), data=data
+        )
+    if kind == MESSAGE_STATUS:
+        return customer_id, Event(
+            event_id=envelope.id,
+            kind="status",
+            name=str(data.get("status", "")),
+            channel=data.get("channel"),
+            data=data,
+        )
+    if kind.startswith(BUSINESS_PREFIX):
+        return customer_id, Event(
+            event_id=envelope.id, kind="event", name=kind[len(BUSINESS_PREFIX) :], data=data
+        )
+    raise BadRecord("wrong_type", f"no decision is made on {kind!r} events")
+
+
+def _customer_id(envelope: CloudEvent) -> str:
+    extra = envelope.model_extra or {}
+    value = extra.get("customerid") or (envelope.data or {}).get("customer_id")
+    if not isinstance(value, str) or not value:
+        raise BadRecord("invalid_data", "no customer id (customerid attribute or data.customer_id)")
+    return value

@@ -7,8 +7,15 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from orchestrator.engine.spec import STATUSES
 from orchestrator.errors import BadRecord
-from orchestrator.events import MESSAGE_STATUS, MessageStatus, parse_data, parse_envelope
+from orchestrator.events import (
+    MESSAGE_STATUS,
+    CloudEvent,
+    MessageStatus,
+    parse_data,
+    parse_envelope,
+)
 from orchestrator.ledger.records import audit
 from orchestrator.workers.base import BatchWorker, Record
 
@@ -47,6 +54,26 @@ class StatusWorker(BatchWorker):
         await self._pub.flush()
         self.observe(outcomes, started, len(records))
 
+    async def _forward(self, event_id: str, r: MessageStatus, send: dict[str, Any]) -> None:
+        """Tell the customer's flows (status triggers) what happened to their message."""
+        customer_id = str(send["customer_id"])
+        event = CloudEvent(
+            specversion="1.0",
+            id=event_id,
+            source="/continuum/status",
+            type=MESSAGE_STATUS,
+            customerid=customer_id,
+            data={
+                "status": r.status,
+                "channel": send.get("channel"),
+                "customer_id": customer_id,
+                "message_id": send.get("message_id"),
+                "external_id": r.external_id,
+                "error_code": r.error_code,
+            },
+        )
+        await self._pub.publish(self._deps.topics.customer, event, customer_id)
+
     async def _lookup(self, receipts: list[MessageStatus]) -> list[dict[str, Any] | None]:
         keys = [(r.provider, r.external_id) for r in receipts]
         found = await self._deps.store.lookup_external(keys)
@@ -58,6 +85,8 @@ class StatusWorker(BatchWorker):
         return found
 
     async def _record(self, event_id: str, r: MessageStatus, send: dict[str, Any] | None) -> None:
+        if send and send.get("customer_id") and r.status in STATUSES:
+            await self._forward(event_id, r, send)
         send = send or {}
         detail = {
             k: v

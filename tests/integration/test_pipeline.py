@@ -14,6 +14,7 @@ FULL_TRAIL = [
     ("inbound_received", "accepted"),
     ("customer_resolved", "created"),
     ("decision", "flow_matched"),
+    ("decision", "flow_ended"),
     ("message_queued", "queued"),
     ("provider_accepted", "queued"),
     ("status_changed", "queued"),
@@ -26,24 +27,24 @@ async def test_one_sms_gives_one_reply_a_delivered_status_and_an_ordered_trail(
     pipeline: Pipeline,
 ) -> None:
     topic = pipeline.service.topics.inbound("sms")
-    await pipeline.produce(topic, sms_event("SM8f1c", CUSTOMER, "Where is my order?"), CUSTOMER)
+    await pipeline.produce(topic, sms_event("SM8f1c", CUSTOMER, "HELP"), CUSTOMER)
 
     sent = await eventually(pipeline.sandbox_messages, lambda m: len(m) == 1)
     assert sent[0]["to"] == CUSTOMER
     assert sent[0]["from"] == "+15559990000"
-    assert "track your order" in sent[0]["body"]
+    assert "Reply STOP to opt out" in sent[0]["body"]
 
-    steps = await eventually(lambda: pipeline.ledger_steps(CUSTOMER), lambda s: len(s) >= 8)
+    steps = await eventually(lambda: pipeline.ledger_steps(CUSTOMER), lambda s: len(s) >= 9)
     assert steps == FULL_TRAIL
     trail = await pipeline.ledger(CUSTOMER)
     assert len({r.customer_id for r in trail}) == 1
     decision = trail[2]
-    assert (decision.flow_id, decision.flow_version) == ("order-status", 1)
-    queued = trail[3]
-    assert queued.flow_step == "acknowledge"
+    assert (decision.flow_id, decision.flow_version) == ("help", 1)
+    queued = trail[4]
+    assert queued.flow_step == "reply"
     assert queued.detail["text"] == sent[0]["body"]
-    assert trail[4].external_id == sent[0]["sid"]
-    assert {r.message_id for r in trail[3:]} == {queued.message_id}
+    assert trail[5].external_id == sent[0]["sid"]
+    assert {r.message_id for r in trail[4:]} == {queued.message_id}
 
 
 async def test_second_message_from_the_same_address_is_the_same_customer(
@@ -52,11 +53,11 @@ async def test_second_message_from_the_same_address_is_the_same_customer(
     topic = pipeline.service.topics.inbound("sms")
     await pipeline.produce(topic, sms_event("SM1", CUSTOMER, "HELP"), CUSTOMER)
     await eventually(pipeline.sandbox_messages, lambda m: len(m) == 1)
-    await pipeline.produce(topic, sms_event("SM2", CUSTOMER, "my order?"), CUSTOMER)
+    await pipeline.produce(topic, sms_event("SM2", CUSTOMER, "where is my order?"), CUSTOMER)
     sent = await eventually(pipeline.sandbox_messages, lambda m: len(m) == 2)
 
     assert "Reply STOP to opt out" in sent[0]["body"]
-    assert "Good to hear from you again" in sent[1]["body"]
+    assert "What's your order number?" in sent[1]["body"]
     trail = await eventually(
         lambda: pipeline.ledger(CUSTOMER),
         lambda t: (
@@ -68,7 +69,7 @@ async def test_second_message_from_the_same_address_is_the_same_customer(
 
 async def test_a_duplicate_inbound_id_gives_one_reply(pipeline: Pipeline) -> None:
     topic = pipeline.service.topics.inbound("sms")
-    record = sms_event("SMdup", CUSTOMER, "where is my order")
+    record = sms_event("SMdup", CUSTOMER, "HELP")
     await pipeline.produce(topic, record, CUSTOMER)
     await pipeline.produce(topic, record, CUSTOMER)
 
@@ -121,6 +122,6 @@ async def test_a_channel_without_an_adapter_is_recorded_as_rejected(pipeline: Pi
         pipeline.service.topics.inbound("whatsapp"), orjson.dumps(event), address
     )
 
-    steps = await eventually(lambda: pipeline.ledger_steps(address), lambda s: len(s) >= 5)
+    steps = await eventually(lambda: pipeline.ledger_steps(address), lambda s: len(s) >= 6)
     assert steps[-1] == ("provider_rejected", "no_adapter")
     assert await pipeline.sandbox_messages() == []

@@ -1,0 +1,284 @@
+"""One event being decided: the state as it changes, and the decisions and notes so far.
+
+PURE: a session only computes. :func:`orchestrator.engine.decide.decide` drives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from orchestrator.engine import spec
+from orchestrator.engine.catalogue import Catalogue
+from orchestrator.engine.decisions import (
+    CancelTimer,
+    Decision,
+    Note,
+    SendMessage,
+    StartTimer,
+    derive_id,
+)
+from orchestrator.engine.expressions import ExpressionError, render
+from orchestrator.engine.model import Context, CustomerState, Event, Run
+from orchestrator.engine.steps import (
+    Goto,
+    Pause,
+    Result,
+    Stop,
+    ask,
+    call,
+    emit,
+    end,
+    route,
+    split,
+    subflow,
+    switch,
+    wait,
+)
+from orchestrator.engine.steps import send as send_step
+from orchestrator.engine.steps import set as set_step
+
+Runner = Callable[[Any, spec.Flow, Run, "Session"], Result]
+
+STEP_TYPES: dict[str, Runner] = {
+    "send": send_step.run,
+    "ask": ask.run,
+    "switch": switch.run,
+    "split": split.run,
+    "set": set_step.run,
+    "wait": wait.run,
+    "call": call.run,
+    "route": route.run,
+    "emit": emit.run,
+    "subflow": subflow.run,
+    "end": end.run,
+}
+"""Every step type, by the name flow files use (checked against the spec by a test)."""
+
+
+class Session:
+    """Mutable working memory of one ``decide()`` call."""
+
+    def __init__(
+        self, catalogue: Catalogue, state: CustomerState, event: Event, ctx: Context
+    ) -> None:
+        self.catalogue = catalogue
+        self.state = state
+        self.event = event
+        self.now: datetime = ctx.now
+        self.decisions: list[Decision] = []
+        self.notes: list[Note] = []
+        self.steps_taken = 0
+        self.trace: list[tuple[str, int, str]] = []
+
+    # ------------------------------------------------------------------ recording
+
+    def decide(self, decision: Decision) -> None:
+        """Add a decision."""
+        self.decisions.append(decision)
+
+    def note(self, code: str, flow: spec.Flow | None, step: str | None, detail: str = "") -> None:
+        """Add a note about ``flow`` (and ``step``)."""
+        self.notes.append(
+            Note(code, detail, flow.id if flow else None, flow.version if flow else None, step)
+        )
+
+    # ------------------------------------------------------------------ variables
+
+    def variables(self, flow: spec.Flow | None, run: Run | None) -> dict[str, Any]:
+        """What templates and expressions see."""
+        st, ev = self.state, self.event
+        return {
+            "customer": {
+                "customer_id": st.customer_id,
+                "fields": st.fields,
+                "identities": st.identities,
+                "tags": list(st.tags),
+                "stage": st.stage,
+                "preferred_channel": st.preferred_channel,
+                "language": st.language,
+                "timezone": st.timezone,
+                "consent": st.consent,
+                "message_count": st.message_count,
+                "last_channel": st.last_channel,
+                "last_contact": st.last_contact,
+            },
+            "event": {
+                "id": ev.event_id,
+                "kind": ev.kind,
+                "channel": ev.channel,
+                "from": ev.sender,
+                "to": ev.recipient,
+                "text": ev.text,
+                "name": ev.name,
+                "data": dict(ev.data),
+            },
+            "run": {"id": run.run_id, "results": run.results, "step": run.step} if run else {},
+            "flow": (
+                {"id": flow.id, "version": flow.version, "stage": flow.stage, "owner": flow.owner}
+                if flow
+                else {}
+            ),
+            "now": self.now,
+        }
+
+    # ------------------------------------------------------------------ actions used by steps
+
+    def next_of(self, flow: spec.Flow, step: Any) -> str | None:
+        """Where a step goes by default: its ``next``, else the following step in the file."""
+        return step.next or flow.after(step.id)
+
+    def send(
+        self,
+        flow: spec.Flow,
+        run: Run,
+        step_id: str,
+        template: str | dict[str, str],
+        channel: str | tuple[str, ...],
+        purpose: str | None,
+    ) -> None:
+        """Render and address a message; note ``unreachable`` when no channel has an address."""
+        route = self._channels(flow, run, channel)
+        if not route:
+            self.note("unreachable", flow, step_id, f"no address on {channel}")
+            return
+        language = self.state.language or flow.default_language
+        source = _pick_language(template, language, flow.default_language)
+        try:
+            text = render(source, self.variables(flow, run))
+        except ExpressionError as exc:
+            self.note("template_error", flow, step_id, str(exc))
+            return
+        first, rest = route[0], tuple(route[1:])
+        visit = str(run.visits.get(step_id, 0))
+        sender = self.event.recipient if self.event.channel == first else None
+        self.decide(
+            SendMessage(
+                message_id=derive_id("msg", self.event.event_id, run.run_id, step_id, visit),
+                channel=first,
+                to=self.state.identities[first],
+                sender=sender,
+                text=text,
+                purpose=purpose or "service",
+                flow_id=flow.id,
+                flow_version=flow.version,
+                step=step_id,
+                fallback=rest,
+                language=language,
+            )
+        )
+
+    def _channels(self, flow: spec.Flow, run: Run, wanted: str | tuple[str, ...]) -> list[str]:
+        st = self.state
+        if wanted == "reply":
+            order = [run.channel or st.last_channel]
+        elif wanted == "preferred":
+            order = [st.preferred_channel or st.last_channel, st.last_channel]
+        else:
+            order = list(wanted)
+        return [c for c in dict.fromkeys(order) if c and c in st.identities and c in flow.channels]
+
+    def start_timer(
+        self, flow: spec.Flow, run: Run, step_id: str, after: timedelta | None, purpose: str
+    ) -> str | None:
+        """A timer for this run's wait; ``None`` when there is no delay to wait for."""
+        if after is None:
+            return None
+        visit = str(run.visits.get(step_id, 0))
+        timer_id = derive_id("tmr", run.run_id, step_id, visit)
+        self.decide(StartTimer(timer_id, self.now + after, purpose, None, flow.id, step_id))
+        return timer_id
+
+    def start_named_timer(self, flow: spec.Flow, step_id: str, name: str, after: timedelta) -> None:
+        """A named customer timer that starts flows whose trigger is ``timer: name``."""
+        timer_id = derive_id("tmr", self.state.customer_id, name, self.event.event_id)
+        self.decide(StartTimer(timer_id, self.now + after, "named", name, flow.id, step_id))
+
+    def cancel_timer(self, timer_id: str | None) -> None:
+        """Cancel a pending timer, if there is one."""
+        if timer_id:
+            self.decide(CancelTimer(timer_id))
+
+    # ------------------------------------------------------------------ running steps
+
+    def run_from(self, flow: spec.Flow, run: Run, step_id: str | None) -> None:
+        """Execute steps from ``step_id`` until the run waits or ends."""
+        while True:
+            if step_id is None:
+                parent = self._return_from(flow, run)
+                if parent is None:
+                    return
+                flow, run, step_id = parent
+                continue
+            tripped = self._guard(flow, run, step_id)
+            if tripped:
+                self.note("guard_tripped", flow, step_id, tripped)
+                self.end_run(run, flow)
+                return
+            run = replace(run, visits={**run.visits, step_id: run.visits.get(step_id, 0) + 1})
+            self.steps_taken += 1
+            self.trace.append((flow.id, flow.version, step_id))
+            step = flow.step(step_id)
+            result = STEP_TYPES[step.type](step, flow, run, self)
+            match result:
+                case Goto():
+                    run, step_id = result.run, result.step
+                    flow = self._flow_of(run) or flow
+                case Pause():
+                    self.state = replace(self.state, run=result.run, current_flow=flow.id)
+                    return
+                case Stop():
+                    run, step_id = result.run, None
+
+    def _guard(self, flow: spec.Flow, run: Run, step_id: str) -> str | None:
+        guards = flow.guards
+        if self.steps_taken >= guards.max_steps_per_event:
+            return f"more than {guards.max_steps_per_event} steps for one event"
+        if run.visits.get(step_id, 0) >= guards.max_visits_per_step:
+            return f"step {step_id!r} visited more than {guards.max_visits_per_step} times"
+        return None
+
+    def _flow_of(self, run: Run) -> spec.Flow | None:
+        return self.catalogue.version(run.flow_id, run.flow_version)
+
+    def _return_from(self, flow: spec.Flow, run: Run) -> tuple[spec.Flow, Run, str | None] | None:
+        """The current flow finished: back to the parent flow, or the run ends."""
+        if not run.stack:
+            self.note("flow_ended", flow, None)
+            self.end_run(run, None)
+            return None
+        frame = run.stack[-1]
+        parent = self.catalogue.version(frame.flow_id, frame.flow_version)
+        if parent is None:
+            self.note("flow_version_unavailable", flow, None, f"parent {frame.flow_id} is gone")
+            self.end_run(run, None)
+            return None
+        self.note("subflow_returned", parent, frame.return_step, f"from {flow.id}")
+        back = replace(run, flow_id=parent.id, flow_version=parent.version, stack=run.stack[:-1])
+        return parent, back, frame.return_step
+
+    def end_run(self, run: Run | None, flow: spec.Flow | None) -> None:
+        """Forget the active run (cancelling what it waited on)."""
+        if run is not None:
+            self.cancel_timer(run.timer_id)
+            expiry = _expiry_timer(run)
+            if expiry:
+                self.cancel_timer(expiry)
+        self.state = replace(self.state, run=None, current_flow=None)
+        if self.state.suspended is run:
+            self.state = replace(self.state, suspended=None)
+
+
+def _pick_language(template: str | dict[str, str], language: str, default: str) -> str:
+    if isinstance(template, str):
+        return template
+    for candidate in (language, language.split("-")[0], default):
+        if candidate in template:
+            return template[candidate]
+    return next(iter(template.values()))
+
+
+def _expiry_timer(run: Run) -> str | None:
+    return derive_id("tmr", run.run_id, "expiry") if run.expires_at else None

@@ -1,0 +1,89 @@
+"""Events worker: business events from ``continuum.events`` to the customer they are about.
+
+A business event is a CloudEvent of type ``event.<name>`` whose ``data.customer`` names the
+customer by id (``"cus_..."``) or by address (``{"channel": "sms", "address": "+1555..."}``;
+an unknown address becomes a new customer). It is re-keyed onto ``continuum.customer``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from orchestrator.errors import BadRecord
+from orchestrator.events import BUSINESS_PREFIX, CloudEvent, parse_envelope
+from orchestrator.ledger.records import audit
+from orchestrator.settings import CHANNELS
+from orchestrator.workers.base import BatchWorker, Record
+
+
+class EventsWorker(BatchWorker):
+    """Resolves and re-keys business events."""
+
+    name: ClassVar[str] = "events"
+    stage: ClassVar[str] = "events"
+
+    def topics(self) -> list[str]:
+        """The business events topic."""
+        return [self._deps.topics.events]
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Process one batch; durable when this returns."""
+        started = time.perf_counter()
+        by_id: list[tuple[CloudEvent, str]] = []
+        by_address: list[tuple[CloudEvent, str, str]] = []
+        for record in records:
+            try:
+                event, who = _decode(record)
+            except BadRecord as exc:
+                await self.reject(record, exc)
+                continue
+            if isinstance(who, str):
+                by_id.append((event, who))
+            else:
+                by_address.append((event, who[0], who[1]))
+        resolved = await self._deps.store.resolve(
+            [(channel, address, self._deps.new_id()) for _, channel, address in by_address]
+        )
+        targets = by_id + [
+            (e, r.customer_id) for (e, _, _), r in zip(by_address, resolved, strict=True)
+        ]
+        for event, customer_id in targets:
+            await self._forward(event, customer_id)
+        await self._pub.flush()
+        self.observe([(None, "accepted")] * len(targets), started, len(records))
+
+    async def _forward(self, event: CloudEvent, customer_id: str) -> None:
+        name = event.type[len(BUSINESS_PREFIX) :]
+        await self._pub.audit(
+            audit(
+                "event_received",
+                name,
+                identity=(event.id,),
+                at=self._deps.clock(),
+                customer_id=customer_id,
+                event_id=event.id,
+                detail={"source": event.source},
+            )
+        )
+        data = {**(event.data or {}), "customer_id": customer_id}
+        rekeyed = event.model_copy(update={"data": data, "customerid": customer_id})
+        await self._pub.publish(self._deps.topics.customer, rekeyed, customer_id)
+
+
+def _decode(record: Record) -> tuple[CloudEvent, str | tuple[str, str]]:
+    event = parse_envelope(record.value or b"")
+    if not event.type.startswith(BUSINESS_PREFIX) or len(event.type) <= len(BUSINESS_PREFIX):
+        raise BadRecord("wrong_type", f"expected event.<name>, got {event.type!r}")
+    who: Any = (event.data or {}).get("customer")
+    if isinstance(who, str) and who:
+        return event, who
+    if isinstance(who, dict):
+        channel, address = who.get("channel"), who.get("address")
+        if channel in CHANNELS and isinstance(address, str) and address:
+            return event, (channel, address)
+    raise BadRecord(
+        "invalid_data",
+        "data.customer must be a customer id or {channel, address} with a known channel",
+    )

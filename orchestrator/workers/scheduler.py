@@ -1,0 +1,225 @@
+"""Fires due flow timers and cron-scheduled flows, from any number of replicas.
+
+Timers: every ``tick_s`` the scheduler requeues expired leases, claims due timers (see
+:mod:`orchestrator.state.timers`), publishes one ``timer.fired`` CloudEvent each to the customer
+topic, waits for the broker's confirmation and only then acknowledges them. A replica that dies
+in between loses its lease, and another replica fires those timers again (at-least-once; the
+event id is the timer id, so the decision worker applies each once).
+
+Schedules: for each flow with a ``schedule`` trigger, the latest cron tick at or before now (in
+the flow's time zone) is run by the one replica whose ``SET NX`` on the tick's key succeeds. It
+publishes a ``schedule.fired`` event, with an id derived from flow, tick and customer, for every
+customer whose state matches the flow's ``audience``. Only the latest tick is ever considered,
+and only within ``grace`` of it: after downtime, missed ticks are skipped, not backfilled, so a
+restart never starts a storm of old schedules. A replica that dies mid-tick stops refreshing
+its claim; once the claim expires another replica (still within ``grace``) runs the tick again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import orjson
+from aiokafka.errors import KafkaError
+from cronsim import CronSim
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from orchestrator.engine.catalogue import Catalogue
+from orchestrator.engine.decide import audience_matches
+from orchestrator.engine.decisions import derive_id
+from orchestrator.engine.model import CustomerState
+from orchestrator.engine.spec import Flow, ScheduleTrigger
+from orchestrator.events import CloudEvent
+from orchestrator.metrics import Metrics
+from orchestrator.settings import Settings
+from orchestrator.state import keys
+from orchestrator.state.timers import RedisTimerStore, TimerSpec
+from orchestrator.topics import Topics
+from orchestrator.workers.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+SOURCE = "/continuum/scheduler"
+TIMER_FIRED = "timer.fired"
+SCHEDULE_FIRED = "schedule.fired"
+_DONE = b"done"
+_ERRORS = (RedisError, KafkaError, OSError, TimeoutError)
+
+
+def latest_tick(cron: str, timezone: str, now: datetime) -> datetime | None:
+    """The latest tick of ``cron`` in ``timezone`` at or before ``now``, in UTC.
+
+    Wall times skipped by a DST change fire at the end of the gap; repeated ones fire once, at
+    their first occurrence (cronsim's Debian-cron rules).
+    """
+    zone, now_utc = ZoneInfo(timezone), now.astimezone(UTC)
+    start = now.astimezone(zone).replace(microsecond=0) + timedelta(seconds=1)
+    candidate = next(CronSim(cron, start, reverse=True))
+    # Walking back by wall time can stop short across a repeated hour: step forward from there.
+    latest = candidate.astimezone(UTC) if candidate.astimezone(UTC) <= now_utc else None
+    for tick in CronSim(cron, candidate):
+        if tick.astimezone(UTC) > now_utc:
+            break
+        latest = tick.astimezone(UTC)
+    return latest
+
+
+class Scheduler:
+    """The timer and schedule loop of one replica."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topics: Topics,
+        timers: RedisTimerStore,
+        redis: Redis,
+        publisher: Publisher,
+        catalogue: Callable[[], Catalogue],
+        clock: Callable[[], datetime],
+        metrics: Metrics,
+        *,
+        tick_s: float = 0.1,
+        limit: int = 500,
+        lease_s: float = 30.0,
+        grace: timedelta = timedelta(minutes=2),
+        claim_ttl_s: int = 60,
+        backoff_s: float = 1.0,
+    ) -> None:
+        self._settings, self._topics, self._timers, self._redis = settings, topics, timers, redis
+        self._publisher, self._catalogue, self._clock = publisher, catalogue, clock
+        self._metrics = metrics
+        self._tick_s, self._limit, self._lease_s = tick_s, limit, lease_s
+        self._grace, self._claim_ttl_s, self._backoff_s = grace, claim_ttl_s, backoff_s
+        self._token = uuid.uuid4().hex.encode()
+        self._handled: dict[str, datetime] = {}  # flow id -> latest tick known to be done
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fire timers and schedules until ``stop`` is set; infrastructure errors are retried."""
+        backoff = self._backoff_s
+        while not stop.is_set():
+            try:
+                busy = await self.fire_timers()
+                await self.run_schedules()
+            except _ERRORS as exc:
+                log.warning("scheduler: %s; retrying in %.1fs", exc, backoff)
+                self._metrics.batch_retries.labels("scheduler").inc()
+                await _sleep(stop, backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = self._backoff_s
+            if not busy:
+                await _sleep(stop, self._tick_s)
+
+    async def fire_timers(self) -> bool:
+        """Publish one batch of due timers; True if there may be more due right now."""
+        now = self._clock()
+        await self._timers.requeue_expired(now)
+        due = await self._timers.claim_due(now, self._limit, self._lease_s)
+        if not due:
+            return False
+        for timer in due:
+            await self._publisher.publish(
+                self._topics.customer, _timer_event(timer), timer.customer_id
+            )
+        await self._publisher.flush()
+        await self._timers.ack([t.timer_id for t in due])
+        return len(due) >= self._limit
+
+    async def run_schedules(self) -> None:
+        """Run the latest tick of every scheduled flow, if no replica has and it is recent."""
+        now = self._clock()
+        for flow in self._catalogue().flows:
+            trigger = flow.trigger
+            if not isinstance(trigger, ScheduleTrigger):
+                continue
+            tick = latest_tick(trigger.cron, trigger.timezone, now)
+            if tick is None or now - tick > self._grace or self._handled.get(flow.id) == tick:
+                continue
+            if await self._claim(flow.id, tick):
+                await self._fan_out(flow, tick)
+
+    async def _claim(self, flow_id: str, tick: datetime) -> bool:
+        key = keys.schedule_tick_key(flow_id, tick.isoformat())
+        if await self._redis.set(key, self._token, nx=True, ex=self._claim_ttl_s):
+            return True
+        holder = await self._redis.get(key)
+        if holder == _DONE:
+            self._handled[flow_id] = tick
+        return holder == self._token  # ours: an earlier attempt here failed; run it again
+
+    async def _fan_out(self, flow: Flow, tick: datetime) -> None:
+        key, tick_iso = keys.schedule_tick_key(flow.id, tick.isoformat()), tick.isoformat()
+        matched, cursor = 0, 0
+        while True:
+            cursor, names = await self._redis.scan(
+                cursor, match=keys.customer_key_pattern(), count=1000
+            )
+            docs = await self._redis.mget(names) if names else []
+            for doc in docs:
+                if not doc:
+                    continue
+                state = CustomerState.from_dict(orjson.loads(doc))
+                if not audience_matches(flow, state, tick):
+                    continue
+                cid = state.customer_id
+                event = _schedule_event(flow.id, tick, tick_iso, cid)
+                await self._publisher.publish(self._topics.customer, event, cid)
+                matched += 1
+                if matched % 500 == 0:
+                    await self._flush_chunk(key)
+            if cursor == 0:
+                break
+        await self._publisher.flush()
+        ttl = max(3600, int(self._grace.total_seconds()) * 2)
+        await self._redis.set(key, _DONE, ex=ttl)
+        self._handled[flow.id] = tick
+        log.info("scheduler: %s tick %s fired for %d customers", flow.id, tick_iso, matched)
+
+    async def _flush_chunk(self, key: str) -> None:
+        await self._publisher.flush()
+        await self._redis.expire(key, self._claim_ttl_s)  # still working on it
+
+
+def _timer_event(timer: TimerSpec) -> CloudEvent:
+    return CloudEvent(
+        specversion="1.0",
+        id=timer.timer_id,
+        source=SOURCE,
+        type=TIMER_FIRED,
+        time=timer.due,
+        customerid=timer.customer_id,
+        data={
+            "timer_id": timer.timer_id,
+            "customer_id": timer.customer_id,
+            "purpose": timer.purpose,
+            "name": timer.name,
+            "flow_id": timer.flow_id,
+            "step": timer.step,
+            "due": timer.due.isoformat(),
+        },
+    )
+
+
+def _schedule_event(flow_id: str, tick: datetime, tick_iso: str, customer_id: str) -> CloudEvent:
+    return CloudEvent(
+        specversion="1.0",
+        id=derive_id("sch", flow_id, tick_iso, customer_id),
+        source=SOURCE,
+        type=SCHEDULE_FIRED,
+        time=tick,
+        customerid=customer_id,
+        data={"flow_id": flow_id, "tick": tick_iso, "customer_id": customer_id},
+    )
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
