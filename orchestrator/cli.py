@@ -91,7 +91,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--flows", default=None, help="flows folder (default: CONTINUUM_FLOWS_DIR)")
     fsub.add_parser("schema", help="print the flow file JSON Schema")
+    _flow_tools(fsub)
     return p
+
+
+def _flow_tools(fsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``flows lint|graph|diff|simulate|replay``: tools for flow authors (no server)."""
+    default = "flows folder (default: CONTINUUM_FLOWS_DIR)"
+    lint = fsub.add_parser("lint", help="report flows that are valid but probably wrong")
+    lint.add_argument("folder", nargs="?", default=None, help="default: CONTINUUM_FLOWS_DIR")
+    g = fsub.add_parser("graph", help="draw a flow as Mermaid text or an SVG")
+    g.add_argument("flow", help="a flow id in the flows folder, or a flow file")
+    g.add_argument("--format", choices=("mermaid", "svg"), default="mermaid")
+    g.add_argument("--output", default=None, help="write to this file instead of stdout")
+    g.add_argument("--flows", default=None, help=default)
+    d = fsub.add_parser("diff", help="semantic differences between two flow files or folders")
+    d.add_argument("old", help="a flow file or a folder of flows")
+    d.add_argument("new", help="a flow file or a folder of flows")
+    sim = fsub.add_parser("simulate", help="talk to a flow on stdin/stdout (/help in it)")
+    sim.add_argument("flow", help="the flow id to try")
+    sim.add_argument("--channel", choices=CHANNELS, default="sms")
+    sim.add_argument("--from", dest="sender", default="+15551230001",
+                     help="the customer's address (default: +15551230001)")
+    sim.add_argument("--state", default=None, help="a YAML file with the customer's state")
+    sim.add_argument("--flows", default=None, help=default)
+    r = fsub.add_parser("replay", help="re-run recorded inbound messages against candidate "
+                        "flows and report which would be handled differently")
+    r.add_argument("--since", type=commands.parse_time, required=True,
+                   help="ISO 8601 time, inclusive")
+    r.add_argument("--until", type=commands.parse_time, help="ISO 8601 time, exclusive")
+    r.add_argument("--flows", required=True, help="the candidate flows folder")
+    r.add_argument("--limit", type=int, default=10_000, help="messages at most (default 10000)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

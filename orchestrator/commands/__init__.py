@@ -34,8 +34,12 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return await send.send(settings, args)
         case "ledger":
             return await ledger.query(settings, args)
+        case "flows" if args.flows_command == "replay":
+            return await flows.replay(settings, args)
         case "flows":
-            return {"validate": flows.validate, "test": flows.test, "schema": flows.schema}[
+            return {"validate": flows.validate, "test": flows.test, "schema": flows.schema,
+                    "lint": flows.lint, "graph": flows.graph, "diff": flows.diff,
+                    "simulate": flows.simulate}[
                 args.flows_command
             ](settings, args)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from orchestrator.engine.catalogue import Catalogue
-from orchestrator.engine.flowfile import load_flows
+from orchestrator.engine.flowfile import load_flow, load_flows, parse_yaml
 from orchestrator.engine.spec import Flow
 from orchestrator.errors import FlowError
 from orchestrator.flowtools.testing import TestFileError, coverage, run_file
@@ -85,4 +85,145 @@ def schema(settings: Settings, args: argparse.Namespace) -> int:
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "Continuum flow"
     sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+# ---------------------------------------------------------------- lint, graph, diff, simulate
+
+
+def lint(settings: Settings, args: argparse.Namespace) -> int:
+    """Print lint findings as ``FLOW[.STEP]: severity: rule: message``; exit 1 on an error."""
+    from orchestrator.flowtools.lint import lint as lint_flows
+
+    catalogue = load(settings, folder_of(settings, args))
+    if catalogue is None:
+        return EXIT_USAGE
+    findings = lint_flows(catalogue)
+    for finding in findings:
+        print(finding)
+    errors = sum(f.severity == "error" for f in findings)
+    print(f"{len(catalogue.flows)} flows: {errors} errors, {len(findings) - errors} warnings",
+          file=sys.stderr)
+    return EXIT_FAILED if errors else 0
+
+
+def graph(settings: Settings, args: argparse.Namespace) -> int:
+    """Draw one flow (an id in the flows folder, or a file) as Mermaid or SVG."""
+    from orchestrator.flowtools.graph import mermaid, svg
+
+    flow = _one_flow(settings, args)
+    if flow is None:
+        return EXIT_USAGE
+    text = svg(flow) if args.format == "svg" else mermaid(flow)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _one_flow(settings: Settings, args: argparse.Namespace) -> Flow | None:
+    path = Path(args.flow)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        try:
+            return load_flow(path, frozenset(h.lower() for h in settings.flows_allowed_hosts))
+        except FlowError as exc:
+            print(*exc.problems, sep="\n", file=sys.stderr)
+            return None
+        except OSError as exc:
+            print(f"continuum: {exc}", file=sys.stderr)
+            return None
+    catalogue = load(settings, folder_of(settings, args))
+    if catalogue is None:
+        return None
+    flow = catalogue.get(args.flow)
+    if flow is None:
+        known = ", ".join(f.id for f in catalogue.flows)
+        print(f"continuum: no flow {args.flow!r} (flows: {known})", file=sys.stderr)
+    return flow
+
+
+def diff(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the semantic differences between two flow files or folders; exit 1 if any."""
+    from orchestrator.flowtools.diff import diff_flows, load_side
+
+    sides = []
+    for given in (args.old, args.new):
+        path = Path(given)
+        if not path.exists():
+            print(f"continuum: {path}: no such file or folder", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            sides.append(load_side(path, settings.flows_allowed_hosts))
+        except FlowError as exc:
+            print(*exc.problems, sep="\n", file=sys.stderr)
+            return EXIT_USAGE
+    lines = diff_flows(sides[0], sides[1])
+    for line in lines:
+        print(line)
+    return EXIT_FAILED if lines else 0
+
+
+def simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """Talk to one flow on stdin/stdout; exit 2 if the flows or the state file are invalid."""
+    from orchestrator.flowtools.script import initial_state
+    from orchestrator.flowtools.simulate import run
+
+    catalogue = load(settings, folder_of(settings, args))
+    if catalogue is None:
+        return EXIT_USAGE
+    if catalogue.get(args.flow) is None:
+        known = ", ".join(f.id for f in catalogue.flows)
+        print(f"continuum: no flow {args.flow!r} (flows: {known})", file=sys.stderr)
+        return EXIT_USAGE
+    doc: dict[str, object] = {"identities": {args.channel: args.sender}}
+    if args.state:
+        try:
+            given = parse_yaml(Path(args.state).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"continuum: --state: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if not isinstance(given, dict):
+            print(f"continuum: --state: {args.state} must hold a mapping", file=sys.stderr)
+            return EXIT_USAGE
+        doc = {**doc, **given}
+    try:
+        state = initial_state(doc)
+    except (TypeError, ValueError) as exc:
+        print(f"continuum: --state: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    interactive = sys.stdin.isatty()
+    return run(sys.stdin, sys.stdout, catalogue, args.flow, channel=args.channel,
+               sender=args.sender, state=state, echo=not interactive,
+               prompt="you> " if interactive else "")
+
+
+async def replay(settings: Settings, args: argparse.Namespace) -> int:
+    """Replay recorded inbound messages against the current and the candidate flows."""
+    import asyncpg
+
+    from orchestrator.errors import ConfigError
+    from orchestrator.flowtools.replay import compare, inbound_since, matched_for
+
+    current = load(settings, settings.flows_dir)
+    candidate = load(settings, Path(args.flows))
+    if current is None or candidate is None:
+        return EXIT_USAGE
+    try:
+        pool = await asyncpg.create_pool(settings.database, min_size=1, max_size=1, timeout=5)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        raise ConfigError(f"cannot reach the ledger database: {exc}") from None
+    try:
+        inbound = await inbound_since(pool, args.since, args.until, args.limit)
+        ids = [f"{r.channel}:{r.event_id}" for r in inbound]
+        matched = await matched_for(pool, ids)
+    finally:
+        await pool.close()
+    report = compare(inbound, current, candidate, matched)
+    for change in report.changes:
+        print(change)
+    print(report.summary())
+    if report.drifted:
+        print(f"({report.drifted} of the replayed messages did not start the flow the ledger "
+              "recorded: replay starts each customer from an empty state)", file=sys.stderr)
     return 0

@@ -8,7 +8,7 @@ check shape here; references between steps, expressions and allow-lists are chec
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -373,6 +373,12 @@ class Migration(Spec):
     steps: dict[str, StepRef]
 
 
+def _reentry_schema(schema: dict[str, Any]) -> None:
+    """Editors should also accept the shorthands ``never`` and ``always``."""
+    ref = {k: schema.pop(k) for k in list(schema) if k in ("$ref", "allOf")}
+    schema["anyOf"] = [ref, {"enum": ["never", "always"], "type": "string"}]
+
+
 class Flow(Spec):
     """One customer journey."""
 
@@ -386,7 +392,7 @@ class Flow(Spec):
     priority: int = 0
     default_language: str = "en"
     trigger: Trigger
-    reentry: Reentry = Reentry()
+    reentry: Reentry = Field(Reentry(), json_schema_extra=_reentry_schema)
     exit_when: tuple[str, ...] = ()
     expires_after: Duration | None = None
     guards: Guards = Guards()

@@ -108,6 +108,15 @@ def shorten(text: str, limit: int = 40) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def edge_label(label: str, limit: int = 40) -> str:
+    """An edge label cut to ``limit``; a switch case keeps its end, where cases differ."""
+    number, sep, when = label.partition(": ")
+    if not (label.startswith("case ") and sep):
+        return shorten(label, limit)
+    flat, room = " ".join(when.split()), limit - len(number) - 2
+    return f"{number}: {flat if len(flat) <= room else '…' + flat[-(room - 1) :]}"
+
+
 # ------------------------------------------------------------------------------- mermaid
 
 
@@ -121,13 +130,13 @@ def _mm(text: str) -> str:
 def mermaid(flow: spec.Flow) -> str:
     """A Mermaid ``flowchart TD``: the trigger, one node per step, labelled edges."""
     node = {s.id: f"s{i}" for i, s in enumerate(flow.steps)}
-    lines = ["flowchart TD", f'    trigger(("{_mm(shorten(describe_trigger(flow)))}"))']
+    lines = ["flowchart TD", f'    trigger(["{_mm(shorten(describe_trigger(flow), 50))}"])']
     for step in flow.steps:
         label = f"{_mm(step.id)}<br/>{step.type}"
         lines.append(f"    {node[step.id]}" + _SHAPES.get(step.type, '["{}"]').format(label))
     lines.append(f"    trigger --> {node[flow.steps[0].id]}")
     for e in edges(flow):
-        arrow = f'-->|"{_mm(shorten(e.label))}"|' if e.label else "-->"
+        arrow = f'-->|"{_mm(edge_label(e.label))}"|' if e.label else "-->"
         lines.append(f"    {node[e.source]} {arrow} {node[e.target]}")
     return "\n".join(lines) + "\n"
 
@@ -204,13 +213,13 @@ def _arrow(
         path = (
             f"M{x1:.0f},{y1:.0f} C{x1:.0f},{y1 + 30:.0f} {x2:.0f},{y2 - 30:.0f} {x2:.0f},{y2:.0f}"
         )
-        lx, ly = (x1 + x2) / 2, (y1 + y2) / 2
-    text = (
-        (
-            f'<text x="{lx:.0f}" y="{ly:.0f}" text-anchor="middle" fill="#333" '
-            f'font-size="10">{escape(shorten(label, 28))}</text>'
+        # near the target, where edges fanning out of one step are far enough apart to read
+        lx, ly = 0.2 * x1 + 0.8 * x2, y2 - 0.3 * (y2 - y1)
+    text = ""
+    if label:
+        text = (
+            f'<text x="{lx:.0f}" y="{ly:.0f}" text-anchor="middle" fill="#333" font-size="10" '
+            f'stroke="white" stroke-width="3" paint-order="stroke">'
+            f"{escape(edge_label(label, 30))}</text>"
         )
-        if label
-        else ""
-    )
     return f'<g><path d="{path}" fill="none" stroke="#555" marker-end="url(#arrow)"/>{text}</g>'

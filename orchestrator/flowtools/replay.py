@@ -11,16 +11,16 @@ trigger or priority edit changes.
 
 Example::
 
-    changes, replayed = compare(inbound, catalogue_now, catalogue_candidate)
+    report = compare(inbound, catalogue_now, catalogue_candidate)
+    print(report.summary())
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
-from typing import Any
 
 import asyncpg
 import orjson
@@ -35,13 +35,16 @@ from orchestrator.ledger.store import COLUMNS
 
 @dataclass(frozen=True, slots=True)
 class Handling:
-    """What one message led to: the flow it started (or resumed) and the first reply's text."""
+    """What one message led to: the flow it started (or continued) and the first reply's text."""
 
     flow: str | None
     reply: str | None
+    started: bool = True
 
     def __str__(self) -> str:
-        return self.flow or "-"
+        if self.flow is None:
+            return "-"
+        return self.flow if self.started else f"{self.flow} (continued)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +56,29 @@ class Change:
     text: str
     current: Handling
     candidate: Handling
-    recorded: str | None = None
-    """The flow the ledger says the message started, when it says one did."""
 
     def __str__(self) -> str:
-        line = (
-            f"{self.event_id}  {self.customer_id}  {self.text!r} : {self.current} -> "
-            f"{self.candidate}"
-        )
-        if self.current.flow == self.candidate.flow:
+        line = f"{self.event_id}  {self.customer_id}  {self.text!r} : {self.current} -> "
+        line += str(self.candidate)
+        if str(self.current) == str(self.candidate):
             line += f"  (reply {_cut(self.current.reply)} -> {_cut(self.candidate.reply)})"
         return line
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The outcome of a replay."""
+
+    changes: list[Change]
+    replayed: int
+    drifted: int = 0
+    """Messages for which the current flows, replayed, do not start the flow the ledger recorded
+    (counted only when ``flow_matched`` records are given). The replay starts each customer from
+    an empty state and sees only messages, so it is an approximation of production."""
+
+    def summary(self) -> str:
+        """``N messages replayed, M decisions would change``."""
+        return f"{self.replayed} messages replayed, {len(self.changes)} decisions would change"
 
 
 def compare(
@@ -71,18 +86,19 @@ def compare(
     current: Catalogue,
     candidate: Catalogue,
     matched: Iterable[AuditRecord] = (),
-) -> tuple[list[Change], int]:
-    """The messages whose handling changes, and how many messages were replayed.
+) -> Report:
+    """Replay ``inbound`` against both catalogues; report the messages handled differently.
 
-    ``inbound`` are ``inbound_received`` records; ``matched`` the ``flow_matched`` decision
-    records, whose ``event_id`` is ``<channel>:<provider id>``, used to show what really happened.
+    ``inbound`` are ``inbound_received`` records (provider id in ``event_id``, text in
+    ``detail.text``); ``matched`` are ``flow_matched`` decision records, whose ``event_id`` is
+    ``<channel>:<provider id>``, to measure how far the replay is from what really happened.
     """
     recorded = {r.event_id: r.flow_id for r in matched if r.event_id}
     ordered = sorted(
         (r for r in inbound if r.customer_id), key=lambda r: (r.customer_id or "", r.occurred_at)
     )
     changes: list[Change] = []
-    replayed = 0
+    replayed = drifted = 0
     for customer_id, records in groupby(ordered, key=lambda r: r.customer_id or ""):
         talks: list[Conversation] = []
         for record in records:
@@ -94,18 +110,12 @@ def compare(
             event = _event(record)
             now, then = (_handle(_play(t, event, record.occurred_at)) for t in talks)
             replayed += 1
+            if recorded and recorded.get(event.event_id) != (now.flow if now.started else None):
+                drifted += 1
             if now != then:
-                changes.append(
-                    Change(
-                        event.event_id,
-                        customer_id,
-                        str(record.detail.get("text")),
-                        now,
-                        then,
-                        recorded.get(event.event_id),
-                    )
-                )
-    return changes, replayed
+                text = str(record.detail.get("text", ""))
+                changes.append(Change(event.event_id, customer_id, text, now, then))
+    return Report(changes, replayed, drifted)
 
 
 def _event(record: AuditRecord) -> Event:
@@ -128,9 +138,10 @@ def _play(talk: Conversation, event: Event, at: datetime) -> Outcome:
 
 def _handle(outcome: Outcome) -> Handling:
     started = next((n.flow_id for n in outcome.notes if n.code == "flow_matched"), None)
-    resumed = f"{outcome.trace[0][0]} (continued)" if outcome.trace else None
     reply = next((d.text for d in outcome.decisions if isinstance(d, SendMessage)), None)
-    return Handling(started or resumed, reply)
+    if started is None and outcome.trace:
+        return Handling(outcome.trace[0][0], reply, started=False)
+    return Handling(started, reply)
 
 
 def _cut(text: str | None, limit: int = 40) -> str:
@@ -170,7 +181,7 @@ async def matched_for(pool: asyncpg.Pool, event_ids: Sequence[str]) -> list[Audi
     return [_record(row) for row in rows]
 
 
-def _record(row: Mapping[str, Any]) -> AuditRecord:
+def _record(row: asyncpg.Record) -> AuditRecord:
     doc = dict(row)
     detail = doc.get("detail")
     doc["detail"] = orjson.loads(detail) if isinstance(detail, str | bytes) else (detail or {})

@@ -17,7 +17,7 @@ from tests.unit.engine.conversations import (
     catalogue,
     check_case,
     flow_files,
-    tested_flows,
+    flows_with_cases,
     uncovered,
 )
 
@@ -36,12 +36,12 @@ def test_the_shipped_flows_load_with_the_sandbox_allow_list() -> None:
 
 
 def test_every_shipped_flow_has_a_test_file() -> None:
-    missing = sorted(flow_files(FLOWS) - tested_flows(CASES))
+    missing = sorted(flow_files(FLOWS) - flows_with_cases(CASES))
     assert missing == [], f"add tests/flows/<flow id>.yaml for {missing}"
 
 
 def test_every_test_file_names_a_shipped_flow() -> None:
-    orphans = sorted(tested_flows(CASES) - flow_files(FLOWS))
+    orphans = sorted(flows_with_cases(CASES) - flow_files(FLOWS))
     assert orphans == [], f"no flow in flows/ for the test files {orphans}"
 
 

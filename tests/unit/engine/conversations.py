@@ -52,7 +52,7 @@ def flow_files(folder: Path) -> set[str]:
             ids.add(str(parse_yaml(path.read_text(encoding="utf-8"))["id"]))
     return ids
 
-def tested_flows(cases_dir: Path) -> set[str]:
+def flows_with_cases(cases_dir: Path) -> set[str]:
     """The flow ids the conversation test files name (one file per flow, named after it)."""
     found = set()
     for path in cases_dir.glob("*.yaml"):
