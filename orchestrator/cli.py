@@ -111,14 +111,22 @@ def _flow_tools(fsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sim = fsub.add_parser("simulate", help="talk to a flow on stdin/stdout (/help in it)")
     sim.add_argument("flow", help="the flow id to try")
     sim.add_argument("--channel", choices=CHANNELS, default="sms")
-    sim.add_argument("--from", dest="sender", default="+15551230001",
-                     help="the customer's address (default: +15551230001)")
+    sim.add_argument(
+        "--from",
+        dest="sender",
+        default="+15551230001",
+        help="the customer's address (default: +15551230001)",
+    )
     sim.add_argument("--state", default=None, help="a YAML file with the customer's state")
     sim.add_argument("--flows", default=None, help=default)
-    r = fsub.add_parser("replay", help="re-run recorded inbound messages against candidate "
-                        "flows and report which would be handled differently")
-    r.add_argument("--since", type=commands.parse_time, required=True,
-                   help="ISO 8601 time, inclusive")
+    r = fsub.add_parser(
+        "replay",
+        help="re-run recorded inbound messages against candidate "
+        "flows and report which would be handled differently",
+    )
+    r.add_argument(
+        "--since", type=commands.parse_time, required=True, help="ISO 8601 time, inclusive"
+    )
     r.add_argument("--until", type=commands.parse_time, help="ISO 8601 time, exclusive")
     r.add_argument("--flows", required=True, help="the candidate flows folder")
     r.add_argument("--limit", type=int, default=10_000, help="messages at most (default 10000)")

@@ -33,6 +33,7 @@ from orchestrator.executor import Executor
 from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
 from orchestrator.metrics import Metrics
+from orchestrator.reload import FlowReloader
 from orchestrator.settings import Settings
 from orchestrator.state.store import RedisStateStore
 from orchestrator.state.timers import RedisTimerStore
@@ -110,7 +111,7 @@ class Service:
         self._scheduler_broker = make_broker(settings, "continuum-scheduler")
         self._scheduler_stop = asyncio.Event()
         self._scheduler_task: asyncio.Task[None] | None = None
-        self._reload_lock = asyncio.Lock()
+        self._listen_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect, create topics, start the sandbox, the workers and the API."""
@@ -143,9 +144,18 @@ class Service:
         if self._scheduler is not None:
             brokers.append(self._scheduler_broker)
         await asyncio.gather(*(b.start() for b in brokers))
+        self._reloader = FlowReloader(
+            s,
+            self._redis,
+            lambda: self.decision.catalogue if self.decision else None,
+            self._install,
+        )
         if self._scheduler is not None:
             self._scheduler_task = asyncio.create_task(
                 self._scheduler.run(self._scheduler_stop), name="scheduler"
+            )
+            self._listen_task = asyncio.create_task(
+                self._reloader.listen(self._scheduler_stop), name="flow-reloads"
             )
         if self._want_api:
             await self._start_api()
@@ -207,8 +217,16 @@ class Service:
             "postgres": self._probe_postgres,
             "workers": self._probe_workers,
         }
-        reload = self.reload_flows if self.decision is not None else None
-        app = create_app(ApiDeps(s, self.metrics, self.topics, publisher, probes, reload))
+        app = create_app(
+            ApiDeps(
+                s,
+                self.metrics,
+                self.topics,
+                publisher,
+                probes,
+                lambda: self.reload_flows(broadcast=True),
+            )
+        )
         server = HttpServer(app, s.api.host, s.api.port, "api")
         await server.start()
         self.http_servers.append(server)
@@ -255,17 +273,14 @@ class Service:
             return load_flows(self.settings.flows_dir, self.settings.flows_allowed_hosts)
         return self.decision.catalogue
 
-    async def reload_flows(self) -> Catalogue:
-        """Load the flows folder again and swap it in; an invalid set raises
-        :class:`~orchestrator.errors.FlowError` and the running set stays."""
-        async with self._reload_lock:
-            s = self.settings
-            fresh = await asyncio.to_thread(load_flows, s.flows_dir, s.flows_allowed_hosts)
-            if self.decision is not None:
-                fresh = fresh.succeeding(self.decision.catalogue)
-                self.decision.catalogue = fresh
-            log.info("flows reloaded: %s", ", ".join(f"{f.id} v{f.version}" for f in fresh.flows))
-            return fresh
+    async def reload_flows(self, *, broadcast: bool = False) -> Catalogue:
+        """Load the flows folder again and swap it in (see :mod:`orchestrator.reload`); an
+        invalid set raises :class:`~orchestrator.errors.FlowError` and the running set stays."""
+        return await self._reloader.reload(broadcast=broadcast)
+
+    def _install(self, catalogue: Catalogue) -> None:
+        if self.decision is not None:
+            self.decision.catalogue = catalogue
 
     async def _probe_workers(self) -> str | None:
         waiting = [r.worker.name for r in self.runners if not r.consuming]
@@ -275,9 +290,10 @@ class Service:
         """Stop taking work, let in-flight batches finish and commit, then disconnect."""
         for server in reversed(self.http_servers):
             await server.stop()
-        if self._scheduler_task is not None:
-            self._scheduler_stop.set()
-            await asyncio.wait_for(self._scheduler_task, timeout=5)
+        self._scheduler_stop.set()
+        for task in (self._scheduler_task, self._listen_task):
+            if task is not None:
+                await asyncio.wait_for(task, timeout=5)
         brokers = [*(r.broker for r in self.runners), self._scheduler_broker]
         if hasattr(self, "_api_broker"):
             brokers.append(self._api_broker)

@@ -23,7 +23,7 @@ def flows_router(deps: ApiDeps) -> APIRouter:
         """Load the flows folder again; an invalid set is refused and the running set stays."""
         _authorize(deps, authorization)
         if deps.reload_flows is None:
-            raise HTTPException(409, "this process runs no decision worker; nothing to reload")
+            raise HTTPException(409, "flow reload is not wired in this process")
         try:
             catalogue = await deps.reload_flows()
         except FlowError as exc:

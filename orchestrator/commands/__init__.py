@@ -37,9 +37,13 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         case "flows" if args.flows_command == "replay":
             return await flows.replay(settings, args)
         case "flows":
-            return {"validate": flows.validate, "test": flows.test, "schema": flows.schema,
-                    "lint": flows.lint, "graph": flows.graph, "diff": flows.diff,
-                    "simulate": flows.simulate}[
-                args.flows_command
-            ](settings, args)
+            return {
+                "validate": flows.validate,
+                "test": flows.test,
+                "schema": flows.schema,
+                "lint": flows.lint,
+                "graph": flows.graph,
+                "diff": flows.diff,
+                "simulate": flows.simulate,
+            }[args.flows_command](settings, args)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover

@@ -102,8 +102,10 @@ def lint(settings: Settings, args: argparse.Namespace) -> int:
     for finding in findings:
         print(finding)
     errors = sum(f.severity == "error" for f in findings)
-    print(f"{len(catalogue.flows)} flows: {errors} errors, {len(findings) - errors} warnings",
-          file=sys.stderr)
+    print(
+        f"{len(catalogue.flows)} flows: {errors} errors, {len(findings) - errors} warnings",
+        file=sys.stderr,
+    )
     return EXIT_FAILED if errors else 0
 
 
@@ -193,9 +195,17 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
         print(f"continuum: --state: {exc}", file=sys.stderr)
         return EXIT_USAGE
     interactive = sys.stdin.isatty()
-    return run(sys.stdin, sys.stdout, catalogue, args.flow, channel=args.channel,
-               sender=args.sender, state=state, echo=not interactive,
-               prompt="you> " if interactive else "")
+    return run(
+        sys.stdin,
+        sys.stdout,
+        catalogue,
+        args.flow,
+        channel=args.channel,
+        sender=args.sender,
+        state=state,
+        echo=not interactive,
+        prompt="you> " if interactive else "",
+    )
 
 
 async def replay(settings: Settings, args: argparse.Namespace) -> int:
@@ -224,6 +234,9 @@ async def replay(settings: Settings, args: argparse.Namespace) -> int:
         print(change)
     print(report.summary())
     if report.drifted:
-        print(f"({report.drifted} of the replayed messages did not start the flow the ledger "
-              "recorded: replay starts each customer from an empty state)", file=sys.stderr)
+        print(
+            f"({report.drifted} of the replayed messages did not start the flow the ledger "
+            "recorded: replay starts each customer from an empty state)",
+            file=sys.stderr,
+        )
     return 0

@@ -193,7 +193,9 @@ class Session:
 
     def start_named_timer(self, flow: spec.Flow, step_id: str, name: str, after: timedelta) -> None:
         """A named customer timer that starts flows whose trigger is ``timer: name``."""
-        timer_id = derive_id("tmr", self.state.customer_id, name, self.event.event_id)
+        timer_id = derive_id(  # step and count: unique even when a loop sets it twice
+            "tmr", self.state.customer_id, name, self.event.event_id, step_id, str(self.steps_taken)
+        )
         self.decide(StartTimer(timer_id, self.now + after, "named", name, flow.id, step_id))
 
     def cancel_timer(self, timer_id: str | None) -> None:

@@ -49,8 +49,15 @@ Type a line to send it as the customer. Commands:
   /help, /quit"""
 
 _EARLY_NOTES = frozenset(
-    "duplicate_event migrated run_expired exit_criteria_met run_interrupted flow_matched "
-    "reentry_blocked".split()
+    (
+        "duplicate_event",
+        "migrated",
+        "run_expired",
+        "exit_criteria_met",
+        "run_interrupted",
+        "flow_matched",
+        "reentry_blocked",
+    )
 )
 """Notes about what happened before the steps ran: shown before the decisions."""
 

@@ -58,3 +58,8 @@ def customer_key_pattern() -> str:
 def schedule_tick_key(flow_id: str, tick_iso: str) -> str:
     """Claimed by the one replica that runs a scheduled flow's tick."""
     return f"ct:sched:{flow_id}:{tick_iso}"
+
+
+def flows_reload_channel() -> str:
+    """The pub/sub channel on which one replica asks the others to reload their flows."""
+    return "ct:flows:reload"

@@ -144,3 +144,23 @@ async def test_hot_reload_under_traffic_keeps_every_message_and_refuses_a_bad_se
     assert all("(v2)" in replies[c] for c in late + after_bad)
     decisions = [r for c in late for r in await live.ledger(c) if r.step == "decision"]
     assert {(r.flow_id, r.flow_version) for r in decisions} == {("help", 2)}
+
+
+async def test_a_reload_over_http_reaches_every_replica(live: Pipeline) -> None:
+    other = Service(live.service.settings, workers=["decision"], api=False)
+    await other.start()
+    try:
+        help_file = live.service.settings.flows_dir / "help.yaml"
+        help_file.write_text(re.sub(r"(?m)^version: 1$", "version: 7", help_file.read_text()))
+        resp = await live.http.post(f"{live.api_url}/v1/flows/reload",
+                                    headers={"Authorization": f"Bearer {TOKEN}"})
+        assert resp.status_code == 200, resp.text
+
+        async def other_help_version() -> int | None:
+            flow = other.catalogue().get("help")
+            return flow.version if flow else None
+
+        assert await eventually(other_help_version, lambda v: v == 7) == 7
+        assert live.service.catalogue().get("help").version == 7  # type: ignore[union-attr]
+    finally:
+        await other.stop()

@@ -19,15 +19,18 @@ from orchestrator.flowtools.testing import CaseResult, coverage, run_file
 
 ROOT = Path(__file__).resolve().parents[3]
 
+
 @cache
 def catalogue(folder: Path, hosts: tuple[str, ...]) -> Catalogue:
     """The flows of ``folder`` (loaded once per session)."""
     return load_flows(folder, hosts)
 
+
 @cache
 def results(path: Path, folder: Path, hosts: tuple[str, ...]) -> tuple[CaseResult, ...]:
     """Every case of one test file, run once."""
     return tuple(run_file(path, catalogue(folder, hosts)))
+
 
 def case_params(cases_dir: Path) -> list[Any]:
     """``(path, index)`` per case, with the id ``flow:case name``."""
@@ -38,11 +41,13 @@ def case_params(cases_dir: Path) -> list[Any]:
             params.append(pytest.param(path, index, id=f"{doc['flow']}:{case['name']}"))
     return params
 
+
 def check_case(path: Path, index: int, folder: Path, hosts: tuple[str, ...]) -> None:
     """Fail with the runner's own failure text."""
     result = results(path, folder, hosts)[index]
     if not result.passed:
         pytest.fail("\n".join(result.failures), pytrace=False)
+
 
 def flow_files(folder: Path) -> set[str]:
     """The ids of the flows in ``folder`` (``policy.yaml`` is not a flow)."""
@@ -52,6 +57,7 @@ def flow_files(folder: Path) -> set[str]:
             ids.add(str(parse_yaml(path.read_text(encoding="utf-8"))["id"]))
     return ids
 
+
 def flows_with_cases(cases_dir: Path) -> set[str]:
     """The flow ids the conversation test files name (one file per flow, named after it)."""
     found = set()
@@ -60,6 +66,7 @@ def flows_with_cases(cases_dir: Path) -> set[str]:
         assert path.stem == flow, f"{path.name} tests {flow!r}: name it {flow}.yaml"
         found.add(flow)
     return found
+
 
 def uncovered(cases_dir: Path, folder: Path, hosts: tuple[str, ...]) -> dict[str, list[str]]:
     """Per flow under test, the steps no case visited (only flows with gaps)."""

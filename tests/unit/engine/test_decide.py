@@ -1,186 +1,142 @@
-"""``decide()``: which flow an inbound message starts, what it sends, and the next state."""
+"""``decide()`` itself: bookkeeping on every event, priorities, stale inputs, ids, and state."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
-import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from orchestrator.engine import spec
+from orchestrator.engine.catalogue import Catalogue
+from orchestrator.engine.decide import audience_matches, decide
+from orchestrator.engine.decisions import CallHttp, SendMessage
+from orchestrator.engine.model import (
+    APPLIED_EVENTS_KEPT,
+    Context,
+    CustomerState,
+    Event,
+    message,
+)
+from orchestrator.engine.session import STEP_TYPES
+from orchestrator.flowtools.testing import DEFAULT_NOW
+from tests.unit.engine.conversations import ROOT, catalogue
 
-from orchestrator.engine.decide import decide
-from orchestrator.engine.decisions import Note, SendMessage
-from orchestrator.engine.flowfile import Catalogue, load_flows
-from orchestrator.engine.model import APPLIED_EVENTS_KEPT, Context, CustomerState, Inbound
-from orchestrator.engine.templates import MAX_OUTPUT_CHARS
-
-ROOT = Path(__file__).resolve().parents[3]
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-CTX = Context(now=NOW)
-CATALOGUE = load_flows(ROOT / "flows")
-
-
-def inbound(text: str, channel: str = "sms", event_id: str = "SM1") -> Inbound:
-    return Inbound(event_id, channel, "+15551230001", "+15559990000", text)
+CTX = Context(DEFAULT_NOW)
+ENGINE = catalogue(ROOT / "tests" / "engine_flows", ("127.0.0.1:8090",))
 
 
-def flow_ids(text: str, channel: str = "sms") -> list[str | None]:
-    outcome = decide(CATALOGUE, CustomerState("c1"), inbound(text, channel), CTX)
-    return [d.flow_id for d in outcome.decisions]
-
-
-def one_step_catalogue(tmp_path: Path, template: str, channels: str = "[sms]") -> Catalogue:
-    (tmp_path / "t.yaml").write_text(
-        "spec_version: 1\nid: t\nversion: 3\n"
-        f"channels: {channels}\ntrigger: {{keywords: [GO]}}\n"
-        f"steps:\n  - {{id: s, type: send, template: {template!r}}}\n",
-        encoding="utf-8",
+def flow(flow_id: str, words: list[str], priority: int = 0, **extra: Any) -> spec.Flow:
+    return spec.Flow.model_validate(
+        {
+            "spec_version": 1,
+            "id": flow_id,
+            "version": 1,
+            "stage": "support",
+            "owner": "tests",
+            "priority": priority,
+            "trigger": {"type": "message", "match": "keyword", "words": words},
+            "steps": [{"id": "say", "type": "send", "template": flow_id}],
+            **extra,
+        }
     )
-    return load_flows(tmp_path)
 
 
-@pytest.mark.parametrize("text", ["help", "HELP", "help!", "  Help me", "Info.", "(help)"])
-def test_keyword_is_the_first_word_in_any_case(text: str) -> None:
-    assert flow_ids(text) == ["help"]
+def sms(text: str, event_id: str = "sms:SM1") -> Event:
+    return message(event_id, "sms", "+15551230001", text, "+15559990000")
 
 
-@pytest.mark.parametrize("text", ["helpme", "I need help", "", "   ", "hel p"])
-def test_keyword_elsewhere_or_glued_does_not_match(text: str) -> None:
-    assert flow_ids(text) == []
+def test_every_step_type_of_the_language_has_a_runner() -> None:
+    names = {m.model_fields["type"].annotation.__args__[0] for m in spec.Step.__origin__.__args__}  # type: ignore[attr-defined]
+    assert set(STEP_TYPES) == names
 
 
-@pytest.mark.parametrize("text", ["Where is my ORDER?", "parcel late", "tracking: 123"])
-def test_regex_trigger(text: str) -> None:
-    assert flow_ids(text) == ["order-status"]
-
-
-def test_regex_needs_a_whole_word() -> None:
-    assert flow_ids("I want to reorder shoes") == []
-
-
-def test_higher_priority_wins_when_both_match() -> None:
-    assert flow_ids("HELP order") == ["help"]
-    assert flow_ids("order HELP") == ["order-status"]
-
-
-def test_channel_restriction(tmp_path: Path) -> None:
-    catalogue = one_step_catalogue(tmp_path, "hi", channels="[whatsapp]")
-    state = CustomerState("c1")
-    assert decide(catalogue, state, inbound("go", "whatsapp"), CTX).decisions
-    assert decide(catalogue, state, inbound("go", "sms"), CTX).decisions == ()
-
-
-def test_no_match_notes_it_and_decides_nothing() -> None:
-    state = CustomerState("c1", current_flow="help")
-    outcome = decide(CATALOGUE, state, inbound("thanks"), CTX)
-    assert outcome.decisions == ()
-    assert outcome.notes == (Note("no_flow_matched"),)
-    assert outcome.state.current_flow is None
-    assert outcome.state.message_count == 1
-
-
-def test_a_match_sends_on_the_channel_it_came_from() -> None:
-    outcome = decide(CATALOGUE, CustomerState("c1"), inbound("HELP", "whatsapp"), CTX)
-    (send,) = outcome.decisions
-    assert isinstance(send, SendMessage)
-    assert (send.channel, send.to, send.sender) == ("whatsapp", "+15551230001", "+15559990000")
-    assert (send.flow_id, send.flow_version, send.step, send.purpose) == (
-        "help", 1, "reply", "transactional"
-    )  # fmt: skip
-    assert send.text.startswith("Continuum Demo Store:")
-    assert outcome.notes == (Note("flow_matched", flow_id="help", flow_version=1),)
-
-
-def test_state_changes() -> None:
-    state = CustomerState("c1", last_channel="email", message_count=4, applied=("old",))
-    outcome = decide(CATALOGUE, state, inbound("order?", "webchat", "E9"), CTX)
-    assert outcome.state == replace(
-        state,
-        last_channel="webchat",
-        last_contact="2026-11-22T12:00:00+00:00",
-        message_count=5,
-        current_flow="order-status",
-        applied=("old", "E9"),
+def test_higher_priority_wins_when_two_flows_match() -> None:
+    both = Catalogue(
+        tuple(sorted((flow("low", ["GO"]), flow("high", ["GO"], 5)), key=lambda f: -f.priority))
     )
-    assert state.message_count == 4  # the input is not modified
+    outcome = decide(both, CustomerState("c1"), sms("go"), CTX)
+    assert [d.flow_id for d in outcome.decisions if isinstance(d, SendMessage)] == ["high"]
+
+
+def test_a_flow_only_matches_on_its_channels() -> None:
+    only_whatsapp = Catalogue((flow("w", ["GO"], channels=["whatsapp"]),))
+    assert decide(only_whatsapp, CustomerState("c1"), sms("GO"), CTX).decisions == ()
+
+
+def test_a_message_updates_contact_bookkeeping() -> None:
+    state = decide(ENGINE, CustomerState("c1", message_count=2), sms("KW"), CTX).state
+    assert state.message_count == 3
+    assert state.last_channel == "sms"
+    assert state.last_contact == DEFAULT_NOW.isoformat()
+    assert state.identities == {"sms": "+15551230001"}
+    assert state.applied == ("sms:SM1",)
+    assert state.flow_history == {"e-keyword": DEFAULT_NOW.isoformat()}
+
+
+def test_other_events_only_record_their_id() -> None:
+    start = CustomerState("c1", message_count=2)
+    state = decide(ENGINE, start, Event("e1", "event", name="e.nothing"), CTX).state
+    assert state == replace(start, applied=("e1",))
+
+
+def test_a_redelivered_event_changes_nothing() -> None:
+    first = decide(ENGINE, CustomerState("c1"), sms("KW"), CTX)
+    again = decide(ENGINE, first.state, sms("KW"), CTX)
+    assert (again.decisions, again.state, [n.code for n in again.notes]) == (
+        (),
+        first.state,
+        ["duplicate_event"],
+    )
 
 
 def test_applied_ids_are_capped() -> None:
-    applied = tuple(f"e{i}" for i in range(APPLIED_EVENTS_KEPT))
-    outcome = decide(
-        CATALOGUE, CustomerState("c1", applied=applied), inbound("hi", "sms", "new"), CTX
-    )
-    assert len(outcome.state.applied) == APPLIED_EVENTS_KEPT
-    assert outcome.state.applied == (*applied[1:], "new")
+    state = CustomerState("c1", applied=tuple(f"old{i}" for i in range(APPLIED_EVENTS_KEPT)))
+    applied = decide(ENGINE, state, sms("hello"), CTX).state.applied
+    assert len(applied) == APPLIED_EVENTS_KEPT
+    assert applied[-1] == "sms:SM1"
+    assert "old0" not in applied
 
 
-def test_redelivered_event_decides_nothing() -> None:
-    state = CustomerState("c1", message_count=3, applied=("SM1",))
-    outcome = decide(CATALOGUE, state, inbound("HELP", event_id="SM1"), CTX)
+def test_ids_are_derived_from_the_event() -> None:
+    def message_id(event_id: str) -> str:
+        (send,) = decide(ENGINE, CustomerState("c1"), sms("KW", event_id), CTX).decisions
+        assert isinstance(send, SendMessage)
+        return send.message_id
+
+    assert message_id("sms:A") == message_id("sms:A") != message_id("sms:B")
+
+
+def test_a_timer_the_run_does_not_wait_for_is_stale() -> None:
+    stray = Event("t1", "timer", timer_id="t1")
+    assert decide(ENGINE, CustomerState("c1"), stray, CTX).notes == ()
+    waiting = decide(ENGINE, CustomerState("c1"), sms("ASK"), CTX).state
+    outcome = decide(ENGINE, waiting, stray, CTX)
+    assert [n.code for n in outcome.notes] == ["stale_timer"]
+    assert outcome.state.run == waiting.run
+
+
+def test_a_call_result_for_another_call_is_ignored() -> None:
+    waiting = decide(ENGINE, CustomerState("c1"), sms("CALL"), CTX)
+    assert any(isinstance(d, CallHttp) for d in waiting.decisions)
+    stray = Event("r1", "call_result", data={"call_id": "call_other", "status": 200})
+    outcome = decide(ENGINE, waiting.state, stray, CTX)
     assert outcome.decisions == ()
-    assert outcome.state is state
-    assert outcome.notes == (Note("duplicate_event", "SM1"),)
+    assert outcome.state.run == waiting.state.run
 
 
-def test_same_inputs_give_the_same_outcome() -> None:
-    state = CustomerState("c1", fields={"name": "Ada"})
-    first = decide(CATALOGUE, state, inbound("order?"), CTX)
-    second = decide(CATALOGUE, state, inbound("order?"), CTX)
-    assert first == second
-    assert first.decisions[0].message_id == second.decisions[0].message_id
+def test_trace_lists_the_steps_run() -> None:
+    outcome = decide(ENGINE, CustomerState("c1"), sms("SWITCH red"), CTX)
+    assert [s for _, _, s in outcome.trace] == ["pick", "red", "again", "last"]
 
 
-def test_message_id_depends_on_the_event_id() -> None:
-    state = CustomerState("c1")
-    a = decide(CATALOGUE, state, inbound("HELP", event_id="SM1"), CTX).decisions[0]
-    b = decide(CATALOGUE, state, inbound("HELP", event_id="SM2"), CTX).decisions[0]
-    assert a.message_id != b.message_id
-    assert a.message_id.startswith("msg_")
+def test_audience() -> None:
+    (scheduled,) = [f for f in ENGINE.flows if f.id == "e-schedule"]
+    assert audience_matches(scheduled, CustomerState("c1", tags=("subscriber",)), DEFAULT_NOW)
+    assert not audience_matches(scheduled, CustomerState("c1"), DEFAULT_NOW)
+    assert not audience_matches(flow("x", ["GO"]), CustomerState("c1"), DEFAULT_NOW)
 
 
-def test_template_sees_customer_event_and_flow(tmp_path: Path) -> None:
-    template = (
-        "{{ customer.name }} {{ customer.message_count }} {{ event.text }} {{ flow.version }}"
-    )
-    catalogue = one_step_catalogue(tmp_path, template)
-    state = CustomerState("c1", message_count=1, fields={"name": "Ada"})
-    (send,) = decide(catalogue, state, inbound("go now"), CTX).decisions
-    assert send.text == "Ada 2 go now 3"
-
-
-@pytest.mark.parametrize(
-    "template",
-    [
-        pytest.param("Hi {{ customer.nickname }}", id="unknown-variable"),
-        pytest.param("{{ 1 / 0 }}", id="runtime-error"),
-        pytest.param("{{ customer.message_count + event.text }}", id="type-error"),
-        pytest.param("{{ event.__class__.__mro__ }}", id="sandbox"),
-        pytest.param(f"{{{{ 'x' * {MAX_OUTPUT_CHARS + 1} }}}}", id="too-long"),
-    ],
-)
-def test_template_errors_are_notes_not_exceptions(tmp_path: Path, template: str) -> None:
-    catalogue = one_step_catalogue(tmp_path, template)
-    outcome = decide(catalogue, CustomerState("c1"), inbound("go"), CTX)
-    assert outcome.decisions == ()
-    codes = [(n.code, n.flow_id, n.flow_version, n.step) for n in outcome.notes]
-    assert codes == [("flow_matched", "t", 3, None), ("template_error", "t", 3, "s")]
-    assert outcome.notes[1].detail
-    assert outcome.state.current_flow == "t"
-
-
-def test_template_at_the_size_limit_renders(tmp_path: Path) -> None:
-    catalogue = one_step_catalogue(tmp_path, f"{{{{ 'x' * {MAX_OUTPUT_CHARS} }}}}")
-    (send,) = decide(catalogue, CustomerState("c1"), inbound("go"), CTX).decisions
-    assert len(send.text) == MAX_OUTPUT_CHARS
-
-
-@settings(max_examples=60, deadline=None, database=None, derandomize=True)
-@given(text=st.text(max_size=200), event_id=st.text(min_size=1, max_size=40))
-def test_decide_is_deterministic(text: str, event_id: str) -> None:
-    state = CustomerState("c1", message_count=2)
-    event = inbound(text, event_id=event_id)
-    first = decide(CATALOGUE, state, event, CTX)
-    assert first == decide(CATALOGUE, state, event, CTX)
-    assert first.state.applied == (event_id,)
+def test_state_round_trips_through_plain_json() -> None:
+    state = decide(ENGINE, CustomerState("c1"), sms("SUB"), CTX).state
+    assert state.run is not None
+    assert state.run.stack
+    assert CustomerState.from_dict(state.to_dict()) == state

@@ -58,15 +58,17 @@ def test_the_engine_flows_use_every_step_type_and_trigger() -> None:
 
 def _decide(text: str, state: CustomerState | None = None) -> Outcome:
     event = message("sms:SM1", "sms", "+15551230001", text)
-    return decide(catalogue(FLOWS, HOSTS), state or CustomerState("c1"), event,
-                  Context(DEFAULT_NOW))
+    return decide(
+        catalogue(FLOWS, HOSTS), state or CustomerState("c1"), event, Context(DEFAULT_NOW)
+    )
 
 
 def test_every_broken_template_is_its_own_note() -> None:
     outcome = _decide("BROKEN")
     errors = {n.step: n.detail for n in outcome.notes if n.code == "template_error"}
     assert sorted(errors) == ["bad_call", "budget", "division", "repeat", "too_long"]
-    assert "budget" in errors["budget"] and "budget" in errors["repeat"]
+    assert "budget" in errors["budget"]
+    assert "budget" in errors["repeat"]
     assert "characters" in errors["too_long"]
 
 

@@ -11,39 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.engine.flowfile import load_flow, load_flows, parse_yaml
-from orchestrator.errors import FlowError
-
-ROOT = Path(__file__).resolve().parents[3]
-HOSTS = ("127.0.0.1:8090",)
-HEAD = """\
-spec_version: 1
-id: t
-version: 1
-stage: support
-owner: tests
-trigger: {type: message, match: keyword, words: [GO]}
-steps:
-"""
-SEND = "  - {id: first, type: send, template: hi}\n"
-
-
-def _problems(folder: Path, hosts: tuple[str, ...] = HOSTS) -> list[str]:
-    with pytest.raises(FlowError) as info:
-        load_flows(folder, hosts)
-    return info.value.problems
-
-
-def _only_problem(tmp_path: Path, text: str, name: str = "t.yaml") -> str:
-    (tmp_path / name).write_text(text, encoding="utf-8")
-    problems = _problems(tmp_path)
-    assert len(problems) == 1, problems
-    return problems[0]
-
-
-def _assert_at(problem: str, path: Path, line: int, *fragments: str) -> None:
-    assert problem.startswith(f"{path}:{line}: "), problem
-    for fragment in fragments:
-        assert fragment in problem
+from tests.unit.engine.flowfiles import HEAD, ROOT, SEND, assert_at, only_problem, problems
 
 
 def test_the_shipped_flows_load() -> None:
@@ -65,131 +33,113 @@ def test_catalogue_orders_by_priority_then_id(tmp_path: Path) -> None:
     assert [f.id for f in load_flows(tmp_path).flows] == ["c", "a", "b"]
 
 
-BAD_STEPS = {
-    "unknown key": ("  - id: first\n    type: send\n    template: hi\n    colour: red\n", 11,
-                    "colour"),
-    "unknown step type": ("  - id: first\n    type: teleport\n", 8, "teleport"),
-    "bad next": (SEND.replace("hi}", "hi, next: nowhere}"), 8, "no step 'nowhere'"),
-    "bad ask branch target": (
-        "  - id: q\n    type: ask\n    template: q?\n"
-        "    categories: [{name: ok, test: has_any_word, args: [ok]}]\n"
-        "    branches:\n      ok: nowhere\n", 13, "no step 'nowhere'"),
-    "bad switch case": ("  - id: s\n    type: switch\n    cases:\n      - when: 'true'\n"
-                        "        next: nowhere\n", 12, "no step 'nowhere'"),
-    "bad switch default": ("  - id: s\n    type: switch\n    cases: [{when: 'true', next: s}]\n"
-                           "    default: nowhere\n", 11, "no step 'nowhere'"),
-    "bad split branch": ("  - id: s\n    type: split\n    weights: {a: 1, b: 1}\n"
-                         "    branches: {a: s, b: nowhere}\n", 11, "no step 'nowhere'"),
-    "bad timeout_next": ("  - id: w\n    type: wait\n    event: e.x\n    timeout: 1h\n"
-                         "    timeout_next: nowhere\n", 12, "no step 'nowhere'"),
-    "bad on_error": ("  - id: c\n    type: call\n    url: http://127.0.0.1:8090/x\n"
-                     "    on_error: nowhere\n", 11, "no step 'nowhere'"),
-    "duplicate step id": (SEND + SEND, 9, "duplicate step id 'first'"),
-    "unknown variable in a template": (
-        "  - id: first\n    type: send\n    template: 'hi {{ user.name }}'\n", 10, "user"),
-    "unknown variable in a language variant": (
-        "  - id: first\n    type: send\n    template:\n      en: hi\n      es: '{{ usr }}'\n",
-        12, "usr"),
-    "unknown variable in an expression": (
-        "  - id: s\n    type: switch\n    cases:\n      - when: 'usr.vip'\n        next: s\n",
-        11, "unknown variable(s) usr"),
-    "unknown filter": ("  - {id: first, type: send, template: '{{ event.text | shout }}'}\n", 8,
-                       "shout"),
-    "template syntax": ("  - id: first\n    type: send\n    template: 'hi {{ event.text '\n", 10,
-                        "syntax error"),
-    "bad category regex": ("  - id: q\n    type: ask\n    template: q?\n    categories:\n"
-                           "      - {name: x, test: regex, args: ['(']}\n", 12, "regex"),
-    "ask branch for an unknown category": (
-        "  - id: q\n    type: ask\n    template: q?\n    branches:\n      maybe: q\n", 12,
-        "no category 'maybe'"),
-    "host not allow-listed": ("  - id: c\n    type: call\n    url: https://evil.example/x\n", 10,
-                              "'evil.example' is not allow-listed"),
-    "templated host": ("  - id: c\n    type: call\n    url: 'http://{{ event.text }}/x'\n", 10,
-                       "must be literal"),
-    "bad duration": ("  - id: w\n    type: wait\n    duration: 3 fortnights\n", 10,
-                     "not a duration"),
-}
-
-
-@pytest.mark.parametrize(("steps", "line", "fragment"), BAD_STEPS.values(), ids=list(BAD_STEPS))
-def test_bad_step(tmp_path: Path, steps: str, line: int, fragment: str) -> None:
-    # A valid last step: a flow whose only step is invalid also gets "steps: at least 1 item".
-    problem = _only_problem(tmp_path, HEAD + steps + "  - {id: last, type: end}\n")
-    _assert_at(problem, tmp_path / "t.yaml", line, fragment)
-
-
 SCHEDULE = "trigger:\n  type: schedule\n  cron: '{cron}'\n  timezone: {zone}\n  audience: 'true'\n"
 BAD_HEADS = {
-    "unknown top-level key": (HEAD.replace("owner: tests", "owner: tests\ncolour: red"), 6,
-                              "colour"),
-    "unsupported spec_version": (HEAD.replace("spec_version: 1", "spec_version: 7"), 1,
-                                 "spec_version 7 is not supported"),
-    "bad trigger regex": (HEAD.replace(
-        "trigger: {type: message, match: keyword, words: [GO]}",
-        "trigger:\n  type: message\n  match: regex\n  pattern: '(unclosed'"), 9, "regex"),
-    "unknown variable in a trigger expression": (HEAD.replace(
-        "{type: message, match: keyword, words: [GO]}",
-        "\n  type: event\n  name: e.x\n  when: 'payload.plan'"), 9, "payload"),
-    "bad cron": (HEAD.replace("trigger: {type: message, match: keyword, words: [GO]}\n",
-                              SCHEDULE.format(cron="61 * * * *", zone="UTC")), 8, "cron"),
-    "unknown time zone": (HEAD.replace("trigger: {type: message, match: keyword, words: [GO]}\n",
-                                       SCHEDULE.format(cron="0 9 * * 1", zone="Mars/Olympus")),
-                          9, "Mars/Olympus"),
-    "bad reentry duration": (HEAD.replace("owner: tests", "owner: tests\nreentry: {after: soon}"),
-                             6, "not a duration"),
-    "bad exit_when variable": (HEAD.replace("owner: tests", "owner: tests\nexit_when: [nope]"), 6,
-                               "nope"),
+    "unknown top-level key": (
+        HEAD.replace("owner: tests", "owner: tests\ncolour: red"),
+        6,
+        "colour",
+    ),
+    "unsupported spec_version": (
+        HEAD.replace("spec_version: 1", "spec_version: 7"),
+        1,
+        "spec_version 7 is not supported",
+    ),
+    "bad trigger regex": (
+        HEAD.replace(
+            "trigger: {type: message, match: keyword, words: [GO]}",
+            "trigger:\n  type: message\n  match: regex\n  pattern: '(unclosed'",
+        ),
+        9,
+        "regex",
+    ),
+    "unknown variable in a trigger expression": (
+        HEAD.replace(
+            "{type: message, match: keyword, words: [GO]}",
+            "\n  type: event\n  name: e.x\n  when: 'payload.plan'",
+        ),
+        9,
+        "payload",
+    ),
+    "bad cron": (
+        HEAD.replace(
+            "trigger: {type: message, match: keyword, words: [GO]}\n",
+            SCHEDULE.format(cron="61 * * * *", zone="UTC"),
+        ),
+        8,
+        "cron",
+    ),
+    "unknown time zone": (
+        HEAD.replace(
+            "trigger: {type: message, match: keyword, words: [GO]}\n",
+            SCHEDULE.format(cron="0 9 * * 1", zone="Mars/Olympus"),
+        ),
+        9,
+        "Mars/Olympus",
+    ),
+    "bad reentry duration": (
+        HEAD.replace("owner: tests", "owner: tests\nreentry: {after: soon}"),
+        6,
+        "not a duration",
+    ),
+    "bad exit_when variable": (
+        HEAD.replace("owner: tests", "owner: tests\nexit_when: [nope]"),
+        6,
+        "nope",
+    ),
 }
 
 
 @pytest.mark.parametrize(("head", "line", "fragment"), BAD_HEADS.values(), ids=list(BAD_HEADS))
 def test_bad_flow_setting(tmp_path: Path, head: str, line: int, fragment: str) -> None:
-    _assert_at(_only_problem(tmp_path, head + SEND), tmp_path / "t.yaml", line, fragment)
+    assert_at(only_problem(tmp_path, head + SEND), tmp_path / "t.yaml", line, fragment)
 
 
 def test_bad_cron_and_zone_point_at_their_own_lines(tmp_path: Path) -> None:
     trigger = SCHEDULE.format(cron="61 * * * *", zone="Mars/Olympus")
     text = HEAD.replace("trigger: {type: message, match: keyword, words: [GO]}\n", trigger)
     (tmp_path / "t.yaml").write_text(text + SEND, encoding="utf-8")
-    problems = _problems(tmp_path)
-    assert any(p.startswith(f"{tmp_path / 't.yaml'}:8: ") and "cron" in p for p in problems)
-    assert any(p.startswith(f"{tmp_path / 't.yaml'}:9: ") and "Mars" in p for p in problems)
+    found = problems(tmp_path)
+    assert any(p.startswith(f"{tmp_path / 't.yaml'}:8: ") and "cron" in p for p in found)
+    assert any(p.startswith(f"{tmp_path / 't.yaml'}:9: ") and "Mars" in p for p in found)
 
 
 def test_invalid_yaml(tmp_path: Path) -> None:
-    problem = _only_problem(tmp_path, HEAD + "  - id: first\n    type: [send\n")
+    problem = only_problem(tmp_path, HEAD + "  - id: first\n    type: [send\n")
     assert problem.startswith(f"{tmp_path / 't.yaml'}:"), problem
     assert "invalid YAML" in problem
     assert int(problem.split(":")[1]) >= 9
 
 
 def test_a_file_that_is_not_a_mapping(tmp_path: Path) -> None:
-    _assert_at(_only_problem(tmp_path, "- just\n- a list\n"), tmp_path / "t.yaml", 1, "mapping")
+    assert_at(only_problem(tmp_path, "- just\n- a list\n"), tmp_path / "t.yaml", 1, "mapping")
 
 
 def test_duplicate_flow_id_across_files(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(HEAD + SEND, encoding="utf-8")
-    problem = _only_problem(tmp_path, "# a copy\n" + HEAD + SEND, name="b.yaml")
-    _assert_at(problem, tmp_path / "b.yaml", 3, "'t' is already defined in a.yaml")
+    problem = only_problem(tmp_path, "# a copy\n" + HEAD + SEND, name="b.yaml")
+    assert_at(problem, tmp_path / "b.yaml", 3, "'t' is already defined in a.yaml")
 
 
 def test_subflow_to_a_missing_flow(tmp_path: Path) -> None:
     steps = "  - id: sub\n    type: subflow\n    flow: ghost\n"
-    problem = _only_problem(tmp_path, HEAD + steps)
-    _assert_at(problem, tmp_path / "t.yaml", 10, "no flow 'ghost'")
+    problem = only_problem(tmp_path, HEAD + steps)
+    assert_at(problem, tmp_path / "t.yaml", 10, "no flow 'ghost'")
 
 
 def test_every_bad_file_is_reported_and_good_ones_do_not_hide_them(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(HEAD.replace("id: t", "id: a") + SEND, encoding="utf-8")
     (tmp_path / "b.yaml").write_text(HEAD + "  - {id: x, type: teleport}\n", encoding="utf-8")
     (tmp_path / "c.yaml").write_text("spec_version: [\n", encoding="utf-8")
-    problems = _problems(tmp_path)
-    assert sorted({p.split(":")[0] for p in problems}) == [str(tmp_path / "b.yaml"),
-                                                           str(tmp_path / "c.yaml")]
+    found = problems(tmp_path)
+    assert sorted({p.split(":")[0] for p in found}) == [
+        str(tmp_path / "b.yaml"),
+        str(tmp_path / "c.yaml"),
+    ]
 
 
 def test_missing_folder(tmp_path: Path) -> None:
-    assert _problems(tmp_path / "nope") == [f"{tmp_path / 'nope'}: flows folder does not exist"]
+    assert problems(tmp_path / "nope") == [f"{tmp_path / 'nope'}: flows folder does not exist"]
 
 
 def test_load_flow_on_one_file(tmp_path: Path) -> None:
@@ -199,10 +149,12 @@ def test_load_flow_on_one_file(tmp_path: Path) -> None:
 
 
 def test_yes_and_no_stay_strings(tmp_path: Path) -> None:
-    steps = ("  - id: q\n    type: ask\n    template: q?\n    categories:\n"
-             "      - {name: yes, test: has_any_word, args: [yes, y]}\n"
-             "      - {name: no, test: has_any_word, args: [no, off]}\n"
-             "    branches: {yes: q, no: q, other: q}\n")
+    steps = (
+        "  - id: q\n    type: ask\n    template: q?\n    categories:\n"
+        "      - {name: yes, test: has_any_word, args: [yes, y]}\n"
+        "      - {name: no, test: has_any_word, args: [no, off]}\n"
+        "    branches: {yes: q, no: q, other: q}\n"
+    )
     (tmp_path / "t.yaml").write_text(HEAD + steps, encoding="utf-8")
     (flow,) = load_flows(tmp_path).flows
     ask = flow.steps[0]

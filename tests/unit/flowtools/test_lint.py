@@ -10,10 +10,11 @@ from orchestrator.cli import main
 from orchestrator.flowtools.lint import lint
 from tests.unit.flowtools.helpers import ROOT, flow_yaml, load
 
+Rules = list[tuple[str | None, str, str]]
 SEND = "  - {id: hi, type: send, purpose: service, template: hi}\n"
 
 
-def _rules(tmp_path: Path, text: str) -> list[tuple[str | None, str, str]]:
+def _rules(tmp_path: Path, text: str) -> Rules:
     return [(f.step_id, f.rule, f.severity) for f in lint(load(tmp_path, text))]
 
 
@@ -44,7 +45,7 @@ def _rules(tmp_path: Path, text: str) -> list[tuple[str | None, str, str]]:
         ),
     ],
 )
-def test_unreachable_steps(tmp_path: Path, steps: str, expected: list[tuple[str, str, str]]):
+def test_unreachable_steps(tmp_path: Path, steps: str, expected: Rules) -> None:
     assert _rules(tmp_path, flow_yaml(steps)) == expected
 
 
@@ -94,7 +95,7 @@ ASK = (
         ),
     ],
 )
-def test_ask_rules(tmp_path: Path, extra: str, branches: str, expected: list[tuple[str, ...]]):
+def test_ask_rules(tmp_path: Path, extra: str, branches: str, expected: Rules) -> None:
     steps = ASK.format(extra=extra, branches=branches)
     assert _rules(tmp_path, flow_yaml(steps)) == expected
 
@@ -109,7 +110,7 @@ def test_ask_rules(tmp_path: Path, extra: str, branches: str, expected: list[tup
         pytest.param("support", "purpose: transactional, ", [], id="explicit-service"),
     ],
 )
-def test_missing_purpose(tmp_path: Path, stage: str, purpose: str, expected: list[tuple]) -> None:
+def test_missing_purpose(tmp_path: Path, stage: str, purpose: str, expected: Rules) -> None:
     steps = f"  - {{id: hi, type: send, {purpose}template: hi}}\n"
     assert _rules(tmp_path, flow_yaml(steps, stage=stage)) == expected
 
@@ -134,7 +135,7 @@ def test_missing_purpose_message_says_it_defaults_to_service(tmp_path: Path) -> 
         ),
     ],
 )
-def test_wait_for_an_event_needs_a_timeout(tmp_path: Path, step: str, expected: list[tuple]):
+def test_wait_for_an_event_needs_a_timeout(tmp_path: Path, step: str, expected: Rules) -> None:
     assert _rules(tmp_path, flow_yaml(f"  - {step}\n")) == expected
 
 
@@ -145,7 +146,7 @@ def test_wait_for_an_event_needs_a_timeout(tmp_path: Path, step: str, expected: 
         pytest.param(", on_error: d", [], id="good"),
     ],
 )
-def test_call_needs_on_error(tmp_path: Path, on_error: str, expected: list[tuple]) -> None:
+def test_call_needs_on_error(tmp_path: Path, on_error: str, expected: Rules) -> None:
     steps = f"  - {{id: c, type: call, url: 'http://127.0.0.1:8090/x'{on_error}}}\n"
     steps += "  - {id: d, type: end}\n"
     assert _rules(tmp_path, flow_yaml(steps)) == expected

@@ -56,30 +56,41 @@ def test_welcome_silence_times_out_after_advance() -> None:
 def test_a_message_that_does_not_start_the_flow_gets_a_hint() -> None:
     lines = _session("welcome", "hello", "/quit", "JOIN")
     assert "# note: no_flow_matched" in lines
-    assert lines[-1] == "# hint: welcome did not start: its trigger is message keyword JOIN; " \
+    assert (
+        lines[-1] == "# hint: welcome did not start: its trigger is message keyword JOIN; "
         "type a message it matches"
+    )
 
 
 def test_start_fires_an_event_trigger_and_call_answers_a_call() -> None:
     lines = _session("delivery-problem", '/start {"order_id": "A1", "eta": "Friday"}', "yes")
     bot = _bot(lines)
     assert "your order A1 is running late and should now arrive by Friday" in bot[0]
-    assert bot[1] == "bot (sms): Thank you. Someone from our delivery team will call you within " \
+    assert (
+        bot[1] == "bot (sms): Thank you. Someone from our delivery team will call you within "
         "one working day."
+    )
     assert any(line.startswith("-> hand off to queue delivery-care (priority 7)") for line in lines)
     assert any(line.startswith("-> emit event.care.recovery_offered") for line in lines)
 
 
-def test_call_command(tmp_path) -> None:
+def test_call_command() -> None:
     lines = _session(
-        "order-status", "where is my order?", "/call 200", "12345",
+        "order-status",
+        "where is my order?",
+        "/call 200",
+        "12345",
         '/call 200 {"status": "shipped", "order_id": "12345", "carrier": "UPS", "eta": "Mon"}',
     )
     assert "# no call is pending" in lines
-    assert any(line.startswith("-> call GET http://127.0.0.1:8090/_sandbox/api/orders/12345")
-               for line in lines)
-    assert _bot(lines)[-1] == "bot (sms): Good news: order 12345 has shipped with UPS and should " \
+    assert any(
+        line.startswith("-> call GET http://127.0.0.1:8090/_sandbox/api/orders/12345")
+        for line in lines
+    )
+    assert (
+        _bot(lines)[-1] == "bot (sms): Good news: order 12345 has shipped with UPS and should "
         "arrive by Mon."
+    )
 
 
 @pytest.mark.parametrize(
@@ -99,10 +110,25 @@ def test_bad_commands_say_why_and_carry_on(line: str, says: str) -> None:
 
 def test_cli_with_piped_stdin() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "flows", "simulate", "help", "--channel",
-         "webchat", "--flows", str(ROOT / "flows")],
-        input="HELP\n/quit\n", capture_output=True, text=True, cwd=ROOT, timeout=30,
-        env={"PATH": "/usr/bin:/bin"}, check=False,
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "flows",
+            "simulate",
+            "help",
+            "--channel",
+            "webchat",
+            "--flows",
+            str(ROOT / "flows"),
+        ],
+        input="HELP\n/quit\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()

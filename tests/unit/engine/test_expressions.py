@@ -1,0 +1,90 @@
+"""The sandbox: counted work, capped output, strict names, and durations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from orchestrator.engine.durations import parse_duration
+from orchestrator.engine.expressions import (
+    MAX_OUTPUT_CHARS,
+    WORK_BUDGET,
+    ExpressionError,
+    check_expression,
+    check_template,
+    evaluate,
+    render,
+)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(100000) %}x{% endfor %}",
+        "{{ range(WORK + 1) | length }}".replace("WORK", str(WORK_BUDGET)),
+        "{{ ('ab' * 5001) | length }}",
+        "{{ (5001 * 'ab') | length }}",
+        "{{ ([1] * 100000) | length }}",
+        "{% for i in range(6000) %}{% for j in range(6000) %}{% endfor %}{% endfor %}",
+        "{{ 2 ** 65 }}",
+        "{{ 'x' * 4000 }}{{ 'y' * 4000 }}",
+    ],
+)
+def test_runaway_templates_are_errors_not_hangs(source: str) -> None:
+    with pytest.raises(ExpressionError):
+        render(source, {})
+
+
+def test_work_up_to_the_budget_is_fine_and_each_evaluation_gets_a_fresh_budget() -> None:
+    source = "{{ range(" + str(WORK_BUDGET) + ") | length }}"
+    assert render(source, {}) == str(WORK_BUDGET)
+    assert render(source, {}) == str(WORK_BUDGET)
+    assert render("{{ ('ab' * 5000) | length }}", {}) == "10000"
+    assert evaluate("range(3) | list", {}) == [0, 1, 2]
+
+
+def test_output_is_capped() -> None:
+    assert len(render("{{ 'x' * " + str(MAX_OUTPUT_CHARS) + " }}", {})) == MAX_OUTPUT_CHARS
+    with pytest.raises(ExpressionError, match="characters"):
+        render("{{ 'x' * " + str(MAX_OUTPUT_CHARS + 1) + " }}", {})
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{{ customer.__class__.__mro__[1].__subclasses__() }}", "{{ 1 / 0 }}", "{{ x.y() }}"],
+)
+def test_unsafe_or_failing_templates_raise_expression_error(source: str) -> None:
+    with pytest.raises(ExpressionError):
+        render(source, {"customer": {}, "x": {}})
+
+
+def test_check_template_names_unknown_variables_and_syntax() -> None:
+    assert check_template("{{ customer.fields.a }} {{ now }} {{ range(2) | list }}") is None
+    assert "unknown variable(s) user" in (check_template("{{ user }}") or "")
+    assert "syntax error" in (check_template("{{ event.text | nosuchfilter }}") or "")
+    assert "syntax error" in (check_template("{% if %}") or "")
+    assert check_expression("answer | length > 3", ("answer",)) is None
+    assert "answer" in (check_expression("answer | length > 3") or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30m", timedelta(minutes=30)),
+        ("24h", timedelta(hours=24)),
+        ("7d", timedelta(days=7)),
+        ("2w", timedelta(weeks=2)),
+        ("PT24H", timedelta(hours=24)),
+        ("P1DT2H", timedelta(hours=26)),
+        ("45s", timedelta(seconds=45)),
+    ],
+)
+def test_durations(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "P", "PT", "3 fortnights", "-1h", "1.5h", "h"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)

@@ -1,0 +1,110 @@
+"""Flow-file step errors, each as ``file:line: reason`` at the offending line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.engine.flowfiles import HEAD, SEND, assert_at, only_problem
+
+BAD_STEPS = {
+    "unknown key": (
+        "  - id: first\n    type: send\n    template: hi\n    colour: red\n",
+        11,
+        "colour",
+    ),
+    "unknown step type": ("  - id: first\n    type: teleport\n", 8, "teleport"),
+    "bad next": (SEND.replace("hi}", "hi, next: nowhere}"), 8, "no step 'nowhere'"),
+    "bad ask branch target": (
+        "  - id: q\n    type: ask\n    template: q?\n"
+        "    categories: [{name: ok, test: has_any_word, args: [ok]}]\n"
+        "    branches:\n      ok: nowhere\n",
+        13,
+        "no step 'nowhere'",
+    ),
+    "bad switch case": (
+        "  - id: s\n    type: switch\n    cases:\n      - when: 'true'\n        next: nowhere\n",
+        12,
+        "no step 'nowhere'",
+    ),
+    "bad switch default": (
+        "  - id: s\n    type: switch\n    cases: [{when: 'true', next: s}]\n    default: nowhere\n",
+        11,
+        "no step 'nowhere'",
+    ),
+    "bad split branch": (
+        "  - id: s\n    type: split\n    weights: {a: 1, b: 1}\n    branches: {a: s, b: nowhere}\n",
+        11,
+        "no step 'nowhere'",
+    ),
+    "bad timeout_next": (
+        "  - id: w\n    type: wait\n    event: e.x\n    timeout: 1h\n    timeout_next: nowhere\n",
+        12,
+        "no step 'nowhere'",
+    ),
+    "bad on_error": (
+        "  - id: c\n    type: call\n    url: http://127.0.0.1:8090/x\n    on_error: nowhere\n",
+        11,
+        "no step 'nowhere'",
+    ),
+    "duplicate step id": (SEND + SEND, 9, "duplicate step id 'first'"),
+    "unknown variable in a template": (
+        "  - id: first\n    type: send\n    template: 'hi {{ user.name }}'\n",
+        10,
+        "user",
+    ),
+    "unknown variable in a language variant": (
+        "  - id: first\n    type: send\n    template:\n      en: hi\n      es: '{{ usr }}'\n",
+        12,
+        "usr",
+    ),
+    "unknown variable in an expression": (
+        "  - id: s\n    type: switch\n    cases:\n      - when: 'usr.vip'\n        next: s\n",
+        11,
+        "unknown variable(s) usr",
+    ),
+    "unknown filter": (
+        "  - {id: first, type: send, template: '{{ event.text | shout }}'}\n",
+        8,
+        "shout",
+    ),
+    "template syntax": (
+        "  - id: first\n    type: send\n    template: 'hi {{ event.text '\n",
+        10,
+        "syntax error",
+    ),
+    "bad category regex": (
+        "  - id: q\n    type: ask\n    template: q?\n    categories:\n"
+        "      - {name: x, test: regex, args: ['(']}\n",
+        12,
+        "regex",
+    ),
+    "ask branch for an unknown category": (
+        "  - id: q\n    type: ask\n    template: q?\n    branches:\n      maybe: q\n",
+        12,
+        "no category 'maybe'",
+    ),
+    "host not allow-listed": (
+        "  - id: c\n    type: call\n    url: https://evil.example/x\n",
+        10,
+        "'evil.example' is not allow-listed",
+    ),
+    "templated host": (
+        "  - id: c\n    type: call\n    url: 'http://{{ event.text }}/x'\n",
+        10,
+        "must be literal",
+    ),
+    "bad duration": (
+        "  - id: w\n    type: wait\n    duration: 3 fortnights\n",
+        10,
+        "not a duration",
+    ),
+}
+
+
+@pytest.mark.parametrize(("steps", "line", "fragment"), BAD_STEPS.values(), ids=list(BAD_STEPS))
+def test_bad_step(tmp_path: Path, steps: str, line: int, fragment: str) -> None:
+    # A valid last step: a flow whose only step is invalid also gets "steps: at least 1 item".
+    problem = only_problem(tmp_path, HEAD + steps + "  - {id: last, type: end}\n")
+    assert_at(problem, tmp_path / "t.yaml", line, fragment)
