@@ -23,32 +23,27 @@ from orchestrator.errors import FlowError
 
 Loc = tuple[str | int, ...]
 NOT_FLOWS = frozenset({"policy.yaml"})
-# Names pydantic puts in error locations that are not keys of the file (union tags, key errors).
-_TAGS = frozenset(
-    {
-        "send",
-        "ask",
-        "switch",
-        "split",
-        "set",
-        "wait",
-        "call",
-        "route",
-        "emit",
-        "subflow",
-        "end",
-        "message",
-        "event",
-        "schedule",
-        "stage",
-        "status",
-        "timer",
-        "[key]",
-        "function-after",
-        "str",
-        "dict[str,str]",
-    }
+# Names pydantic puts in error locations that are not keys of the file: the tag of a
+# discriminated union (right after a step's index, or after `trigger`) and helper names.
+_STEP_TAGS = frozenset(
+    {"send", "ask", "switch", "split", "set", "wait", "call", "route", "emit", "subflow", "end"}
 )
+_TRIGGER_TAGS = frozenset({"message", "event", "schedule", "stage", "status", "timer"})
+_NOISE = frozenset({"[key]", "function-after", "function-before", "str", "dict[str,str]"})
+
+
+def _clean(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    kept: list[Any] = []
+    for part in loc:
+        previous = kept[-1] if kept else None
+        if (
+            part in _NOISE
+            or (isinstance(previous, int) and part in _STEP_TAGS)
+            or (previous == "trigger" and part in _TRIGGER_TAGS)
+        ):
+            continue
+        kept.append(part)
+    return tuple(kept)
 
 
 class FlowLoader(yaml.SafeLoader):
@@ -309,14 +304,14 @@ def _compose(path: Path) -> yaml.Node | None:
 
 
 def _where(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in _TAGS]
+    parts = [str(p) for p in _clean(loc)]
     return ".".join(parts) + ": " if parts else ""
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
     """The 1-based line of the YAML node at ``loc``, or of its nearest existing parent."""
     line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
+    for part in _clean(loc):
         if isinstance(node, yaml.MappingNode):
             child = next((v for k, v in node.value if k.value == part), None)
         elif (
@@ -326,8 +321,6 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
         else:
             child = None
         if child is None:
-            if part in _TAGS:
-                continue
             break
         node, line = child, child.start_mark.line + 1
     return line

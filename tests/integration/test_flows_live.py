@@ -41,8 +41,9 @@ def _flows(tmp_path: Path, settings: Settings, *extra: tuple[str, str]) -> Setti
     for name, text in extra:
         (folder / name).write_text(text)
     api = settings.api.model_copy(update={"operator_token": SecretStr(TOKEN)})
-    return settings.model_copy(update={"flows_dir": folder, "flows_allowed_hosts": (sandbox,),
-                                       "api": api})
+    return settings.model_copy(
+        update={"flows_dir": folder, "flows_allowed_hosts": (sandbox,), "api": api}
+    )
 
 
 @pytest.fixture
@@ -73,8 +74,9 @@ async def test_order_status_calls_the_order_api_and_answers_with_its_status(
     texts = await eventually(lambda: _texts_to(live, customer), lambda t: len(t) == 2)
     assert "12340" in texts[1]
     assert "shipped" in texts[1]
-    steps = await eventually(lambda: live.ledger_steps(customer),
-                             lambda s: ("call_made", "200") in s)
+    steps = await eventually(
+        lambda: live.ledger_steps(customer), lambda s: ("call_made", "200") in s
+    )
     assert ("decision", "flow_ended") in steps
 
 
@@ -137,8 +139,9 @@ async def test_hot_reload_under_traffic_keeps_every_message_and_refuses_a_bad_se
     after_bad = await traffic(200, 1)
 
     everyone = early + late + after_bad
-    messages = await eventually(live.sandbox_messages,
-                                lambda m: len({x["to"] for x in m} & set(everyone)) == 26)
+    messages = await eventually(
+        live.sandbox_messages, lambda m: len({x["to"] for x in m} & set(everyone)) == 26
+    )
     replies = {m["to"]: m["body"] for m in messages}
     assert len([m for m in messages if m["to"] in everyone]) == 26  # one reply each
     assert all("(v2)" in replies[c] for c in late + after_bad)
@@ -152,8 +155,9 @@ async def test_a_reload_over_http_reaches_every_replica(live: Pipeline) -> None:
     try:
         help_file = live.service.settings.flows_dir / "help.yaml"
         help_file.write_text(re.sub(r"(?m)^version: 1$", "version: 7", help_file.read_text()))
-        resp = await live.http.post(f"{live.api_url}/v1/flows/reload",
-                                    headers={"Authorization": f"Bearer {TOKEN}"})
+        resp = await live.http.post(
+            f"{live.api_url}/v1/flows/reload", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
         assert resp.status_code == 200, resp.text
 
         async def other_help_version() -> int | None:
