@@ -20,6 +20,7 @@ from pydantic_settings import SettingsError
 from orchestrator import commands
 from orchestrator.errors import ConfigError
 from orchestrator.settings import CHANNELS, Settings, describe_error, unknown_variables
+from orchestrator.workers import WORKERS
 
 EXIT_USAGE = 2
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     w.add_argument(
         "--only",
-        default="inbound,decision,dispatcher,status,ledger",
+        default=",".join(WORKERS),
         help="comma-separated workers to run (default: all)",
     )
     w.add_argument("--api", action="store_true", help="also serve the HTTP API")

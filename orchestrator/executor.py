@@ -47,7 +47,7 @@ MAX_BODY_CHARS = 65_536
 
 @dataclass
 class _Pending:
-    calls: list[tuple[str, CallHttp, datetime]] = field(default_factory=list)
+    calls: list[tuple[str, CallHttp, datetime, str]] = field(default_factory=list)
     timers: list[TimerSpec] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
 
@@ -99,18 +99,18 @@ class Executor:
                 case CancelTimer():
                     self._pending.cancelled.append(decision.timer_id)
                 case CallHttp():
-                    self._pending.calls.append((customer_id, decision, at))
+                    self._pending.calls.append((customer_id, decision, at, event.event_id))
                 case HandOff():
-                    await self._hand_off(decision, customer_id, at)
+                    await self._hand_off(decision, customer_id, at, event.event_id)
                 case EmitEvent():
-                    await self._emit(decision, customer_id, at)
+                    await self._emit(decision, customer_id, at, event.event_id)
 
     async def finish(self) -> None:
         """Perform the calls, confirm every record with the broker, then change the timers."""
         pending, self._pending = self._pending, _Pending()
-        results = await asyncio.gather(*(self._call(c) for _, c, _ in pending.calls))
-        for (customer_id, call, at), data in zip(pending.calls, results, strict=True):
-            await self._publish_call_result(customer_id, call, at, data)
+        results = await asyncio.gather(*(self._call(c) for _, c, _, _ in pending.calls))
+        for (customer_id, call, at, event_id), data in zip(pending.calls, results, strict=True):
+            await self._publish_call_result(customer_id, call, at, data, event_id)
         await self._pub.flush()
         if pending.cancelled:
             await self._timers.cancel(pending.cancelled)
@@ -160,7 +160,7 @@ class Executor:
             )
         )
 
-    async def _hand_off(self, d: HandOff, customer_id: str, at: datetime) -> None:
+    async def _hand_off(self, d: HandOff, customer_id: str, at: datetime, event_id: str) -> None:
         data = {
             "task_id": d.task_id,
             "customer_id": customer_id,
@@ -189,13 +189,15 @@ class Executor:
                 at=at,
                 customer_id=customer_id,
                 channel=d.channel,
+                event_id=event_id,
                 flow_id=d.flow_id,
+                flow_version=d.flow_version,
                 flow_step=d.step,
                 detail=data,
             )
         )
 
-    async def _emit(self, d: EmitEvent, customer_id: str, at: datetime) -> None:
+    async def _emit(self, d: EmitEvent, customer_id: str, at: datetime, event_id: str) -> None:
         event = CloudEvent(
             specversion="1.0",
             id=d.event_id,
@@ -212,7 +214,9 @@ class Executor:
                 identity=(d.event_id,),
                 at=at,
                 customer_id=customer_id,
+                event_id=event_id,
                 flow_id=d.flow_id,
+                flow_version=d.flow_version,
                 flow_step=d.step,
                 detail=dict(d.data),
             )
@@ -246,7 +250,7 @@ class Executor:
         }
 
     async def _publish_call_result(
-        self, customer_id: str, call: CallHttp, at: datetime, data: dict[str, Any]
+        self, customer_id: str, call: CallHttp, at: datetime, data: dict[str, Any], event_id: str
     ) -> None:
         event = CloudEvent(
             specversion="1.0",
@@ -266,7 +270,9 @@ class Executor:
                 identity=(call.call_id,),
                 at=at,
                 customer_id=customer_id,
+                event_id=event_id,
                 flow_id=call.flow_id,
+                flow_version=call.flow_version,
                 flow_step=call.step,
                 detail={
                     "method": call.method,

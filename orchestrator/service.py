@@ -38,6 +38,7 @@ from orchestrator.settings import Settings
 from orchestrator.state.store import RedisStateStore
 from orchestrator.state.timers import RedisTimerStore
 from orchestrator.topics import Topics
+from orchestrator.workers import WORKERS
 from orchestrator.workers.base import BatchWorker, Deps
 from orchestrator.workers.decision import DecisionWorker
 from orchestrator.workers.dispatcher import DispatcherWorker
@@ -50,8 +51,6 @@ from orchestrator.workers.scheduler import Scheduler
 from orchestrator.workers.status import StatusWorker
 
 log = logging.getLogger(__name__)
-
-WORKERS = ("inbound", "events", "decision", "dispatcher", "status", "ledger")
 
 
 def utc_now() -> datetime:

@@ -12,10 +12,18 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from channels.twilio_sms import TwilioConfig
 
@@ -122,9 +130,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="redis://...; unset means embedded")
     database_url: str | None = Field(None, description="postgresql://...; unset means embedded")
     flows_dir: Path = Field(Path("flows"), description="folder of flow YAML files")
-    flows_allowed_hosts: tuple[str, ...] = Field(
+    flows_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         ("127.0.0.1:8090", "localhost:8090"),
-        description="host[:port] values that flow `call` steps may reach (JSON list in the env)",
+        description="host[:port] values that flow `call` steps may reach, comma-separated "
+        "(default: the sandbox's default address, which the shipped flows call)",
     )
     data_dir: Path = Field(
         Path(".continuum"), description="where embedded servers keep their data and logs"
@@ -141,6 +150,13 @@ class Settings(BaseSettings):
         description="testing only: the worker of this name exits abruptly after doing a batch's "
         "work and before committing its offsets",
     )
+
+    @field_validator("flows_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
 
     @model_validator(mode="before")
     @classmethod

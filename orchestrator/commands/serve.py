@@ -16,9 +16,10 @@ from channels.sandbox.config import SandboxConfig
 from orchestrator import servers
 from orchestrator.errors import ConfigError, FlowError
 from orchestrator.http_server import HttpServer
-from orchestrator.service import WORKERS, Service, create_topics
+from orchestrator.service import Service, create_topics
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics
+from orchestrator.workers import WORKERS
 
 
 async def up(settings: Settings) -> int:

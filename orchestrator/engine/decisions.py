@@ -62,6 +62,7 @@ class CallHttp:
     timeout_s: float
     flow_id: str
     step: str
+    flow_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ class HandOff:
     channel: str | None
     flow_id: str
     step: str
+    flow_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class EmitEvent:
     data: Mapping[str, Any]
     flow_id: str
     step: str
+    flow_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)

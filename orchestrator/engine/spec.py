@@ -287,7 +287,8 @@ class CallStep(StepBase):
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     body: dict[str, str] | None = None
-    timeout: Duration = timedelta(seconds=10)
+    timeout: Duration = Field(timedelta(seconds=10), le=timedelta(seconds=30))
+    """At most 30 s: the call holds up its customer's partition while it runs."""
     on_error: StepRef | None = None
     on_timeout: StepRef | None = None
 

@@ -47,7 +47,15 @@ def run(step: spec.CallStep, flow: spec.Flow, current: Run, s: Session) -> Resul
     call_id = derive_id("call", current.run_id, step.id, visit)
     s.decide(
         CallHttp(
-            call_id, step.method, url, headers, body, step.timeout.total_seconds(), flow.id, step.id
+            call_id,
+            step.method,
+            url,
+            headers,
+            body,
+            step.timeout.total_seconds(),
+            flow.id,
+            step.id,
+            flow.version,
         )
     )
     return Pause(replace(current, step=step.id, waiting="call", call_id=call_id))

@@ -34,5 +34,5 @@ def run(step: spec.EmitStep, flow: spec.Flow, current: Run, s: Session) -> Resul
         except ExpressionError as exc:
             s.note("template_error", flow, step.id, f"data.{key}: {exc}")
     event_id = derive_id("evt", current.run_id, step.id, str(current.visits.get(step.id, 0)))
-    s.decide(EmitEvent(event_id, step.event, data, flow.id, step.id))
+    s.decide(EmitEvent(event_id, step.event, data, flow.id, step.id, flow.version))
     return Goto(s.next_of(flow, step), current)

@@ -41,6 +41,7 @@ def run(step: spec.RouteStep, flow: spec.Flow, current: Run, s: Session) -> Resu
             current.channel or s.state.last_channel,
             flow.id,
             step.id,
+            flow.version,
         )
     )
     return Goto(s.next_of(flow, step), current)
