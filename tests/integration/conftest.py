@@ -16,7 +16,6 @@ import pytest
 from redis.asyncio import Redis
 
 from orchestrator.servers import free_port
-from orchestrator.service import Service
 from orchestrator.settings import Settings
 from tests.integration.helpers import Pipeline
 from tests.integration.servers import database_url, kafka_bootstrap, redis_url  # noqa: F401
@@ -68,11 +67,5 @@ async def settings(kafka_bootstrap: str, redis_url: str, database_url: str) -> S
 @pytest.fixture
 async def pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
     """Every worker, the API and the sandbox, running and consuming."""
-    service = Service(settings, sandbox=True)
-    try:
-        await service.start()
-        await service.wait_consuming()
-        async with Pipeline.open(service) as pipe:
-            yield pipe
-    finally:
-        await service.stop()
+    async with Pipeline.running(settings) as pipe:
+        yield pipe

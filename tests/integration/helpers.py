@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from orchestrator.events import AuditRecord
 from orchestrator.service import Service
+from orchestrator.settings import Settings
 
 T = TypeVar("T")
 
@@ -74,6 +75,19 @@ class Pipeline:
                 yield cls(service, producer, http)
         finally:
             await producer.stop()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls, settings: Settings) -> AsyncIterator[Pipeline]:
+        """Every worker, the API and the sandbox on ``settings``, consuming; stopped on exit."""
+        service = Service(settings, sandbox=True)
+        try:
+            await service.start()
+            await service.wait_consuming()
+            async with cls.open(service) as pipe:
+                yield pipe
+        finally:
+            await service.stop()
 
     @property
     def sandbox_url(self) -> str:

@@ -49,14 +49,8 @@ def _flows(tmp_path: Path, settings: Settings, *extra: tuple[str, str]) -> Setti
 @pytest.fixture
 async def live(settings: Settings, tmp_path: Path) -> AsyncIterator[Pipeline]:
     """The whole service on a copy of flows/ (plus a ping flow) that tests may change."""
-    service = Service(_flows(tmp_path, settings, ("ping.yaml", PING)), sandbox=True)
-    try:
-        await service.start()
-        await service.wait_consuming()
-        async with Pipeline.open(service) as pipe:
-            yield pipe
-    finally:
-        await service.stop()
+    async with Pipeline.running(_flows(tmp_path, settings, ("ping.yaml", PING))) as pipe:
+        yield pipe
 
 
 async def _texts_to(pipe: Pipeline, address: str) -> list[str]:
