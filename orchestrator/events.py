@@ -92,6 +92,9 @@ class MessageSend(_Data):
     step: str | None = None
     fallback: list[str] = Field(default_factory=list)
     language: str | None = None
+    not_before: datetime | None = None
+    template_name: str | None = None
+    policy_rule: str | None = None
 
 
 class MessageStatus(_Data):

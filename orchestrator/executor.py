@@ -132,6 +132,9 @@ class Executor:
             step=d.step,
             fallback=list(d.fallback),
             language=d.language,
+            not_before=d.not_before,
+            template_name=d.template_name,
+            policy_rule=d.policy_rule,
         )
         envelope = CloudEvent(
             specversion="1.0",
@@ -156,7 +159,13 @@ class Executor:
                 flow_id=d.flow_id,
                 flow_version=d.flow_version,
                 flow_step=d.step,
-                detail={"text": d.text, "to": d.to, "purpose": d.purpose},
+                detail={
+                    "text": d.text,
+                    "to": d.to,
+                    "purpose": d.purpose,
+                    "policy_rule": d.policy_rule,
+                    "not_before": d.not_before.isoformat() if d.not_before else None,
+                },
             )
         )
 
@@ -294,5 +303,6 @@ def _note_record(note: Note, event: Event, at: datetime, common: dict[str, Any])
         flow_version=note.flow_version,
         flow_step=note.step,
         reason=note.detail or None,
+        detail=dict(note.data),
         **common,
     )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.engine.spec import Flow
+from orchestrator.policy.spec import Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +16,7 @@ class Catalogue:
     flows: tuple[Flow, ...]
     archive: Mapping[tuple[str, int], Flow] = field(default_factory=dict)
     allowed_hosts: frozenset[str] = frozenset()
+    policy: Policy = field(default_factory=Policy)
 
     def get(self, flow_id: str) -> Flow | None:
         """The current version of a flow."""
@@ -41,4 +43,4 @@ class Catalogue:
                 archive[(flow.id, flow.version)] = flow
         for flow in self.flows:
             archive.pop((flow.id, flow.version), None)
-        return Catalogue(self.flows, archive, self.allowed_hosts)
+        return Catalogue(self.flows, archive, self.allowed_hosts, self.policy)

@@ -25,6 +25,7 @@ from orchestrator.engine.expressions import ExpressionError, truthy
 from orchestrator.engine.model import APPLIED_EVENTS_KEPT, Context, CustomerState, Event, Run
 from orchestrator.engine.session import Session
 from orchestrator.engine.steps import Goto, Pause, Result, Stop, ask, call, wait
+from orchestrator.policy import keywords
 
 _WORD = re.compile(r"[\w']+", re.UNICODE)
 
@@ -43,6 +44,8 @@ def decide(catalogue: Catalogue, state: CustomerState, event: Event, ctx: Contex
     is_new = state.message_count == 0 and state.run is None and not state.flow_history
     s = Session(catalogue, _touch(state, event, ctx), event, ctx)
     stage_before = s.state.stage
+    if keywords.handle(s):  # opt-out / opt-in come before any flow
+        return Outcome(tuple(s.decisions), s.state, tuple(s.notes), tuple(s.trace))
     _check_active_run(s)
     if not _resume(s):
         _start_triggered(s, is_new)
@@ -82,6 +85,7 @@ def _touch(state: CustomerState, event: Event, ctx: Context) -> CustomerState:
         last_contact=ctx.now.isoformat(),
         message_count=state.message_count + 1,
         identities=identities,
+        last_inbound={**state.last_inbound, event.channel: ctx.now.isoformat()},
     )
 
 

@@ -29,6 +29,12 @@ class SendMessage:
     step: str
     fallback: tuple[str, ...] = ()
     language: str | None = None
+    not_before: datetime | None = None
+    """Deferred by the contact policy (quiet hours, a cap) until then."""
+    template_name: str | None = None
+    """An approved provider template (WhatsApp outside its window)."""
+    policy_rule: str | None = None
+    """The policy rule the send was allowed under (its consent basis)."""
 
 
 @dataclass(frozen=True, slots=True)

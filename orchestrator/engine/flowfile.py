@@ -83,7 +83,7 @@ def load_flows(folder: Path, allowed_hosts: Iterable[str] = ()) -> Catalogue:
             problems.extend(exc.problems)
             continue
         if flow.id in seen:
-            line = _line_of(_compose(path), ("id",))
+            line = line_of(_compose(path), ("id",))
             problems.append(
                 f"{path}:{line}: flow id {flow.id!r} is already defined in {seen[flow.id].name}"
             )
@@ -91,10 +91,16 @@ def load_flows(folder: Path, allowed_hosts: Iterable[str] = ()) -> Catalogue:
         seen[flow.id] = path
         flows.append(flow)
     problems.extend(_check_subflows(flows, seen))
+    from orchestrator.policy.loader import load_policy  # the policy loader reuses this module
+
+    try:
+        policy = load_policy(folder)
+    except FlowError as exc:
+        problems.extend(exc.problems)
     if problems:
         raise FlowError(problems)
     ordered = tuple(sorted(flows, key=lambda f: (-f.priority, f.id)))
-    return Catalogue(ordered, {}, hosts)
+    return Catalogue(ordered, {}, hosts, policy)
 
 
 def load_flow(path: Path, allowed_hosts: frozenset[str] = frozenset()) -> spec.Flow:
@@ -113,13 +119,10 @@ def load_flow(path: Path, allowed_hosts: frozenset[str] = frozenset()) -> spec.F
         flow = spec.Flow.model_validate(doc)
     except ValidationError as exc:
         raise FlowError(
-            [
-                f"{path}:{_line_of(node, e['loc'])}: {_where(e['loc'])}{e['msg']}"
-                for e in exc.errors()
-            ]
+            [f"{path}:{line_of(node, e['loc'])}: {where(e['loc'])}{e['msg']}" for e in exc.errors()]
         ) from None
     problems = [
-        f"{path}:{_line_of(node, loc)}: {_where(loc)}{why}"
+        f"{path}:{line_of(node, loc)}: {where(loc)}{why}"
         for loc, why in check_flow(flow, allowed_hosts)
     ]
     if problems:
@@ -295,7 +298,7 @@ def _check_subflows(flows: list[spec.Flow], paths: dict[str, Path]) -> Iterator[
         for i, step in enumerate(flow.steps):
             if isinstance(step, spec.SubflowStep) and step.flow not in ids:
                 path = paths[flow.id]
-                line = _line_of(_compose(path), ("steps", i, "flow"))
+                line = line_of(_compose(path), ("steps", i, "flow"))
                 yield f"{path}:{line}: steps.{i}.flow: no flow {step.flow!r} in this folder"
 
 
@@ -303,12 +306,12 @@ def _compose(path: Path) -> yaml.Node | None:
     return yaml.compose(path.read_text(encoding="utf-8"), Loader=FlowLoader)
 
 
-def _where(loc: tuple[Any, ...]) -> str:
+def where(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in _clean(loc)]
     return ".".join(parts) + ": " if parts else ""
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
+def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
     """The 1-based line of the YAML node at ``loc``, or of its nearest existing parent."""
     line = node.start_mark.line + 1 if node is not None else 1
     for part in _clean(loc):

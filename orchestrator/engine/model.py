@@ -75,6 +75,11 @@ class CustomerState:
     language: str | None = None
     timezone: str | None = None
     consent: dict[str, Any] = field(default_factory=dict)
+    """Per channel (or ``all``) and purpose (or ``all``): ``{status, source, at}``."""
+    last_inbound: dict[str, str] = field(default_factory=dict)
+    """When the customer last wrote on each channel (the WhatsApp window)."""
+    sent_log: tuple[dict[str, str], ...] = ()
+    """Recent messages to the customer, for caps and dedupe at decision time."""
     run: Run | None = None
     suspended: Run | None = None
     """A run set aside by an interrupting flow; it resumes when that flow ends."""
@@ -85,6 +90,7 @@ class CustomerState:
         doc = {k: getattr(self, k) for k in self.__slots__}
         doc["applied"] = list(self.applied)
         doc["tags"] = list(self.tags)
+        doc["sent_log"] = list(self.sent_log)
         doc["run"] = self.run.to_dict() if self.run else None
         doc["suspended"] = self.suspended.to_dict() if self.suspended else None
         return doc
@@ -98,6 +104,8 @@ class CustomerState:
         known["fields"] = dict(known.get("fields") or {})
         known["identities"] = dict(known.get("identities") or {})
         known["consent"] = dict(known.get("consent") or {})
+        known["last_inbound"] = dict(known.get("last_inbound") or {})
+        known["sent_log"] = tuple(known.get("sent_log") or ())
         known["flow_history"] = dict(known.get("flow_history") or {})
         for key in ("run", "suspended"):
             run = known.get(key)

@@ -39,6 +39,8 @@ from orchestrator.engine.steps import (
 )
 from orchestrator.engine.steps import send as send_step
 from orchestrator.engine.steps import set as set_step
+from orchestrator.policy.evaluate import Candidate, Customer, Verdict, evaluate
+from orchestrator.policy.history import Sent, text_hash, trimmed
 
 Runner = Callable[[Any, spec.Flow, Run, "Session"], Result]
 
@@ -151,7 +153,11 @@ class Session:
         except ExpressionError as exc:
             self.note("template_error", flow, step_id, str(exc))
             return
-        first, rest = route[0], tuple(route[1:])
+        purpose = purpose or "service"
+        verdict, rest = self._police(flow, run, step_id, route, purpose, text)
+        if verdict is None:
+            return
+        first = verdict.channel
         visit = str(run.visits.get(step_id, 0))
         sender = self.event.recipient if self.event.channel == first else None
         self.decide(
@@ -161,12 +167,76 @@ class Session:
                 to=self.state.identities[first],
                 sender=sender,
                 text=text,
-                purpose=purpose or "service",
+                purpose=purpose,
                 flow_id=flow.id,
                 flow_version=flow.version,
                 step=step_id,
                 fallback=rest,
                 language=language,
+                not_before=verdict.not_before,
+                template_name=verdict.template_name,
+                policy_rule=verdict.rule,
+            )
+        )
+        self.remember_send(
+            first, purpose, f"{flow.id}.{step_id}", text, verdict.not_before or self.now, run.run_id
+        )
+
+    def _police(
+        self, flow: spec.Flow, run: Run, step_id: str, route: list[str], purpose: str, text: str
+    ) -> tuple[Verdict | None, tuple[str, ...]]:
+        """The contact policy's verdict on the first channel of ``route`` it lets through."""
+        policy = self.catalogue.policy
+        who = self.customer()
+        first_block: Verdict | None = None
+        for i, channel in enumerate(route):
+            cand = Candidate(
+                channel,
+                self.state.identities[channel],
+                purpose,
+                f"{flow.id}.{step_id}",
+                text_hash(text),
+                run.run_id,
+            )
+            verdict = evaluate(policy, who, cand, self.now)
+            if verdict.sends:
+                if verdict.action != "allow" or verdict.channel != route[0]:
+                    self.policy_note(verdict, flow, step_id)
+                return verdict, tuple(c for c in route[i + 1 :] if c != verdict.channel)
+            first_block = first_block or verdict
+        if first_block is not None:
+            self.policy_note(first_block, flow, step_id)
+        return None, ()
+
+    def customer(self) -> Customer:
+        """The recipient as the contact policy sees them."""
+        st = self.state
+        history = [Sent.from_dict(e) for e in st.sent_log]
+        return Customer(st.consent, st.identities, st.timezone, st.last_inbound, history)
+
+    def remember_send(
+        self, channel: str, purpose: str, template: str, text: str, at: datetime, run_id: str
+    ) -> None:
+        """Add a send to the customer's recent history (caps and dedupe at decision time)."""
+        entry = Sent(at, channel, purpose, template, text_hash(text), run_id).to_dict()
+        log = trimmed([*self.state.sent_log, entry], self.now)
+        self.state = replace(self.state, sent_log=tuple(log))
+
+    def policy_note(self, verdict: Verdict, flow: spec.Flow | None, step: str | None) -> None:
+        """Record what the policy decided, with the rule id and the reason."""
+        code = {
+            "drop": "policy_blocked",
+            "defer": "policy_deferred",
+            "template": "policy_template",
+        }.get(verdict.action, "policy_fallback")
+        self.notes.append(
+            Note(
+                code,
+                f"{verdict.rule}: {verdict.reason}",
+                flow.id if flow else None,
+                flow.version if flow else None,
+                step,
+                {"rule": verdict.rule, "channel": verdict.channel},
             )
         )
 

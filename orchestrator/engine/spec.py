@@ -229,11 +229,24 @@ class SplitStep(StepBase):
         return self
 
 
+class ConsentChange(Spec):
+    """Record the customer's consent answer for a purpose.
+
+    ``channel: reply`` is the channel the run is on; ``all`` covers every channel.
+    ``confirmed`` is the second step of a double opt-in.
+    """
+
+    purpose: Purpose
+    status: Literal["granted", "confirmed", "revoked"]
+    channel: Literal["reply", "all", "sms", "whatsapp", "email", "webchat"] = "reply"
+
+
 class SetStep(StepBase):
     """Set state: fields (values are templates), tags, stage, preferred channel, language,
-    and named timers that start ``timer`` triggers later."""
+    consent, and named timers that start ``timer`` triggers later."""
 
     type: Literal["set"]
+    consent: tuple[ConsentChange, ...] = ()
     fields: dict[str, str] = Field(default_factory=dict)
     add_tags: tuple[str, ...] = ()
     remove_tags: tuple[str, ...] = ()

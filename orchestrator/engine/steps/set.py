@@ -10,6 +10,7 @@ YAML::
       preferred_channel: whatsapp
       language: es
       timers: {renewal-reminder: 30d}   # starts flows whose trigger is `timer: renewal-reminder`
+      consent: [{purpose: marketing, status: granted}]   # on the reply channel
 
 Emits ``start_timer`` for each named timer.
 """
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 from orchestrator.engine import spec
 from orchestrator.engine.expressions import ExpressionError, render
 from orchestrator.engine.steps import Goto, Result
+from orchestrator.policy import consent
 
 if TYPE_CHECKING:
     from orchestrator.engine.model import Run
@@ -47,6 +49,18 @@ def run(step: spec.SetStep, flow: spec.Flow, current: Run, s: Session) -> Result
         preferred_channel=step.preferred_channel or s.state.preferred_channel,
         language=step.language or s.state.language,
     )
+    for change in step.consent:
+        channel: str = change.channel
+        if channel == "reply":
+            channel = current.channel or s.state.last_channel or "all"
+        source = f"flow:{flow.id}.{step.id}"
+        s.state = replace(
+            s.state,
+            consent=consent.grant(
+                s.state.consent, channel, change.purpose, change.status, source, s.now
+            ),
+        )
+        s.note("consent_recorded", flow, step.id, f"{change.purpose} {change.status} on {channel}")
     for name, after in step.timers.items():
         s.start_named_timer(flow, step.id, name, after)
     return Goto(s.next_of(flow, step), current)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.engine.flowfile import load_flow, load_flows, parse_yaml
+from orchestrator.errors import FlowError
 from tests.unit.engine.flowfiles import HEAD, ROOT, SEND, assert_at, only_problem, problems
 
 
@@ -19,11 +20,21 @@ def test_the_shipped_flows_load() -> None:
     assert "help" in {f.id for f in catalogue.flows}
 
 
-def test_a_valid_flow_loads_and_policy_yaml_is_not_a_flow(tmp_path: Path) -> None:
+def test_a_valid_flow_loads_and_policy_yaml_is_the_policy_not_a_flow(tmp_path: Path) -> None:
     (tmp_path / "t.yaml").write_text(HEAD + SEND, encoding="utf-8")
-    (tmp_path / "policy.yaml").write_text("quiet_hours: {start: 21}\n", encoding="utf-8")
-    (flow,) = load_flows(tmp_path).flows
+    (tmp_path / "policy.yaml").write_text("id: strict\ncaps: []\n", encoding="utf-8")
+    catalogue = load_flows(tmp_path)
+    (flow,) = catalogue.flows
     assert (flow.id, flow.version, flow.steps[0].id) == ("t", 1, "first")
+    assert (catalogue.policy.id, catalogue.policy.caps) == ("strict", ())
+
+
+def test_an_invalid_policy_is_a_file_line_error(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(HEAD + SEND, encoding="utf-8")
+    (tmp_path / "policy.yaml").write_text("id: x\nquiet_hours: {start: 21}\n", encoding="utf-8")
+    with pytest.raises(FlowError) as caught:
+        load_flows(tmp_path)
+    assert caught.value.problems[0].startswith(f"{tmp_path / 'policy.yaml'}:2: quiet_hours")
 
 
 def test_catalogue_orders_by_priority_then_id(tmp_path: Path) -> None:

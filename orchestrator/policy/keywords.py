@@ -1,0 +1,113 @@
+"""Opt-out and opt-in keywords, handled before any flow sees the message. PURE.
+
+An opt-out revokes consent (on every channel, or on this one, as the policy says), ends the
+customer's runs, and sends exactly one confirmation. An opt-in keyword counts only from a
+customer who is opted out, so that ``YES`` still answers a flow's question otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from orchestrator.engine.decisions import Note, SendMessage, derive_id
+from orchestrator.policy import consent
+
+if TYPE_CHECKING:
+    from orchestrator.engine.session import Session
+
+
+def handle(s: Session) -> bool:
+    """Handle an opt-out or opt-in keyword; say whether the message was one."""
+    ev, policy = s.event, s.catalogue.policy
+    if ev.kind != "message" or not ev.channel:
+        return False
+    word = policy.keyword_of(ev.text)
+    language = s.state.language or ev.locale
+    if word and word in policy.words("opt_out", language):
+        _opt_out(s, ev.channel, word)
+        return True
+    if (
+        word
+        and word in policy.words("opt_in", language)
+        and consent.opted_out(s.state.consent, ev.channel)
+    ):
+        _opt_in(s, ev.channel, word)
+        return True
+    return False
+
+
+def _opt_out(s: Session, channel: str, word: str) -> None:
+    already = consent.opted_out(s.state.consent, channel)
+    if already is not None:
+        s.notes.append(
+            Note(
+                "opt_out",
+                f"keywords.opt_out: {word!r} again; already opted out "
+                f"({already.get('source')}); no second confirmation",
+                data={"rule": "keywords.opt_out"},
+            )
+        )
+        return
+    everywhere = s.catalogue.policy.keywords.scope == "all_channels"
+    for run in (s.state.run, s.state.suspended):
+        if run is not None:
+            s.cancel_timer(run.timer_id)
+            s.notes.append(
+                Note("run_ended", "the customer opted out", run.flow_id, run.flow_version, run.step)
+            )
+    s.state = replace(
+        s.state,
+        run=None,
+        suspended=None,
+        current_flow=None,
+        consent=consent.revoke(
+            s.state.consent, channel, everywhere, f"keyword:{word}:{channel}", s.now
+        ),
+    )
+    scope = "every channel" if everywhere else channel
+    s.notes.append(
+        Note(
+            "opt_out",
+            f"keywords.opt_out: {word!r} on {channel}; suppressed on {scope}",
+            data={"rule": "keywords.opt_out"},
+        )
+    )
+    _confirm(s, channel, s.catalogue.policy.keywords.confirm_opt_out, "opt_out")
+
+
+def _opt_in(s: Session, channel: str, word: str) -> None:
+    s.state = replace(
+        s.state,
+        consent=consent.restore(s.state.consent, channel, f"keyword:{word}:{channel}", s.now),
+    )
+    s.notes.append(
+        Note(
+            "opt_in",
+            f"keywords.opt_in: {word!r} on {channel}; opt-out lifted",
+            data={"rule": "keywords.opt_in"},
+        )
+    )
+    _confirm(s, channel, s.catalogue.policy.keywords.confirm_opt_in, "opt_in")
+
+
+def _confirm(s: Session, channel: str, texts: dict[str, str], kind: str) -> None:
+    to = s.state.identities.get(channel)
+    if to is None or not texts:
+        return
+    language = s.state.language or s.event.locale or "en"
+    text = texts.get(language) or texts.get(language.split("-")[0]) or next(iter(texts.values()))
+    s.decide(
+        SendMessage(
+            message_id=derive_id("msg", s.event.event_id, kind),
+            channel=channel,
+            to=to,
+            sender=s.event.recipient,
+            text=text,
+            purpose="transactional",
+            flow_id="policy",
+            flow_version=1,
+            step=kind,
+            policy_rule=f"keywords.{kind}.confirmation",
+        )
+    )

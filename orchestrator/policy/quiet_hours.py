@@ -1,0 +1,87 @@
+"""Quiet hours and holidays, in the recipient's time zone (the strictest when it is unsure)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import timezone as phone_zones
+
+from orchestrator.policy.spec import Policy
+
+_SEARCH_DAYS = 8
+
+
+def zones_for(policy: Policy, timezone: str | None, address: str | None) -> list[str]:
+    """The recipient's zone: from state, else every zone its phone number may be in."""
+    if timezone and _valid(timezone):
+        return [timezone]
+    if address and address.startswith("+"):
+        try:
+            number = phonenumbers.parse(address, None)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None:
+            zones = [z for z in phone_zones.time_zones_for_number(number) if _valid(z)]
+            if zones:
+                return sorted(zones)
+    return [policy.quiet_hours.default_timezone]
+
+
+def next_allowed(policy: Policy, purpose: str, zones: list[str], now: datetime) -> datetime | None:
+    """``None`` when a ``purpose`` message may go now in every zone; else the earliest time it
+    may go in all of them (quiet windows and holidays)."""
+    if _allowed_everywhere(policy, purpose, zones, now):
+        return None
+    candidates = sorted(
+        c for zone in zones for c in _boundaries(policy, purpose, ZoneInfo(zone), now) if c > now
+    )
+    for moment in candidates:
+        if _allowed_everywhere(policy, purpose, zones, moment):
+            return moment
+    return now + timedelta(days=_SEARCH_DAYS)  # no allowed moment found: far enough to be seen
+
+
+def quiet_now(policy: Policy, purpose: str, zone: str, when: datetime) -> bool:
+    """Whether ``when`` is inside a quiet window or a holiday for ``purpose`` in ``zone``."""
+    local = when.astimezone(ZoneInfo(zone))
+    q = policy.quiet_hours
+    if purpose in q.holiday_purposes and local.date() in q.holidays:
+        return True
+    window = q.windows.get(purpose)  # type: ignore[call-overload]
+    if window is None:
+        return False
+    start, end, now_t = _t(window.start), _t(window.end), local.time()
+    if start <= end:
+        return start <= now_t < end
+    return now_t >= start or now_t < end
+
+
+def _allowed_everywhere(policy: Policy, purpose: str, zones: list[str], when: datetime) -> bool:
+    return not any(quiet_now(policy, purpose, zone, when) for zone in zones)
+
+
+def _boundaries(policy: Policy, purpose: str, zone: ZoneInfo, now: datetime) -> list[datetime]:
+    window = policy.quiet_hours.windows.get(purpose)  # type: ignore[call-overload]
+    local = now.astimezone(zone)
+    out = []
+    for day in range(_SEARCH_DAYS + 1):
+        date = local.date() + timedelta(days=day)
+        out.append(datetime.combine(date, time(0, 0), tzinfo=zone))
+        if window is not None:
+            out.append(datetime.combine(date, _t(window.end), tzinfo=zone))
+    return out
+
+
+def _t(hhmm: str) -> time:
+    hour, minute = (int(p) for p in hhmm.split(":"))
+    return time(hour, minute)
+
+
+def _valid(zone: str) -> bool:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
