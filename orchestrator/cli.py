@@ -93,7 +93,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--flows", default=None, help="flows folder (default: CONTINUUM_FLOWS_DIR)")
     fsub.add_parser("schema", help="print the flow file JSON Schema")
     _flow_tools(fsub)
+    _policy(sub)
     return p
+
+
+def _policy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``policy explain``: the contact policy's verdict on one send, rule by rule."""
+    pol = sub.add_parser("policy", help="inspect the central contact policy (flows/policy.yaml)")
+    psub = pol.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
+    e = psub.add_parser(
+        "explain", help="what the policy would decide for one send to a stored customer, and why"
+    )
+    e.add_argument("--customer", required=True, help="a customer id")
+    e.add_argument("--purpose", required=True, choices=("transactional", "service", "marketing"))
+    e.add_argument("--channel", required=True, choices=CHANNELS)
+    e.add_argument("--at", type=commands.parse_time, help="ISO 8601 time (default: now, UTC)")
+    e.add_argument("--text", default="", help="the message text (for the loop guard)")
+    e.add_argument(
+        "--template", default="", metavar="FLOW.STEP", help="the sending step (dedupe, WhatsApp)"
+    )
+    e.add_argument("--format", choices=("text", "json"), default="text")
 
 
 def _flow_tools(fsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -75,6 +75,13 @@ class Metrics:
             ["worker"],
             registry=registry,
         )
+        self.policy_total = Counter(
+            "continuum_policy_total",
+            "Contact policy verdicts that held a message back, by rule (cap ids folded into "
+            "`cap`), action (blocked, deferred) and where it was taken (decision, send).",
+            ["rule", "action", "at"],
+            registry=registry,
+        )
 
     def observe(self, stage: str, channel: str | None, outcome: str, seconds: float) -> None:
         """Count one record through ``stage`` and record its share of the batch time."""

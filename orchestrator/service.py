@@ -33,8 +33,11 @@ from orchestrator.executor import Executor
 from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
 from orchestrator.metrics import Metrics
+from orchestrator.policy.spec import Policy
 from orchestrator.reload import FlowReloader
 from orchestrator.settings import Settings
+from orchestrator.state.deferred import DeferredSends
+from orchestrator.state.policy_counters import PolicyCounters
 from orchestrator.state.store import RedisStateStore
 from orchestrator.state.timers import RedisTimerStore
 from orchestrator.topics import Topics
@@ -46,6 +49,7 @@ from orchestrator.workers.events import EventsWorker
 from orchestrator.workers.inbound import InboundWorker
 from orchestrator.workers.ledger_sink import LedgerSinkWorker
 from orchestrator.workers.publisher import Publisher
+from orchestrator.workers.release import DeferredRelease
 from orchestrator.workers.runtime import WorkerRunner, make_broker
 from orchestrator.workers.scheduler import Scheduler
 from orchestrator.workers.status import StatusWorker
@@ -111,11 +115,15 @@ class Service:
         self._scheduler_stop = asyncio.Event()
         self._scheduler_task: asyncio.Task[None] | None = None
         self._listen_task: asyncio.Task[None] | None = None
+        self._policy = Policy()  # the dispatcher's, when no decision worker runs here
+        self._release: DeferredRelease | None = None
+        self._release_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect, create topics, start the sandbox, the workers and the API."""
         s = self.settings
         catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts)
+        self._policy = catalogue.policy
         self._redis = Redis.from_url(s.redis)
         await self._redis.ping()
         self._pool = await asyncpg.create_pool(s.database, min_size=1, max_size=4)
@@ -140,8 +148,8 @@ class Service:
             self.runners.append(WorkerRunner(worker, broker, s, self.metrics))
         self._api_broker = make_broker(s, "continuum-api")
         brokers = [self._api_broker, *(r.broker for r in self.runners)]
-        if self._scheduler is not None:
-            brokers.append(self._scheduler_broker)
+        if self._scheduler is not None or self._release is not None:
+            brokers.append(self._scheduler_broker)  # the release loop publishes through it too
         await asyncio.gather(*(b.start() for b in brokers))
         self._reloader = FlowReloader(
             s,
@@ -155,6 +163,10 @@ class Service:
             )
             self._listen_task = asyncio.create_task(
                 self._reloader.listen(self._scheduler_stop), name="flow-reloads"
+            )
+        if self._release is not None:
+            self._release_task = asyncio.create_task(
+                self._release.run(self._scheduler_stop), name="deferred-release"
             )
         if self._want_api:
             await self._start_api()
@@ -192,7 +204,20 @@ class Service:
                     "sms": TwilioSms(self.settings.twilio, self._http)
                 }
                 callbacks = {TwilioSms.channel_type: self.settings.api_public_url + STATUS_PATH}
-                return DispatcherWorker(deps, publisher, adapters, callbacks)
+                deferred = DeferredSends(self._redis)
+                release = Publisher(self._scheduler_broker, self.topics, "/continuum/release")
+                self._release = DeferredRelease(
+                    deferred, release, self.topics, utc_now, self.metrics
+                )
+                return DispatcherWorker(
+                    deps,
+                    publisher,
+                    adapters,
+                    callbacks,
+                    policy=self.policy,
+                    counters=PolicyCounters(self._redis),
+                    deferred=deferred,
+                )
             case "status":
                 return StatusWorker(deps, publisher)
             case _:
@@ -272,10 +297,17 @@ class Service:
             return load_flows(self.settings.flows_dir, self.settings.flows_allowed_hosts)
         return self.decision.catalogue
 
+    def policy(self) -> Policy:
+        """The contact policy in force: the decision worker's when it runs in this process,
+        else the one read at start (and again by :meth:`reload_flows`, e.g. on SIGHUP)."""
+        return self.decision.catalogue.policy if self.decision else self._policy
+
     async def reload_flows(self, *, broadcast: bool = False) -> Catalogue:
         """Load the flows folder again and swap it in (see :mod:`orchestrator.reload`); an
         invalid set raises :class:`~orchestrator.errors.FlowError` and the running set stays."""
-        return await self._reloader.reload(broadcast=broadcast)
+        fresh = await self._reloader.reload(broadcast=broadcast)
+        self._policy = fresh.policy
+        return fresh
 
     def _install(self, catalogue: Catalogue) -> None:
         if self.decision is not None:
@@ -290,7 +322,7 @@ class Service:
         for server in reversed(self.http_servers):
             await server.stop()
         self._scheduler_stop.set()
-        for task in (self._scheduler_task, self._listen_task):
+        for task in (self._scheduler_task, self._listen_task, self._release_task):
             if task is not None:
                 await asyncio.wait_for(task, timeout=5)
         brokers = [*(r.broker for r in self.runners), self._scheduler_broker]

@@ -19,7 +19,7 @@ def parse_time(value: str) -> datetime:
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the parsed command."""
-    from orchestrator.commands import flows, ledger, send, serve
+    from orchestrator.commands import flows, ledger, policy, send, serve
 
     match args.command:
         case "up":
@@ -34,6 +34,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return await send.send(settings, args)
         case "ledger":
             return await ledger.query(settings, args)
+        case "policy":
+            return await policy.run(settings, args)
         case "flows" if args.flows_command == "replay":
             return await flows.replay(settings, args)
         case "flows":

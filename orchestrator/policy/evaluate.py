@@ -101,9 +101,20 @@ def evaluate(policy: Policy, who: Customer, cand: Candidate, now: datetime) -> V
             else f"not quiet in {', '.join(zones)}",
         )
     )
+    if quiet_until is not None and quiet_until >= (later or now) + quiet_hours.NO_ALLOWED_TIME:
+        reason = (
+            f"no time in the next {quiet_hours.NO_ALLOWED_TIME.days} days is outside "
+            f"quiet hours in every possible zone ({', '.join(zones)})"
+        )
+        return Verdict(
+            "drop", f"quiet_hours.{cand.purpose}", reason, cand.channel, findings=tuple(findings)
+        )
     due = quiet_until or later
     if due is not None:
-        rule = f"quiet_hours.{cand.purpose}" if quiet_until else "caps"
+        cap_rule = next(
+            (f.rule for f in findings if f.rule.startswith("cap.") and not f.ok), "caps"
+        )
+        rule = f"quiet_hours.{cand.purpose}" if quiet_until else cap_rule
         return Verdict(
             "defer",
             rule,
@@ -139,7 +150,7 @@ def _whatsapp(
         return approved
     for channel in policy.whatsapp.fallback_channels:
         address = who.identities.get(channel)
-        if address is None:
+        if address is None or channel == cand.channel:  # whatsapp falling back to itself recurses
             continue
         verdict = evaluate(policy, who, replace(cand, channel=channel, to=address), now)
         if verdict.sends:
@@ -204,7 +215,7 @@ def _caps(
             continue
         reason = f"{cap.limit} {cap.purpose} per {cap.window} reached"
         findings.append(Finding(rule, False, reason))
-        if cap.action == "drop":
+        if cap.action == "drop" or cap.limit == 0:  # deferring past a cap of 0 never ends
             return Verdict("drop", rule, reason, cand.channel)
         later = max(later or until, until)
     return later

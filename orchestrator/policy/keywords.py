@@ -52,7 +52,7 @@ def _opt_out(s: Session, channel: str, word: str) -> None:
     everywhere = s.catalogue.policy.keywords.scope == "all_channels"
     for run in (s.state.run, s.state.suspended):
         if run is not None:
-            s.cancel_timer(run.timer_id)
+            s.end_run(run, None)  # cancels its timers, the run's expiry included
             s.notes.append(
                 Note("run_ended", "the customer opted out", run.flow_id, run.flow_version, run.step)
             )

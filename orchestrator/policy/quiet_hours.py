@@ -11,6 +11,9 @@ from phonenumbers import timezone as phone_zones
 from orchestrator.policy.spec import Policy
 
 _SEARCH_DAYS = 8
+NO_ALLOWED_TIME = timedelta(days=_SEARCH_DAYS)
+"""``next_allowed`` answers ``now + NO_ALLOWED_TIME`` when no moment that far ahead is allowed
+in every zone; the policy then drops the message rather than deferring it for ever."""
 
 
 def zones_for(policy: Policy, timezone: str | None, address: str | None) -> list[str]:
@@ -40,7 +43,7 @@ def next_allowed(policy: Policy, purpose: str, zones: list[str], now: datetime) 
     for moment in candidates:
         if _allowed_everywhere(policy, purpose, zones, moment):
             return moment
-    return now + timedelta(days=_SEARCH_DAYS)  # no allowed moment found: far enough to be seen
+    return now + NO_ALLOWED_TIME
 
 
 def quiet_now(policy: Policy, purpose: str, zone: str, when: datetime) -> bool:

@@ -63,3 +63,33 @@ def schedule_tick_key(flow_id: str, tick_iso: str) -> str:
 def flows_reload_channel() -> str:
     """The pub/sub channel on which one replica asks the others to reload their flows."""
     return "ct:flows:reload"
+
+
+# Send-time contact policy: counters under the customer's hash tag (one script touches all of a
+# customer's counters), deferred sends under ``{deferred}`` (like the timers).
+
+
+def cap_counter_key(customer_id: str, cap_id: str, scope: str) -> str:
+    """Sorted set of message ids counted by one frequency cap (``scope``: a channel or ``all``),
+    scored by send time in epoch milliseconds."""
+    return f"ct:cap:{{{customer_id}}}:{cap_id}:{scope}"
+
+
+def identical_text_key(customer_id: str, text_hash: str) -> str:
+    """Sorted set of message ids with one text sent to a customer (the loop guard)."""
+    return f"ct:same:{{{customer_id}}}:{text_hash}"
+
+
+def deferred_due_key() -> str:
+    """Sorted set of deferred message ids, scored by when they may go (epoch milliseconds)."""
+    return "ct:{deferred}:due"
+
+
+def deferred_leased_key() -> str:
+    """Sorted set of deferred message ids a replica is releasing, scored by lease expiry."""
+    return "ct:{deferred}:leased"
+
+
+def deferred_data_key() -> str:
+    """Hash of message id -> the deferred ``message.send`` record."""
+    return "ct:{deferred}:data"

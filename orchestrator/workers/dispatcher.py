@@ -1,4 +1,9 @@
-"""Dispatcher: the send ledger, then the channel adapter, then the result in the ledger.
+"""Dispatcher: the contact policy, the send ledger, the channel adapter, the result.
+
+The policy is checked again at send time (:mod:`orchestrator.workers.send_guard`): a message
+whose consent was revoked while it waited is blocked, one that may not go yet is deferred and
+put back on its topic when due (:mod:`orchestrator.workers.release`), and caps and the loop
+guard are counted atomically in Redis.
 
 The send ledger (Redis, keyed by the deterministic message id) refuses a second send of the same
 message. A send that was claimed but whose result was never recorded (the process died during
@@ -12,17 +17,23 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from channels.base import ChannelAdapter, OutboundMessage, SendResult
 from channels.errors import OutcomeUnknown, SendError, Throttled
+from orchestrator.engine.model import CustomerState
 from orchestrator.errors import BadRecord
 from orchestrator.events import MESSAGE_SEND, MessageSend, parse_data, parse_envelope
 from orchestrator.ledger.records import audit
+from orchestrator.policy.spec import Policy
 from orchestrator.settings import CHANNELS
-from orchestrator.workers.base import BatchWorker, Deps, Record, position
+from orchestrator.state.deferred import DeferredSends
+from orchestrator.state.policy_counters import PolicyCounters
+from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.publisher import Publisher
+from orchestrator.workers.resend import refuse_resend
+from orchestrator.workers.send_guard import SendGuard
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +57,16 @@ class DispatcherWorker(BatchWorker):
         publisher: Publisher,
         adapters: Mapping[str, ChannelAdapter],
         status_callbacks: Mapping[str, str],
+        *,
+        policy: Callable[[], Policy],
+        counters: PolicyCounters,
+        deferred: DeferredSends,
     ) -> None:
         super().__init__(deps, publisher)
         self._adapters = adapters
         self._callbacks = status_callbacks
         self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._guard = SendGuard(deps, publisher, policy, counters, deferred)
 
     def topics(self) -> list[str]:
         """One outbound topic per channel."""
@@ -66,7 +82,10 @@ class DispatcherWorker(BatchWorker):
                 await self.reject(record, exc)
                 continue
             per_customer[cmd.customer_id].append((record, cmd))
-        await asyncio.gather(*(self._send_all(items) for items in per_customer.values()))
+        states = await self._deps.store.load_states(list(per_customer))
+        await asyncio.gather(
+            *(self._send_all(items, states[cid]) for cid, items in per_customer.items())
+        )
         await self._pub.flush()
 
     def _decode(self, record: Record) -> MessageSend:
@@ -75,13 +94,18 @@ class DispatcherWorker(BatchWorker):
             raise BadRecord("wrong_type", f"expected {MESSAGE_SEND}, got {event.type!r}")
         return parse_data(event, MessageSend)
 
-    async def _send_all(self, items: list[tuple[Record, MessageSend]]) -> None:
+    async def _send_all(self, items: list[tuple[Record, MessageSend]], st: CustomerState) -> None:
         for record, cmd in items:
             async with self._limit:
-                await self._send_one(record, cmd)
+                await self._send_one(record, cmd, st)
 
-    async def _send_one(self, record: Record, cmd: MessageSend) -> None:
-        started = time.perf_counter()
+    async def _send_one(self, record: Record, cmd: MessageSend, state: CustomerState) -> None:
+        started, now = time.perf_counter(), self._deps.clock()
+        verdict = await self._guard.check(cmd, state, now)
+        if verdict.action == "defer":
+            await self._guard.defer(record, cmd, verdict, now)
+            self._observe(cmd, "deferred", started)
+            return
         adapter = self._adapters.get(cmd.channel)
         provider = adapter.channel_type if adapter else None
         entry = {
@@ -92,9 +116,19 @@ class DispatcherWorker(BatchWorker):
             "to": cmd.to,
             "provider": provider,
         }
-        claim = await self._deps.store.claim_send(cmd.message_id, entry)
+        if verdict.action == "block":
+            claim = await self._guard.block(cmd, verdict, entry, now)
+        else:
+            claim = await self._deps.store.claim_send(cmd.message_id, entry)
         if not claim.claimed:
-            await self._already(record, cmd, claim.previous or {}, started)
+            previous = claim.previous or {}
+            outcome = await refuse_resend(
+                self._deps, self._pub, self._guard, record, cmd, previous, now
+            )
+            self._observe(cmd, outcome, started)
+            return
+        if verdict.action == "block":
+            self._observe(cmd, "blocked", started)
             return
         if adapter is None:
             await self._finish(
@@ -193,51 +227,7 @@ class DispatcherWorker(BatchWorker):
                 detail={"provider_error_code": ext_code} if ext_code else {},
             )
         )
-        self._deps.metrics.observe(self.stage, cmd.channel, state, time.perf_counter() - started)
+        self._observe(cmd, state, started)
 
-    async def _already(
-        self, record: Record, cmd: MessageSend, previous: dict[str, Any], started: float
-    ) -> None:
-        """A second delivery of a message the ledger already has: never send it again."""
-        was = previous.get("state", "unknown")
-        at = self._deps.clock()
-        if was == "pending":
-            # The earlier attempt died between claiming and recording: the provider may or may
-            # not have the message. Record that, and do not risk a duplicate.
-            unknown = {**previous, "state": "unknown"}
-            await self._deps.store.finish_send(cmd.message_id, unknown, "none", ())
-            await self._pub.audit(
-                audit(
-                    "provider_unknown",
-                    "unknown",
-                    identity=(cmd.message_id,),
-                    at=at,
-                    customer_id=cmd.customer_id,
-                    channel=cmd.channel,
-                    address=cmd.to,
-                    message_id=cmd.message_id,
-                    provider=previous.get("provider"),
-                    reason="an earlier attempt ended before its result was recorded",
-                )
-            )
-            self._deps.metrics.observe(
-                self.stage, cmd.channel, "unknown", time.perf_counter() - started
-            )
-            return
-        await self._pub.audit(
-            audit(
-                "duplicate_send_refused",
-                was,
-                identity=(cmd.message_id, position(record)),
-                at=at,
-                customer_id=cmd.customer_id,
-                channel=cmd.channel,
-                address=cmd.to,
-                message_id=cmd.message_id,
-                provider=previous.get("provider"),
-                reason=f"the send ledger already has this message as {was}",
-            )
-        )
-        self._deps.metrics.observe(
-            self.stage, cmd.channel, "duplicate", time.perf_counter() - started
-        )
+    def _observe(self, cmd: MessageSend, outcome: str, started: float) -> None:
+        self._deps.metrics.observe(self.stage, cmd.channel, outcome, time.perf_counter() - started)

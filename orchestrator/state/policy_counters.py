@@ -1,0 +1,98 @@
+"""Frequency caps and the loop guard at send time, counted atomically in Redis.
+
+One Lua script per message checks every sliding window the message must fit (see
+:func:`orchestrator.policy.send_time.counters_for`) and, only if all of them have room, adds the
+message id to each. Members are message ids (``ZADD NX``), and a message already counted passes
+again, so a redelivered message neither counts twice nor trips its own cap. All of one
+customer's counters share the ``{customer id}`` hash tag, so the script works on Redis Cluster.
+
+Example::
+
+    counters = PolicyCounters(redis)
+    admission = await counters.admit("c42", "msg_1", send_time.counters_for(policy, msg), now)
+    if not admission.ok:
+        verdict = send_time.over_limit(admission.counter, admission.until)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from orchestrator.policy.send_time import Counter
+from orchestrator.state import keys
+
+# KEYS: one sorted set per counter. ARGV: now ms, member, then (limit, window ms) per key.
+# Returns {0, 0} when admitted (and counted), else {index of the full counter, ms when its
+# oldest counted entry that matters leaves the window}.
+_ADMIT = """
+local now, member = tonumber(ARGV[1]), ARGV[2]
+for i, key in ipairs(KEYS) do
+  local limit, window = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if not redis.call('ZSCORE', key, member) then
+    local count = redis.call('ZCARD', key)
+    if count >= limit then
+      if limit == 0 or count == 0 then return {i, now + window} end
+      local oldest = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+      return {i, tonumber(oldest[2]) + window}
+    end
+  end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, 'NX', now, member)
+  redis.call('PEXPIRE', key, ARGV[2 + 2 * i])
+end
+return {0, 0}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Whether a message fits every counter; if not, which one is full and until when."""
+
+    ok: bool
+    counter: Counter | None = None
+    until: datetime | None = None
+
+
+ADMITTED = Admission(True)
+
+
+def counter_key(customer_id: str, counter: Counter) -> str:
+    """The Redis key of one customer's counter."""
+    if counter.kind == "cap":
+        cap_id, _, scope = counter.scope.partition(":")
+        return keys.cap_counter_key(customer_id, cap_id, scope)
+    return keys.identical_text_key(customer_id, counter.scope)
+
+
+class PolicyCounters:
+    """Sliding-window counters per customer; each admission is one round trip."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._admit = redis.register_script(_ADMIT)
+
+    async def admit(
+        self, customer_id: str, member: str, counters: Sequence[Counter], now: datetime
+    ) -> Admission:
+        """Count ``member`` in every counter if all have room; else say which one is full."""
+        if not counters:
+            return ADMITTED
+        args: list[int | str] = [_ms(now), member]
+        for c in counters:
+            args += [c.limit, max(1, int(c.window.total_seconds() * 1000))]
+        failed, until_ms = await self._admit(
+            keys=[counter_key(customer_id, c) for c in counters], args=args
+        )
+        if not failed:
+            return ADMITTED
+        until = datetime.fromtimestamp(int(until_ms) / 1000, UTC)
+        return Admission(False, counters[int(failed) - 1], until)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

@@ -1,0 +1,102 @@
+"""Puts deferred sends back on their outbound topic when they are due, from any replica.
+
+Every ``tick_s`` the loop requeues expired leases, claims due sends (see
+:mod:`orchestrator.state.deferred`), re-publishes each original ``message.send`` record to
+``outbound.<channel>`` keyed by customer id, waits for the broker's confirmation and only then
+acknowledges them. The dispatcher that consumes a released message runs the whole send-time
+policy again: consent may have been revoked meanwhile, or a cap filled. A replica that dies
+between publishing and acknowledging loses its lease and another publishes again; the send
+ledger keeps the message from going twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
+
+from orchestrator.errors import BadRecord
+from orchestrator.events import parse_envelope
+from orchestrator.metrics import Metrics
+from orchestrator.state.deferred import DeferredSends
+from orchestrator.topics import Topics
+from orchestrator.workers.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+NAME = "release"
+_ERRORS = (RedisError, KafkaError, OSError, TimeoutError)
+
+
+class DeferredRelease:
+    """The release loop of one replica."""
+
+    def __init__(
+        self,
+        deferred: DeferredSends,
+        publisher: Publisher,
+        topics: Topics,
+        clock: Callable[[], datetime],
+        metrics: Metrics,
+        *,
+        tick_s: float = 0.2,
+        limit: int = 500,
+        lease_s: float = 30.0,
+        backoff_s: float = 1.0,
+    ) -> None:
+        self._deferred, self._publisher, self._topics = deferred, publisher, topics
+        self._clock, self._metrics = clock, metrics
+        self._tick_s, self._limit, self._lease_s, self._backoff_s = (
+            tick_s,
+            limit,
+            lease_s,
+            backoff_s,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Release due sends until ``stop`` is set; infrastructure errors are retried."""
+        backoff = self._backoff_s
+        while not stop.is_set():
+            try:
+                busy = await self.release_due()
+            except _ERRORS as exc:
+                log.warning("release: %s; retrying in %.1fs", exc, backoff)
+                self._metrics.batch_retries.labels(NAME).inc()
+                await _sleep(stop, backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = self._backoff_s
+            if not busy:
+                await _sleep(stop, self._tick_s)
+
+    async def release_due(self) -> bool:
+        """Re-publish one batch of due sends; True if there may be more due right now."""
+        now = self._clock()
+        await self._deferred.requeue_expired(now)
+        due = await self._deferred.claim_due(now, self._limit, self._lease_s)
+        if not due:
+            return False
+        for send in due:
+            try:
+                event = parse_envelope(send.value.encode())
+            except BadRecord as exc:  # it was valid when deferred: only a bug gets here
+                log.error("release: dropping unreadable deferred %s: %s", send.message_id, exc)
+                continue
+            await self._publisher.publish(
+                self._topics.outbound(send.channel), event, send.customer_id
+            )
+        await self._publisher.flush()
+        await self._deferred.ack([s.message_id for s in due])
+        log.info("release: %d deferred sends are back on their outbound topics", len(due))
+        return len(due) >= self._limit
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,69 @@
+"""A second delivery of a message the send ledger already has: it is never sent again.
+
+What the ledger held decides what is recorded: ``blocked`` (by the contact policy) records the
+block again under the same id, in case the first attempt ended before its record was confirmed;
+``pending`` (an attempt died between claiming and recording, so the provider may or may not have
+the message) becomes ``unknown``; anything else is a refused duplicate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from orchestrator.events import MessageSend
+from orchestrator.ledger.records import audit
+from orchestrator.policy.send_time import SendCheck
+from orchestrator.workers.base import Deps, Record, position
+from orchestrator.workers.publisher import Publisher
+from orchestrator.workers.send_guard import SendGuard
+
+
+async def refuse_resend(
+    deps: Deps,
+    pub: Publisher,
+    guard: SendGuard,
+    record: Record,
+    cmd: MessageSend,
+    previous: dict[str, Any],
+    at: datetime,
+) -> str:
+    """Record why ``cmd`` is not sent again; return the outcome for the stage metrics."""
+    was = previous.get("state", "unknown")
+    if was == "blocked":
+        check = SendCheck("block", str(previous.get("code")), str(previous.get("reason")))
+        await guard.record(cmd, check, at, count=False)
+        return "blocked"
+    if was == "pending":
+        unknown = {**previous, "state": "unknown"}
+        await deps.store.finish_send(cmd.message_id, unknown, "none", ())
+        await pub.audit(
+            audit(
+                "provider_unknown",
+                "unknown",
+                identity=(cmd.message_id,),
+                at=at,
+                customer_id=cmd.customer_id,
+                channel=cmd.channel,
+                address=cmd.to,
+                message_id=cmd.message_id,
+                provider=previous.get("provider"),
+                reason="an earlier attempt ended before its result was recorded",
+            )
+        )
+        return "unknown"
+    await pub.audit(
+        audit(
+            "duplicate_send_refused",
+            was,
+            identity=(cmd.message_id, position(record)),
+            at=at,
+            customer_id=cmd.customer_id,
+            channel=cmd.channel,
+            address=cmd.to,
+            message_id=cmd.message_id,
+            provider=previous.get("provider"),
+            reason=f"the send ledger already has this message as {was}",
+        )
+    )
+    return "duplicate"
