@@ -71,7 +71,9 @@ class LedgerStore:
 
     async def migrate(self) -> None:
         """Create the table and indexes if they are missing."""
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Several processes may start at once: one creates, the others wait and find it.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('continuum.ledger.migrate'))")
             await conn.execute(SCHEMA)
 
     async def insert(self, records: Sequence[AuditRecord]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -30,10 +32,9 @@ def msg(**overrides: object) -> MessageSend:
     return MessageSend.model_validate({**fields, **overrides})
 
 
-def state(**overrides: object) -> CustomerState:
+def state(**overrides: Any) -> CustomerState:
     base = CustomerState("c1", identities={"sms": "+15551230001"}, timezone="UTC")
-    fields = {k: getattr(base, k) for k in base.__slots__}
-    return CustomerState(**{**fields, "consent": GRANTED, **overrides})  # type: ignore[arg-type]
+    return replace(base, **{"consent": GRANTED, **overrides})
 
 
 def check(st: CustomerState, m: MessageSend, now: datetime = NOW) -> SendCheck:
