@@ -164,6 +164,7 @@ class Executor:
                     "to": d.to,
                     "purpose": d.purpose,
                     "policy_rule": d.policy_rule,
+                    "template_name": d.template_name,
                     "not_before": d.not_before.isoformat() if d.not_before else None,
                 },
             )

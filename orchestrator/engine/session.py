@@ -200,6 +200,8 @@ class Session:
             )
             verdict = evaluate(policy, who, cand, self.now)
             if verdict.sends:
+                if verdict.action == "template" or verdict.channel != channel:
+                    verdict = replace(verdict, rule="whatsapp.window")
                 if verdict.action != "allow" or verdict.channel != route[0]:
                     self.policy_note(verdict, flow, step_id)
                 return verdict, tuple(c for c in route[i + 1 :] if c != verdict.channel)

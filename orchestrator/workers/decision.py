@@ -29,6 +29,7 @@ from orchestrator.events import (
     parse_envelope,
 )
 from orchestrator.executor import Executor
+from orchestrator.policy.send_time import rule_label
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.publisher import Publisher
 
@@ -49,6 +50,13 @@ class DecisionWorker(BatchWorker):
         super().__init__(deps, publisher)
         self.catalogue = catalogue
         self._executor = executor(publisher)
+
+    def _count_policy(self, notes: Sequence[Any]) -> None:
+        for note in notes:
+            action = _POLICY_ACTIONS.get(note.code)
+            if action:
+                rule = rule_label(str(note.data.get("rule", "")))
+                self._deps.metrics.policy_total.labels(rule, action, "decision").inc()
 
     def topics(self) -> list[str]:
         """The customer-keyed topic."""
@@ -73,10 +81,19 @@ class DecisionWorker(BatchWorker):
             if outcome.state is not states[customer_id]:
                 states[customer_id] = changed[customer_id] = outcome.state
             await self._executor.apply(outcome, event, customer_id, at)
+            self._count_policy(outcome.notes)
             outcomes.append((event.channel, _result(outcome.decisions, outcome.notes)))
         await self._executor.finish()
         await self._deps.store.save_states(list(changed.values()))
         self.observe(outcomes, started, len(records))
+
+
+_POLICY_ACTIONS = {
+    "policy_blocked": "blocked",
+    "policy_deferred": "deferred",
+    "policy_template": "template",
+    "policy_fallback": "fallback",
+}
 
 
 def _result(decisions: Sequence[Any], notes: Sequence[Any]) -> str:

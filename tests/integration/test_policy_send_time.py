@@ -163,7 +163,7 @@ async def test_two_dispatchers_send_exactly_the_cap(settings: Settings, tmp_path
     await add_customer(settings, cid)
     sink = Service(settings, workers=["ledger"], sandbox=True, api=False)
     first, second = (Service(settings, workers=["dispatcher"], api=False) for _ in range(2))
-    # The sink creates the ledger table first: two creators at once would race.
+    # The sink starts first so that the ledger exists before the dispatchers write to it.
     async with started(sink), started(first, second), Pipeline.open(sink) as pipe:
         ids = {f"msg_cap_{i:02d}" for i in range(20)}
         topic = sink.topics.outbound("sms")
