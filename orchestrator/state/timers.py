@@ -27,44 +27,7 @@ import orjson
 from redis.asyncio import Redis
 
 from orchestrator.state import keys
-
-# KEYS: due, leased, data. ARGV: now ms, limit, lease expiry ms. Returns payloads.
-_CLAIM_DUE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-local out = {}
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  local payload = redis.call('HGET', KEYS[3], id)
-  if payload then
-    redis.call('ZADD', KEYS[2], ARGV[3], id)
-    out[#out + 1] = payload
-  end
-end
-return out
-"""
-
-# KEYS: due, leased. ARGV: now ms, limit. Expired leases become due now; returns how many.
-_REQUEUE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[1], 'NX', ARGV[1], id)
-end
-return #ids
-"""
-
-# KEYS: due, leased, data. ARGV: ids. Keeps the payload of an id re-scheduled meanwhile.
-_ACK = """
-for _, id in ipairs(ARGV) do
-  redis.call('ZREM', KEYS[2], id)
-  if not redis.call('ZSCORE', KEYS[1], id) then redis.call('HDEL', KEYS[3], id) end
-end
-return #ARGV
-"""
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+from orchestrator.state.due_queue import DueQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,67 +59,38 @@ class TimerSpec:
 
 
 class RedisTimerStore:
-    """Due, leased and payload keys in Redis; every operation is one round trip."""
+    """Flow timers as a :class:`~orchestrator.state.due_queue.DueQueue`."""
 
     def __init__(self, redis: Redis) -> None:
-        self._redis = redis
-        self._keys = [keys.timers_due_key(), keys.timers_leased_key(), keys.timer_data_key()]
-        self._claim_due = redis.register_script(_CLAIM_DUE)
-        self._requeue = redis.register_script(_REQUEUE)
-        self._ack = redis.register_script(_ACK)
+        self._queue = DueQueue(
+            redis, keys.timers_due_key(), keys.timers_leased_key(), keys.timer_data_key()
+        )
 
     async def schedule(self, timers: Sequence[TimerSpec]) -> None:
         """Add timers, or replace those with the same id (a new due time, a new payload)."""
-        if not timers:
-            return
-        due, leased, data = self._keys
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(due, {t.timer_id: _ms(t.due) for t in timers})
-            pipe.zrem(leased, *[t.timer_id for t in timers])
-            pipe.hset(data, mapping={t.timer_id: t.to_json() for t in timers})
-            await pipe.execute()
+        await self._queue.put([(t.timer_id, t.due, t.to_json()) for t in timers])
 
     async def cancel(self, timer_ids: Sequence[str]) -> None:
         """Forget timers, due or leased; unknown ids are ignored."""
-        if not timer_ids:
-            return
-        due, leased, data = self._keys
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(due, *timer_ids)
-            pipe.zrem(leased, *timer_ids)
-            pipe.hdel(data, *timer_ids)
-            await pipe.execute()
+        await self._queue.remove(timer_ids)
 
     async def claim_due(
         self, now: datetime, limit: int = 500, lease_s: float = 30.0
     ) -> list[TimerSpec]:
         """Lease up to ``limit`` timers due by ``now`` to the caller for ``lease_s`` seconds."""
-        now_ms = _ms(now)
-        raw = await self._claim_due(
-            keys=self._keys, args=[now_ms, limit, now_ms + int(lease_s * 1000)]
-        )
-        return [TimerSpec.from_json(doc) for doc in raw]
+        return [TimerSpec.from_json(doc) for doc in await self._queue.claim(now, limit, lease_s)]
 
     async def ack(self, timer_ids: Sequence[str]) -> None:
         """Forget timers whose events the broker has confirmed."""
-        if timer_ids:
-            await self._ack(keys=self._keys, args=list(timer_ids))
+        await self._queue.ack(timer_ids)
 
     async def requeue_expired(self, now: datetime, limit: int = 10_000) -> int:
         """Make timers whose lease ran out by ``now`` due again (their claimer died)."""
-        result = await self._requeue(keys=self._keys[:2], args=[_ms(now), limit])
-        return int(result)
+        return await self._queue.requeue_expired(now, limit)
 
     async def pending(self, customer_id: str | None = None) -> list[TimerSpec]:
         """Timers not yet acknowledged (due or leased), earliest first; O(all timers)."""
-        due, leased, data = self._keys
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zrange(due, 0, -1)
-            pipe.zrange(leased, 0, -1)
-            due_ids, leased_ids = await pipe.execute()
-        ids = list(dict.fromkeys([*due_ids, *leased_ids]))
-        docs = await self._redis.hmget(data, ids) if ids else []
-        timers = [TimerSpec.from_json(doc) for doc in docs if doc]
+        timers = [TimerSpec.from_json(doc) for doc in await self._queue.payloads()]
         if customer_id is not None:
             timers = [t for t in timers if t.customer_id == customer_id]
         return sorted(timers, key=lambda t: (t.due, t.timer_id))

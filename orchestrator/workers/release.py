@@ -12,25 +12,21 @@ ledger keeps the message from going twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
-
-from aiokafka.errors import KafkaError
-from redis.exceptions import RedisError
 
 from orchestrator.errors import BadRecord
 from orchestrator.events import parse_envelope
 from orchestrator.metrics import Metrics
 from orchestrator.state.deferred import DeferredSends
 from orchestrator.topics import Topics
+from orchestrator.workers.polling import poll
 from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
 NAME = "release"
-_ERRORS = (RedisError, KafkaError, OSError, TimeoutError)
 
 
 class DeferredRelease:
@@ -60,19 +56,14 @@ class DeferredRelease:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Release due sends until ``stop`` is set; infrastructure errors are retried."""
-        backoff = self._backoff_s
-        while not stop.is_set():
-            try:
-                busy = await self.release_due()
-            except _ERRORS as exc:
-                log.warning("release: %s; retrying in %.1fs", exc, backoff)
-                self._metrics.batch_retries.labels(NAME).inc()
-                await _sleep(stop, backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            backoff = self._backoff_s
-            if not busy:
-                await _sleep(stop, self._tick_s)
+        await poll(
+            NAME,
+            self.release_due,
+            stop,
+            self._metrics,
+            tick_s=self._tick_s,
+            backoff_s=self._backoff_s,
+        )
 
     async def release_due(self) -> bool:
         """Re-publish one batch of due sends; True if there may be more due right now."""
@@ -94,9 +85,3 @@ class DeferredRelease:
         await self._deferred.ack([s.message_id for s in due])
         log.info("release: %d deferred sends are back on their outbound topics", len(due))
         return len(due) >= self._limit
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

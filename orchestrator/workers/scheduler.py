@@ -18,7 +18,6 @@ its claim; once the claim expires another replica (still within ``grace``) runs 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -26,10 +25,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
-from aiokafka.errors import KafkaError
 from cronsim import CronSim
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decide import audience_matches
@@ -42,6 +39,7 @@ from orchestrator.settings import Settings
 from orchestrator.state import keys
 from orchestrator.state.timers import RedisTimerStore, TimerSpec
 from orchestrator.topics import Topics
+from orchestrator.workers.polling import poll
 from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -50,7 +48,6 @@ SOURCE = "/continuum/scheduler"
 TIMER_FIRED = "timer.fired"
 SCHEDULE_FIRED = "schedule.fired"
 _DONE = b"done"
-_ERRORS = (RedisError, KafkaError, OSError, TimeoutError)
 
 
 def latest_tick(cron: str, timezone: str, now: datetime) -> datetime | None:
@@ -102,20 +99,19 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fire timers and schedules until ``stop`` is set; infrastructure errors are retried."""
-        backoff = self._backoff_s
-        while not stop.is_set():
-            try:
-                busy = await self.fire_timers()
-                await self.run_schedules()
-            except _ERRORS as exc:
-                log.warning("scheduler: %s; retrying in %.1fs", exc, backoff)
-                self._metrics.batch_retries.labels("scheduler").inc()
-                await _sleep(stop, backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            backoff = self._backoff_s
-            if not busy:
-                await _sleep(stop, self._tick_s)
+        await poll(
+            "scheduler",
+            self._step,
+            stop,
+            self._metrics,
+            tick_s=self._tick_s,
+            backoff_s=self._backoff_s,
+        )
+
+    async def _step(self) -> bool:
+        busy = await self.fire_timers()
+        await self.run_schedules()
+        return busy
 
     async def fire_timers(self) -> bool:
         """Publish one batch of due timers; True if there may be more due right now."""
@@ -217,9 +213,3 @@ def _schedule_event(flow_id: str, tick: datetime, tick_iso: str, customer_id: st
         customerid=customer_id,
         data={"flow_id": flow_id, "tick": tick_iso, "customer_id": customer_id},
     )
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
