@@ -30,7 +30,7 @@ class ApiDeps:
     topics: Topics
     publisher: Publisher
     probes: Mapping[str, Probe]
-    reload_flows: Callable[[], Awaitable[Catalogue]] | None = None
+    reload_flows: Callable[[], Awaitable[Catalogue]]
 
 
 def create_app(deps: ApiDeps) -> FastAPI:

@@ -11,7 +11,7 @@ stays deterministic.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateError, meta
@@ -131,6 +131,3 @@ def _check(source: str, extra: Iterable[str]) -> str | None:
         names = ", ".join(sorted(unknown))
         return f"unknown variable(s) {names}; use {', '.join(sorted(ROOTS))}"
     return None
-
-
-Checker = Callable[[str], str | None]

@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from orchestrator.engine.model import CustomerState
+from orchestrator.engine.spec import PURPOSES
 from orchestrator.policy import consent, quiet_hours
 from orchestrator.policy.evaluate import Customer
 from orchestrator.policy.history import caps_for, text_hash
 from orchestrator.policy.spec import Policy
 
 Action = Literal["send", "block", "defer"]
-PURPOSES = ("transactional", "service", "marketing")
 KEYWORD_PREFIX = "keywords."
 _SINGLE_RULES = ("not_before", "loop_guard", "whatsapp.window")
 
