@@ -24,7 +24,13 @@ class HttpServer:
 
     def __init__(self, app: Any, host: str, port: int, name: str) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            log_config=None,  # its records go to our handlers (orchestrator.logs), as text or JSON
         )
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None

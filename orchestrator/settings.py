@@ -2,6 +2,8 @@
 
 Build it once in the composition root (:mod:`orchestrator.cli`) and pass it down; nothing reads
 the environment anywhere else. Nested fields use ``__``: ``CONTINUUM_KAFKA__BOOTSTRAP_SERVERS``.
+The same variables may also sit in a ``.env`` file in the working folder (:data:`ENV_FILE`); the
+environment wins over the file.
 
 A server setting left unset (``kafka.bootstrap_servers``, ``redis_url``, ``database_url``) means
 "the embedded one": ``continuum up`` starts it; other commands expect it on its default address.
@@ -23,12 +25,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from channels.twilio_sms import TwilioConfig
 
 CHANNELS: tuple[str, ...] = ("sms", "whatsapp", "email", "webchat")
 """The inbound channels, one topic each."""
+
+ENV_FILE = ".env"
+"""Settings are also read from this file in the working folder, when it exists."""
 
 SANDBOX_ACCOUNT_SID = "AC00000000000000000000000000000000"
 SANDBOX_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105 - the local sandbox's well-known token
@@ -123,7 +129,12 @@ class Settings(BaseSettings):
     """Every setting of a Continuum process."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CONTINUUM_", env_nested_delimiter="__", frozen=True, extra="ignore"
+        env_prefix="CONTINUUM_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
     )
 
     kafka: KafkaSettings = KafkaSettings()
@@ -136,7 +147,9 @@ class Settings(BaseSettings):
         "(default: the sandbox's default address, which the shipped flows call)",
     )
     data_dir: Path = Field(
-        Path(".continuum"), description="where embedded servers keep their data and logs"
+        Path(".continuum"),
+        description="where embedded servers keep their data and logs, and `continuum up` its "
+        "addresses.json; nothing is written there unless a server is embedded",
     )
     embedded: EmbeddedSettings = EmbeddedSettings()
     api: ApiSettings = ApiSettings()
@@ -145,6 +158,9 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = TwilioSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`text` for people, `json` for one JSON object a line (log shippers)"
+    )
     crash_before_commit: str | None = Field(
         None,
         description="testing only: the worker of this name exits abruptly after doing a batch's "
@@ -196,6 +212,17 @@ class Settings(BaseSettings):
     def api_public_url(self) -> str:
         """Where providers reach the API, without a trailing slash."""
         return (self.api.public_url or f"http://{self.api.host}:{self.api.port}").rstrip("/")
+
+
+def variables(environ: Mapping[str, str], env_file: Path = Path(ENV_FILE)) -> dict[str, str]:
+    """The ``CONTINUUM_*`` variables of ``env_file`` (when it exists) overlaid by ``environ``.
+
+    This is what :class:`Settings` reads, so typos in the file are caught as well.
+    """
+    found: dict[str, str] = {}
+    if env_file.is_file():
+        found = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    return {**found, **environ}
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

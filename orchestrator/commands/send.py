@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import logging
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from orchestrator.events import MESSAGE_RECEIVED, CloudEvent
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from orchestrator.errors import ConfigError
+from orchestrator.events import CONTENT_TYPE, MESSAGE_RECEIVED, CloudEvent
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics
-from orchestrator.workers.publisher import Publisher
-from orchestrator.workers.runtime import make_broker
+
+SEND_TIMEOUT_S = 15.0
+"""How long ``continuum send`` waits for the broker to take the message."""
 
 
 async def send(settings: Settings, args: argparse.Namespace) -> int:
@@ -30,13 +39,40 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
             "attachments": [],
         },
     )
-    broker = make_broker(settings, "continuum-cli")
-    await broker.connect()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="continuum-cli",
+        acks="all",
+        enable_idempotence=False,  # Tansu refuses the idempotent producer; ids dedupe instead
+    )
     try:
-        await Publisher(broker, topics, "/cli").publish_confirmed(
-            topics.inbound(args.channel), event, args.sender
-        )
+        with _quiet("aiokafka"):  # its own ERROR lines would repeat ours
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await producer.start()
+                await producer.send_and_wait(
+                    topics.inbound(args.channel),
+                    event.to_bytes(),
+                    key=args.sender.encode(),
+                    headers=[("content-type", CONTENT_TYPE.encode())],
+                )
+    except (KafkaError, OSError, TimeoutError) as exc:
+        reason = str(exc) or f"no answer within {SEND_TIMEOUT_S:.0f}s"
+        raise ConfigError(
+            f"cannot reach the broker at {settings.kafka_bootstrap} ({reason}); "
+            "is `continuum up` running in this folder, or CONTINUUM_KAFKA__BOOTSTRAP_SERVERS set?"
+        ) from None
     finally:
-        await broker.stop()
+        await producer.stop()  # also after a failed start, or aiokafka warns it was not closed
     print(f"published {event.id} to {topics.inbound(args.channel)} (key {args.sender})")
     return 0
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -10,10 +10,12 @@ import signal
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from channels.sandbox.app import create_sandbox_app
 from channels.sandbox.config import SandboxConfig
 from orchestrator import servers
+from orchestrator.commands import addresses
 from orchestrator.errors import ConfigError, FlowError
 from orchestrator.http_server import HttpServer
 from orchestrator.service import Service, create_topics
@@ -25,15 +27,20 @@ from orchestrator.workers import WORKERS
 async def up(settings: Settings) -> int:
     """Embedded servers for whatever is not configured, then every part of the service."""
     started = time.monotonic()
+    addresses.refuse_if_running(settings)
     embedded, settings = await _start_embedded(settings)
     service = Service(settings, sandbox=True)
+    written: Path | None = None
     try:
         await service.start()
         await _wait_consuming(service)
         _print_where(settings, embedded, time.monotonic() - started)
+        written = _write_addresses(settings, service) if embedded else None
         await _until_signal(service)
         print("continuum: stopping...", flush=True)
     finally:
+        if written is not None:
+            addresses.remove(written)
         stopping = time.monotonic()
         await service.stop()
         for server in reversed(embedded):
@@ -102,7 +109,8 @@ async def _start_embedded(settings: Settings) -> tuple[list[servers.EmbeddedServ
         raise ConfigError("cannot start the embedded servers: " + "; ".join(missing))
     data = settings.data_dir.resolve()
     logs = data / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    if any(need.values()):  # with only external servers, nothing is written to disk
+        logs.mkdir(parents=True, exist_ok=True)
     started: list[servers.EmbeddedServer] = []
     e = settings.embedded
     update: dict[str, object] = {}
@@ -143,6 +151,15 @@ async def _start_embedded(settings: Settings) -> tuple[list[servers.EmbeddedServ
             server.stop()
         raise ConfigError(str(exc)) from None
     return started, settings.model_copy(update=update)
+
+
+def _write_addresses(settings: Settings, service: Service) -> Path:
+    """Tell commands in other terminals where this service listens (see commands/addresses.py)."""
+    urls = {
+        server.name: addresses.client_url(urlsplit(server.url).hostname or "", server.port)
+        for server in service.http_servers
+    }
+    return addresses.write(settings, urls.get("api"), urls.get("sandbox"))
 
 
 def _postgres_dir(data: Path) -> Path:

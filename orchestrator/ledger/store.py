@@ -113,6 +113,55 @@ class LedgerStore:
             rows = await conn.fetch(sql, customer_id or address, since, until, limit)
         return [_record(row) for row in rows]
 
+    async def search(
+        self,
+        *,
+        customer_id: str | None = None,
+        address: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        step: str | None = None,
+        outcome: str | None = None,
+        flow_id: str | None = None,
+        channel: str | None = None,
+        limit: int = 10_000,
+    ) -> list[AuditRecord]:
+        """Records matching every filter given, in order; any customer when neither is given.
+
+        ``address`` matches as in :meth:`query`: the address, and every customer it resolved to.
+        """
+        where, values = [], []
+        if customer_id is not None:
+            values.append(customer_id)
+            where.append(f"customer_id = ${len(values)}")
+        if address is not None:
+            values.append(address)
+            n = len(values)
+            where.append(
+                f"(address = ${n} OR customer_id IN (SELECT DISTINCT customer_id FROM ledger "
+                f"WHERE address = ${n} AND customer_id IS NOT NULL))"
+            )
+        filters = (
+            ("occurred_at >=", since),
+            ("occurred_at <", until),
+            ("step =", step),
+            ("outcome =", outcome),
+            ("flow_id =", flow_id),
+            ("channel =", channel),
+        )
+        for test, value in filters:
+            if value is not None:
+                values.append(value)
+                where.append(f"{test} ${len(values)}")
+        values.append(limit)
+        sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM ledger "  # noqa: S608 - constants only, values bound
+            f"WHERE {' AND '.join(where) or 'TRUE'} ORDER BY occurred_at, seq LIMIT ${len(values)}"
+        )
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql, *values)
+        return [_record(row) for row in rows]
+
 
 def _row(r: AuditRecord) -> tuple[Any, ...]:
     doc = r.model_dump(mode="python")
