@@ -17,9 +17,28 @@ def parse_time(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def positive_int(value: str) -> int:
+    """A whole number of at least 1, for ``--limit``."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value!r}")
+    return number
+
+
+# Commands that talk to a running service: they find the one `continuum up` started here.
+CLIENTS = frozenset({"send", "ledger", "policy", "flows reload", "flows replay"})
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the parsed command."""
-    from orchestrator.commands import flows, ledger, policy, send, serve
+    from orchestrator.commands import addresses, flows, ledger, policy, send, serve
+
+    name = args.command + (f" {args.flows_command}" if args.command == "flows" else "")
+    if name in CLIENTS:
+        settings = addresses.located(settings)
 
     match args.command:
         case "up":
@@ -38,6 +57,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return await policy.run(settings, args)
         case "flows" if args.flows_command == "replay":
             return await flows.replay(settings, args)
+        case "flows" if args.flows_command == "reload":
+            return await flows.reload(settings)
         case "flows":
             return {
                 "validate": flows.validate,

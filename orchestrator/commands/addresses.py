@@ -129,4 +129,3 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return True
-

@@ -53,9 +53,11 @@ def test(settings: Settings, args: argparse.Namespace) -> int:
     catalogue = load(settings, folder_of(settings, args))
     if catalogue is None:
         return EXIT_USAGE
-    files = (
-        sorted(Path(args.tests).glob("*.yaml")) if Path(args.tests).is_dir() else [Path(args.tests)]
-    )
+    given = Path(args.tests)
+    if not given.exists():
+        print(f"continuum: {given}: no such test file or folder", file=sys.stderr)
+        return EXIT_USAGE
+    files = sorted(given.glob("*.yaml")) if given.is_dir() else [given]
     if not files:
         print(f"continuum: no test files in {args.tests}", file=sys.stderr)
         return EXIT_USAGE
@@ -65,6 +67,9 @@ def test(settings: Settings, args: argparse.Namespace) -> int:
             results.extend(run_file(path, catalogue))
     except TestFileError as exc:
         print(f"continuum: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"continuum: cannot read a test file: {exc}", file=sys.stderr)
         return EXIT_USAGE
     for r in results:
         print(f"{'PASS' if r.passed else 'FAIL'}  {r.flow}: {r.name}")
@@ -239,4 +244,41 @@ async def replay(settings: Settings, args: argparse.Namespace) -> int:
             "recorded: replay starts each customer from an empty state)",
             file=sys.stderr,
         )
-    return 0
+    return EXIT_FAILED if args.exit_code and report.changes else 0
+
+
+async def reload(settings: Settings) -> int:
+    """Ask the running service's API to load its flows again; exit 2 if it refuses or is away."""
+    import httpx
+
+    from orchestrator.commands.addresses import api_url
+    from orchestrator.errors import ConfigError
+
+    token = settings.api.operator_token
+    if token is None:
+        raise ConfigError(
+            "flows reload needs CONTINUUM_API__OPERATOR_TOKEN, the operator token the service "
+            "was started with (in the environment or .env); or send SIGHUP to continuum up"
+        )
+    url = f"{api_url(settings)}/v1/flows/reload"
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            resp = await http.post(url, headers=headers)
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"cannot reach the API at {url}: {exc}") from None
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    if resp.status_code == 200:
+        flows = ", ".join(f"{f['id']} v{f['version']}" for f in body.get("flows", []))
+        print(f"flows reloaded: {flows}")
+        return 0
+    if resp.status_code == 422:
+        print("continuum: the new flows are invalid; the running set stays:", file=sys.stderr)
+        for problem in body.get("errors", []):
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    detail = body.get("detail") if isinstance(body, dict) else None
+    raise ConfigError(f"{url} answered {resp.status_code}: {detail or resp.text[:200]}")

@@ -1,4 +1,4 @@
-"""``continuum ledger query``: one customer's trail, as a table, JSON lines or CSV."""
+"""``continuum ledger query``: a customer's trail or a time range, as a table, JSONL or CSV."""
 
 from __future__ import annotations
 
@@ -22,13 +22,19 @@ async def query(settings: Settings, args: argparse.Namespace) -> int:
     try:
         store = LedgerStore(pool)
         await store.migrate()
-        records = await store.query(
+        records = await store.search(
             customer_id=args.customer,
             address=args.address,
             since=args.since,
             until=args.until,
+            step=args.step,
+            outcome=args.outcome,
+            flow_id=args.flow,
+            channel=args.channel,
             limit=args.limit,
         )
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ConfigError(f"cannot query the ledger database: {exc}") from None
     finally:
         await pool.close()
     write_records(records, args.format, sys.stdout)

@@ -30,7 +30,8 @@ from orchestrator.policy.evaluate import Candidate, Customer, Verdict, evaluate
 from orchestrator.policy.history import Sent, text_hash
 from orchestrator.policy.loader import load_policy
 from orchestrator.policy.spec import Policy
-from orchestrator.settings import Settings
+from orchestrator.settings import CHANNELS, Settings
+from orchestrator.state import keys
 from orchestrator.state.store import RedisStateStore
 
 EXIT_USAGE = 2
@@ -149,14 +150,38 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
-    state = await _load(settings.redis, args.customer)
+    customer = args.customer or await _find(settings.redis, args.address, args.channel)
+    state = await _load(settings.redis, customer)
     if state is None:
-        print(f"continuum: no stored state for customer {args.customer!r}", file=sys.stderr)
+        print(f"continuum: no stored state for customer {customer!r}", file=sys.stderr)
         return EXIT_USAGE
     now = args.at or datetime.now(UTC)
     found = explain(policy, state, args.channel, args.purpose, now, args.text, args.template)
     print(render_json(found) if args.format == "json" else render_text(found))
     return 0
+
+
+async def _find(url: str, address: str, channel: str) -> str:
+    """The customer who owns ``address``: on ``channel`` first, then on any channel."""
+    redis = Redis.from_url(url, socket_connect_timeout=5)
+    order = [channel, *(c for c in CHANNELS if c != channel)]
+    try:
+        owners = await redis.mget([keys.identity_key(c, address) for c in order])
+    except (RedisError, OSError) as exc:
+        raise ConfigError(f"cannot reach Redis: {exc}") from None
+    finally:
+        await redis.aclose()
+    found = [(c, _text(o)) for c, o in zip(order, owners, strict=True) if o is not None]
+    if not found:
+        raise ConfigError(f"no customer has the address {address!r} on any channel")
+    if found[0][0] == channel or len({cid for _, cid in found}) == 1:
+        return found[0][1]
+    listed = ", ".join(f"{cid} ({c})" for c, cid in found)
+    raise ConfigError(f"{address!r} belongs to several customers: {listed}; use --customer")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def _load(url: str, customer_id: str) -> CustomerState | None:

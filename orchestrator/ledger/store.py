@@ -130,7 +130,8 @@ class LedgerStore:
 
         ``address`` matches as in :meth:`query`: the address, and every customer it resolved to.
         """
-        where, values = [], []
+        where: list[str] = []
+        values: list[object] = []
         if customer_id is not None:
             values.append(customer_id)
             where.append(f"customer_id = ${len(values)}")
@@ -138,7 +139,7 @@ class LedgerStore:
             values.append(address)
             n = len(values)
             where.append(
-                f"(address = ${n} OR customer_id IN (SELECT DISTINCT customer_id FROM ledger "
+                f"(address = ${n} OR customer_id IN (SELECT DISTINCT customer_id FROM ledger "  # noqa: S608
                 f"WHERE address = ${n} AND customer_id IS NOT NULL))"
             )
         filters = (

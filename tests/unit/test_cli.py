@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.cli import build_parser, main
+from orchestrator.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,7 +103,35 @@ def test_flows_validate_reports_a_broken_flow(
     [
         pytest.param(["frobnicate"], id="unknown-subcommand"),
         pytest.param([], id="no-subcommand"),
-        pytest.param(["ledger", "query"], id="no-customer-or-address"),
+        pytest.param(["ledger", "query"], id="no-customer-address-or-since"),
+        pytest.param(["ledger", "query", "--customer", "c1", "--limit", "-1"], id="limit-negative"),
+        pytest.param(["ledger", "query", "--customer", "c1", "--limit", "x"], id="limit-not-int"),
+        pytest.param(
+            ["ledger", "query", "--since", "2026-02-01", "--until", "2026-01-01"],
+            id="since-after-until",
+        ),
+        pytest.param(
+            [
+                "ledger",
+                "query",
+                "--address",
+                "+1",
+                "--since",
+                "2026-01-01",
+                "--until",
+                "2026-01-01",
+            ],
+            id="empty-range",
+        ),
+        pytest.param(
+            ["flows", "replay", "--since", "2026-02-01", "--until", "2026-01-01", "--flows", "f"],
+            id="replay-since-after-until",
+        ),
+        pytest.param(
+            ["flows", "replay", "--since", "2026-01-01", "--flows", "f", "--limit", "0"],
+            id="replay-limit-zero",
+        ),
+        pytest.param(["policy", "explain", "--purpose", "service", "--channel", "sms"], id="who"),
         pytest.param(["ledger", "query", "--customer", "c1", "--address", "+1"], id="both"),
         pytest.param(["ledger", "query", "--customer", "c1", "--since", "notatime"], id="since"),
         pytest.param(["ledger", "query", "--customer", "c1", "--format", "xml"], id="format"),
@@ -108,10 +142,68 @@ def test_flows_validate_reports_a_broken_flow(
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert _exit_code(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: continuum")
+    assert err.startswith("continuum")
     assert "error: " in err
+    assert len(err.splitlines()) == 1, err
 
 
 def test_since_error_names_the_bad_value(capsys: pytest.CaptureFixture[str]) -> None:
     assert _exit_code(["ledger", "query", "--address", "+1", "--until", "yesterday"]) == 2
     assert "not an ISO 8601 time: 'yesterday'" in capsys.readouterr().err
+
+
+def _subcommands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield (*path, name), child
+                yield from _subcommands(child, (*path, name))
+
+
+def test_every_subcommand_help_has_a_description_and_an_example() -> None:
+    found = list(_subcommands(build_parser()))
+    assert len(found) >= 19  # every command and subcommand, walked
+    for path, parser in found:
+        text = parser.format_help()
+        name = " ".join(path)
+        description = parser.description or ""
+        assert description.strip(), name
+        assert "\n" not in description.strip(), f"{name}: description is not one line"
+        assert description in text, name
+        example = text.split("example:\n", 1)
+        assert len(example) == 2, f"{name}: no example in --help"
+        assert f"continuum {name}" in example[1], f"{name}: the example does not use it"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit_code(["--version"]) == 0
+    assert capsys.readouterr().out == f"continuum {metadata.version('continuum')}\n"
+
+
+def test_flows_test_names_a_missing_path_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    missing = ROOT / "no-such-tests"
+    assert main(["flows", "test", str(missing), "--flows", str(ROOT / "flows")]) == 2
+    assert capsys.readouterr().err == f"continuum: {missing}: no such test file or folder\n"
+
+
+def test_send_with_the_broker_down_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
+    env["CONTINUUM_KAFKA__BOOTSTRAP_SERVERS"] = f"127.0.0.1:{free_port()}"  # nobody listens
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "send", "sms", "--from", "+15551230001", "hi"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(
+        f"continuum: cannot reach the broker at {env['CONTINUUM_KAFKA__BOOTSTRAP_SERVERS']}"
+    )
+    assert done.stdout == ""
