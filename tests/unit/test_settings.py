@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from orchestrator.cli import main
+from orchestrator.commands import addresses
+from orchestrator.errors import ConfigError
 from orchestrator.settings import Settings, describe_error
 
 
@@ -135,3 +141,117 @@ def test_cli_reports_unparseable_section_json_in_one_line(
     monkeypatch.setenv("CONTINUUM_KAFKA", "not json")
     assert main(["flows", "validate"]) == 2
     assert capsys.readouterr().err.startswith("continuum: invalid setting CONTINUUM_KAFKA")
+
+
+# ------------------------------------------------------------------ .env and a running `up`
+
+
+def test_a_dotenv_file_in_the_working_folder_is_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "CONTINUUM_REDIS_URL=redis://from-file:6379/0\nCONTINUUM_API__PORT=18080\n"
+        "CONTINUUM_LOG_FORMAT=json\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CONTINUUM_API__PORT", "19090")
+    s = Settings()
+    assert s.redis == "redis://from-file:6379/0"
+    assert s.log_format == "json"
+    assert s.api.port == 19090
+
+
+def test_a_typo_in_the_dotenv_file_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("CONTINUUM_REDISURL=redis://x:1/0\n", encoding="utf-8")
+    assert main(["flows", "validate"]) == 2
+    assert capsys.readouterr().err == (
+        "continuum: unknown setting: CONTINUUM_REDISURL is not a setting "
+        "(did you mean CONTINUUM_REDIS_URL?)\n"
+    )
+
+
+def _running_up(settings: Settings, **urls: str | None) -> None:
+    """Write the addresses file as a running ``continuum up`` (this very process) would."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    addresses.write(
+        settings.model_copy(
+            update={
+                "kafka": settings.kafka.model_copy(update={"bootstrap_servers": "127.0.0.1:19092"}),
+                "redis_url": "redis://127.0.0.1:26379/0",
+                "database_url": "postgresql://postgres@127.0.0.1:25432/continuum",
+            }
+        ),
+        urls.get("api", "http://127.0.0.1:18080"),
+        urls.get("sandbox", "http://127.0.0.1:18090"),
+    )
+
+
+def test_commands_find_the_service_up_started_in_this_folder(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path / ".continuum")
+    _running_up(s)
+    found = addresses.located(s)
+    assert found.kafka_bootstrap == "127.0.0.1:19092"
+    assert found.redis == "redis://127.0.0.1:26379/0"
+    assert found.database == "postgresql://postgres@127.0.0.1:25432/continuum"
+    assert addresses.api_url(found) == "http://127.0.0.1:18080"
+    assert (tmp_path / ".continuum" / "addresses.json").stat().st_mode & 0o077 == 0
+
+
+def test_servers_named_in_the_environment_win_over_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTINUUM_REDIS_URL", "redis://mine:6379/1")
+    monkeypatch.setenv("CONTINUUM_API__PORT", "9999")
+    s = Settings(data_dir=tmp_path)
+    _running_up(s)
+    found = addresses.located(s)
+    assert found.redis == "redis://mine:6379/1"
+    assert addresses.api_url(found) == "http://127.0.0.1:9999"
+    assert found.kafka_bootstrap == "127.0.0.1:19092"  # not named: from the file
+
+
+def test_without_a_running_up_the_defaults_stand(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path)
+    assert addresses.located(s) == s  # no file
+    (tmp_path / "addresses.json").write_text("{not json", encoding="utf-8")
+    assert addresses.located(s) == s  # unreadable
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    doc = {
+        "pid": int(dead.stdout),
+        "kafka": "x:1",
+        "redis": "redis://x:2/0",
+        "database": "postgresql://x:3/db",
+        "api": None,
+        "sandbox": None,
+    }
+    (tmp_path / "addresses.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert addresses.located(s) == s  # its process is gone (up was killed)
+
+
+def test_a_clean_stop_removes_only_its_own_file(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path)
+    _running_up(s)
+    addresses.refuse_if_running(s)  # our own file: no conflict
+    addresses.remove(addresses.path_of(s))
+    assert not addresses.path_of(s).exists()
+
+
+def test_a_second_up_in_the_same_folder_is_refused(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path)
+    _running_up(s)
+    target = addresses.path_of(s)
+    doc = json.loads(target.read_text(encoding="utf-8"))
+    target.write_text(json.dumps({**doc, "pid": os.getppid()}), encoding="utf-8")  # alive
+    with pytest.raises(ConfigError, match=r"already running .*pid \d+; API http://127.0.0.1:18080"):
+        addresses.refuse_if_running(s)
+    addresses.remove(target)
+    assert target.exists()  # not ours: left alone
