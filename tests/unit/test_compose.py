@@ -128,3 +128,61 @@ def _assert_alerts_use_real_series(exprs: str) -> None:
     assert referenced <= exported, referenced - exported
     stages = set(re.findall(r'stage="([a-z_]+)"', exprs))
     assert stages <= set(STAGES), stages - set(STAGES)
+
+
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def _healthcheck_command(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    return " ".join(test) if isinstance(test, list) else str(test)
+
+
+def test_continuum_has_a_healthcheck_on_readyz_without_curl(compose: dict[str, Any]) -> None:
+    command = _healthcheck_command(compose["services"]["continuum"])
+    assert command.startswith("CMD python -c ")
+    assert "urllib.request.urlopen('http://127.0.0.1:8080/readyz'" in command
+    assert "curl" not in command
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["depends_on"]["continuum"]["condition"] == "service_healthy"
+
+
+def test_flows_are_bind_mounted_from_the_repository(compose: dict[str, Any]) -> None:
+    mounts = [str(v).split(":") for v in compose["services"]["continuum"]["volumes"]]
+    flows = [m for m in mounts if m[1] == f"{_workdir()}/flows"]
+    assert len(flows) == 1, mounts
+    assert flows[0][0] == "./flows"
+    assert (REPO / "flows").is_dir()
+
+
+def test_kafka_keeps_its_data_in_a_named_volume(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    log_dirs = kafka["environment"]["KAFKA_LOG_DIRS"]
+    mounts = [str(v).split(":") for v in kafka["volumes"]]
+    assert [m[0] for m in mounts if m[1] == log_dirs] == ["kafka-data"]
+    assert "kafka-data" in compose["volumes"]
+
+
+def _workdir() -> str:
+    found = re.findall(r"^WORKDIR\s+(\S+)", DOCKERFILE.read_text(), flags=re.M)
+    assert len(found) == 1
+    return found[0]
+
+
+def test_image_runs_unprivileged_with_a_writable_data_folder_and_a_healthcheck() -> None:
+    text = DOCKERFILE.read_text()
+    user = re.findall(r"^USER\s+(\S+)", text, flags=re.M)
+    assert user
+    assert user[-1] not in ("root", "0")
+    data_dir = re.search(r"CONTINUUM_DATA_DIR=(\S+)", text)
+    assert data_dir, "the image sets no CONTINUUM_DATA_DIR"
+    # the data folder is created for that user: `install -d -o USER ... DIR` (or chown)
+    assert re.search(rf"install -d -o {user[-1]} .*{re.escape(data_dir.group(1))}\b", text)
+    assert not data_dir.group(1).startswith(_workdir())  # the code folder stays read-only
+    health = re.search(r"^HEALTHCHECK [^\n]*\\\n\s*CMD (\[[^\n]*\])$", text, flags=re.M)
+    assert health, "no HEALTHCHECK"
+    command = json.loads(health.group(1))
+    assert command[:2] == ["python", "-c"]
+    assert "/readyz" in command[2]
+    assert "urllib.request.urlopen" in command[2]
+    assert "curl" not in command[2]
