@@ -232,6 +232,10 @@ async def replay(settings: Settings, args: argparse.Namespace) -> int:
         inbound = await inbound_since(pool, args.since, args.until, args.limit)
         ids = [f"{r.channel}:{r.event_id}" for r in inbound]
         matched = await matched_for(pool, ids)
+    except asyncpg.UndefinedTableError:
+        inbound, matched = [], []  # nothing was ever recorded in this database
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ConfigError(f"cannot read the ledger: {exc}") from None
     finally:
         await pool.close()
     report = compare(inbound, current, candidate, matched)
