@@ -214,13 +214,14 @@ class Settings(BaseSettings):
         return (self.api.public_url or f"http://{self.api.host}:{self.api.port}").rstrip("/")
 
 
-def variables(environ: Mapping[str, str], env_file: Path = Path(ENV_FILE)) -> dict[str, str]:
-    """The ``CONTINUUM_*`` variables of ``env_file`` (when it exists) overlaid by ``environ``.
+def variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of the ``.env`` file :class:`Settings` reads (if any), overlaid by ``environ``.
 
-    This is what :class:`Settings` reads, so typos in the file are caught as well.
+    This is what :class:`Settings` sees, so typos in the file are caught as well.
     """
+    env_file = Settings.model_config.get("env_file")
     found: dict[str, str] = {}
-    if env_file.is_file():
+    if isinstance(env_file, str | Path) and Path(env_file).is_file():
         found = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
     return {**found, **environ}
 

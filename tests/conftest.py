@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from orchestrator.settings import Settings
+
 
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -13,3 +15,5 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("CONTINUUM_") and not name.startswith("CONTINUUM_TEST_"):
             monkeypatch.delenv(name)
+    # Nor does a .env file in the folder the tests run from (Settings reads one when present).
+    monkeypatch.setitem(Settings.model_config, "env_file", None)

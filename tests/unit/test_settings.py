@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from orchestrator.cli import main
 from orchestrator.commands import addresses
 from orchestrator.errors import ConfigError
-from orchestrator.settings import Settings, describe_error
+from orchestrator.settings import ENV_FILE, Settings, describe_error
 
 
 def _error(**kwargs: object) -> str:
@@ -146,10 +146,18 @@ def test_cli_reports_unparseable_section_json_in_one_line(
 # ------------------------------------------------------------------ .env and a running `up`
 
 
-def test_a_dotenv_file_in_the_working_folder_is_read_and_the_environment_wins(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder whose ``.env`` is read, as outside the tests (conftest turns it off)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(Settings.model_config, "env_file", ENV_FILE)
+    return tmp_path
+
+
+def test_a_dotenv_file_in_the_working_folder_is_read_and_the_environment_wins(
+    dotenv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path = dotenv
     (tmp_path / ".env").write_text(
         "CONTINUUM_REDIS_URL=redis://from-file:6379/0\nCONTINUUM_API__PORT=18080\n"
         "CONTINUUM_LOG_FORMAT=json\n",
@@ -163,9 +171,9 @@ def test_a_dotenv_file_in_the_working_folder_is_read_and_the_environment_wins(
 
 
 def test_a_typo_in_the_dotenv_file_is_reported(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    dotenv: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    tmp_path = dotenv
     (tmp_path / ".env").write_text("CONTINUUM_REDISURL=redis://x:1/0\n", encoding="utf-8")
     assert main(["flows", "validate"]) == 2
     assert capsys.readouterr().err == (
