@@ -167,6 +167,20 @@ async def test_policy_explain_finds_the_customer_by_address(
     err = capsys.readouterr().err
     assert err == "continuum: no customer has the address '+14155550199' on any channel\n"
 
+    # one number, two customers (sms and whatsapp): the asked channel decides, else refuse
+    redis = Redis.from_url(settings.redis)
+    for cid, channel in (("c7", "sms"), ("c8", "whatsapp")):
+        doc = CustomerState(cid, identities={channel: "+14155550177"}).to_dict()
+        await redis.set(keys.customer_key(cid), orjson.dumps(doc))
+        await redis.set(keys.identity_key(channel, "+14155550177"), cid)
+    await redis.aclose()
+    shared = ["--address", "+14155550177", "--purpose", "service", "--format", "json"]
+    assert await _cli("policy", "explain", *shared, "--channel", "whatsapp") == 0
+    assert json.loads(capsys.readouterr().out)["customer"] == "c8"
+    assert await _cli("policy", "explain", *shared, "--channel", "email") == 2
+    err = capsys.readouterr().err
+    assert "belongs to several customers: c7 (sms), c8 (whatsapp); use --customer" in err
+
 
 @pytest.mark.timeout(120)
 async def test_flows_reload_asks_the_running_service(
