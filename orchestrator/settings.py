@@ -6,7 +6,8 @@ The same variables may also sit in a ``.env`` file in the working folder (:data:
 environment wins over the file.
 
 A server setting left unset (``kafka.bootstrap_servers``, ``redis_url``, ``database_url``) means
-"the embedded one": ``continuum up`` starts it; other commands expect it on its default address.
+"the embedded one": ``continuum up`` starts it; the client commands find it through the
+addresses file ``up`` writes (:mod:`orchestrator.commands.addresses`), else on its default address.
 """
 
 from __future__ import annotations
