@@ -116,9 +116,7 @@ def twilio_router(deps: ApiDeps) -> APIRouter:
     return router
 
 
-async def _publish_now(
-    deps: ApiDeps, route: str, topic: str, event: CloudEvent, key: str
-) -> None:
+async def _publish_now(deps: ApiDeps, route: str, topic: str, event: CloudEvent, key: str) -> None:
     """Publish and wait for the broker's ack, at most ``api.publish_timeout_s``; else 503."""
     timeout = deps.settings.api.publish_timeout_s
     try:

@@ -36,7 +36,11 @@ async def test_two_spellings_are_one_customer_and_a_stop_from_one_covers_the_oth
     resolved = _customers(trail, "customer_resolved")
     assert len(resolved) == 3
     assert len(set(resolved)) == 1
-    assert [r.outcome for r in trail if r.step == "customer_resolved"][0] == "created"
+    assert [r.outcome for r in trail if r.step == "customer_resolved"] == [
+        "created",
+        "existing",
+        "existing",
+    ]
     received = [r for r in trail if r.step == "inbound_received"]
     assert {r.address for r in received} == {CANONICAL}
     assert received[0].detail["from_as_sent"] == TYPED
