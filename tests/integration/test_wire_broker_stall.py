@@ -26,7 +26,7 @@ from orchestrator.topics import Topics
 from orchestrator.workers.publisher import Publisher
 from orchestrator.workers.runtime import make_broker
 
-TOKEN = "sandbox-auth-token"  # noqa: S105 - the sandbox's well-known token
+TOKEN = "sandbox-auth-token"
 PUBLIC = "http://api.test"
 
 
