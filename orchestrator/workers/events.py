@@ -85,7 +85,7 @@ class EventsWorker(BatchWorker):
 
 
 def _decode(record: Record) -> tuple[CloudEvent, str | tuple[str, str]]:
-    event = parse_envelope(record.value or b"")
+    event = parse_envelope(record.value or b"", record.headers)
     if not event.type.startswith(BUSINESS_PREFIX) or len(event.type) <= len(BUSINESS_PREFIX):
         raise BadRecord("wrong_type", f"expected event.<name>, got {event.type!r}")
     who: Any = (event.data or {}).get("customer")

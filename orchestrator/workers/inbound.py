@@ -70,7 +70,7 @@ class InboundWorker(BatchWorker):
 
     async def _validate(self, record: Record) -> _Valid | None:
         try:
-            event = parse_envelope(record.value or b"")
+            event = parse_envelope(record.value or b"", record.headers)
             if event.type != MESSAGE_RECEIVED:
                 raise BadRecord("wrong_type", f"expected {MESSAGE_RECEIVED}, got {event.type!r}")
             data = parse_data(event, MessageReceived)
