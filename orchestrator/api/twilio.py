@@ -21,6 +21,13 @@ from fastapi.responses import Response
 from channels.twilio_signature import validate_signature
 from channels.twilio_sms import TwilioSms, parse_inbound, parse_status_callback
 from orchestrator.addresses import InvalidAddress, normalize_phone
+from orchestrator.api.models import (
+    UNAVAILABLE,
+    TwilioInboundForm,
+    TwilioStatusForm,
+    error,
+    form_body,
+)
 from orchestrator.engine.decisions import derive_id
 from orchestrator.events import MESSAGE_RECEIVED, MESSAGE_STATUS, CloudEvent, MessageStatus
 
@@ -32,6 +39,8 @@ INBOUND_PATH = "/webhooks/twilio/inbound"
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 log = logging.getLogger(__name__)
+
+_BAD_SIGNATURE = error("X-Twilio-Signature is missing or does not match")
 
 
 def twilio_router(deps: ApiDeps) -> APIRouter:
@@ -54,7 +63,18 @@ def twilio_router(deps: ApiDeps) -> APIRouter:
             raise HTTPException(403, "X-Twilio-Signature is missing or does not match")
         return form
 
-    @router.post(STATUS_PATH)
+    @router.post(
+        STATUS_PATH,
+        status_code=204,
+        response_class=Response,
+        openapi_extra=form_body(TwilioStatusForm),
+        responses={
+            204: {"description": "stored on the status topic"},
+            400: error("a required field is missing"),
+            403: _BAD_SIGNATURE,
+            503: UNAVAILABLE,
+        },
+    )
     async def status(request: Request) -> Response:
         """A delivery receipt: verified, then published to the status topic."""
         form = await verified_form(request, "twilio_status")
@@ -82,7 +102,20 @@ def twilio_router(deps: ApiDeps) -> APIRouter:
         deps.metrics.webhook_total.labels("twilio_status", "accepted").inc()
         return Response(status_code=204)
 
-    @router.post(INBOUND_PATH)
+    @router.post(
+        INBOUND_PATH,
+        response_class=Response,
+        openapi_extra=form_body(TwilioInboundForm),
+        responses={
+            200: {
+                "description": "stored on the inbound topic; the reply goes out separately",
+                "content": {"text/xml": {"schema": {"type": "string"}, "example": _EMPTY_TWIML}},
+            },
+            400: error("a required field is missing, or From is not a phone number"),
+            403: _BAD_SIGNATURE,
+            503: UNAVAILABLE,
+        },
+    )
     async def inbound(request: Request) -> Response:
         """An inbound SMS: answered 2xx only once the broker has acknowledged it."""
         form = await verified_form(request, "twilio_inbound")
