@@ -6,13 +6,14 @@ import orjson
 
 from channels.twilio_signature import compute_signature
 from orchestrator.api.twilio import INBOUND_PATH
+from orchestrator.events import AuditRecord
 from tests.integration.helpers import Pipeline, eventually, sms_event
 
 CANONICAL = "+15551230001"
 TYPED = "+1 (555) 123-0001"
 
 
-def _customers(trail: list, step: str) -> list[str | None]:
+def _customers(trail: list[AuditRecord], step: str) -> list[str | None]:
     return [r.customer_id for r in trail if r.step == step]
 
 

@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -50,10 +51,10 @@ async def api(tansu: EmbeddedServer) -> AsyncIterator[tuple[httpx.AsyncClient, M
     await broker.connect()
     metrics = Metrics(CollectorRegistry())
 
-    async def reload_flows() -> object:
+    async def reload_flows() -> Any:
         raise AssertionError("not used")
 
-    deps = ApiDeps(settings, metrics, topics, Publisher(broker, topics, "/api"), {}, reload_flows)  # type: ignore[arg-type]
+    deps = ApiDeps(settings, metrics, topics, Publisher(broker, topics, "/api"), {}, reload_flows)
     transport = httpx.ASGITransport(app=create_app(deps))
     try:
         async with httpx.AsyncClient(transport=transport, base_url=PUBLIC, timeout=30) as http:

@@ -35,9 +35,8 @@ def _app(operator_token: str | None = None) -> Any:
     async def reload_flows() -> Any:
         raise AssertionError("not reached in these tests")
 
-    deps = ApiDeps(
-        settings, Metrics(CollectorRegistry()), Topics(), DownPublisher(), {}, reload_flows
-    )  # type: ignore[arg-type]
+    publisher: Any = DownPublisher()
+    deps = ApiDeps(settings, Metrics(CollectorRegistry()), Topics(), publisher, {}, reload_flows)
     return create_app(deps)
 
 
