@@ -10,8 +10,8 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
