@@ -235,3 +235,80 @@ def _explain(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()[:5]
     )
+
+
+# The data of the events Continuum produces for itself. The producers build these as dicts
+# (scheduler, executor, status worker); the models give them a schema (docs/asyncapi.yaml) and
+# the tests check that the producers' output fits.
+
+
+class CustomerAddress(_Data):
+    """A customer named by where they can be reached."""
+
+    channel: Literal["sms", "whatsapp", "email", "webchat"]
+    address: str = Field(min_length=1, description="normalised (see docs/wire-format.md)")
+
+
+class BusinessEvent(_Data):
+    """``event.<name>``: something happened to a customer in another system; free fields."""
+
+    customer: str | CustomerAddress = Field(description="a customer id, or {channel, address}")
+    customer_id: str | None = Field(None, description="set on continuum.customer")
+
+
+class TimerFired(_Data):
+    """``timer.fired``: a flow timer is due."""
+
+    timer_id: str
+    customer_id: str
+    purpose: str = Field(description="wait, wait_timeout, ask_timeout, expiry or named")
+    name: str | None = None
+    flow_id: str | None = None
+    step: str | None = None
+    due: datetime
+
+
+class ScheduleFired(_Data):
+    """``schedule.fired``: one cron tick of a scheduled flow, for one customer in its audience."""
+
+    flow_id: str
+    tick: datetime
+    customer_id: str
+
+
+class CallCompleted(_Data):
+    """``call.completed``: the result of a flow's ``call`` step."""
+
+    call_id: str
+    customer_id: str
+    status: int | None = Field(description="HTTP status, or null when no answer came")
+    body: Any = Field(None, alias="json", description="the parsed JSON body, or null")
+    text: str | None = Field(None, description="the body, at most 65,536 chars")
+    error: str | None = Field(
+        None, description="null, timeout, host_not_allowed, or an httpx exception class name"
+    )
+
+
+class StatusForFlows(_Data):
+    """``message.status`` on ``continuum.customer``: a receipt matched to a message we sent."""
+
+    status: DeliveryStatus
+    channel: str | None = None
+    customer_id: str
+    message_id: str | None = None
+    external_id: str
+    error_code: str | None = None
+
+
+class AgentTask(_Data):
+    """``agent.task``: a conversation handed to a person."""
+
+    task_id: str
+    customer_id: str
+    queue: str
+    skills: list[str] = Field(default_factory=list)
+    priority: int = Field(ge=0, le=10)
+    note: str | None = None
+    channel: str | None = None
+    flow_id: str | None = None
+    step: str | None = None
