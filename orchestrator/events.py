@@ -1,7 +1,12 @@
 """The CloudEvents 1.0 envelope and the typed data of each event type.
 
-Every record on every topic is one structured-mode CloudEvent. Unknown envelope attributes and
-unknown data fields are kept (``extra="allow"``) so that a producer's additions travel through.
+Every record on every topic is one CloudEvent, in either content mode of the Kafka protocol
+binding, chosen as the binding says: a ``content-type`` header of ``application/cloudevents...``
+means *structured* (the value is the whole event as JSON); otherwise ``ce_*`` headers mean
+*binary* (each header one attribute, ``content-type`` the ``datacontenttype``, the value the
+data); a record with neither is read as structured. Continuum itself publishes structured mode.
+Unknown envelope attributes and unknown data fields are kept (``extra="allow"``) so that a
+producer's additions travel through.
 
 Example, on ``continuum.inbound.sms`` with key ``+15551230001``::
 
@@ -14,6 +19,7 @@ Example, on ``continuum.inbound.sms`` with key ``+15551230001``::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -23,6 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestrator.errors import BadRecord
 
 CONTENT_TYPE = "application/cloudevents+json"
+CE_HEADER_PREFIX = "ce_"
+
+Headers = Sequence[tuple[str, bytes]]
+"""Kafka record headers as aiokafka gives them: (name, value) pairs, names may repeat."""
 
 MESSAGE_RECEIVED = "message.received"
 MESSAGE_SEND = "message.send"
@@ -146,8 +156,10 @@ class DeadLetter(_Data):
     original_b64: str
 
 
-def parse_envelope(raw: bytes) -> CloudEvent:
-    """Decode one record's value into a CloudEvent, or raise :class:`BadRecord`."""
+def parse_envelope(raw: bytes, headers: Headers | None = None) -> CloudEvent:
+    """Decode one record into a CloudEvent, in the mode its headers name; or raise BadRecord."""
+    if headers and _is_binary(headers):
+        return _parse_binary(raw, headers)
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -156,6 +168,57 @@ def parse_envelope(raw: bytes) -> CloudEvent:
         raise BadRecord("not_cloudevent", "value is JSON but not an object")
     try:
         return CloudEvent.model_validate(doc)
+    except ValidationError as exc:
+        raise BadRecord("not_cloudevent", _explain(exc)) from None
+
+
+def _content_type(headers: Headers) -> str | None:
+    for name, value in headers:
+        if name.lower() == "content-type":
+            return value.decode("utf-8", errors="replace").strip()
+    return None
+
+
+def _is_binary(headers: Headers) -> bool:
+    content_type = (_content_type(headers) or "").lower()
+    if content_type.startswith("application/cloudevents"):
+        return False
+    return any(name.lower() == CE_HEADER_PREFIX + "specversion" for name, _ in headers)
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "application/json").split(";", 1)[0].strip().lower()
+    return media in ("application/json", "text/json") or media.endswith("+json")
+
+
+def _parse_binary(raw: bytes, headers: Headers) -> CloudEvent:
+    attributes: dict[str, Any] = {}
+    for name, value in headers:
+        if not name.lower().startswith(CE_HEADER_PREFIX):
+            continue
+        attribute = name[len(CE_HEADER_PREFIX) :].lower()
+        try:
+            attributes[attribute] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRecord("not_cloudevent", f"header {name} is not UTF-8") from None
+    attributes.pop("data", None)
+    content_type = _content_type(headers)
+    attributes["datacontenttype"] = content_type
+    if not _is_json(content_type):
+        raise BadRecord(
+            "invalid_data",
+            f"binary-mode data of content-type {content_type!r}: Continuum's events carry JSON",
+        )
+    data: Any = None
+    if raw:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise BadRecord("not_json", f"binary-mode value is not JSON: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        raise BadRecord("invalid_data", "binary-mode data is JSON but not an object")
+    try:
+        return CloudEvent.model_validate({**attributes, "data": data})
     except ValidationError as exc:
         raise BadRecord("not_cloudevent", _explain(exc)) from None
 
@@ -172,3 +235,80 @@ def _explain(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()[:5]
     )
+
+
+# The data of the events Continuum produces for itself. The producers build these as dicts
+# (scheduler, executor, status worker); the models give them a schema (docs/asyncapi.yaml) and
+# the tests check that the producers' output fits.
+
+
+class CustomerAddress(_Data):
+    """A customer named by where they can be reached."""
+
+    channel: Literal["sms", "whatsapp", "email", "webchat"]
+    address: str = Field(min_length=1, description="normalised (see docs/wire-format.md)")
+
+
+class BusinessEvent(_Data):
+    """``event.<name>``: something happened to a customer in another system; free fields."""
+
+    customer: str | CustomerAddress = Field(description="a customer id, or {channel, address}")
+    customer_id: str | None = Field(None, description="set on continuum.customer")
+
+
+class TimerFired(_Data):
+    """``timer.fired``: a flow timer is due."""
+
+    timer_id: str
+    customer_id: str
+    purpose: str = Field(description="wait, wait_timeout, ask_timeout, expiry or named")
+    name: str | None = None
+    flow_id: str | None = None
+    step: str | None = None
+    due: datetime
+
+
+class ScheduleFired(_Data):
+    """``schedule.fired``: one cron tick of a scheduled flow, for one customer in its audience."""
+
+    flow_id: str
+    tick: datetime
+    customer_id: str
+
+
+class CallCompleted(_Data):
+    """``call.completed``: the result of a flow's ``call`` step."""
+
+    call_id: str
+    customer_id: str
+    status: int | None = Field(description="HTTP status, or null when no answer came")
+    body: Any = Field(None, alias="json", description="the parsed JSON body, or null")
+    text: str | None = Field(None, description="the body, at most 65,536 chars")
+    error: str | None = Field(
+        None, description="null, timeout, host_not_allowed, or an httpx exception class name"
+    )
+
+
+class StatusForFlows(_Data):
+    """``message.status`` on ``continuum.customer``: a receipt matched to a message we sent."""
+
+    status: DeliveryStatus
+    channel: str | None = None
+    customer_id: str
+    message_id: str | None = None
+    external_id: str
+    error_code: str | None = None
+
+
+class AgentTask(_Data):
+    """``agent.task``: a conversation handed to a person."""
+
+    task_id: str
+    customer_id: str
+    queue: str
+    skills: list[str] = Field(default_factory=list)
+    priority: int = Field(ge=0, le=10)
+    note: str | None = None
+    channel: str | None = None
+    flow_id: str | None = None
+    step: str | None = None

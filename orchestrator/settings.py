@@ -94,6 +94,13 @@ class ApiSettings(_Section):
         description="the URL providers reach the API at; webhook signatures are checked against "
         "it (default http://HOST:PORT)",
     )
+    publish_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="longest a webhook waits for the broker to store its event before it "
+        "answers 503 with Retry-After (Twilio gives up at 15 s)",
+    )
 
 
 class SandboxSettings(_Section):

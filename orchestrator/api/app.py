@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Security
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator.api.flows import flows_router
+from orchestrator.api.models import FlowsRejected, FlowsReloaded, Health, Readiness, error
 from orchestrator.api.twilio import twilio_router
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.metrics import Metrics
@@ -33,16 +36,36 @@ class ApiDeps:
     reload_flows: Callable[[], Awaitable[Catalogue]]
 
 
+_OPERATOR = HTTPBearer(
+    scheme_name="operatorToken",
+    description="`CONTINUUM_API__OPERATOR_TOKEN`; when it is unset, operator endpoints answer 403",
+    auto_error=False,  # declares the scheme; flows.py checks the token and answers 401/403
+)
+_OPERATOR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": FlowsReloaded, "description": "the new set is running"},
+    401: error(
+        "no `Authorization: Bearer <operator token>`, or the wrong token",
+        {"WWW-Authenticate": ("`Bearer`", "string")},
+    ),
+    403: error("operator endpoints are disabled: CONTINUUM_API__OPERATOR_TOKEN is unset"),
+    422: {"model": FlowsRejected, "description": "the set is invalid; the running set stays"},
+}
+
+
 def create_app(deps: ApiDeps) -> FastAPI:
     """The API application."""
     app = FastAPI(title="Continuum", version="0.1.0", docs_url="/docs", redoc_url=None)
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=Health)
     async def healthz() -> dict[str, str]:
         """Alive: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get(
+        "/readyz",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "some check is not ok"}},
+    )
     async def readyz() -> JSONResponse:
         """Ready: Kafka, Redis and PostgreSQL reachable, and every worker consuming."""
         checks = {name: await probe() for name, probe in deps.probes.items()}
@@ -53,11 +76,19 @@ def create_app(deps: ApiDeps) -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"description": "metrics", "content": {CONTENT_TYPE_LATEST: {}}}},
+    )
     async def metrics() -> Response:
         """Prometheus text format."""
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(twilio_router(deps))
-    app.include_router(flows_router(deps))
+    app.include_router(
+        flows_router(deps),
+        dependencies=[Security(_OPERATOR)],
+        responses=_OPERATOR_RESPONSES,
+    )
     return app

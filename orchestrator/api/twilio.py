@@ -1,7 +1,17 @@
-"""Twilio webhooks: delivery status callbacks and inbound SMS, both signature-checked."""
+"""Twilio webhooks: delivery status callbacks and inbound SMS, both signature-checked.
+
+Each answers 2xx only once the broker has stored its event. The wait is bounded by
+``api.publish_timeout_s`` (5 s): past it, or when the broker refuses, the answer is 503 with
+``Retry-After`` and ``continuum_webhook_total{outcome="publish_timeout"|"publish_error"}`` counts
+it, so the caller retries (Twilio retries inbound messages, not status callbacks) instead of
+hanging until its own 15 s limit.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
 from typing import TYPE_CHECKING
 
 from aiokafka.errors import KafkaError
@@ -10,6 +20,14 @@ from fastapi.responses import Response
 
 from channels.twilio_signature import validate_signature
 from channels.twilio_sms import TwilioSms, parse_inbound, parse_status_callback
+from orchestrator.addresses import InvalidAddress, normalize_phone
+from orchestrator.api.models import (
+    UNAVAILABLE,
+    TwilioInboundForm,
+    TwilioStatusForm,
+    error,
+    form_body,
+)
 from orchestrator.engine.decisions import derive_id
 from orchestrator.events import MESSAGE_RECEIVED, MESSAGE_STATUS, CloudEvent, MessageStatus
 
@@ -19,6 +37,10 @@ if TYPE_CHECKING:
 STATUS_PATH = "/webhooks/twilio/status"
 INBOUND_PATH = "/webhooks/twilio/inbound"
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+log = logging.getLogger(__name__)
+
+_BAD_SIGNATURE = error("X-Twilio-Signature is missing or does not match")
 
 
 def twilio_router(deps: ApiDeps) -> APIRouter:
@@ -41,7 +63,18 @@ def twilio_router(deps: ApiDeps) -> APIRouter:
             raise HTTPException(403, "X-Twilio-Signature is missing or does not match")
         return form
 
-    @router.post(STATUS_PATH)
+    @router.post(
+        STATUS_PATH,
+        status_code=204,
+        response_class=Response,
+        openapi_extra=form_body(TwilioStatusForm),
+        responses={
+            204: {"description": "stored on the status topic"},
+            400: error("a required field is missing"),
+            403: _BAD_SIGNATURE,
+            503: UNAVAILABLE,
+        },
+    )
     async def status(request: Request) -> Response:
         """A delivery receipt: verified, then published to the status topic."""
         form = await verified_form(request, "twilio_status")
@@ -65,11 +98,24 @@ def twilio_router(deps: ApiDeps) -> APIRouter:
             type=MESSAGE_STATUS,
             data=data.model_dump(mode="json", exclude_none=True),
         )
-        await _publish_now(deps, deps.topics.status, event, report.external_id)
+        await _publish_now(deps, "twilio_status", deps.topics.status, event, report.external_id)
         deps.metrics.webhook_total.labels("twilio_status", "accepted").inc()
         return Response(status_code=204)
 
-    @router.post(INBOUND_PATH)
+    @router.post(
+        INBOUND_PATH,
+        response_class=Response,
+        openapi_extra=form_body(TwilioInboundForm),
+        responses={
+            200: {
+                "description": "stored on the inbound topic; the reply goes out separately",
+                "content": {"text/xml": {"schema": {"type": "string"}, "example": _EMPTY_TWIML}},
+            },
+            400: error("a required field is missing, or From is not a phone number"),
+            403: _BAD_SIGNATURE,
+            503: UNAVAILABLE,
+        },
+    )
     async def inbound(request: Request) -> Response:
         """An inbound SMS: answered 2xx only once the broker has acknowledged it."""
         form = await verified_form(request, "twilio_inbound")
@@ -78,6 +124,11 @@ def twilio_router(deps: ApiDeps) -> APIRouter:
         except ValueError as exc:
             deps.metrics.webhook_total.labels("twilio_inbound", "invalid").inc()
             raise HTTPException(400, str(exc)) from None
+        try:
+            sender = normalize_phone(sms.sender)
+        except InvalidAddress as exc:
+            deps.metrics.webhook_total.labels("twilio_inbound", "invalid").inc()
+            raise HTTPException(400, f"{exc.reason}: From: {exc}") from None
         event = CloudEvent(
             specversion="1.0",
             id=sms.id,
@@ -85,22 +136,34 @@ def twilio_router(deps: ApiDeps) -> APIRouter:
             type=MESSAGE_RECEIVED,
             data={
                 "channel": "sms",
-                "from": sms.sender,
+                "from": sender,
                 "to": sms.recipient,
                 "text": sms.text,
                 "attachments": list(sms.attachments),
             },
         )
-        await _publish_now(deps, deps.topics.inbound("sms"), event, sms.sender)
+        await _publish_now(deps, "twilio_inbound", deps.topics.inbound("sms"), event, sender)
         deps.metrics.webhook_total.labels("twilio_inbound", "accepted").inc()
         return Response(_EMPTY_TWIML, media_type="text/xml")
 
     return router
 
 
-async def _publish_now(deps: ApiDeps, topic: str, event: CloudEvent, key: str) -> None:
+async def _publish_now(deps: ApiDeps, route: str, topic: str, event: CloudEvent, key: str) -> None:
+    """Publish and wait for the broker's ack, at most ``api.publish_timeout_s``; else 503."""
+    timeout = deps.settings.api.publish_timeout_s
     try:
-        await deps.publisher.publish_confirmed(topic, event, key)
-    except (TimeoutError, KafkaError, OSError) as exc:
-        deps.metrics.webhook_total.labels("publish", "error").inc()
-        raise HTTPException(503, f"the event could not be stored: {exc}") from None
+        async with asyncio.timeout(timeout):
+            await deps.publisher.publish_confirmed(topic, event, key)
+    except TimeoutError:
+        outcome, why = "publish_timeout", f"the broker did not acknowledge within {timeout:g}s"
+    except (KafkaError, OSError) as exc:
+        outcome, why = "publish_error", f"the broker refused the event: {exc}"
+    else:
+        return
+    deps.metrics.webhook_total.labels(route, outcome).inc()
+    log.warning("%s: answering 503: %s", route, why)
+    retry_after = str(max(1, math.ceil(timeout)))
+    raise HTTPException(
+        503, f"the event could not be stored: {why}", headers={"Retry-After": retry_after}
+    )

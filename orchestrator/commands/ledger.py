@@ -7,6 +7,7 @@ import sys
 
 import asyncpg
 
+from orchestrator.addresses import guess_channel, normalize_lookup
 from orchestrator.errors import ConfigError
 from orchestrator.ledger.export import write_records
 from orchestrator.ledger.store import LedgerStore
@@ -24,7 +25,7 @@ async def query(settings: Settings, args: argparse.Namespace) -> int:
         await store.migrate()
         records = await store.search(
             customer_id=args.customer,
-            address=args.address,
+            address=_canonical(args.address, args.channel),
             since=args.since,
             until=args.until,
             step=args.step,
@@ -39,3 +40,10 @@ async def query(settings: Settings, args: argparse.Namespace) -> int:
         await pool.close()
     write_records(records, args.format, sys.stdout)
     return 0
+
+
+def _canonical(address: str | None, channel: str | None) -> str | None:
+    """The address as the ledger stores it (E.164, lower-case email domain), however typed."""
+    if address is None:
+        return None
+    return normalize_lookup(channel or guess_channel(address), address)

@@ -24,6 +24,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from orchestrator.addresses import normalize_lookup
 from orchestrator.engine.model import CustomerState
 from orchestrator.errors import ConfigError, FlowError
 from orchestrator.policy.evaluate import Candidate, Customer, Verdict, evaluate
@@ -166,7 +167,9 @@ async def _find(url: str, address: str, channel: str) -> str:
     redis = Redis.from_url(url, socket_connect_timeout=5)
     order = [channel, *(c for c in CHANNELS if c != channel)]
     try:
-        owners = await redis.mget([keys.identity_key(c, address) for c in order])
+        owners = await redis.mget(
+            [keys.identity_key(c, normalize_lookup(c, address)) for c in order]
+        )
     except (RedisError, OSError) as exc:
         raise ConfigError(f"cannot reach Redis: {exc}") from None
     finally:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from orchestrator.addresses import InvalidAddress, normalize
 from orchestrator.errors import ConfigError
 from orchestrator.events import CONTENT_TYPE, MESSAGE_RECEIVED, CloudEvent
 from orchestrator.settings import Settings
@@ -24,6 +25,10 @@ SEND_TIMEOUT_S = 15.0
 
 async def send(settings: Settings, args: argparse.Namespace) -> int:
     """Publish and wait for the broker's acknowledgement."""
+    try:
+        sender = normalize(args.channel, args.sender)
+    except InvalidAddress as exc:
+        raise ConfigError(f"{exc.reason}: --from {exc}") from None
     topics = Topics(settings.kafka.topic_prefix)
     event = CloudEvent(
         specversion="1.0",
@@ -33,7 +38,7 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
         time=datetime.now(UTC),
         data={
             "channel": args.channel,
-            "from": args.sender,
+            "from": sender,
             "to": args.recipient or settings.twilio.from_number,
             "text": args.text,
             "attachments": [],
@@ -52,7 +57,7 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
                 await producer.send_and_wait(
                     topics.inbound(args.channel),
                     event.to_bytes(),
-                    key=args.sender.encode(),
+                    key=sender.encode(),
                     headers=[("content-type", CONTENT_TYPE.encode())],
                 )
     except (KafkaError, OSError, TimeoutError) as exc:
@@ -63,7 +68,7 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
         ) from None
     finally:
         await producer.stop()  # also after a failed start, or aiokafka warns it was not closed
-    print(f"published {event.id} to {topics.inbound(args.channel)} (key {args.sender})")
+    print(f"published {event.id} to {topics.inbound(args.channel)} (key {sender})")
     return 0
 
 

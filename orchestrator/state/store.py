@@ -28,11 +28,20 @@ return out
 """
 
 # For each identity key: keep the customer id already there, or claim it with the proposed one.
+# KEYS holds n identity keys, then the n proposed customers' state keys; ARGV the n proposed ids,
+# then n seed states. A customer created here starts with the address as its identity, so a flow
+# can reach it before it has ever written to us (a business event about a new address).
 _RESOLVE = """
 local out = {}
-for i, key in ipairs(KEYS) do
-  local ok = redis.call('SET', key, ARGV[i], 'NX')
-  if ok then out[i] = {ARGV[i], 1} else out[i] = {redis.call('GET', key), 0} end
+local n = #ARGV / 2
+for i = 1, n do
+  local ok = redis.call('SET', KEYS[i], ARGV[i], 'NX')
+  if ok then
+    redis.call('SET', KEYS[n + i], ARGV[n + i], 'NX')
+    out[i] = {ARGV[i], 1}
+  else
+    out[i] = {redis.call('GET', KEYS[i]), 0}
+  end
 end
 return out
 """
@@ -73,11 +82,21 @@ class RedisStateStore:
         return [bool(x) for x in result]
 
     async def resolve(self, items: Sequence[tuple[str, str, str]]) -> list[Resolution]:
-        """For (channel, address, proposed new id) items, the customer each address belongs to."""
+        """For (channel, address, proposed new id) items, the customer each address belongs to.
+
+        A customer created here is stored with ``{channel: address}`` as its identity.
+        """
         if not items:
             return []
+        seeds = [
+            orjson.dumps({"customer_id": p, "identities": {c: a}}).decode() for c, a, p in items
+        ]
         result = await self._resolve(
-            keys=[keys.identity_key(c, a) for c, a, _ in items], args=[p for _, _, p in items]
+            keys=[
+                *(keys.identity_key(c, a) for c, a, _ in items),
+                *(keys.customer_key(p) for _, _, p in items),
+            ],
+            args=[*(p for _, _, p in items), *seeds],
         )
         return [Resolution(_text(cid), bool(created)) for cid, created in result]
 

@@ -104,7 +104,7 @@ def _result(decisions: Sequence[Any], notes: Sequence[Any]) -> str:
 
 def decode(record: Record) -> tuple[str, Event]:
     """A record of ``continuum.customer`` as (customer id, engine event)."""
-    envelope = parse_envelope(record.value or b"")
+    envelope = parse_envelope(record.value or b"", record.headers)
     customer_id = _customer_id(envelope)
     data = envelope.data or {}
     kind = envelope.type

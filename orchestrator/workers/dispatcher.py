@@ -89,7 +89,7 @@ class DispatcherWorker(BatchWorker):
         await self._pub.flush()
 
     def _decode(self, record: Record) -> MessageSend:
-        event = parse_envelope(record.value or b"")
+        event = parse_envelope(record.value or b"", record.headers)
         if event.type != MESSAGE_SEND:
             raise BadRecord("wrong_type", f"expected {MESSAGE_SEND}, got {event.type!r}")
         return parse_data(event, MessageSend)

@@ -2,7 +2,9 @@
 
 Reads ``continuum.inbound.<channel>`` (keyed by sender address) and writes each new message to
 ``continuum.customer`` keyed by customer id, so one customer's events stay in order whatever
-channel they arrive on.
+channel they arrive on. The sender address is normalised first (:mod:`orchestrator.addresses`):
+the re-keyed event carries the canonical ``from``, and a sender that cannot be normalised is
+dead-lettered as ``invalid_address``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from orchestrator.addresses import InvalidAddress, normalize
 from orchestrator.errors import BadRecord
 from orchestrator.events import (
     MESSAGE_RECEIVED,
@@ -67,7 +70,7 @@ class InboundWorker(BatchWorker):
 
     async def _validate(self, record: Record) -> _Valid | None:
         try:
-            event = parse_envelope(record.value or b"")
+            event = parse_envelope(record.value or b"", record.headers)
             if event.type != MESSAGE_RECEIVED:
                 raise BadRecord("wrong_type", f"expected {MESSAGE_RECEIVED}, got {event.type!r}")
             data = parse_data(event, MessageReceived)
@@ -77,10 +80,14 @@ class InboundWorker(BatchWorker):
                     "channel_mismatch",
                     f"data.channel {data.channel!r} arrived on the {topic_channel} topic",
                 )
+            try:
+                sender = normalize(data.channel, data.sender)
+            except InvalidAddress as exc:
+                raise BadRecord(exc.reason, f"data.from: {exc}") from None
         except BadRecord as exc:
             await self.reject(record, exc)
             return None
-        return _Valid(record, event, data)
+        return _Valid(record, event, data.model_copy(update={"sender": sender}))
 
     async def _duplicate(self, v: _Valid) -> None:
         await self._pub.audit(
@@ -105,13 +112,17 @@ class InboundWorker(BatchWorker):
             "customer_id": customer_id,
         }
         ident = (v.data.channel, v.event.id)
+        detail = {"text": v.data.text, "to": v.data.recipient, "source": v.event.source}
+        typed = (v.event.data or {}).get("from")
+        if typed != v.data.sender:
+            detail["from_as_sent"] = typed
         await self._pub.audit(
             audit(
                 "inbound_received",
                 "accepted",
                 identity=ident,
                 at=at,
-                detail={"text": v.data.text, "to": v.data.recipient, "source": v.event.source},
+                detail=detail,
                 **common,
             )
         )
@@ -124,6 +135,6 @@ class InboundWorker(BatchWorker):
                 **common,
             )
         )
-        data = {**(v.event.data or {}), "customer_id": customer_id}
+        data = {**(v.event.data or {}), "from": v.data.sender, "customer_id": customer_id}
         rekeyed = v.event.model_copy(update={"data": data, "customerid": customer_id})
         await self._pub.publish(self._deps.topics.customer, rekeyed, customer_id)

@@ -35,7 +35,7 @@ class LedgerSinkWorker(BatchWorker):
         batch: list[AuditRecord] = []
         for record in records:
             try:
-                event = parse_envelope(record.value or b"")
+                event = parse_envelope(record.value or b"", record.headers)
                 if not event.type.startswith(AUDIT_PREFIX):
                     raise BadRecord("wrong_type", f"expected audit.*, got {event.type!r}")
                 batch.append(parse_data(event, AuditRecord))

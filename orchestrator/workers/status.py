@@ -40,7 +40,7 @@ class StatusWorker(BatchWorker):
         receipts: list[tuple[str, MessageStatus]] = []
         for record in records:
             try:
-                event = parse_envelope(record.value or b"")
+                event = parse_envelope(record.value or b"", record.headers)
                 if event.type != MESSAGE_STATUS:
                     raise BadRecord("wrong_type", f"expected {MESSAGE_STATUS}, got {event.type!r}")
                 receipts.append((event.id, parse_data(event, MessageStatus)))

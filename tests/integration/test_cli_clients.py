@@ -129,6 +129,9 @@ async def test_ledger_query_by_time_range_with_filters(
     assert _ids(capsys.readouterr().out) == ["r5", "r7"]
     assert await _cli("ledger", "query", *since, "--limit", "2", "--format", "jsonl") == 0
     assert _ids(capsys.readouterr().out) == ["r1", "r2"]
+    # an address as a person types it finds the records of its canonical spelling
+    assert await _cli("ledger", "query", "--address", "+1 (555) 000-0001", "--format", "jsonl") == 0
+    assert _ids(capsys.readouterr().out) == ["r1", "r2", "r3"]  # c1, whose number it is
 
 
 async def test_replay_exit_code_says_whether_decisions_would_change(
@@ -162,6 +165,9 @@ async def test_policy_explain_finds_the_customer_by_address(
     doc = json.loads(capsys.readouterr().out)
     assert (doc["customer"], doc["to"]) == ("c42", "+14155550100")
     assert doc["verdict"]["rule"] == "consent.marketing"
+    # typed as a person types it, the number is the same customer's
+    assert await _cli(*explain, "--address", "+1 (415) 555-0100", "--format", "json") == 0
+    assert json.loads(capsys.readouterr().out)["customer"] == "c42"
 
     assert await _cli(*explain, "--address", "+14155550199") == 2
     err = capsys.readouterr().err

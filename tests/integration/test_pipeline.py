@@ -115,7 +115,7 @@ async def test_garbage_goes_to_the_dlq_and_the_next_good_message_is_processed(
 
 
 async def test_a_channel_without_an_adapter_is_recorded_as_rejected(pipeline: Pipeline) -> None:
-    address = "wa:15551230002"
+    address = "+15551230002"
     event = orjson.loads(sms_event("WA1", address, "HELP"))
     event["data"]["channel"] = "whatsapp"
     await pipeline.produce(

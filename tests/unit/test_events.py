@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
 from orchestrator.errors import BadRecord
 from orchestrator.events import (
@@ -125,3 +128,103 @@ def test_to_bytes_drops_unset_optional_attributes() -> None:
 def test_message_send_defaults() -> None:
     send = MessageSend(message_id="m1", customer_id="c1", channel="sms", to="+1", text="hi")
     assert (send.purpose, send.attachments, send.sender) == ("service", [], None)
+
+
+# ------------------------------------------------ the Kafka protocol binding: both content modes
+# The official CloudEvents SDK produces the records; parse_envelope must read what it writes.
+
+ENVELOPE_HEADERS = [(f"ce_{k}", v.encode()) for k, v in ENVELOPE.items()]
+SMS_DATA = {"channel": "sms", "from": "+15551230001", "to": "+15559990000", "text": "hi"}
+
+
+def _sdk_event(**extra: object) -> SdkEvent:
+    attributes = {
+        "id": "SMb1",
+        "source": "/knative/twilio",
+        "type": MESSAGE_RECEIVED,
+        "time": datetime(2026, 11, 22, 12, 0, tzinfo=UTC),
+        "datacontenttype": "application/json",
+        "subject": "sms",
+        "customerid": "cus_1",
+        **extra,
+    }
+    return SdkEvent(attributes=attributes, data=dict(SMS_DATA))
+
+
+def _headers(message: ce_kafka.KafkaMessage) -> list[tuple[str, bytes]]:
+    return list(message.headers.items())  # aiokafka gives (name, bytes) pairs
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+def test_both_kafka_content_modes_of_the_sdk_decode_to_the_same_event(mode: str) -> None:
+    convert = ce_kafka.to_binary if mode == "binary" else ce_kafka.to_structured
+    message = convert(_sdk_event(), JSONFormat())
+    event = parse_envelope(message.value, _headers(message))
+    assert (event.id, event.source, event.type, event.subject) == (
+        "SMb1",
+        "/knative/twilio",
+        MESSAGE_RECEIVED,
+        "sms",
+    )
+    assert event.time == datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    assert event.datacontenttype == "application/json"
+    assert event.data == SMS_DATA
+    assert event.model_extra == {"customerid": "cus_1"}
+    assert parse_data(event, MessageReceived).sender == "+15551230001"
+
+
+def test_binary_mode_is_chosen_by_content_type_as_the_binding_says() -> None:
+    binary = ce_kafka.to_binary(_sdk_event(), JSONFormat())
+    assert dict(binary.headers)["content-type"] == b"application/json"
+    structured = ce_kafka.to_structured(_sdk_event(), JSONFormat())
+    ct = dict(structured.headers)["content-type"]
+    assert ct.startswith(b"application/cloudevents+json")
+    # ce_* headers beside a structured content-type do not turn it into binary mode.
+    mixed = [*structured.headers.items(), ("ce_id", b"other")]
+    assert parse_envelope(structured.value, mixed).id == "SMb1"
+    # No headers at all: structured, as Continuum and plain producers have always sent.
+    assert parse_envelope(ARCHITECTURE_EXAMPLE, []).id == "SM8f1c"
+
+
+def test_binary_mode_without_data_and_without_content_type_is_an_event_with_no_data() -> None:
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"o1"),
+        ("ce_source", b"/orders"),
+        ("ce_type", b"event.order.shipped"),
+    ]
+    event = parse_envelope(b"", headers)
+    assert (event.type, event.data) == ("event.order.shipped", None)
+
+
+@pytest.mark.parametrize(
+    ("headers", "value", "reason"),
+    [
+        pytest.param(
+            [("ce_specversion", b"1.0"), ("ce_id", b"x")], b"{}", "not_cloudevent", id="no-type"
+        ),
+        pytest.param(
+            [("ce_specversion", b"0.3"), ("ce_id", b"x"), ("ce_source", b"/s"), ("ce_type", b"t")],
+            b"{}",
+            "not_cloudevent",
+            id="old-specversion",
+        ),
+        pytest.param(
+            [*ENVELOPE_HEADERS, ("content-type", b"text/plain")],
+            b"hello",
+            "invalid_data",
+            id="not-json-data",
+        ),
+        pytest.param(ENVELOPE_HEADERS, b"[1, 2]", "invalid_data", id="data-not-an-object"),
+        pytest.param(ENVELOPE_HEADERS, b"{oops", "not_json", id="data-not-json"),
+        pytest.param(
+            [*ENVELOPE_HEADERS, ("ce_subject", b"\xff")], b"{}", "not_cloudevent", id="bad-utf8"
+        ),
+    ],
+)
+def test_bad_binary_records_are_refused_with_a_reason(
+    headers: list[tuple[str, bytes]], value: bytes, reason: str
+) -> None:
+    with pytest.raises(BadRecord) as info:
+        parse_envelope(value, headers)
+    assert info.value.reason == reason
