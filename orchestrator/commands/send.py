@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
+from orchestrator.errors import FlowError
 from orchestrator.events import MESSAGE_RECEIVED, CloudEvent
+from orchestrator.policy.loader import load_policy
+from orchestrator.policy.quiet_hours import describe_held
+from orchestrator.policy.quiet_hours import zones_for as quiet_zones
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics
 from orchestrator.workers.publisher import Publisher
@@ -39,4 +45,10 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await broker.stop()
     print(f"published {event.id} to {topics.inbound(args.channel)} (key {args.sender})")
+    with contextlib.suppress(FlowError):  # B8: say when quiet hours hold the answer back
+        policy = load_policy(Path(settings.flows_dir))
+        zones = quiet_zones(policy, None, args.sender)
+        quiet = describe_held(policy, datetime.now(UTC), zones)
+        if quiet:
+            print(quiet)
     return 0

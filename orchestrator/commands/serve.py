@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from channels.sandbox.app import create_sandbox_app
@@ -16,6 +17,7 @@ from channels.sandbox.config import SandboxConfig
 from orchestrator import servers
 from orchestrator.errors import ConfigError, FlowError
 from orchestrator.http_server import HttpServer
+from orchestrator.policy.quiet_hours import describe_held
 from orchestrator.service import Service, create_topics
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics
@@ -31,6 +33,9 @@ async def up(settings: Settings) -> int:
         await service.start()
         await _wait_consuming(service)
         _print_where(settings, embedded, time.monotonic() - started)
+        quiet = describe_held(service.policy(), datetime.now(UTC))  # B8: say why replies wait
+        if quiet:
+            print(f"  {quiet}", flush=True)
         await _until_signal(service)
         print("continuum: stopping...", flush=True)
     finally:

@@ -107,6 +107,10 @@ def check(policy: Policy, who: Customer, msg: Outgoing, now: datetime) -> SendCh
         due = msg.not_before
         return SendCheck("defer", "not_before", f"not before {due.isoformat()}", due)
     zones = quiet_hours.zones_for(policy, who.timezone, msg.to)
+    inbound = quiet_hours.latest_inbound(who.last_inbound, msg.inbound_at)
+    asked_at = now if msg.not_before is not None else (_aware(msg.decided_at) or now)
+    if quiet_hours.is_reply(policy, msg.purpose, inbound, asked_at):
+        return SEND
     until = quiet_hours.next_allowed(policy, msg.purpose, zones, now)
     if until is not None:
         reason = f"quiet in {', '.join(zones)}; deferred to {until.isoformat()}"

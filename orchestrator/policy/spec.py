@@ -105,6 +105,16 @@ class QuietHoursSpec(_Spec):
     windows: dict[Purpose, Window] = Field(default_factory=_windows)
     holidays: tuple[date, ...] = ()
     holiday_purposes: tuple[Purpose, ...] = ("marketing",)
+    reply_window: Duration = Field(
+        timedelta(minutes=15),
+        description="a reply this soon after the customer's own message is not held back",
+    )
+    reply_purposes: tuple[Literal["transactional", "service"], ...] = Field(
+        ("service", "transactional"),
+        description="the purposes whose replies quiet hours do not hold (never marketing)",
+    )
+
+    _r = field_validator("reply_window", mode="before")(_duration)
 
 
 class CapSpec(_Spec):
