@@ -18,6 +18,8 @@ from typing import Any
 MAX_VALUE = 65_536
 """Characters in any string, or items in any list, a template or expression may build."""
 
+MAX_GROUPS = 4_096
+"""Lists ``batch`` and ``slice`` may make (each is an object of its own, so fewer)."""
 _SPEC = re.compile(r"%(?:\(([^)]*)\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([a-zA-Z%])")
 _NUMBER_CHARS = 400
 """Room for one converted number (``%f`` of 1e308 is 316 characters)."""
@@ -34,10 +36,10 @@ def check(value: Any, what: str = "value") -> Any:
     return value
 
 
-def refuse_over(size: int, what: str) -> None:
-    """Raise :class:`TooLarge` when ``size`` is over the bound."""
-    if size > MAX_VALUE:
-        raise TooLarge(f"{what} would be {size} long, over the limit of {MAX_VALUE}")
+def refuse_over(size: int, what: str, limit: int = MAX_VALUE) -> None:
+    """Raise :class:`TooLarge` when ``size`` is over ``limit``."""
+    if size > limit:
+        raise TooLarge(f"{what} would be {size} long, over the limit of {limit}")
 
 
 def text_size(value: Any) -> int:

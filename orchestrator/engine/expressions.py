@@ -206,7 +206,7 @@ def _wordwrap(s: Any, width: int = 79, *args: Any, **kwargs: Any) -> None:
 def _count(what: str) -> Callable[..., None]:
     def pre(value: Any, n: Any = 0, *_: Any, **__: Any) -> None:
         if isinstance(n, int):
-            bounds.refuse_over(n, what)
+            bounds.refuse_over(n, what, bounds.MAX_GROUPS)
 
     return pre
 
