@@ -133,7 +133,7 @@ def load_flow(
         flow = spec.Flow.model_validate(doc)
     except ValidationError as exc:
         raise FlowError(
-            [f"{path}:{line_of(node, e['loc'])}: {where(e['loc'])}{e['msg']}" for e in exc.errors()]
+            [f"{path}:{line_of(node, e['loc'])}: {where(e['loc'])}{e['msg']}" for e in useful(exc)]
         ) from None
     problems = [
         f"{path}:{line_of(node, loc)}: {where(loc)}{why}"
@@ -318,6 +318,21 @@ def _check_subflows(flows: list[spec.Flow], paths: dict[str, Path]) -> Iterator[
 
 def _compose(path: Path) -> yaml.Node | None:
     return yaml.compose(path.read_text(encoding="utf-8"), Loader=FlowLoader)
+
+
+def useful(exc: ValidationError) -> list[Any]:
+    """The errors worth showing: a list that is "too short" only because its invalid items were
+    dropped (``steps`` when every step has an error) says nothing the items' errors do not."""
+    errors = exc.errors()
+
+    def inside(outer: tuple[Any, ...], e: Any) -> bool:
+        return len(e["loc"]) > len(outer) and tuple(e["loc"][: len(outer)]) == outer
+
+    return [
+        e
+        for e in errors
+        if e["type"] != "too_short" or not any(inside(tuple(e["loc"]), o) for o in errors)
+    ]
 
 
 def where(loc: tuple[Any, ...]) -> str:

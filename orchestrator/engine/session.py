@@ -349,10 +349,10 @@ class Session:
 def _pick_language(template: str | dict[str, str], language: str, default: str) -> str:
     if isinstance(template, str):
         return template
-    for candidate in (language, language.split("-")[0], default):
+    for candidate in (language, language.split("-")[0]):
         if candidate in template:
             return template[candidate]
-    return next(iter(template.values()))
+    return template[default]  # validation requires a text for the default language
 
 
 def _expiry_timer(run: Run) -> str | None:
