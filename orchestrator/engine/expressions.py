@@ -3,9 +3,10 @@
 Variables a flow may use are ``customer``, ``event``, ``run``, ``flow`` and ``now`` (plus
 ``answer`` inside an ask category's expression); an unknown one fails validation at load time.
 
-A runaway template cannot hang a worker: ``range()`` and repetition (``*``, ``**``) draw on one
-budget per evaluation, and output is capped while it is produced. No step may build a string or
-list over :data:`~orchestrator.engine.bounds.MAX_VALUE` (64 Ki characters or items): padding,
+A runaway template cannot hang a worker: ``range()``, every ``{% for %}`` iteration and
+repetition (``*``, ``**``) draw on one budget per evaluation, and output is capped while it is
+produced. No step may build a string or list over
+:data:`~orchestrator.engine.bounds.MAX_VALUE` (64 Ki characters or items): padding,
 ``replace``, ``join``, ``%``, ``str.format``, ``+`` and ``~`` are checked before they build,
 every other filter and method on its result (:mod:`orchestrator.engine.bounds`). Lists, dicts and
 sets cannot be changed in place, and the tags that collect output in a buffer (block ``set``,
@@ -16,11 +17,18 @@ stays deterministic.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import update_wrapper
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2 import (
+    ChainableUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    meta,
+    nodes,
+    pass_context,
+)
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.filters import FILTERS, make_attrgetter
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
@@ -52,6 +60,9 @@ class _Budget:
             raise ExpressionError(f"template work budget of {WORK_BUDGET} exceeded")
 
 
+_COUNTED = "_counted_loop"
+"""The filter every ``{% for %}`` iterable is wrapped in (it takes the context, so jinja never
+evaluates it at compile time)."""
 _BUFFERED = (nodes.AssignBlock, nodes.FilterBlock, nodes.Macro, nodes.CallBlock)
 
 
@@ -96,6 +107,16 @@ class FlowEnvironment(ImmutableSandboxedEnvironment):
         self._budget = _Budget()
         self.globals = {"range": self._range}
         self.filters = _bounded_filters()
+        self.filters[_COUNTED] = pass_context(lambda ctx, items: self.counted(items))
+
+    def counted(self, items: Iterable[Any]) -> Iterator[Any]:
+        """``items``, spending one unit of the budget per item (``range`` has paid already)."""
+        if isinstance(items, range):
+            yield from items
+            return
+        for item in items:
+            self._budget.spend(1)
+            yield item
 
     def reset_budget(self) -> None:
         """Give the next evaluation a full budget."""
@@ -172,6 +193,8 @@ class FlowEnvironment(ImmutableSandboxedEnvironment):
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):  # every iteration draws on the work budget
+            loop.iter = nodes.Filter(loop.iter, _COUNTED, [], [], None, None, lineno=loop.lineno)
         for node in tree.find_all(_BUFFERED):
             tag = {"AssignBlock": "set ... endset", "FilterBlock": "filter", "Macro": "macro"}
             kind = tag.get(type(node).__name__, "call")

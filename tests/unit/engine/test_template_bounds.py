@@ -120,6 +120,17 @@ def test_tags_that_collect_output_in_a_buffer_are_refused_at_load(tag: str) -> N
     assert "not allowed in flow templates" in (check_template(tag) or "")
 
 
+def test_every_loop_iteration_draws_on_the_work_budget() -> None:
+    quiet = "{% for a in event.text %}{% for b in event.text %}{% endfor %}{% endfor %}done"
+    with pytest.raises(ExpressionError, match="work budget"):
+        render(quiet, VARS)  # 1600 x 1600 iterations that print nothing
+    assert render("{% for i in range(6000) %}{% endfor %}ok", {}) == "ok"  # range paid once
+    assert render("{% for c in [1, 2, 3] %}{{ c }}{% endfor %}", {}) == "123"
+    assert render("{% for c in event.text %}{{ loop.length if loop.last }}{% endfor %}", VARS) == (
+        "1600"
+    )
+
+
 def test_lists_cannot_grow_in_place() -> None:
     source = "{% set l = [1] %}{% for i in range(40) %}{{ l.extend(l) }}{% endfor %}"
     with pytest.raises(ExpressionError, match="unsafe"):
