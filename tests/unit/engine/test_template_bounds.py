@@ -151,6 +151,40 @@ def test_ordinary_templates_still_render() -> None:
     assert render("{{ event.text|replace('l', 'L') ~ '!' }}", variables) == "HeLLo!"
 
 
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ 1 + 2 }} {{ 7 % 3 }} {{ 2 * 3 }} {{ 2 ** 3 }}", "3 1 6 8"),
+        ("{{ [1] + [2] }} {{ 'a' + 'b' }} {{ 'a' ~ 1 }}", "[1, 2] ab a1"),
+        ("{{ '%(n)s items' % {'n': 3} }} {{ '%05.1f' % 2.25 }}", "3 items 002.2"),
+        ("{{ '{n}!'.format_map({'n': 'hi'}) }} {{ ('<b>'|e).format() }}", "hi! &lt;b&gt;"),
+        ("{{ 'a-a-a'|replace('a', 'b', 2) }} {{ 'a b c'|wordwrap(3) }}", "b-b-a a b\nc"),
+        (
+            "{{ [1, 2, 3]|batch(2, 0)|list }} {{ [1, 2, 3]|slice(2)|list }}",
+            "[[1, 2], [3, 0]] [[1, 2], [3]]",
+        ),
+        ("{{ [{'n': 'a'}, {'n': 'b'}]|join(',', attribute='n') }}", "a,b"),
+        (
+            "{{ [{'n': 1}, {'n': 2}]|sum(attribute='n') }} {{ [[1], [2]]|sum(start=[]) }}",
+            "3 [1, 2]",
+        ),
+        ("{{ 'ab'.center(6, '*') }} {{ ''.join(['x', 'y']) }} {{ 'ab'.upper() }}", "**ab** xy AB"),
+    ],
+)
+def test_ordinary_operations_keep_their_meaning(source: str, expected: str) -> None:
+    assert render(source, {}) == expected
+
+
+def test_an_over_large_argument_is_measured_without_building_its_text() -> None:
+    big = {"event": {"text": "a" * (MAX_VALUE + 1), "numbers": list(range(MAX_VALUE + 1))}}
+    with pytest.raises(ExpressionError, match="over the limit"):
+        evaluate("'%s' % event.text", big)
+    with pytest.raises(ExpressionError, match="over the limit"):
+        evaluate("'%s' % (event.numbers,)", big)
+    with pytest.raises(ExpressionError, match="over the limit"):
+        evaluate("'%(t)s%(t)s' % {'t': event.text[:40000]}", big)
+
+
 def test_a_bomb_in_a_flow_is_a_template_error_note_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "bomb.yaml").write_text(
         """
