@@ -170,7 +170,7 @@ def _fill(default: str, given: Mapping[str, str]) -> str:
 
 
 def _invalid(var: VarSpec, value: str) -> str | None:
-    if "{{" in value or "{%" in value:
+    if any(mark in value for mark in ("{{", "{%", "{#")):
         return f"{value!r}: a value is literal (no template)"
     if var.kind == "url":
         parts = urlsplit(value)

@@ -132,3 +132,11 @@ def test_a_text_variable_is_replaced_in_any_string(tmp_path: Path) -> None:
     step = flow.steps[0]
     assert isinstance(step, spec.SendStep)
     assert step.template == "Call us on +1 555 0100"
+
+
+def test_a_value_is_literal_text_not_a_template(tmp_path: Path) -> None:
+    folder = flow_folder(tmp_path, "Call {{ vars.help_line }}", "vars:\n  help_line: {}\n")
+    (problem,) = problems_of(folder, {"help_line": "{{ customer.fields }}"})
+    assert problem == (
+        "CONTINUUM_FLOWS_VARS help_line: '{{ customer.fields }}': a value is literal (no template)"
+    )
