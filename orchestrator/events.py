@@ -105,6 +105,12 @@ class MessageSend(_Data):
     not_before: datetime | None = None
     template_name: str | None = None
     policy_rule: str | None = None
+    decided_at: datetime | None = None
+    """When the decision was made; send time applies only consent revoked since then."""
+    consent_basis: str | None = None
+    """Why the decision's consent check passed (``marketing consent granted (...)``)."""
+    inbound_at: datetime | None = None
+    """The customer's last inbound message on ``channel`` as the decision saw it."""
 
 
 class MessageStatus(_Data):

@@ -83,7 +83,8 @@ class Executor:
         for decision in outcome.decisions:
             match decision:
                 case SendMessage():
-                    await self._send(decision, event, customer_id, at)
+                    inbound = outcome.state.last_inbound.get(decision.channel)
+                    await self._send(decision, event, customer_id, at, inbound)
                 case StartTimer():
                     self._pending.timers.append(
                         TimerSpec(
@@ -117,7 +118,9 @@ class Executor:
         if pending.timers:
             await self._timers.schedule(pending.timers)
 
-    async def _send(self, d: SendMessage, event: Event, customer_id: str, at: datetime) -> None:
+    async def _send(
+        self, d: SendMessage, event: Event, customer_id: str, at: datetime, inbound: str | None
+    ) -> None:
         command = MessageSend(
             message_id=d.message_id,
             customer_id=customer_id,
@@ -135,6 +138,9 @@ class Executor:
             not_before=d.not_before,
             template_name=d.template_name,
             policy_rule=d.policy_rule,
+            decided_at=at,
+            consent_basis=d.consent_basis,
+            inbound_at=datetime.fromisoformat(inbound) if inbound else None,
         )
         envelope = CloudEvent(
             specversion="1.0",

@@ -47,7 +47,9 @@ class FlowReloader:
         """Load, validate and install the flows folder; optionally ask the others to as well."""
         async with self._lock:
             s = self._settings
-            fresh = await asyncio.to_thread(load_flows, s.flows_dir, s.flows_allowed_hosts)
+            fresh = await asyncio.to_thread(
+                load_flows, s.flows_dir, s.flows_allowed_hosts, s.flow_variables
+            )
             previous = self._current()
             if previous is not None:
                 fresh = fresh.succeeding(previous)

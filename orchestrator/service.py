@@ -122,7 +122,7 @@ class Service:
     async def start(self) -> None:
         """Connect, create topics, start the sandbox, the workers and the API."""
         s = self.settings
-        catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts)
+        catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables)
         self._policy = catalogue.policy
         self._redis = Redis.from_url(s.redis)
         await self._redis.ping()
@@ -294,7 +294,8 @@ class Service:
     def catalogue(self) -> Catalogue:
         """The flows in force in this process."""
         if self.decision is None:
-            return load_flows(self.settings.flows_dir, self.settings.flows_allowed_hosts)
+            s = self.settings
+            return load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables)
         return self.decision.catalogue
 
     def policy(self) -> Policy:

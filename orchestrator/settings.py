@@ -152,7 +152,12 @@ class Settings(BaseSettings):
     flows_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         ("127.0.0.1:8090", "localhost:8090"),
         description="host[:port] values that flow `call` steps may reach, comma-separated "
-        "(default: the sandbox's default address, which the shipped flows call)",
+        "(default: where the sandbox listens, which the shipped flows call)",
+    )
+    flows_vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="values of the flow variables flows/vars.yaml declares, as JSON "
+        '(\'{"order_api": "https://orders.example.com/api"}\')',
     )
     data_dir: Path = Field(
         Path(".continuum"),
@@ -198,6 +203,25 @@ class Settings(BaseSettings):
         port = sandbox.get("port", 8090)
         return {**data, "twilio": {**(twilio or {}), "base_url": f"http://{host}:{port}"}}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _allowed_hosts_follow_the_sandbox(cls, data: Any) -> Any:
+        """Unless the allow-list is given, it is the sandbox's address (the shipped flows call
+        the sandbox's order API by default)."""
+        if not isinstance(data, dict) or "flows_allowed_hosts" in data:
+            return data
+        host, port = _sandbox_address(data.get("sandbox"))
+        local = host == "127.0.0.1"
+        hosts = (f"{host}:{port}", f"localhost:{port}") if local else (f"{host}:{port}",)
+        return {**data, "flows_allowed_hosts": hosts}
+
+    @property
+    def flow_variables(self) -> dict[str, str]:
+        """What flows/vars.yaml's values come from: ``flows_vars`` and the built-in
+        ``sandbox_url`` (where the sandbox listens)."""
+        host, port = _sandbox_address(self.sandbox)
+        return {"sandbox_url": f"http://{host}:{port}", **self.flows_vars}
+
     @property
     def kafka_bootstrap(self) -> str:
         """The broker address in use: the configured one, or the embedded default."""
@@ -232,6 +256,16 @@ def variables(environ: Mapping[str, str]) -> dict[str, str]:
     if isinstance(env_file, str | Path) and Path(env_file).is_file():
         found = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
     return {**found, **environ}
+
+
+def _sandbox_address(sandbox: Any) -> tuple[str, int]:
+    """The sandbox's host (a wildcard bind reads as 127.0.0.1) and port, from settings or raw."""
+    if isinstance(sandbox, SandboxSettings):
+        host, port = sandbox.host, sandbox.port
+    else:
+        raw = sandbox if isinstance(sandbox, dict) else {}
+        host, port = str(raw.get("host", "127.0.0.1")), int(raw.get("port", 8090))
+    return ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host), port  # noqa: S104
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Header, HTTPException
@@ -12,6 +13,8 @@ from orchestrator.errors import FlowError
 
 if TYPE_CHECKING:
     from orchestrator.api.app import ApiDeps
+
+log = logging.getLogger(__name__)
 
 
 def flows_router(deps: ApiDeps) -> APIRouter:
@@ -25,6 +28,10 @@ def flows_router(deps: ApiDeps) -> APIRouter:
         try:
             catalogue = await deps.reload_flows()
         except FlowError as exc:
+            log.error(
+                "POST /v1/flows/reload refused, the running set stays: %s",
+                "; ".join(exc.problems),
+            )
             deps.metrics.webhook_total.labels("flows_reload", "invalid").inc()
             return JSONResponse({"status": "rejected", "errors": exc.problems}, status_code=422)
         deps.metrics.webhook_total.labels("flows_reload", "accepted").inc()
@@ -40,12 +47,14 @@ def flows_router(deps: ApiDeps) -> APIRouter:
 def _authorize(deps: ApiDeps, authorization: str | None) -> None:
     token = deps.settings.api.operator_token
     if token is None:
+        log.warning("POST /v1/flows/reload refused (403): CONTINUUM_API__OPERATOR_TOKEN is unset")
         raise HTTPException(
             403, "operator endpoints are disabled: set CONTINUUM_API__OPERATOR_TOKEN"
         )
     scheme, _, given = (authorization or "").partition(" ")
     expected = token.get_secret_value()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
+        log.warning("POST /v1/flows/reload refused (401): a missing or wrong bearer token")
         raise HTTPException(
             401,
             "a valid `Authorization: Bearer <operator token>` is required",

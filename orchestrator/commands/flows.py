@@ -28,7 +28,7 @@ def folder_of(settings: Settings, args: argparse.Namespace) -> Path:
 def load(settings: Settings, folder: Path) -> Catalogue | None:
     """The catalogue, or ``None`` after printing every problem as ``file:line: reason``."""
     try:
-        return load_flows(folder, settings.flows_allowed_hosts)
+        return load_flows(folder, settings.flows_allowed_hosts, settings.flow_variables)
     except FlowError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

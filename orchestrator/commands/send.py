@@ -9,13 +9,17 @@ import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from orchestrator.addresses import InvalidAddress, normalize
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, FlowError
 from orchestrator.events import CONTENT_TYPE, MESSAGE_RECEIVED, CloudEvent
+from orchestrator.policy.loader import load_policy
+from orchestrator.policy.quiet_hours import describe_held
+from orchestrator.policy.quiet_hours import zones_for as quiet_zones
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics
 
@@ -69,6 +73,12 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await producer.stop()  # also after a failed start, or aiokafka warns it was not closed
     print(f"published {event.id} to {topics.inbound(args.channel)} (key {sender})")
+    with contextlib.suppress(FlowError):  # B8: say when quiet hours hold the answer back
+        policy = load_policy(Path(settings.flows_dir))
+        zones = quiet_zones(policy, None, sender)
+        quiet = describe_held(policy, datetime.now(UTC), zones)
+        if quiet:
+            print(quiet)
     return 0
 
 

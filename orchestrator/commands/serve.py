@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ from orchestrator import servers
 from orchestrator.commands import addresses
 from orchestrator.errors import ConfigError, FlowError
 from orchestrator.http_server import HttpServer
+from orchestrator.policy.quiet_hours import describe_held
 from orchestrator.service import Service, create_topics
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics
@@ -36,6 +38,9 @@ async def up(settings: Settings) -> int:
         await _wait_consuming(service)
         _print_where(settings, embedded, time.monotonic() - started)
         written = _write_addresses(settings, service) if embedded else None
+        quiet = describe_held(service.policy(), datetime.now(UTC))  # B8: say why replies wait
+        if quiet:
+            print(f"  {quiet}", flush=True)
         await _until_signal(service)
         print("continuum: stopping...", flush=True)
     finally:

@@ -35,6 +35,8 @@ class SendMessage:
     """An approved provider template (WhatsApp outside its window)."""
     policy_rule: str | None = None
     """The policy rule the send was allowed under (its consent basis)."""
+    consent_basis: str | None = None
+    """Why the consent check passed at decision time (carried to send time)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ and expressions (names and syntax), regular expressions, and the hosts ``call`` 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,10 +19,12 @@ from pydantic import ValidationError
 from orchestrator.engine import spec
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.expressions import check_expression, check_template
+from orchestrator.engine.variables import resolve as resolve_vars
+from orchestrator.engine.variables import substitute as substitute_vars
 from orchestrator.errors import FlowError
 
 Loc = tuple[str | int, ...]
-NOT_FLOWS = frozenset({"policy.yaml"})
+NOT_FLOWS = frozenset({"policy.yaml", "vars.yaml"})
 # Names pydantic puts in error locations that are not keys of the file: the tag of a
 # discriminated union (right after a step's index, or after `trigger`) and helper names.
 _STEP_TAGS = frozenset(
@@ -65,12 +67,16 @@ def parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=FlowLoader)  # noqa: S506 - FlowLoader is a SafeLoader
 
 
-def load_flows(folder: Path, allowed_hosts: Iterable[str] = ()) -> Catalogue:
+def load_flows(
+    folder: Path, allowed_hosts: Iterable[str] = (), variables: Mapping[str, str] | None = None
+) -> Catalogue:
     """Load and validate every ``*.yaml`` flow in ``folder``; raise :class:`FlowError` listing
-    every problem as ``file:line: reason``."""
+    every problem as ``file:line: reason``. ``variables`` are operations' values for the
+    variables ``vars.yaml`` declares, plus built-ins (:mod:`orchestrator.engine.variables`)."""
     if not folder.is_dir():
         raise FlowError([f"{folder}: flows folder does not exist"])
     hosts = frozenset(h.lower() for h in allowed_hosts)
+    values = resolve_vars(folder, variables)
     flows: list[spec.Flow] = []
     problems: list[str] = []
     seen: dict[str, Path] = {}
@@ -78,7 +84,7 @@ def load_flows(folder: Path, allowed_hosts: Iterable[str] = ()) -> Catalogue:
         if path.name in NOT_FLOWS:
             continue
         try:
-            flow = load_flow(path, hosts)
+            flow = load_flow(path, hosts, values)
         except FlowError as exc:
             problems.extend(exc.problems)
             continue
@@ -103,8 +109,13 @@ def load_flows(folder: Path, allowed_hosts: Iterable[str] = ()) -> Catalogue:
     return Catalogue(ordered, {}, hosts, policy)
 
 
-def load_flow(path: Path, allowed_hosts: frozenset[str] = frozenset()) -> spec.Flow:
-    """Load one flow file (without the checks that need the other flows)."""
+def load_flow(
+    path: Path, allowed_hosts: frozenset[str] = frozenset(), values: Mapping[str, str] | None = None
+) -> spec.Flow:
+    """Load one flow file (without the checks that need the other flows); ``values`` are the
+    resolved variables (by default, those of the file's folder with no operations' values)."""
+    if values is None:
+        values = resolve_vars(path.parent)
     text = path.read_text(encoding="utf-8")
     try:
         node = yaml.compose(text, Loader=FlowLoader)
@@ -115,11 +126,14 @@ def load_flow(path: Path, allowed_hosts: frozenset[str] = frozenset()) -> spec.F
         raise FlowError([f"{path}:{line}: invalid YAML: {exc}"]) from None
     if not isinstance(doc, dict):
         raise FlowError([f"{path}:1: a flow file holds one mapping"])
+    doc, unknown = substitute_vars(doc, values)
+    if unknown:
+        raise FlowError([f"{path}:{line_of(node, loc)}: {where(loc)}{why}" for loc, why in unknown])
     try:
         flow = spec.Flow.model_validate(doc)
     except ValidationError as exc:
         raise FlowError(
-            [f"{path}:{line_of(node, e['loc'])}: {where(e['loc'])}{e['msg']}" for e in exc.errors()]
+            [f"{path}:{line_of(node, e['loc'])}: {where(e['loc'])}{e['msg']}" for e in useful(exc)]
         ) from None
     problems = [
         f"{path}:{line_of(node, loc)}: {where(loc)}{why}"
@@ -304,6 +318,21 @@ def _check_subflows(flows: list[spec.Flow], paths: dict[str, Path]) -> Iterator[
 
 def _compose(path: Path) -> yaml.Node | None:
     return yaml.compose(path.read_text(encoding="utf-8"), Loader=FlowLoader)
+
+
+def useful(exc: ValidationError) -> list[Any]:
+    """The errors worth showing: a list that is "too short" only because its invalid items were
+    dropped (``steps`` when every step has an error) says nothing the items' errors do not."""
+    errors = exc.errors()
+
+    def inside(outer: tuple[Any, ...], e: Any) -> bool:
+        return len(e["loc"]) > len(outer) and tuple(e["loc"][: len(outer)]) == outer
+
+    return [
+        e
+        for e in errors
+        if e["type"] != "too_short" or not any(inside(tuple(e["loc"]), o) for o in errors)
+    ]
 
 
 def where(loc: tuple[Any, ...]) -> str:

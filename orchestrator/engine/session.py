@@ -176,6 +176,7 @@ class Session:
                 not_before=verdict.not_before,
                 template_name=verdict.template_name,
                 policy_rule=verdict.rule,
+                consent_basis=_consent_basis(verdict),
             )
         )
         self.remember_send(
@@ -348,11 +349,17 @@ class Session:
 def _pick_language(template: str | dict[str, str], language: str, default: str) -> str:
     if isinstance(template, str):
         return template
-    for candidate in (language, language.split("-")[0], default):
+    for candidate in (language, language.split("-")[0]):
         if candidate in template:
             return template[candidate]
-    return next(iter(template.values()))
+    return template[default]  # validation requires a text for the default language
 
 
 def _expiry_timer(run: Run) -> str | None:
     return derive_id("tmr", run.run_id, "expiry") if run.expires_at else None
+
+
+def _consent_basis(verdict: Verdict) -> str | None:
+    """The reason of the consent finding that let the message through (a fallback's last)."""
+    passed = [f.reason for f in verdict.findings if f.rule.startswith("consent.") and f.ok]
+    return passed[-1] if passed else None

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from orchestrator.engine.durations import parse_duration
+from orchestrator.engine.durations import duration_schema, parse_duration
 
 SPEC_VERSION = 1
 STAGES = ("awareness", "consideration", "purchase", "onboarding", "support", "renewal", "win-back")
@@ -50,7 +50,7 @@ def _duration(value: object) -> timedelta:
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
-Duration = Annotated[timedelta, Field(json_schema_extra={"type": "string", "examples": ["24h"]})]
+Duration = Annotated[timedelta, Field(json_schema_extra=duration_schema)]
 
 
 # ---------------------------------------------------------------------------------- triggers

@@ -6,7 +6,7 @@ Statuses: ``granted``, ``confirmed`` (the second step of a double opt-in) and ``
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.policy.spec import Policy
@@ -48,6 +48,31 @@ def check(policy: Policy, consent: dict[str, Any], channel: str, purpose: str) -
     if status == "granted":
         return False, f"{purpose} consent on {channel} needs a double opt-in confirmation"
     return False, f"no {purpose} consent on {channel}"
+
+
+def revoked_since(
+    consent: dict[str, Any], channel: str, purpose: str, since: datetime
+) -> dict[str, Any] | None:
+    """A revocation covering ``purpose`` on ``channel`` recorded at or after ``since``, if any:
+    an opt-out (on ``all`` or the channel) or a revoked purpose (on the channel or ``all``).
+
+    A record without a readable time is taken as older (every record Continuum writes has one).
+    """
+    for scope, what in ((ALL, ALL), (channel, ALL), (channel, purpose), (ALL, purpose)):
+        entry = consent.get(scope, {}).get(what)
+        if entry and entry.get("status") == "revoked":
+            at = _time(entry.get("at"))
+            if at is not None and at >= since:
+                return dict(entry)
+    return None
+
+
+def _time(value: object) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def revoke(

@@ -1,7 +1,8 @@
 """One candidate send through every rule: the verdict, and each rule's finding.
 
 Order: consent (no consent, no message), the WhatsApp window (a template or another
-channel), the loop guard and dedupe (drop), caps (drop or defer), quiet hours (defer).
+channel), the loop guard and dedupe (drop), caps (drop or defer), quiet hours (defer; not for
+a service or transactional reply within ``reply_window`` of the customer's own message).
 """
 
 from __future__ import annotations
@@ -91,16 +92,22 @@ def evaluate(policy: Policy, who: Customer, cand: Candidate, now: datetime) -> V
     if isinstance(later, Verdict):
         return replace(later, findings=tuple(findings))
     zones = quiet_hours.zones_for(policy, who.timezone, cand.to)
-    quiet_until = quiet_hours.next_allowed(policy, cand.purpose, zones, later or now)
-    findings.append(
-        Finding(
-            f"quiet_hours.{cand.purpose}",
-            quiet_until is None,
-            f"quiet in {', '.join(zones)} until {quiet_until.isoformat()}"
-            if quiet_until
-            else f"not quiet in {', '.join(zones)}",
+    inbound = quiet_hours.latest_inbound(who.last_inbound)
+    if later is None and quiet_hours.is_reply(policy, cand.purpose, inbound, now):
+        quiet_until = None
+        reply = f"a reply within {policy.quiet_hours.reply_window} of the customer's message"
+        findings.append(Finding(f"quiet_hours.{cand.purpose}", True, f"{reply}: not held"))
+    else:
+        quiet_until = quiet_hours.next_allowed(policy, cand.purpose, zones, later or now)
+        findings.append(
+            Finding(
+                f"quiet_hours.{cand.purpose}",
+                quiet_until is None,
+                f"quiet in {', '.join(zones)} until {quiet_until.isoformat()}"
+                if quiet_until
+                else f"not quiet in {', '.join(zones)}",
+            )
         )
-    )
     if quiet_until is not None and quiet_until >= (later or now) + quiet_hours.NO_ALLOWED_TIME:
         reason = (
             f"no time in the next {quiet_hours.NO_ALLOWED_TIME.days} days is outside "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -44,6 +44,65 @@ def next_allowed(policy: Policy, purpose: str, zones: list[str], now: datetime) 
         if _allowed_everywhere(policy, purpose, zones, moment):
             return moment
     return now + NO_ALLOWED_TIME
+
+
+def is_reply(policy: Policy, purpose: str, last_inbound: datetime | None, at: datetime) -> bool:
+    """Whether a ``purpose`` message at ``at`` answers the customer's own message (their last
+    inbound at ``last_inbound``, on any channel) within ``reply_window``: quiet hours do not
+    hold such a reply for the ``reply_purposes`` (service and transactional; never marketing).
+    """
+    q = policy.quiet_hours
+    if purpose not in q.reply_purposes or last_inbound is None:
+        return False
+    return timedelta(0) <= at - last_inbound <= q.reply_window
+
+
+def latest_inbound(last_inbound: dict[str, str], *also: datetime | None) -> datetime | None:
+    """The latest of the customer's inbound messages (``state.last_inbound``) and ``also``."""
+    seen = [a if a.tzinfo else a.replace(tzinfo=UTC) for a in also if a is not None]
+    for raw in last_inbound.values():
+        try:
+            at = datetime.fromisoformat(raw)
+        except (TypeError, ValueError):
+            continue
+        seen.append(at if at.tzinfo else at.replace(tzinfo=UTC))
+    return max(seen) if seen else None
+
+
+def held_now(policy: Policy, zones: list[str], now: datetime) -> dict[str, datetime]:
+    """The purposes quiet hours hold back at ``now`` in ``zones``, each with when it may go
+    again (replies within ``reply_window`` excepted: see :func:`is_reply`)."""
+    held = {}
+    for purpose in ("marketing", "service", "transactional"):
+        until = next_allowed(policy, purpose, zones, now)
+        if until is not None:
+            held[purpose] = until
+    return held
+
+
+def describe_held(policy: Policy, now: datetime, zones: list[str] | None = None) -> str | None:
+    """One line for a console: what quiet hours hold back now in ``zones`` (the policy's
+    ``default_timezone`` when not given), or ``None`` when nothing is held."""
+    where = zones or [policy.quiet_hours.default_timezone]
+    held = held_now(policy, where, now)
+    if not held:
+        return None
+    q = policy.quiet_hours
+    window = _span(q.reply_window)
+    parts = []
+    for purpose, until in held.items():
+        local = until.astimezone(ZoneInfo(where[0])).strftime("%H:%M")
+        exempt = f", except replies within {window}" if purpose in q.reply_purposes else ""
+        parts.append(f"{purpose} until {local}{exempt}")
+    return f"quiet hours now ({', '.join(where)}): holding back {'; '.join(parts)}"
+
+
+def _span(d: timedelta) -> str:
+    seconds = int(d.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def quiet_now(policy: Policy, purpose: str, zone: str, when: datetime) -> bool:

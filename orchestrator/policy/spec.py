@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from orchestrator.engine.durations import parse_duration
+from orchestrator.engine.durations import duration_schema, parse_duration
 
 Purpose = Literal["transactional", "service", "marketing"]
 Channel = Literal["sms", "whatsapp", "email", "webchat"]
@@ -25,7 +25,7 @@ def _duration(value: object) -> timedelta:
     return parse_duration(str(value))
 
 
-Duration = Annotated[timedelta, Field(json_schema_extra={"type": "string"})]
+Duration = Annotated[timedelta, Field(json_schema_extra=duration_schema)]
 
 
 class _Spec(BaseModel):
@@ -105,6 +105,16 @@ class QuietHoursSpec(_Spec):
     windows: dict[Purpose, Window] = Field(default_factory=_windows)
     holidays: tuple[date, ...] = ()
     holiday_purposes: tuple[Purpose, ...] = ("marketing",)
+    reply_window: Duration = Field(
+        timedelta(minutes=15),
+        description="a reply this soon after the customer's own message is not held back",
+    )
+    reply_purposes: tuple[Literal["transactional", "service"], ...] = Field(
+        ("service", "transactional"),
+        description="the purposes whose replies quiet hours do not hold (never marketing)",
+    )
+
+    _r = field_validator("reply_window", mode="before")(_duration)
 
 
 class CapSpec(_Spec):
@@ -195,3 +205,12 @@ class Policy(_Spec):
             body = re.split(r"\s+", body, maxsplit=1)[0] if body else ""
         body = body.strip(" .!?,;:")
         return body if self.keywords.case_sensitive else body.casefold()
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``policy.yaml`` (``docs/policy.schema.json`` is this, checked by a
+    test, which prints the command that regenerates it)."""
+    doc = Policy.model_json_schema()
+    doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc["title"] = "Continuum contact policy"
+    return doc

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from orchestrator.engine.catalogue import Catalogue
-from orchestrator.engine.flowfile import load_flows, parse_yaml
+from orchestrator.engine.flowfile import NOT_FLOWS, load_flows, parse_yaml
 from orchestrator.flowtools.testing import CaseResult, coverage, run_file
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -50,10 +50,10 @@ def check_case(path: Path, index: int, folder: Path, hosts: tuple[str, ...]) -> 
 
 
 def flow_files(folder: Path) -> set[str]:
-    """The ids of the flows in ``folder`` (``policy.yaml`` is not a flow)."""
+    """The ids of the flows in ``folder`` (``policy.yaml`` and ``vars.yaml`` are not flows)."""
     ids = set()
     for path in folder.glob("*.yaml"):
-        if path.name != "policy.yaml":
+        if path.name not in NOT_FLOWS:
             ids.add(str(parse_yaml(path.read_text(encoding="utf-8"))["id"]))
     return ids
 

@@ -105,6 +105,17 @@ BAD_STEPS = {
 
 @pytest.mark.parametrize(("steps", "line", "fragment"), BAD_STEPS.values(), ids=list(BAD_STEPS))
 def test_bad_step(tmp_path: Path, steps: str, line: int, fragment: str) -> None:
-    # A valid last step: a flow whose only step is invalid also gets "steps: at least 1 item".
     problem = only_problem(tmp_path, HEAD + steps + "  - {id: last, type: end}\n")
     assert_at(problem, tmp_path / "t.yaml", line, fragment)
+
+
+def test_a_flow_whose_only_step_is_invalid_gets_only_that_steps_error(tmp_path: Path) -> None:
+    problem = only_problem(
+        tmp_path, HEAD + "  - {id: first, type: send, template: hi, tempalte: x}\n"
+    )
+    assert_at(problem, tmp_path / "t.yaml", 8, "steps.0.tempalte: Extra inputs are not permitted")
+
+
+def test_a_flow_without_steps_is_still_told_so(tmp_path: Path) -> None:
+    problem = only_problem(tmp_path, HEAD.replace("steps:\n", "steps: []\n"))
+    assert_at(problem, tmp_path / "t.yaml", 7, "steps: Tuple should have at least 1 item")
