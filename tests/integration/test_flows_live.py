@@ -36,8 +36,6 @@ def _flows(tmp_path: Path, settings: Settings, *extra: tuple[str, str]) -> Setti
     folder = tmp_path / "flows"
     shutil.copytree(REPO / "flows", folder)
     sandbox = f"127.0.0.1:{settings.sandbox.port}"
-    order = folder / "order_status.yaml"
-    order.write_text(order.read_text().replace("127.0.0.1:8090", sandbox))
     for name, text in extra:
         (folder / name).write_text(text)
     api = settings.api.model_copy(update={"operator_token": SecretStr(TOKEN)})
