@@ -143,6 +143,7 @@ class DeadLetter(_Data):
     partition: int
     offset: int
     key: str | None = None
+    key_b64: str | None = None
     original_b64: str
 
 

@@ -39,16 +39,24 @@ class Verdict(enum.Enum):
 
 
 async def process(worker: BatchWorker, records: Sequence[Record]) -> Verdict:
-    """Run ``worker`` over ``records`` and say whether to commit or to rewind and retry."""
+    """Run ``worker`` over ``records`` and say whether to commit or to rewind and retry.
+
+    Dead letters are published only by the pass whose verdict is ``COMMIT``, once each: a pass
+    that is abandoned (an outage, or a failure that sends the batch record by record) publishes
+    none, so a record position gets exactly one dead letter (its id is ``dlq:<position>``).
+    """
+    worker.discard_rejected()
     try:
         await worker.handle(records)
     except INFRA_ERRORS as exc:
+        worker.discard_rejected()
         log.error("%s: batch failed on a dependency: %s", worker.name, exc)
         return Verdict.RETRY
     except Exception:
+        worker.discard_rejected()
         log.exception("%s: batch of %d failed; isolating records", worker.name, len(records))
         return await _one_by_one(worker, records)
-    return Verdict.COMMIT
+    return await _publish_rejected(worker)
 
 
 async def _one_by_one(worker: BatchWorker, records: Sequence[Record]) -> Verdict:
@@ -56,13 +64,19 @@ async def _one_by_one(worker: BatchWorker, records: Sequence[Record]) -> Verdict
         try:
             await worker.handle([record])
         except INFRA_ERRORS:
+            worker.discard_rejected()
             return Verdict.RETRY
         except Exception as exc:
             log.exception("%s: dead-lettering %s", worker.name, position(record))
             detail = f"{type(exc).__name__}: {exc}"
-            try:
-                await worker.reject(record, BadRecord("processing_error", detail))
-                await worker.flush()
-            except INFRA_ERRORS:
-                return Verdict.RETRY
+            await worker.reject(record, BadRecord("processing_error", detail))
+    return await _publish_rejected(worker)
+
+
+async def _publish_rejected(worker: BatchWorker) -> Verdict:
+    try:
+        await worker.publish_rejected()
+    except INFRA_ERRORS as exc:
+        log.error("%s: dead letters not confirmed: %s", worker.name, exc)
+        return Verdict.RETRY
     return Verdict.COMMIT

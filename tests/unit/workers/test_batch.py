@@ -23,26 +23,33 @@ class FakeRecord:
 
 
 class RecordingWorker(BatchWorker):
-    """Handles records by value: b"bug" raises a programming error, b"down" an outage."""
+    """Handles records by value: b"bad" is rejected as invalid, b"bug" raises a programming
+    error, b"down" an outage (b"down-once" only the first time); records what it publishes."""
 
     name: ClassVar[str] = "recording"
     stage: ClassVar[str] = "inbound"
 
     def __init__(self, outage_on_reject: bool = False) -> None:
+        self._rejected = {}
         self.handled: list[bytes] = []
         self.rejected: list[tuple[bytes, BadRecord]] = []
         self.flushes = 0
         self._outage_on_reject = outage_on_reject
+        self._outages = 0
 
     async def handle(self, records: Sequence[Record]) -> None:
         for record in records:
+            if record.value == b"bad":
+                await self.reject(record, BadRecord("invalid_data", "data: field required"))
+        for record in records:
             if record.value == b"bug":
                 raise KeyError("customer_id")
-            if record.value == b"down":
+            if record.value == b"down" or (record.value == b"down-once" and not self._outages):
+                self._outages += 1
                 raise RedisConnectionError("connection refused")
-        self.handled.extend(r.value or b"" for r in records)
+        self.handled.extend(r.value or b"" for r in records if r.value != b"bad")
 
-    async def reject(self, record: Record, error: BadRecord) -> None:
+    async def dead_letter(self, record: Record, error: BadRecord) -> None:
         if self._outage_on_reject:
             raise RedisConnectionError("connection refused")
         self.rejected.append((record.value or b"", error))
@@ -87,3 +94,24 @@ async def test_an_outage_while_isolating_still_rewinds() -> None:
 async def test_an_outage_while_dead_lettering_rewinds_instead_of_losing_the_record() -> None:
     worker = RecordingWorker(outage_on_reject=True)
     assert await process(worker, records(b"bug")) is Verdict.RETRY
+
+
+async def test_isolating_a_batch_publishes_each_dead_letter_once() -> None:
+    # The first pass rejects b"bad", then b"bug" breaks the batch: the record-by-record pass
+    # rejects b"bad" again, but only one dead letter per position is published.
+    worker = RecordingWorker()
+    assert await process(worker, records(b"a", b"bad", b"bug", b"b")) is Verdict.COMMIT
+    assert [(v, e.reason) for v, e in worker.rejected] == [
+        (b"bad", "invalid_data"),
+        (b"bug", "processing_error"),
+    ]
+    assert worker.handled == [b"a", b"b"]
+
+
+async def test_a_retried_batch_publishes_its_dead_letters_only_when_it_commits() -> None:
+    worker = RecordingWorker()
+    batch = records(b"bad", b"down-once")
+    assert await process(worker, batch) is Verdict.RETRY
+    assert worker.rejected == []
+    assert await process(worker, batch) is Verdict.COMMIT
+    assert [(v, e.reason) for v, e in worker.rejected] == [(b"bad", "invalid_data")]

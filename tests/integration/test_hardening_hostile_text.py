@@ -1,0 +1,147 @@
+"""NUL bytes and invalid UTF-8 on every consumed topic: one dead letter per bad record, no loop.
+
+PostgreSQL's text and jsonb refuse NUL. The ledger sink used to dead-letter a record it could
+not store, the dead letter's audit record carried the same bytes back to the sink, and so on,
+for ever (issue 7, A1). Now such text is stored escaped with its original in base64, and a
+dead letter can never produce another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+
+from orchestrator.events import AUDIT_PREFIX
+from orchestrator.service import Service
+from orchestrator.settings import Settings
+from tests.integration.helpers import Pipeline, eventually, sms_event
+
+SENDER = "+15551230101"
+
+
+def _bad_records() -> list[tuple[bytes, bytes]]:
+    """(key, value) pairs every worker must dead-letter."""
+    wrong_type = orjson.dumps(
+        {"specversion": "1.0", "id": "bad\x00id", "source": "/x\x00", "type": "nope\x00"}
+    )
+    return [
+        (b"a\x00b", b"x"),  # the reproduction in the issue
+        (b"\xff\xfe\x00k", b"\xff\x00\xfe"),  # neither key nor value is UTF-8
+        (b"k\x00\xc3", wrong_type),  # a CloudEvent of no type any worker takes
+    ]
+
+
+def _audit_with_nul() -> bytes:
+    record = {
+        "record_id": "aud_hostile_1",
+        "occurred_at": "2026-11-22T12:00:00Z",
+        "step": "operator_note",
+        "outcome": "noted\x00",
+        "address": "+1555\x000",
+        "reason": "nul \x00 here",
+        "detail": {"k\x00": ["v\x00", 1]},
+    }
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": "aud_hostile_1",
+            "source": "/test",
+            "type": AUDIT_PREFIX + "operator_note",
+            "data": record,
+        }
+    )
+
+
+async def _rows(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(settings.database)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def _dead_lettered(settings: Settings) -> int:
+    rows = await _rows(settings, "SELECT count(*) AS n FROM ledger WHERE step = 'dead_lettered'")
+    return int(rows[0]["n"])
+
+
+def _dlq_metric(service: Service) -> float:
+    total = 0.0
+    for family in service.metrics.registry.collect():
+        if family.name == "continuum_dlq":
+            total += sum(s.value for s in family.samples if s.name == "continuum_dlq_total")
+    return total
+
+
+@pytest.mark.timeout(120)
+async def test_nul_and_invalid_utf8_on_every_topic_give_one_dead_letter_each(
+    settings: Settings,
+) -> None:
+    service = Service(settings, sandbox=True)
+    await service.start()
+    try:
+        await service.wait_consuming()
+        consumed = sorted({t for r in service.runners for t in r.worker.topics()})
+        assert len(consumed) == 12  # inbound and outbound per channel, customer, events, ...
+        async with Pipeline.open(service) as pipe:
+            bad = 0
+            for topic in consumed:
+                for key, value in _bad_records():
+                    await pipe.producer.send_and_wait(topic, value, key=key)
+                    bad += 1
+            # Valid records whose text PostgreSQL cannot store as it is: stored, not refused.
+            inbound = sms_event("SMnul", SENDER, "HELP\x00 me")
+            await pipe.producer.send_and_wait(
+                service.topics.inbound("sms"), inbound, key=SENDER.encode() + b"\x00"
+            )
+            await pipe.producer.send_and_wait(service.topics.audit, _audit_with_nul(), key=b"\x00")
+
+            await eventually(lambda: _dead_lettered(settings), lambda n: n >= bad, timeout=60)
+            received = await eventually(
+                lambda: _rows(settings, "SELECT * FROM ledger WHERE step = 'inbound_received'"),
+                lambda rows: len(rows) == 1,
+                timeout=30,
+            )
+            detail = orjson.loads(received[0]["detail"])
+            assert detail["text"] == "HELP\\u0000 me"
+            original = base64.b64decode(detail["_original_b64"]["detail.text"])
+            assert original == b"HELP\x00 me"
+            [hostile] = await _rows(
+                settings, "SELECT * FROM ledger WHERE record_id = 'aud_hostile_1'"
+            )
+            assert hostile["reason"] == "nul \\u0000 here"
+            kept = orjson.loads(hostile["detail"])["_original_b64"]
+            assert base64.b64decode(kept["address"]) == b"+1555\x000"
+            assert base64.b64decode(kept["detail.k\\u0000#key"]) == b"k\x00"
+
+            # A sentinel behind the records on every partition of the audit topic: once it is
+            # stored, the sink has handled everything before it, and nothing more may follow.
+            for partition in range(settings.kafka.partitions):
+                sentinel = orjson.loads(_audit_with_nul())
+                sentinel["id"] = sentinel["data"]["record_id"] = f"aud_sentinel_{partition}"
+                await pipe.producer.send_and_wait(
+                    service.topics.audit, orjson.dumps(sentinel), partition=partition
+                )
+            await eventually(
+                lambda: _rows(settings, "SELECT 1 FROM ledger WHERE record_id LIKE 'aud_sent%'"),
+                lambda rows: len(rows) == settings.kafka.partitions,
+                timeout=30,
+            )
+            letters = await pipe.read_topic(service.topics.dlq, bad + 100, timeout=3)
+            assert len(letters) == bad
+            assert len({r.value for r in letters}) == bad
+            assert await _dead_lettered(settings) == bad
+            assert _dlq_metric(service) == bad
+            by_key = {orjson.loads(r.value)["data"]["key_b64"] for r in letters}
+            assert base64.b64encode(b"\xff\xfe\x00k").decode() in by_key
+    finally:
+        stopping = time.monotonic()
+        await asyncio.wait_for(service.stop(), timeout=30)
+        took = time.monotonic() - stopping
+    assert took < 10
