@@ -31,6 +31,7 @@ from orchestrator.settings import CHANNELS
 from orchestrator.state.deferred import DeferredSends
 from orchestrator.state.policy_counters import PolicyCounters
 from orchestrator.workers.base import BatchWorker, Deps, Record
+from orchestrator.workers.outcomes import Outcome, Outcomes
 from orchestrator.workers.publisher import Publisher
 from orchestrator.workers.resend import refuse_resend
 from orchestrator.workers.send_guard import SendGuard
@@ -63,6 +64,7 @@ class DispatcherWorker(BatchWorker):
         deferred: DeferredSends,
     ) -> None:
         super().__init__(deps, publisher)
+        self._outcomes = Outcomes(deps.store, publisher)
         self._adapters = adapters
         self._callbacks = status_callbacks
         self._limit = asyncio.Semaphore(CONCURRENCY)
@@ -74,6 +76,7 @@ class DispatcherWorker(BatchWorker):
 
     async def handle(self, records: Sequence[Record]) -> None:
         """Send one batch: customers in parallel, each customer's messages in order."""
+        await self._outcomes.write_kept()  # outcomes of a rewound batch first (outcomes.py)
         per_customer: dict[str, list[tuple[Record, MessageSend]]] = defaultdict(list)
         for record in records:
             try:
@@ -83,10 +86,17 @@ class DispatcherWorker(BatchWorker):
                 continue
             per_customer[cmd.customer_id].append((record, cmd))
         states = await self._deps.store.load_states(list(per_customer))
-        await asyncio.gather(
-            *(self._send_all(items, states[cid]) for cid, items in per_customer.items())
+        # Every send runs to its end before a failure rewinds the batch, so that each outcome
+        # is recorded, or kept for the retry, and none is abandoned half way.
+        results = await asyncio.gather(
+            *(self._send_all(items, states[cid]) for cid, items in per_customer.items()),
+            return_exceptions=True,
         )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         await self._pub.flush()
+        self._outcomes.confirmed()
 
     def _decode(self, record: Record) -> MessageSend:
         event = parse_envelope(record.value or b"")
@@ -204,28 +214,27 @@ class DispatcherWorker(BatchWorker):
     ) -> None:
         external_ids = result.external_ids if result else ()
         done = {**entry, "state": state, "code": code, "external_ids": list(external_ids)}
-        await self._deps.store.finish_send(
-            cmd.message_id, done, entry["provider"] or "none", external_ids
-        )
         step = _STEPS.get(state, "provider_failed")
-        await self._pub.audit(
-            audit(
-                step,
-                code,
-                identity=(cmd.message_id,),
-                at=self._deps.clock(),
-                customer_id=cmd.customer_id,
-                channel=cmd.channel,
-                address=cmd.to,
-                message_id=cmd.message_id,
-                flow_id=cmd.flow_id,
-                flow_version=cmd.flow_version,
-                flow_step=cmd.step,
-                provider=entry["provider"],
-                external_id=external_ids[0] if external_ids else None,
-                reason=reason,
-                detail={"provider_error_code": ext_code} if ext_code else {},
-            )
+        row = audit(
+            step,
+            code,
+            identity=(cmd.message_id,),
+            at=self._deps.clock(),
+            customer_id=cmd.customer_id,
+            channel=cmd.channel,
+            address=cmd.to,
+            message_id=cmd.message_id,
+            flow_id=cmd.flow_id,
+            flow_version=cmd.flow_version,
+            flow_step=cmd.step,
+            provider=entry["provider"],
+            external_id=external_ids[0] if external_ids else None,
+            reason=reason,
+            detail={"provider_error_code": ext_code} if ext_code else {},
+        )
+        provider = entry["provider"] or "none"
+        await self._outcomes.record(
+            Outcome(cmd.message_id, done, provider, tuple(external_ids), row)
         )
         self._observe(cmd, state, started)
 
