@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -60,6 +61,7 @@ class BatchWorker:
         self._deps = deps
         self._pub = publisher
         self._rejected: dict[str, tuple[Record, BadRecord]] = {}
+        self.stopping = asyncio.Event()  # set by the runner on stop: start nothing new
 
     def topics(self) -> list[str]:
         """The topics this worker consumes."""

@@ -5,6 +5,8 @@
 - Anything else fails (a bug, or input that validation let through): the records are processed
   one by one, and each one that still fails is dead-lettered with the error, so that the others
   go through and the partition moves on.
+- The process is stopping (``ShuttingDown``): neither commit nor rewind (``ABANDON``); the next
+  owner of the partitions redoes the batch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
-from orchestrator.errors import BadRecord
+from orchestrator.errors import BadRecord, ShuttingDown
 from orchestrator.workers.base import BatchWorker, Record, position
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class Verdict(enum.Enum):
 
     COMMIT = "commit"
     RETRY = "retry"
+    ABANDON = "abandon"  # the process is stopping: neither commit nor rewind
 
 
 async def process(worker: BatchWorker, records: Sequence[Record]) -> Verdict:
@@ -48,6 +51,9 @@ async def process(worker: BatchWorker, records: Sequence[Record]) -> Verdict:
     worker.discard_rejected()
     try:
         await worker.handle(records)
+    except ShuttingDown:
+        worker.discard_rejected()
+        return Verdict.ABANDON
     except INFRA_ERRORS as exc:
         worker.discard_rejected()
         log.error("%s: batch failed on a dependency: %s", worker.name, exc)
@@ -63,6 +69,9 @@ async def _one_by_one(worker: BatchWorker, records: Sequence[Record]) -> Verdict
     for record in records:
         try:
             await worker.handle([record])
+        except ShuttingDown:
+            worker.discard_rejected()
+            return Verdict.ABANDON
         except INFRA_ERRORS:
             worker.discard_rejected()
             return Verdict.RETRY

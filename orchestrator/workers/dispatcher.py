@@ -9,6 +9,10 @@ The send ledger (Redis, keyed by the deterministic message id) refuses a second 
 message. A send that was claimed but whose result was never recorded (the process died during
 the provider call) is recorded as ``unknown`` and never sent again: a duplicate message to a
 customer is worse than a missing one we can see in the ledger.
+
+On stop, no new send is started; sends in flight get the runner's grace period to finish and be
+recorded. A send waiting between retryable attempts (none of which can have delivered it) gives
+its claim back, so the next owner sends it.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from typing import Any, ClassVar
 from channels.base import ChannelAdapter, OutboundMessage, SendResult
 from channels.errors import OutcomeUnknown, SendError, Throttled
 from orchestrator.engine.model import CustomerState
-from orchestrator.errors import BadRecord
+from orchestrator.errors import BadRecord, ShuttingDown
 from orchestrator.events import MESSAGE_SEND, MessageSend, parse_data, parse_envelope
 from orchestrator.ledger.records import audit
 from orchestrator.policy.spec import Policy
 from orchestrator.settings import CHANNELS
 from orchestrator.state.deferred import DeferredSends
 from orchestrator.state.policy_counters import PolicyCounters
+from orchestrator.workers import polling
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.outcomes import Outcome, Outcomes
 from orchestrator.workers.publisher import Publisher
@@ -110,6 +115,8 @@ class DispatcherWorker(BatchWorker):
                 await self._send_one(record, cmd, st)
 
     async def _send_one(self, record: Record, cmd: MessageSend, state: CustomerState) -> None:
+        if self.stopping.is_set():
+            raise ShuttingDown("stopping: the send is left to the next owner")
         started, now = time.perf_counter(), self._deps.clock()
         verdict = await self._guard.check(cmd, state, now)
         if verdict.action == "defer":
@@ -152,6 +159,9 @@ class DispatcherWorker(BatchWorker):
             return
         try:
             result = await self._call(adapter, cmd)
+        except ShuttingDown:
+            await self._deps.store.release_send(cmd.message_id)  # no attempt can have delivered
+            raise
         except SendError as exc:
             if isinstance(exc, OutcomeUnknown):
                 outcome = "unknown"
@@ -192,7 +202,9 @@ class DispatcherWorker(BatchWorker):
                 pause = settings.backoff_s * 2 ** (attempt - 1)
                 if isinstance(exc, Throttled) and exc.retry_after:
                     pause = max(pause, min(exc.retry_after, 30.0))
-                await asyncio.sleep(pause)
+                await polling.pause(self.stopping, pause)
+                if self.stopping.is_set():
+                    raise ShuttingDown("stopping between attempts") from exc
                 continue
             self._deps.metrics.provider_seconds.labels(adapter.channel_type, "ok").observe(
                 time.perf_counter() - began

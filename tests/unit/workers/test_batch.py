@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from orchestrator.errors import BadRecord
+from orchestrator.errors import BadRecord, ShuttingDown
 from orchestrator.workers.base import BatchWorker, Record
 from orchestrator.workers.batch import Verdict, process
 
@@ -44,6 +44,8 @@ class RecordingWorker(BatchWorker):
         for record in records:
             if record.value == b"bug":
                 raise KeyError("customer_id")
+            if record.value == b"stop":
+                raise ShuttingDown("stopping")
             if record.value == b"down" or (record.value == b"down-once" and not self._outages):
                 self._outages += 1
                 raise RedisConnectionError("connection refused")
@@ -115,3 +117,11 @@ async def test_a_retried_batch_publishes_its_dead_letters_only_when_it_commits()
     assert worker.rejected == []
     assert await process(worker, batch) is Verdict.COMMIT
     assert [(v, e.reason) for v, e in worker.rejected] == [(b"bad", "invalid_data")]
+
+
+async def test_a_batch_interrupted_by_stop_is_abandoned_without_dead_letters() -> None:
+    worker = RecordingWorker()
+    assert await process(worker, records(b"bad", b"stop")) is Verdict.ABANDON
+    assert worker.rejected == []
+    assert await process(worker, records(b"bug", b"bad", b"stop")) is Verdict.ABANDON
+    assert worker.rejected == []
