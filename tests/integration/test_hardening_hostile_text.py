@@ -20,9 +20,11 @@ import pytest
 from orchestrator.events import AUDIT_PREFIX
 from orchestrator.service import Service
 from orchestrator.settings import Settings
+from orchestrator.topics import Topics
 from tests.integration.helpers import Pipeline, eventually, sms_event
 
 SENDER = "+15551230101"
+OTHER = "+15551230102"
 
 
 def _bad_records() -> list[tuple[bytes, bytes]]:
@@ -56,6 +58,51 @@ def _audit_with_nul() -> bytes:
             "data": record,
         }
     )
+
+
+def _event(event_id: str, type_: str, data: dict[str, Any]) -> bytes:
+    return orjson.dumps(
+        {"specversion": "1.0", "id": event_id, "source": "/test\x00", "type": type_, "data": data}
+    )
+
+
+def _valid_with_nul(topics: Topics) -> list[tuple[str, bytes, bytes]]:
+    """(topic, key, value): records each worker must take, NUL and all, and not refuse."""
+    return [
+        (
+            topics.inbound("sms"),
+            SENDER.encode() + b"\x00",
+            sms_event("SMnul", SENDER, "HELP\x00 me"),
+        ),
+        (
+            topics.events,
+            b"\x00",
+            _event(
+                "ev\x001",
+                "event.order\x00delayed",
+                {"customer": {"channel": "sms", "address": OTHER}, "note": "x\x00"},
+            ),
+        ),
+        (
+            topics.status,
+            b"SM\x00",
+            _event(
+                "st\x001",
+                "message.status",
+                {"provider": "sms.twilio", "external_id": "SM\x00", "status": "delivered"},
+            ),
+        ),
+        (
+            topics.customer,
+            b"cus_nul",
+            _event(
+                "SMnul2",
+                "message.received",
+                {"channel": "sms", "from": OTHER, "text": "a\x00b", "customer_id": "cus_nul"},
+            ),
+        ),
+        (topics.audit, b"\x00", _audit_with_nul()),
+    ]
 
 
 async def _rows(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -96,11 +143,8 @@ async def test_nul_and_invalid_utf8_on_every_topic_give_one_dead_letter_each(
                     await pipe.producer.send_and_wait(topic, value, key=key)
                     bad += 1
             # Valid records whose text PostgreSQL cannot store as it is: stored, not refused.
-            inbound = sms_event("SMnul", SENDER, "HELP\x00 me")
-            await pipe.producer.send_and_wait(
-                service.topics.inbound("sms"), inbound, key=SENDER.encode() + b"\x00"
-            )
-            await pipe.producer.send_and_wait(service.topics.audit, _audit_with_nul(), key=b"\x00")
+            for topic, key, value in _valid_with_nul(service.topics):
+                await pipe.producer.send_and_wait(topic, value, key=key)
 
             await eventually(lambda: _dead_lettered(settings), lambda n: n >= bad, timeout=60)
             received = await eventually(
@@ -112,6 +156,19 @@ async def test_nul_and_invalid_utf8_on_every_topic_give_one_dead_letter_each(
             assert detail["text"] == "HELP\\u0000 me"
             original = base64.b64decode(detail["_original_b64"]["detail.text"])
             assert original == b"HELP\x00 me"
+            for column, value in [
+                ("outcome", "order\\u0000delayed"),  # event_received of the business event
+                ("external_id", "SM\\u0000"),  # status_changed of the unmatched receipt
+            ]:
+                await eventually(
+                    lambda column=column, value=value: _rows(
+                        settings,
+                        f"SELECT 1 FROM ledger WHERE {column} = $1",
+                        value,
+                    ),
+                    lambda rows: len(rows) == 1,
+                    timeout=30,
+                )
             [hostile] = await _rows(
                 settings, "SELECT * FROM ledger WHERE record_id = 'aud_hostile_1'"
             )
