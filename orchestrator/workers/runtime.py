@@ -81,6 +81,7 @@ class WorkerRunner:
         self._failures = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._batch_task: asyncio.Task[object] | None = None
         self._membership = _Membership()
         metrics.worker_up.labels(worker.name).set_function(lambda: float(self.consuming))
         kafka = settings.kafka
@@ -105,20 +106,29 @@ class WorkerRunner:
         return self._membership.joined
 
     async def drain(self, grace_s: float) -> bool:
-        """Take no new batch; wait up to ``grace_s`` for the one in flight. True if none is left
-        (the broker's stop cancels one that is, and it stays uncommitted)."""
+        """Take no new batch; wait up to ``grace_s`` for the one in flight, then cancel it (it
+        stays uncommitted). True if it finished by itself."""
         self.worker.stopping.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace_s)
-        return self._idle.is_set()
+        if self._idle.is_set():
+            return True
+        log.warning("%s: batch still running after %.1fs; cancelled", self.worker.name, grace_s)
+        if self._batch_task is not None:
+            self._batch_task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), 1.0)
+        return False
 
     async def _on_batch(self, msg: KafkaMessage) -> None:
         if self.worker.stopping.is_set():
             return  # fetched after stop was asked: left uncommitted for the next owner
         self._idle.clear()
+        self._batch_task = asyncio.current_task()
         try:
             await self._run(msg)
         finally:
+            self._batch_task = None
             self._idle.set()
 
     async def _run(self, msg: KafkaMessage) -> None:
