@@ -1,7 +1,7 @@
 """SIGTERM under load: the process exits within 10 s, and a restart loses and repeats nothing.
 
 Load: a dispatcher facing a slow provider (a batch of sends that takes it half a minute; one
-call takes 2.5 s, less than the grace period a batch in flight gets), inbound messages for the
+call takes 2 s, less than the grace period a batch in flight gets), inbound messages for the
 inbound and decision workers, and the ledger sink busy with their audit records. Issue 7, A4:
 the process used to finish its whole batch first, however long that took.
 """
@@ -32,7 +32,7 @@ from tests.integration.helpers import eventually, sms_event
 from tests.integration.processes import env_for, spawn
 from tests.integration.test_policy_send_time import daytime_zone, send_record
 
-SENDS = 300
+SENDS = 400
 INBOUND = 100
 
 
@@ -103,7 +103,7 @@ async def test_sigterm_under_load_stops_within_10s_and_a_restart_loses_nothing(
 ) -> None:
     await _add_customers(settings)
     topics = Topics(settings.kafka.topic_prefix)
-    provider = FakeTwilio(delay_s=2.5)
+    provider = FakeTwilio(delay_s=2.0)
     async with provider.serving() as provider_url:
         env = env_for(
             settings,
