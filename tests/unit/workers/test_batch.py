@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from datetime import UTC, datetime
+from typing import ClassVar, cast
 
+from prometheus_client import CollectorRegistry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from orchestrator.errors import BadRecord, ShuttingDown
-from orchestrator.workers.base import BatchWorker, Record
+from orchestrator.events import AuditRecord, CloudEvent
+from orchestrator.metrics import Metrics
+from orchestrator.settings import Settings
+from orchestrator.state.store import RedisStateStore
+from orchestrator.topics import Topics
+from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.batch import Verdict, process
+from orchestrator.workers.publisher import Publisher
 
 
 @dataclass
@@ -125,3 +133,58 @@ async def test_a_batch_interrupted_by_stop_is_abandoned_without_dead_letters() -
     assert worker.rejected == []
     assert await process(worker, records(b"bug", b"bad", b"stop")) is Verdict.ABANDON
     assert worker.rejected == []
+
+
+class RecordingPublisher:
+    """Captures what a worker publishes, as the real Publisher would send it."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, CloudEvent]] = []
+        self.audits: list[AuditRecord] = []
+
+    async def publish(self, topic: str, event: CloudEvent, key: str | None) -> None:
+        self.published.append((topic, event))
+
+    async def audit(self, record: AuditRecord) -> None:
+        self.audits.append(record)
+
+    async def flush(self) -> None:
+        pass
+
+
+class RejectingWorker(BatchWorker):
+    """The real dead-lettering path: b"bad" is rejected, b"bug" breaks the batch."""
+
+    name: ClassVar[str] = "rejecting"
+    stage: ClassVar[str] = "inbound"
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        for record in records:
+            if record.value == b"bad":
+                await self.reject(record, BadRecord("not_json", "value is not JSON"))
+        if any(r.value == b"bug" for r in records):
+            raise ValueError("Maximum serialization depth exceeded")
+
+
+async def test_one_dead_letter_per_position_is_published_when_a_batch_is_isolated() -> None:
+    pub = RecordingPublisher()
+    deps = Deps(
+        settings=Settings(),
+        topics=Topics(),
+        store=cast(RedisStateStore, None),
+        metrics=Metrics(CollectorRegistry()),
+        clock=lambda: datetime(2026, 11, 22, tzinfo=UTC),
+        new_id=lambda: "cus_1",
+    )
+    worker = RejectingWorker(deps, cast(Publisher, pub))
+    batch = records(b"a", b"bad", b"bug", b"b", b"bad")
+    assert await process(worker, batch) is Verdict.COMMIT
+    ids = [event.id for topic, event in pub.published if topic == deps.topics.dlq]
+    assert ids == ["dlq:t:0:1", "dlq:t:0:2", "dlq:t:0:4"]
+    assert [r.outcome for r in pub.audits] == ["not_json", "processing_error", "not_json"]
+    assert (
+        deps.metrics.registry.get_sample_value(
+            "continuum_dlq_total", {"stage": "inbound", "reason": "not_json"}
+        )
+        == 2
+    )
