@@ -95,7 +95,7 @@ class BatchWorker:
     async def dead_letter(self, record: Record, error: BadRecord) -> None:
         """Publish one dead letter and its ``dead_lettered`` audit record, and count it."""
         letter, row = dead_letter_of(self._deps.clock(), self.stage, record, error)
-        await self._pub.publish(self._deps.topics.dlq, letter, row.address)
+        await self._pub.publish(self._deps.topics.dlq, letter, record.key)  # keyed as it was
         await self.audit_dead_letter(row)
         self._deps.metrics.dlq_total.labels(self.stage, error.reason).inc()
         self._deps.metrics.stage_total.labels(self.stage, "other", "dead_lettered").inc()

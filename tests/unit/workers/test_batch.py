@@ -142,7 +142,7 @@ class RecordingPublisher:
         self.published: list[tuple[str, CloudEvent]] = []
         self.audits: list[AuditRecord] = []
 
-    async def publish(self, topic: str, event: CloudEvent, key: str | None) -> None:
+    async def publish(self, topic: str, event: CloudEvent, key: str | bytes | None) -> None:
         self.published.append((topic, event))
 
     async def audit(self, record: AuditRecord) -> None:
