@@ -57,7 +57,8 @@ from orchestrator.workers.status import StatusWorker
 log = logging.getLogger(__name__)
 
 
-STOP_DEADLINE_S = 10.0  # SIGTERM to exit, under any load (issue 7, A4)
+# SIGTERM to exit takes at most 10 s under any load (issue 7, A4): the grace period, the
+# brokers' stop, one second for each of cancelling and closing the pool, and the exit itself.
 STOP_GRACE_S = 4.0  # what a batch in flight, a polling loop or an HTTP request gets
 BROKER_STOP_S = 2.5  # leaving the consumer groups, flushing the producers
 
@@ -338,9 +339,9 @@ class Service:
         return f"not consuming yet: {', '.join(waiting)}" if waiting else None
 
     async def stop(self) -> None:
-        """Stop within :data:`STOP_DEADLINE_S`, however busy: take no new work, give batches in
-        flight :data:`STOP_GRACE_S` to finish and commit, abandon the rest uncommitted (the next
-        owner redoes them), then disconnect.
+        """Stop within 10 s, however busy: take no new work, give batches in flight
+        :data:`STOP_GRACE_S` to finish and commit, abandon the rest uncommitted (the next owner
+        redoes them), then disconnect.
 
         The HTTP servers stop meanwhile (they finish requests in flight: the sandbox may be
         answering this process's own dispatcher), and so do the polling loops.

@@ -97,11 +97,15 @@ class DispatcherWorker(BatchWorker):
             *(self._send_all(items, states[cid]) for cid, items in per_customer.items()),
             return_exceptions=True,
         )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None and not isinstance(failure, ShuttingDown):
+            raise failure
+        # Stopping too: the outcomes of the sends that were made must reach the ledger now, as
+        # the next owner of the batch will only find them in the send ledger.
         await self._pub.flush()
         self._outcomes.confirmed()
+        if failure is not None:
+            raise failure
 
     def _decode(self, record: Record) -> MessageSend:
         event = parse_envelope(record.value or b"")
