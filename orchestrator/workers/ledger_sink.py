@@ -25,6 +25,9 @@ from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
+# What the database says about a row it will not store (an outage raises ConnectionError).
+_REFUSED = (asyncpg.PostgresError, ValueError, TypeError, OverflowError)
+
 
 @contextmanager
 def _database() -> Iterator[None]:
@@ -44,6 +47,7 @@ class LedgerSinkWorker(BatchWorker):
     def __init__(self, deps: Deps, publisher: Publisher, ledger: LedgerStore) -> None:
         super().__init__(deps, publisher)
         self._ledger = ledger
+        self._rows: list[AuditRecord] = []
 
     def topics(self) -> list[str]:
         """The audit topic."""
@@ -65,13 +69,27 @@ class LedgerSinkWorker(BatchWorker):
             await self._ledger.insert(batch)
         self.observe([(r.channel, "stored") for r in batch], started, len(records))
 
-    async def audit_dead_letter(self, row: AuditRecord) -> None:
-        """Write the ``dead_lettered`` row into the ledger directly (see the module docstring).
+    async def publish_rejected(self) -> int:
+        """Publish the dead letters, then write their ``dead_lettered`` rows straight into the
+        ledger (see the module docstring), in one statement when the database takes them all.
 
-        If the database refuses even that row, the DLQ record alone keeps the original.
+        If the database refuses even such a row, the DLQ record alone keeps the original.
         """
+        self._rows = []
+        count = await super().publish_rejected()
+        rows, self._rows = self._rows, []
         try:
             with _database():
-                await self._ledger.insert([row])
-        except (asyncpg.PostgresError, ValueError, TypeError) as exc:
-            log.error("ledger: the dead_lettered row %s was refused: %s", row.record_id, exc)
+                await self._ledger.insert(rows)
+        except _REFUSED:
+            for row in rows:
+                try:
+                    with _database():
+                        await self._ledger.insert([row])
+                except _REFUSED as exc:
+                    log.error("ledger: dead_lettered row %s refused: %s", row.record_id, exc)
+        return count
+
+    async def audit_dead_letter(self, row: AuditRecord) -> None:
+        """Keep the row for :meth:`publish_rejected`; it never goes to ``continuum.audit``."""
+        self._rows.append(row)
