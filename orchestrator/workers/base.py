@@ -95,7 +95,8 @@ class BatchWorker:
     async def dead_letter(self, record: Record, error: BadRecord) -> None:
         """Publish one dead letter and its ``dead_lettered`` audit record, and count it."""
         letter, row = dead_letter_of(self._deps.clock(), self.stage, record, error)
-        await self._pub.publish(self._deps.topics.dlq, letter, record.key)  # keyed as it was
+        key = record.key[:KEY_KEPT_MAX] if record.key is not None else None
+        await self._pub.publish(self._deps.topics.dlq, letter, key)  # keyed as the original
         await self.audit_dead_letter(row)
         self._deps.metrics.dlq_total.labels(self.stage, error.reason).inc()
         self._deps.metrics.stage_total.labels(self.stage, "other", "dead_lettered").inc()
@@ -125,6 +126,11 @@ def position(record: Record) -> str:
 
 KEY_TEXT_MAX = 1024  # characters of a key kept as text; the whole key is in ``key_b64``
 ADDRESS_MAX = 320  # the longest address a ledger row keeps (as MessageReceived.sender)
+# A dead letter must fit in one Kafka request (1 MiB by default) or it is retried for ever: the
+# original value and key are kept whole up to these sizes, and beyond them cut, with the size
+# and SHA-256 of the whole (the record itself stays at its position until retention).
+VALUE_KEPT_MAX = 512 * 1024
+KEY_KEPT_MAX = 64 * 1024
 
 
 def key_text(key: bytes | None) -> tuple[str | None, bool]:
@@ -153,7 +159,11 @@ def dead_letter_of(
     an embedded broker restarts its offsets at zero), so a redelivery produces the same ones.
     """
     key, exact = key_text(record.key)
-    key_b64 = base64.b64encode(record.key).decode() if record.key is not None else None
+    raw_key = record.key[:KEY_KEPT_MAX] if record.key is not None else None
+    key_b64 = base64.b64encode(raw_key).decode() if raw_key is not None else None
+    value = record.value or b""
+    digest = hashlib.sha256(value).hexdigest()
+    cut = len(value) > VALUE_KEPT_MAX
     letter = DeadLetter(
         reason=error.reason,
         detail=error.detail,
@@ -163,7 +173,9 @@ def dead_letter_of(
         offset=record.offset,
         key=key,
         key_b64=key_b64,
-        original_b64=base64.b64encode(record.value or b"").decode(),
+        original_b64=base64.b64encode(value[:VALUE_KEPT_MAX]).decode(),
+        original_size=len(value) if cut else None,
+        original_sha256=digest if cut else None,
     )
     event = CloudEvent(
         specversion="1.0",
@@ -173,7 +185,6 @@ def dead_letter_of(
         time=at,
         data=letter.model_dump(mode="json"),
     )
-    digest = hashlib.sha256(record.value or b"").hexdigest()
     detail: dict[str, object] = {
         "stage": stage,
         "topic": record.topic,

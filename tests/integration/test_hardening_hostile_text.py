@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -25,6 +26,7 @@ from orchestrator.topics import Topics
 from tests.integration.helpers import Pipeline, eventually, sms_event
 
 SENDER = "+15551230101"
+BIG_KEY, BIG_VALUE = b"\x00big", b"\x00" * 900_000
 OTHER = "+15551230102"
 
 
@@ -143,6 +145,9 @@ async def test_nul_and_invalid_utf8_on_every_topic_give_one_dead_letter_each(
                 for key, value in _bad_records():
                     await pipe.producer.send_and_wait(topic, value, key=key)
                     bad += 1
+            # Too big to fit whole in a dead letter: it used to be retried for ever.
+            await pipe.producer.send_and_wait(service.topics.inbound("sms"), BIG_VALUE, key=BIG_KEY)
+            bad += 1
             # Valid records whose text PostgreSQL cannot store as it is: stored, not refused.
             for topic, key, value in _valid_with_nul(service.topics):
                 await pipe.producer.send_and_wait(topic, value, key=key)
@@ -189,11 +194,14 @@ async def test_nul_and_invalid_utf8_on_every_topic_give_one_dead_letter_each(
             )
             letters = await pipe.read_topic(service.topics.dlq, bad + 100, timeout=3)
             assert len(letters) == bad
+            [big] = [orjson.loads(r.value)["data"] for r in letters if r.key == BIG_KEY]
+            assert big["original_size"] == len(BIG_VALUE)
+            assert big["original_sha256"] == hashlib.sha256(BIG_VALUE).hexdigest()
             assert len({r.value for r in letters}) == bad
             assert await _dead_lettered(settings) == bad
             assert _dlq_metric(service) == bad
             # Each dead letter is keyed like its original, and keeps the exact key in base64.
-            keys = sorted(key for key, _ in _bad_records()) * len(consumed)
+            keys = [key for key, _ in _bad_records()] * len(consumed) + [BIG_KEY]
             assert sorted(r.key for r in letters) == sorted(keys)
             exact = [base64.b64decode(orjson.loads(r.value)["data"]["key_b64"]) for r in letters]
             assert sorted(exact) == sorted(keys)

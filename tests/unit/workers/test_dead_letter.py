@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime
 
 from orchestrator.errors import BadRecord
-from orchestrator.workers.base import KEY_TEXT_MAX, dead_letter_of
+from orchestrator.workers.base import KEY_KEPT_MAX, KEY_TEXT_MAX, VALUE_KEPT_MAX, dead_letter_of
 from tests.unit.workers.test_batch import FakeRecord
 
 AT = datetime(2026, 11, 22, 12, tzinfo=UTC)
@@ -43,3 +44,23 @@ def test_a_long_key_is_cut_in_the_row_and_kept_whole_in_base64() -> None:
     assert base64.b64decode(row.detail["key_b64"]) == key
     assert letter.data is not None
     assert base64.b64decode(letter.data["key_b64"]) == key
+
+
+def test_a_dead_letter_fits_one_kafka_request_however_big_the_original() -> None:
+    value, key = b"\x00" * (VALUE_KEPT_MAX + 300_000), b"k" * (KEY_KEPT_MAX + 10)
+    letter, row = dead_letter_of(AT, "inbound", FakeRecord(key=key, value=value), ERROR)
+    assert len(letter.to_bytes()) < 1024 * 1024 - 4096
+    assert letter.data is not None
+    assert base64.b64decode(letter.data["original_b64"]) == value[:VALUE_KEPT_MAX]
+    assert letter.data["original_size"] == len(value)
+    assert letter.data["original_sha256"] == hashlib.sha256(value).hexdigest()
+    assert base64.b64decode(letter.data["key_b64"]) == key[:KEY_KEPT_MAX]
+    assert row.detail["key_b64"] == letter.data["key_b64"]
+
+
+def test_a_small_original_is_kept_whole_without_size_or_digest() -> None:
+    letter, _ = dead_letter_of(AT, "inbound", FakeRecord(value=b"x" * 100), ERROR)
+    assert letter.data is not None
+    assert base64.b64decode(letter.data["original_b64"]) == b"x" * 100
+    assert letter.data["original_size"] is None
+    assert letter.data["original_sha256"] is None
