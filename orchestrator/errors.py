@@ -5,7 +5,8 @@
     ContinuumError
     ├── ConfigError          a setting, flow file or server is wrong: stop with a clear message
     │   └── FlowError        a flow file failed validation (file:line: reason)
-    └── BadRecord            a Kafka record cannot be processed: dead-letter it (permanent)
+    ├── BadRecord            a Kafka record cannot be processed: dead-letter it (permanent)
+    └── ShuttingDown         the process is stopping: leave the batch uncommitted for the next owner
 
 Adapters have their own family in :mod:`channels.errors` (they never import this package).
 """
@@ -41,3 +42,13 @@ class BadRecord(ContinuumError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class ShuttingDown(ContinuumError):
+    """Raised inside a batch when the process is stopping before the batch is done.
+
+    The batch is abandoned uncommitted, so the next owner of its partitions redoes it; work
+    already done in it is made harmless by the deterministic ids.
+    """
+
+    retryable = True

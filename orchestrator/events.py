@@ -159,7 +159,10 @@ class DeadLetter(_Data):
     partition: int
     offset: int
     key: str | None = None
+    key_b64: str | None = None
     original_b64: str
+    original_size: int | None = None  # set, with the digest, when original_b64 is cut short
+    original_sha256: str | None = None
 
 
 def parse_envelope(raw: bytes, headers: Headers | None = None) -> CloudEvent:

@@ -57,6 +57,27 @@ from orchestrator.workers.status import StatusWorker
 log = logging.getLogger(__name__)
 
 
+# SIGTERM to exit takes at most 10 s under any load (issue 7, A4): the grace period, the
+# brokers' stop, one second for each of cancelling and closing the pool, and the exit itself.
+STOP_GRACE_S = 4.0  # what a batch in flight, a polling loop or an HTTP request gets
+BROKER_STOP_S = 2.5  # leaving the consumer groups, flushing the producers
+
+
+async def _finish(tasks: list[asyncio.Future[None]], timeout: float) -> None:
+    """Wait up to ``timeout`` for ``tasks``; cancel those still running, and log failures."""
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        log.warning("stop: %d task(s) did not finish in %.1fs; cancelled", len(pending), timeout)
+        await asyncio.wait(pending, timeout=1.0)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("stop: %s", task.exception())
+
+
 def utc_now() -> datetime:
     """The wall clock, injected into workers as ``clock``."""
     return datetime.now(UTC)
@@ -319,20 +340,32 @@ class Service:
         return f"not consuming yet: {', '.join(waiting)}" if waiting else None
 
     async def stop(self) -> None:
-        """Stop taking work, let in-flight batches finish and commit, then disconnect."""
-        for server in reversed(self.http_servers):
-            await server.stop()
+        """Stop within 10 s, however busy: take no new work, give batches in flight
+        :data:`STOP_GRACE_S` to finish and commit, abandon the rest uncommitted (the next owner
+        redoes them), then disconnect.
+
+        The HTTP servers stop meanwhile (they finish requests in flight: the sandbox may be
+        answering this process's own dispatcher), and so do the polling loops.
+        """
         self._scheduler_stop.set()
-        for task in (self._scheduler_task, self._listen_task, self._release_task):
-            if task is not None:
-                await asyncio.wait_for(task, timeout=5)
+        tasks = (self._scheduler_task, self._listen_task, self._release_task)
+        loops: list[asyncio.Future[None]] = [t for t in tasks if t is not None]
+        await asyncio.gather(
+            *(r.drain(STOP_GRACE_S) for r in self.runners),
+            *(server.stop() for server in reversed(self.http_servers)),
+            _finish(loops, STOP_GRACE_S),
+            return_exceptions=True,
+        )
         brokers = [*(r.broker for r in self.runners), self._scheduler_broker]
         if hasattr(self, "_api_broker"):
             brokers.append(self._api_broker)
-        await asyncio.gather(*(b.stop() for b in brokers), return_exceptions=True)
+        await _finish([asyncio.ensure_future(b.stop()) for b in brokers], BROKER_STOP_S)
         if hasattr(self, "_http"):
             await self._http.aclose()
         if hasattr(self, "_pool"):
-            await self._pool.close()
+            try:
+                await asyncio.wait_for(self._pool.close(), timeout=1.0)
+            except TimeoutError:
+                self._pool.terminate()
         if hasattr(self, "_redis"):
             await self._redis.aclose()

@@ -10,6 +10,7 @@ import asyncpg
 import orjson
 
 from orchestrator.events import AuditRecord
+from orchestrator.ledger.storable import storable_row
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -165,9 +166,9 @@ class LedgerStore:
 
 
 def _row(r: AuditRecord) -> tuple[Any, ...]:
-    doc = r.model_dump(mode="python")
+    doc = storable_row(r.model_dump(mode="python"))
     values = [doc.get(c) for c in COLUMNS]
-    values[-1] = orjson.dumps(doc.get("detail") or {}).decode()
+    values[-1] = orjson.dumps(doc["detail"]).decode()
     return tuple(values)
 
 

@@ -144,6 +144,10 @@ class RedisStateStore:
                 )
             await pipe.execute()
 
+    async def release_send(self, message_id: str) -> None:
+        """Drop a claim whose provider call was never made, so that a later attempt sends it."""
+        await self._redis.delete(keys.send_key(message_id))
+
     async def lookup_external(
         self, items: Sequence[tuple[str, str]]
     ) -> list[dict[str, Any] | None]:

@@ -5,6 +5,8 @@
 - Anything else fails (a bug, or input that validation let through): the records are processed
   one by one, and each one that still fails is dead-lettered with the error, so that the others
   go through and the partition moves on.
+- The process is stopping (``ShuttingDown``): neither commit nor rewind (``ABANDON``); the next
+  owner of the partitions redoes the batch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
-from orchestrator.errors import BadRecord
+from orchestrator.errors import BadRecord, ShuttingDown
 from orchestrator.workers.base import BatchWorker, Record, position
 
 log = logging.getLogger(__name__)
@@ -36,33 +38,54 @@ class Verdict(enum.Enum):
 
     COMMIT = "commit"
     RETRY = "retry"
+    ABANDON = "abandon"  # the process is stopping: neither commit nor rewind
 
 
 async def process(worker: BatchWorker, records: Sequence[Record]) -> Verdict:
-    """Run ``worker`` over ``records`` and say whether to commit or to rewind and retry."""
+    """Run ``worker`` over ``records`` and say whether to commit or to rewind and retry.
+
+    Dead letters are published only by the pass whose verdict is ``COMMIT``, once each: a pass
+    that is abandoned (an outage, or a failure that sends the batch record by record) publishes
+    none, so a record position gets exactly one dead letter (its id is ``dlq:<position>``).
+    """
+    worker.discard_rejected()
     try:
         await worker.handle(records)
+    except ShuttingDown:
+        worker.discard_rejected()
+        return Verdict.ABANDON
     except INFRA_ERRORS as exc:
+        worker.discard_rejected()
         log.error("%s: batch failed on a dependency: %s", worker.name, exc)
         return Verdict.RETRY
     except Exception:
+        worker.discard_rejected()
         log.exception("%s: batch of %d failed; isolating records", worker.name, len(records))
         return await _one_by_one(worker, records)
-    return Verdict.COMMIT
+    return await _publish_rejected(worker)
 
 
 async def _one_by_one(worker: BatchWorker, records: Sequence[Record]) -> Verdict:
     for record in records:
         try:
             await worker.handle([record])
+        except ShuttingDown:
+            worker.discard_rejected()
+            return Verdict.ABANDON
         except INFRA_ERRORS:
+            worker.discard_rejected()
             return Verdict.RETRY
         except Exception as exc:
             log.exception("%s: dead-lettering %s", worker.name, position(record))
             detail = f"{type(exc).__name__}: {exc}"
-            try:
-                await worker.reject(record, BadRecord("processing_error", detail))
-                await worker.flush()
-            except INFRA_ERRORS:
-                return Verdict.RETRY
+            await worker.reject(record, BadRecord("processing_error", detail))
+    return await _publish_rejected(worker)
+
+
+async def _publish_rejected(worker: BatchWorker) -> Verdict:
+    try:
+        await worker.publish_rejected()
+    except INFRA_ERRORS as exc:
+        log.error("%s: dead letters not confirmed: %s", worker.name, exc)
+        return Verdict.RETRY
     return Verdict.COMMIT

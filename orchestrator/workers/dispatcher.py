@@ -9,6 +9,10 @@ The send ledger (Redis, keyed by the deterministic message id) refuses a second 
 message. A send that was claimed but whose result was never recorded (the process died during
 the provider call) is recorded as ``unknown`` and never sent again: a duplicate message to a
 customer is worse than a missing one we can see in the ledger.
+
+On stop, no new send is started; sends in flight get the runner's grace period to finish and be
+recorded. A send waiting between retryable attempts (none of which can have delivered it) gives
+its claim back, so the next owner sends it.
 """
 
 from __future__ import annotations
@@ -23,14 +27,16 @@ from typing import Any, ClassVar
 from channels.base import ChannelAdapter, OutboundMessage, SendResult
 from channels.errors import OutcomeUnknown, SendError, Throttled
 from orchestrator.engine.model import CustomerState
-from orchestrator.errors import BadRecord
+from orchestrator.errors import BadRecord, ShuttingDown
 from orchestrator.events import MESSAGE_SEND, MessageSend, parse_data, parse_envelope
 from orchestrator.ledger.records import audit
 from orchestrator.policy.spec import Policy
 from orchestrator.settings import CHANNELS
 from orchestrator.state.deferred import DeferredSends
 from orchestrator.state.policy_counters import PolicyCounters
+from orchestrator.workers import polling
 from orchestrator.workers.base import BatchWorker, Deps, Record
+from orchestrator.workers.outcomes import Outcome, Outcomes
 from orchestrator.workers.publisher import Publisher
 from orchestrator.workers.resend import refuse_resend
 from orchestrator.workers.send_guard import SendGuard
@@ -63,6 +69,7 @@ class DispatcherWorker(BatchWorker):
         deferred: DeferredSends,
     ) -> None:
         super().__init__(deps, publisher)
+        self._outcomes = Outcomes(deps.store, publisher)
         self._adapters = adapters
         self._callbacks = status_callbacks
         self._limit = asyncio.Semaphore(CONCURRENCY)
@@ -74,6 +81,7 @@ class DispatcherWorker(BatchWorker):
 
     async def handle(self, records: Sequence[Record]) -> None:
         """Send one batch: customers in parallel, each customer's messages in order."""
+        await self._outcomes.write_kept()  # outcomes of a rewound batch first (outcomes.py)
         per_customer: dict[str, list[tuple[Record, MessageSend]]] = defaultdict(list)
         for record in records:
             try:
@@ -83,10 +91,21 @@ class DispatcherWorker(BatchWorker):
                 continue
             per_customer[cmd.customer_id].append((record, cmd))
         states = await self._deps.store.load_states(list(per_customer))
-        await asyncio.gather(
-            *(self._send_all(items, states[cid]) for cid, items in per_customer.items())
+        # Every send runs to its end before a failure rewinds the batch, so that each outcome
+        # is recorded, or kept for the retry, and none is abandoned half way.
+        results = await asyncio.gather(
+            *(self._send_all(items, states[cid]) for cid, items in per_customer.items()),
+            return_exceptions=True,
         )
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None and not isinstance(failure, ShuttingDown):
+            raise failure
+        # Stopping too: the outcomes of the sends that were made must reach the ledger now, as
+        # the next owner of the batch will only find them in the send ledger.
         await self._pub.flush()
+        self._outcomes.confirmed()
+        if failure is not None:
+            raise failure
 
     def _decode(self, record: Record) -> MessageSend:
         event = parse_envelope(record.value or b"", record.headers)
@@ -100,6 +119,8 @@ class DispatcherWorker(BatchWorker):
                 await self._send_one(record, cmd, st)
 
     async def _send_one(self, record: Record, cmd: MessageSend, state: CustomerState) -> None:
+        if self.stopping.is_set():
+            raise ShuttingDown("stopping: the send is left to the next owner")
         started, now = time.perf_counter(), self._deps.clock()
         verdict = await self._guard.check(cmd, state, now)
         if verdict.action == "defer":
@@ -142,6 +163,9 @@ class DispatcherWorker(BatchWorker):
             return
         try:
             result = await self._call(adapter, cmd)
+        except ShuttingDown:
+            await self._deps.store.release_send(cmd.message_id)  # no attempt can have delivered
+            raise
         except SendError as exc:
             if isinstance(exc, OutcomeUnknown):
                 outcome = "unknown"
@@ -182,7 +206,9 @@ class DispatcherWorker(BatchWorker):
                 pause = settings.backoff_s * 2 ** (attempt - 1)
                 if isinstance(exc, Throttled) and exc.retry_after:
                     pause = max(pause, min(exc.retry_after, 30.0))
-                await asyncio.sleep(pause)
+                await polling.pause(self.stopping, pause)
+                if self.stopping.is_set():
+                    raise ShuttingDown("stopping between attempts") from exc
                 continue
             self._deps.metrics.provider_seconds.labels(adapter.channel_type, "ok").observe(
                 time.perf_counter() - began
@@ -204,28 +230,27 @@ class DispatcherWorker(BatchWorker):
     ) -> None:
         external_ids = result.external_ids if result else ()
         done = {**entry, "state": state, "code": code, "external_ids": list(external_ids)}
-        await self._deps.store.finish_send(
-            cmd.message_id, done, entry["provider"] or "none", external_ids
-        )
         step = _STEPS.get(state, "provider_failed")
-        await self._pub.audit(
-            audit(
-                step,
-                code,
-                identity=(cmd.message_id,),
-                at=self._deps.clock(),
-                customer_id=cmd.customer_id,
-                channel=cmd.channel,
-                address=cmd.to,
-                message_id=cmd.message_id,
-                flow_id=cmd.flow_id,
-                flow_version=cmd.flow_version,
-                flow_step=cmd.step,
-                provider=entry["provider"],
-                external_id=external_ids[0] if external_ids else None,
-                reason=reason,
-                detail={"provider_error_code": ext_code} if ext_code else {},
-            )
+        row = audit(
+            step,
+            code,
+            identity=(cmd.message_id,),
+            at=self._deps.clock(),
+            customer_id=cmd.customer_id,
+            channel=cmd.channel,
+            address=cmd.to,
+            message_id=cmd.message_id,
+            flow_id=cmd.flow_id,
+            flow_version=cmd.flow_version,
+            flow_step=cmd.step,
+            provider=entry["provider"],
+            external_id=external_ids[0] if external_ids else None,
+            reason=reason,
+            detail={"provider_error_code": ext_code} if ext_code else {},
+        )
+        provider = entry["provider"] or "none"
+        await self._outcomes.record(
+            Outcome(cmd.message_id, done, provider, tuple(external_ids), row)
         )
         self._observe(cmd, state, started)
 

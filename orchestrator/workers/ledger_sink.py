@@ -1,9 +1,18 @@
-"""Ledger sink: ``continuum.audit`` into PostgreSQL in batches, idempotent on record id."""
+"""Ledger sink: ``continuum.audit`` into PostgreSQL in batches, idempotent on record id.
+
+Text PostgreSQL cannot hold (NUL, lone surrogates) is escaped on the way in, with the original
+kept (:mod:`orchestrator.ledger.storable`). A record the database still refuses (a hostile
+producer's integer out of range, say) is dead-lettered like any other, with one difference:
+its ``dead_lettered`` row is written straight to the ledger, never to ``continuum.audit``. A
+dead letter of the sink therefore cannot come back to the sink, and so cannot produce another.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import ClassVar
 
 import asyncpg
@@ -13,6 +22,20 @@ from orchestrator.events import AUDIT_PREFIX, AuditRecord, parse_data, parse_env
 from orchestrator.ledger.store import LedgerStore
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+# What the database says about a row it will not store (an outage raises ConnectionError).
+_REFUSED = (asyncpg.PostgresError, ValueError, TypeError, OverflowError)
+
+
+@contextmanager
+def _database() -> Iterator[None]:
+    """An unreachable database is an outage (retried); any other refusal is about the data."""
+    try:
+        yield
+    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        raise ConnectionError(f"ledger database unavailable: {exc}") from exc
 
 
 class LedgerSinkWorker(BatchWorker):
@@ -24,6 +47,7 @@ class LedgerSinkWorker(BatchWorker):
     def __init__(self, deps: Deps, publisher: Publisher, ledger: LedgerStore) -> None:
         super().__init__(deps, publisher)
         self._ledger = ledger
+        self._rows: list[AuditRecord] = []
 
     def topics(self) -> list[str]:
         """The audit topic."""
@@ -41,9 +65,31 @@ class LedgerSinkWorker(BatchWorker):
                 batch.append(parse_data(event, AuditRecord))
             except BadRecord as exc:
                 await self.reject(record, exc)
-        try:
+        with _database():
             await self._ledger.insert(batch)
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-            raise ConnectionError(f"ledger database unavailable: {exc}") from exc
-        await self._pub.flush()
         self.observe([(r.channel, "stored") for r in batch], started, len(records))
+
+    async def publish_rejected(self) -> int:
+        """Publish the dead letters, then write their ``dead_lettered`` rows straight into the
+        ledger (see the module docstring), in one statement when the database takes them all.
+
+        If the database refuses even such a row, the DLQ record alone keeps the original.
+        """
+        self._rows = []
+        count = await super().publish_rejected()
+        rows, self._rows = self._rows, []
+        try:
+            with _database():
+                await self._ledger.insert(rows)
+        except _REFUSED:
+            for row in rows:
+                try:
+                    with _database():
+                        await self._ledger.insert([row])
+                except _REFUSED as exc:
+                    log.error("ledger: dead_lettered row %s refused: %s", row.record_id, exc)
+        return count
+
+    async def audit_dead_letter(self, row: AuditRecord) -> None:
+        """Keep the row for :meth:`publish_rejected`; it never goes to ``continuum.audit``."""
+        self._rows.append(row)

@@ -22,12 +22,12 @@ class Publisher:
         self._source = source
         self._pending: list[asyncio.Future[Any]] = []
 
-    async def publish(self, topic: str, event: CloudEvent, key: str | None) -> None:
+    async def publish(self, topic: str, event: CloudEvent, key: str | bytes | None) -> None:
         """Hand ``event`` to the producer; it is durable only after :meth:`flush`."""
         future = await self._broker.publish(
             event.to_bytes(),
             topic,
-            key=key.encode() if key is not None else None,
+            key=key.encode() if isinstance(key, str) else key,
             headers=_HEADERS,
             no_confirm=True,
         )

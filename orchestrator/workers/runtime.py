@@ -7,11 +7,18 @@ Failure handling:
 - bad records never reach here: workers dead-letter them and carry on;
 - an infrastructure failure (Redis, PostgreSQL or the broker unreachable) rewinds the batch
   (``nack``) and retries it after a growing pause, so nothing is skipped and nothing is lost.
+
+Stopping (:meth:`WorkerRunner.drain`): the worker's ``stopping`` event is set, so it starts no new
+work; the batch in flight gets a grace period to finish (and is committed if it does), and is
+abandoned uncommitted if not. From then on nothing more is committed: the consumer's position
+may be past records it never processed, and only a commit would make that stick. The next
+owner of the partitions redoes everything after the last commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -22,6 +29,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
+from orchestrator.workers import polling
 from orchestrator.workers.base import BatchWorker
 from orchestrator.workers.batch import Verdict, process
 
@@ -71,6 +79,9 @@ class WorkerRunner:
         self._settings = settings
         self._metrics = metrics
         self._failures = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._batch_task: asyncio.Task[object] | None = None
         self._membership = _Membership()
         metrics.worker_up.labels(worker.name).set_function(lambda: float(self.consuming))
         kafka = settings.kafka
@@ -94,12 +105,44 @@ class WorkerRunner:
         """True while the consumer is a settled member of its group."""
         return self._membership.joined
 
+    async def drain(self, grace_s: float) -> bool:
+        """Take no new batch; wait up to ``grace_s`` for the one in flight, then cancel it (it
+        stays uncommitted). True if it finished by itself."""
+        self.worker.stopping.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace_s)
+        if self._idle.is_set():
+            return True
+        log.warning("%s: batch still running after %.1fs; cancelled", self.worker.name, grace_s)
+        if self._batch_task is not None:
+            self._batch_task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), 1.0)
+        return False
+
     async def _on_batch(self, msg: KafkaMessage) -> None:
+        if self.worker.stopping.is_set():
+            return  # fetched after stop was asked: left uncommitted for the next owner
+        self._idle.clear()
+        self._batch_task = asyncio.current_task()
+        try:
+            await self._run(msg)
+        finally:
+            self._batch_task = None
+            self._idle.set()
+
+    async def _run(self, msg: KafkaMessage) -> None:
         records = msg.raw_message
         if not isinstance(records, tuple):
             records = (records,)
         started = time.perf_counter()
-        if await process(self.worker, records) is Verdict.RETRY:
+        verdict = await process(self.worker, records)
+        if verdict is Verdict.ABANDON or (
+            verdict is Verdict.RETRY and self.worker.stopping.is_set()
+        ):
+            log.info("%s: stopping; the batch is left uncommitted", self.worker.name)
+            return
+        if verdict is Verdict.RETRY:
             await self._retry_later(msg)
             return
         if self._settings.crash_before_commit == self.worker.name:
@@ -114,5 +157,7 @@ class WorkerRunner:
         pause = min(RETRY_PAUSE_MAX_S, 0.2 * 2 ** min(self._failures, 10))
         log.error("%s: rewinding the batch; retrying in %.1fs", self.worker.name, pause)
         self._metrics.batch_retries.labels(self.worker.name).inc()
-        await asyncio.sleep(pause)
+        await polling.pause(self.worker.stopping, pause)
+        if self.worker.stopping.is_set():
+            return  # no rewind needed: nothing more is committed by this consumer
         await msg.nack()
