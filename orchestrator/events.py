@@ -163,6 +163,9 @@ class DeadLetter(_Data):
     original_b64: str
     original_size: int | None = None  # set, with the digest, when original_b64 is cut short
     original_sha256: str | None = None
+    # The record's headers, each value in base64: a binary-mode CloudEvent's ce_* attributes
+    # live there, so without them its original could not be read again.
+    headers: list[tuple[str, str]] = []
 
 
 def parse_envelope(raw: bytes, headers: Headers | None = None) -> CloudEvent:

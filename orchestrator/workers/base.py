@@ -177,6 +177,7 @@ def dead_letter_of(
         original_b64=base64.b64encode(value[:VALUE_KEPT_MAX]).decode(),
         original_size=len(value) if cut else None,
         original_sha256=digest if cut else None,
+        headers=[(name, base64.b64encode(raw).decode()) for name, raw in record.headers or ()],
     )
     event = CloudEvent(
         specversion="1.0",

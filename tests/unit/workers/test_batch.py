@@ -28,6 +28,7 @@ class FakeRecord:
     offset: int = 0
     key: bytes | None = None
     value: bytes | None = b"{}"
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class RecordingWorker(BatchWorker):

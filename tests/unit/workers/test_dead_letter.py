@@ -64,3 +64,11 @@ def test_a_small_original_is_kept_whole_without_size_or_digest() -> None:
     assert base64.b64decode(letter.data["original_b64"]) == b"x" * 100
     assert letter.data["original_size"] is None
     assert letter.data["original_sha256"] is None
+
+
+def test_a_binary_mode_record_keeps_its_headers() -> None:
+    headers = (("ce_id", b"E1"), ("ce_type", b"message.received"), ("content-type", b"\xff"))
+    letter, _ = dead_letter_of(AT, "inbound", FakeRecord(value=b"{", headers=headers), ERROR)
+    assert letter.data is not None
+    kept = [(name, base64.b64decode(value)) for name, value in letter.data["headers"]]
+    assert kept == list(headers)
