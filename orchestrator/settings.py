@@ -70,6 +70,11 @@ class EmbeddedSettings(_Section):
     kafka_port: int = Field(9092, ge=1, le=65535, description="embedded Tansu broker port")
     redis_port: int = Field(16379, ge=1, le=65535, description="embedded Redis port")
     postgres_port: int = Field(15432, ge=1, le=65535, description="embedded PostgreSQL port")
+    kafka_storage: Literal["disk", "memory"] = Field(
+        "disk",
+        description="where the embedded broker keeps records: disk (kept across restarts, in "
+        "DATA_DIR/kafka) or memory (faster; a restart loses them, for tests and benchmarks)",
+    )
 
 
 class ApiSettings(_Section):
