@@ -167,6 +167,7 @@ def _iso(ts: float) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each small response waits ~40 ms for a delayed ACK
     store: Store
 
     def log_message(self, format: str, *args: object) -> None:

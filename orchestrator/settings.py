@@ -55,6 +55,18 @@ class KafkaSettings(_Section):
     fetch_max_wait_ms: int = Field(
         20, ge=0, le=10_000, description="longest the broker holds an empty fetch (latency)"
     )
+    idle_fetch_max_wait_ms: int = Field(
+        1500,
+        ge=0,
+        le=10_000,
+        description="the same while the process has seen no records for idle_after_s (idle cost)",
+    )
+    idle_batch_timeout_ms: int = Field(
+        1000, ge=1, le=10_000, description="batch_timeout_ms while idle"
+    )
+    idle_after_s: float = Field(
+        10.0, gt=0, le=3600, description="seconds without records before consumers wait long"
+    )
     session_timeout_ms: int = Field(
         10_000, ge=1_000, le=300_000, description="consumer group session timeout"
     )

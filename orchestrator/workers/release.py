@@ -40,7 +40,7 @@ class DeferredRelease:
         clock: Callable[[], datetime],
         metrics: Metrics,
         *,
-        tick_s: float = 0.2,
+        tick_s: float = 1.0,
         limit: int = 500,
         lease_s: float = 30.0,
         backoff_s: float = 1.0,

@@ -24,6 +24,7 @@ from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
 from orchestrator.workers.base import BatchWorker
 from orchestrator.workers.batch import Verdict, process
+from orchestrator.workers.polling import Pace, Pacer
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,16 @@ def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
         linger_ms=2,
         enable_idempotence=False,  # Tansu refuses the idempotent producer; ids dedupe instead
         logger=None,
+    )
+
+
+def make_pacer(settings: Settings) -> Pacer:
+    """The consumers' pace: the configured waits while records flow, the idle ones otherwise."""
+    k = settings.kafka
+    return Pacer(
+        busy=Pace(k.fetch_max_wait_ms, k.batch_timeout_ms),
+        idle=Pace(k.idle_fetch_max_wait_ms, k.idle_batch_timeout_ms),
+        hot_s=k.idle_after_s,
     )
 
 
@@ -64,7 +75,12 @@ class WorkerRunner:
     """One worker bound to one broker; knows whether it is consuming yet."""
 
     def __init__(
-        self, worker: BatchWorker, broker: KafkaBroker, settings: Settings, metrics: Metrics
+        self,
+        worker: BatchWorker,
+        broker: KafkaBroker,
+        settings: Settings,
+        metrics: Metrics,
+        pacer: Pacer | None = None,
     ):
         self.worker = worker
         self.broker = broker
@@ -84,10 +100,12 @@ class WorkerRunner:
             batch_timeout_ms=kafka.batch_timeout_ms,
             fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             session_timeout_ms=kafka.session_timeout_ms,
-            heartbeat_interval_ms=max(1000, kafka.session_timeout_ms // 4),
+            heartbeat_interval_ms=max(1000, kafka.session_timeout_ms // 3),
             listener=self._membership,
         )
         self._subscriber(self._on_batch)
+        self._pacer = pacer or make_pacer(settings)  # shared by the workers of a Service
+        self._pacer.attach(self._subscriber)
 
     @property
     def consuming(self) -> bool:
@@ -98,6 +116,7 @@ class WorkerRunner:
         records = msg.raw_message
         if not isinstance(records, tuple):
             records = (records,)
+        self._pacer.records_seen()
         started = time.perf_counter()
         if await process(self.worker, records) is Verdict.RETRY:
             await self._retry_later(msg)

@@ -82,7 +82,7 @@ class Scheduler:
         clock: Callable[[], datetime],
         metrics: Metrics,
         *,
-        tick_s: float = 0.1,
+        tick_s: float = 1.0,
         limit: int = 500,
         lease_s: float = 30.0,
         grace: timedelta = timedelta(minutes=2),
