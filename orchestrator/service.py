@@ -32,7 +32,7 @@ from orchestrator.engine.flowfile import load_flows
 from orchestrator.executor import Executor
 from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
-from orchestrator.metrics import Metrics
+from orchestrator.metrics import Metrics, metrics_app
 from orchestrator.policy.spec import Policy
 from orchestrator.reload import FlowReloader
 from orchestrator.settings import Settings
@@ -171,6 +171,11 @@ class Service:
             )
         if self._want_api:
             await self._start_api()
+        else:  # a worker process still serves its metrics, on a port of its own
+            m = s.metrics
+            server = HttpServer(metrics_app(self.metrics.registry), m.host, m.port, "metrics")
+            await server.start()
+            self.http_servers.append(server)
 
     def _build_worker(
         self, name: str, deps: Deps, publisher: Publisher, catalogue: Catalogue

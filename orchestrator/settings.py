@@ -106,6 +106,15 @@ class ApiSettings(_Section):
     )
 
 
+class MetricsSettings(_Section):
+    """The /metrics endpoint of a process that runs no API (``continuum worker`` alone)."""
+
+    host: str = Field("127.0.0.1", description="address the metrics endpoint listens on")
+    port: int = Field(
+        9464, ge=0, le=65535, description="port of /metrics in a process without the API"
+    )
+
+
 class SandboxSettings(_Section):
     """The local provider that speaks the providers' HTTP APIs."""
 
@@ -157,6 +166,7 @@ class Settings(BaseSettings):
     )
     embedded: EmbeddedSettings = EmbeddedSettings()
     api: ApiSettings = ApiSettings()
+    metrics: MetricsSettings = MetricsSettings()
     sandbox: SandboxSettings = SandboxSettings()
     dispatch: DispatchSettings = DispatchSettings()
     twilio: TwilioSettings = TwilioSettings()

@@ -58,12 +58,18 @@ class DeferredRelease:
         """Release due sends until ``stop`` is set; infrastructure errors are retried."""
         await poll(
             NAME,
-            self.release_due,
+            self._step,
             stop,
             self._metrics,
             tick_s=self._tick_s,
             backoff_s=self._backoff_s,
         )
+
+    async def _step(self) -> bool:
+        busy = await self.release_due()
+        for state, count in (await self._deferred.counts(self._clock())).items():
+            self._metrics.deferred_sends.labels(state).set(count)
+        return busy
 
     async def release_due(self) -> bool:
         """Re-publish one batch of due sends; True if there may be more due right now."""

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 
-from aiokafka import ConsumerRebalanceListener
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -90,10 +90,11 @@ class WorkerRunner:
         self._membership = _Membership()
         metrics.worker_up.labels(worker.name).set_function(lambda: float(self.consuming))
         kafka = settings.kafka
+        self._group = f"{kafka.group_prefix}.{worker.name}"
         self._subscriber = broker.subscriber(
             *worker.topics(),
             batch=True,
-            group_id=f"{kafka.group_prefix}.{worker.name}",
+            group_id=self._group,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
             max_records=kafka.max_batch,
@@ -127,6 +128,14 @@ class WorkerRunner:
         await msg.ack()
         self._failures = 0
         self._metrics.batch_seconds.labels(self.worker.name).observe(time.perf_counter() - started)
+        self._metrics.observe_lag(self._group, self.worker.name, records, self._highwater)
+
+    def _highwater(self, topic: str, partition: int) -> int | None:
+        consumer = self._subscriber.consumer
+        if consumer is None:
+            return None
+        end = consumer.highwater(TopicPartition(topic, partition))
+        return int(end) if end is not None else None
 
     async def _retry_later(self, msg: KafkaMessage) -> None:
         self._failures += 1

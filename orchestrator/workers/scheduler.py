@@ -111,6 +111,8 @@ class Scheduler:
     async def _step(self) -> bool:
         busy = await self.fire_timers()
         await self.run_schedules()
+        for state, count in (await self._timers.counts(self._clock())).items():
+            self._metrics.timers.labels(state).set(count)
         return busy
 
     async def fire_timers(self) -> bool:
