@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from orchestrator.metrics import Metrics
@@ -47,6 +48,22 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
     """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+class Every:
+    """True at most once per ``period`` of the injected clock (and at the first call): for the
+    chores of a polling step that need not run at every tick."""
+
+    def __init__(self, period: timedelta) -> None:
+        self._period = period
+        self._next: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        """Whether the chore should run at ``now``; if so, the next one is a period later."""
+        if self._next is not None and now < self._next:
+            return False
+        self._next = now + self._period
+        return True
 
 
 class Paced(Protocol):
