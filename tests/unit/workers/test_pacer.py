@@ -48,8 +48,8 @@ async def test_goes_idle_by_itself_after_hot_s() -> None:
     pacer = Pacer(BUSY, IDLE, hot_s=0.0)
     sub = _Subscriber(consumer=_Consumer())
     pacer.attach(sub)
-    after = asyncio.Event()  # timers due at the same time run in the order they were set
-    asyncio.get_running_loop().call_later(0, after.set)
+    after = asyncio.Event()  # a timer due after the pacer's: set once the pacer's has run
+    asyncio.get_running_loop().call_later(0.001, after.set)
     await after.wait()
     assert pacer.current is IDLE
     assert _waits(sub) == (1500, 1000)
