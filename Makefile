@@ -22,18 +22,19 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $@
 
-# Redis and PostgreSQL come from Debian; the Kafka-protocol broker (Tansu) comes from PyPI.
+# Redis, PostgreSQL and promtool (package prometheus) come from Debian; the Kafka-protocol
+# broker (Tansu) comes from PyPI.
 system-deps:
-	@if command -v redis-server >/dev/null \
+	@if command -v redis-server >/dev/null && command -v promtool >/dev/null \
 		&& { ls /usr/lib/postgresql/*/bin/postgres || command -v postgres; } >/dev/null 2>&1; then \
 		exit 0; \
 	elif [ "$$(id -u)" = 0 ] || [ -n "$(SUDO)" ]; then \
-		echo "installing redis-server and postgresql with apt-get"; \
+		echo "installing redis-server, postgresql and prometheus (promtool) with apt-get"; \
 		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql prometheus; \
 	else \
-		echo "error: redis-server and PostgreSQL are needed; run as root or install sudo," >&2; \
-		echo "       or install them yourself: apt-get install redis-server postgresql" >&2; \
+		echo "error: redis-server, PostgreSQL and promtool are needed; run as root or install sudo," >&2; \
+		echo "       or install them yourself: apt-get install redis-server postgresql prometheus" >&2; \
 		exit 1; \
 	fi
 

@@ -13,6 +13,22 @@ from orchestrator.errors import ConfigError
 
 
 class _QuietServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.wake = asyncio.Event()
+
+    async def main_loop(self) -> None:
+        # uvicorn's own loop wakes every 0.1 s to check should_exit, 10 times a second per
+        # server while idle; this one wakes once a second (the Date header's resolution), or
+        # at once when stop() sets `wake`.
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 10) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), 1.0)
+            should_exit = await self.on_tick(counter)
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         # The composition root owns SIGINT/SIGTERM and stops every part in order.
@@ -64,6 +80,7 @@ class HttpServer:
         if self._task is None:
             return
         self._server.should_exit = True
+        self._server.wake.set()
         with contextlib.suppress(asyncio.CancelledError, SystemExit):
             await asyncio.wait_for(self._task, timeout=5)
         self._task = None

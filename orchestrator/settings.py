@@ -62,6 +62,18 @@ class KafkaSettings(_Section):
     fetch_max_wait_ms: int = Field(
         20, ge=0, le=10_000, description="longest the broker holds an empty fetch (latency)"
     )
+    idle_fetch_max_wait_ms: int = Field(
+        1500,
+        ge=0,
+        le=10_000,
+        description="the same while the process has seen no records for idle_after_s (idle cost)",
+    )
+    idle_batch_timeout_ms: int = Field(
+        1000, ge=1, le=10_000, description="batch_timeout_ms while idle"
+    )
+    idle_after_s: float = Field(
+        10.0, gt=0, le=3600, description="seconds without records before consumers wait long"
+    )
     session_timeout_ms: int = Field(
         10_000, ge=1_000, le=300_000, description="consumer group session timeout"
     )
@@ -77,6 +89,11 @@ class EmbeddedSettings(_Section):
     kafka_port: int = Field(9092, ge=1, le=65535, description="embedded Tansu broker port")
     redis_port: int = Field(16379, ge=1, le=65535, description="embedded Redis port")
     postgres_port: int = Field(15432, ge=1, le=65535, description="embedded PostgreSQL port")
+    kafka_storage: Literal["disk", "memory"] = Field(
+        "disk",
+        description="where the embedded broker keeps records: disk (kept across restarts, in "
+        "DATA_DIR/kafka) or memory (faster; a restart loses them, for tests and benchmarks)",
+    )
 
 
 class ApiSettings(_Section):
@@ -100,6 +117,15 @@ class ApiSettings(_Section):
         le=60,
         description="longest a webhook waits for the broker to store its event before it "
         "answers 503 with Retry-After (Twilio gives up at 15 s)",
+    )
+
+
+class MetricsSettings(_Section):
+    """The /metrics endpoint of a process that runs no API (``continuum worker`` alone)."""
+
+    host: str = Field("127.0.0.1", description="address the metrics endpoint listens on")
+    port: int = Field(
+        9464, ge=0, le=65535, description="port of /metrics in a process without the API"
     )
 
 
@@ -166,6 +192,7 @@ class Settings(BaseSettings):
     )
     embedded: EmbeddedSettings = EmbeddedSettings()
     api: ApiSettings = ApiSettings()
+    metrics: MetricsSettings = MetricsSettings()
     sandbox: SandboxSettings = SandboxSettings()
     dispatch: DispatchSettings = DispatchSettings()
     twilio: TwilioSettings = TwilioSettings()

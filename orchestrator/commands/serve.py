@@ -123,7 +123,11 @@ async def _start_embedded(settings: Settings) -> tuple[list[servers.EmbeddedServ
         if need["kafka"]:
             started.append(
                 await asyncio.to_thread(
-                    servers.start_kafka, e.kafka_port, host=e.host, log_dir=logs
+                    servers.start_kafka,
+                    e.kafka_port,
+                    host=e.host,
+                    log_dir=logs,
+                    data_dir=data / "kafka" if e.kafka_storage == "disk" else None,
                 )
             )
             update["kafka"] = settings.kafka.model_copy(

@@ -84,6 +84,10 @@ class DeferredSends:
         """Make sends whose lease ran out by ``now`` due again (their releaser died)."""
         return await self._queue.requeue_expired(now, limit)
 
+    async def counts(self, now: datetime) -> dict[str, int]:
+        """Sends ``waiting``, ``due`` (by ``now``, not released yet) and ``leased``."""
+        return await self._queue.counts(now)
+
     async def pending(self) -> list[DeferredSend]:
         """Sends not yet released (due or leased), earliest first; O(all deferred sends)."""
         sends = [DeferredSend.from_json(doc) for doc in await self._queue.payloads()]

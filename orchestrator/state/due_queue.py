@@ -107,6 +107,17 @@ class DueQueue:
         """Make items whose lease ran out by ``now`` due again (their claimer died)."""
         return int(await self._requeue(keys=self._keys[:2], args=[ms(now), limit]))
 
+    async def counts(self, now: datetime) -> dict[str, int]:
+        """How many items are ``waiting`` (due later), ``due`` (by ``now``, not claimed yet: the
+        backlog) and ``leased``; one round trip."""
+        due, leased, _ = self._keys
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(due)
+            pipe.zcount(due, "-inf", ms(now))
+            pipe.zcard(leased)
+            total, overdue, claimed = await pipe.execute()
+        return {"waiting": int(total) - int(overdue), "due": int(overdue), "leased": int(claimed)}
+
     async def payloads(self) -> list[bytes]:
         """Every item not yet acknowledged (due or leased); O(all items)."""
         due, leased, data = self._keys

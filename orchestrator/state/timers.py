@@ -88,6 +88,10 @@ class RedisTimerStore:
         """Make timers whose lease ran out by ``now`` due again (their claimer died)."""
         return await self._queue.requeue_expired(now, limit)
 
+    async def counts(self, now: datetime) -> dict[str, int]:
+        """Timers ``waiting``, ``due`` (by ``now``, not fired yet) and ``leased``."""
+        return await self._queue.counts(now)
+
     async def pending(self, customer_id: str | None = None) -> list[TimerSpec]:
         """Timers not yet acknowledged (due or leased), earliest first; O(all timers)."""
         timers = [TimerSpec.from_json(doc) for doc in await self._queue.payloads()]

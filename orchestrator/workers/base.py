@@ -114,10 +114,11 @@ class BatchWorker:
     def observe(
         self, outcomes: Sequence[tuple[str | None, str]], started: float, size: int
     ) -> None:
-        """Count each (channel, outcome) and give each its share of the batch's time."""
-        share = (time.perf_counter() - started) / max(1, size)
+        """Count each (channel, outcome) and time each record: the batch's time so far, which is
+        what each of its records spent in the stage (``size`` is kept for callers' sake)."""
+        elapsed = time.perf_counter() - started
         for channel, outcome in outcomes:
-            self._deps.metrics.observe(self.stage, channel, outcome, share)
+            self._deps.metrics.observe(self.stage, channel, outcome, elapsed)
 
 
 def position(record: Record) -> str:

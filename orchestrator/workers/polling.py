@@ -1,5 +1,6 @@
 """The loop of a polling task (the scheduler, the release of deferred sends): one step at a
-time, at once again while there is more work, and a growing pause while a dependency fails."""
+time, at once again while there is more work, and a growing pause while a dependency fails.
+And the pace of the consumers' own polling: short waits while records flow, long when idle."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from orchestrator.metrics import Metrics
 from orchestrator.workers.batch import INFRA_ERRORS
@@ -44,3 +48,86 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
     """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+class Every:
+    """True at most once per ``period`` of the injected clock (and at the first call): for the
+    chores of a polling step that need not run at every tick."""
+
+    def __init__(self, period: timedelta) -> None:
+        self._period = period
+        self._next: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        """Whether the chore should run at ``now``; if so, the next one is a period later."""
+        if self._next is not None and now < self._next:
+            return False
+        self._next = now + self._period
+        return True
+
+
+class Paced(Protocol):
+    """What a :class:`Pacer` adjusts: a faststream batch subscriber (``batch_timeout_ms``, and
+    ``consumer``, the aiokafka consumer whose fetcher holds ``_fetch_max_wait_ms``)."""
+
+    batch_timeout_ms: int
+    consumer: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How long a consumer waits: the broker for an empty fetch, and the batch loop for records."""
+
+    fetch_max_wait_ms: int
+    batch_timeout_ms: int
+
+
+class Pacer:
+    """Short waits while records flow, long ones when idle, for every consumer of a process.
+
+    Tansu answers an empty fetch only when its wait runs out (it does not wake it when records
+    arrive), so the wait bounds a hop's latency and sets the idle cost: each consumer sends
+    1000/wait fetches a second. Records seen by any consumer of the process switch all of them to
+    ``busy`` (the next hop is about to receive work) until ``hot_s`` pass without records; then
+    they go back to ``idle``. The first record after a quiet spell waits up to one idle fetch wait
+    per hop; everything after it, the busy one.
+    """
+
+    def __init__(self, busy: Pace, idle: Pace, hot_s: float) -> None:
+        self.busy_pace, self.idle_pace, self._hot_s = busy, idle, hot_s
+        self._paced: list[Paced] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self.current = busy  # consumers start busy: they have a backlog to catch up on, maybe
+
+    def attach(self, subscriber: Paced) -> None:
+        """Pace ``subscriber`` too (call from the event loop; its consumer may not exist yet, and
+        gets the pace at the next change)."""
+        self._paced.append(subscriber)
+        self._apply_to(subscriber, self.current)
+        if self._timer is None and self.current is self.busy_pace:
+            self._timer = asyncio.get_running_loop().call_later(self._hot_s, self.go_idle)
+
+    def records_seen(self) -> None:
+        """Records arrived: be busy now and for ``hot_s`` more (call from the event loop)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(self._hot_s, self.go_idle)
+        if self.current is not self.busy_pace:
+            self._apply(self.busy_pace)
+
+    def go_idle(self) -> None:
+        """No records for a while: wait long."""
+        self._timer = None
+        self._apply(self.idle_pace)
+
+    def _apply(self, pace: Pace) -> None:
+        self.current = pace
+        for subscriber in self._paced:
+            self._apply_to(subscriber, pace)
+
+    @staticmethod
+    def _apply_to(subscriber: Paced, pace: Pace) -> None:
+        subscriber.batch_timeout_ms = pace.batch_timeout_ms
+        fetcher = getattr(subscriber.consumer, "_fetcher", None)
+        if fetcher is not None:  # read each time aiokafka builds a fetch request
+            fetcher._fetch_max_wait_ms = pace.fetch_max_wait_ms

@@ -1,6 +1,6 @@
 """Puts deferred sends back on their outbound topic when they are due, from any replica.
 
-Every ``tick_s`` the loop requeues expired leases, claims due sends (see
+Every ``tick_s`` (1 s) the loop claims due sends (expired leases are requeued every 10 s) (see
 :mod:`orchestrator.state.deferred`), re-publishes each original ``message.send`` record to
 ``outbound.<channel>`` keyed by customer id, waits for the broker's confirmation and only then
 acknowledges them. The dispatcher that consumes a released message runs the whole send-time
@@ -14,14 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from orchestrator.errors import BadRecord
 from orchestrator.events import parse_envelope
 from orchestrator.metrics import Metrics
 from orchestrator.state.deferred import DeferredSends
 from orchestrator.topics import Topics
-from orchestrator.workers.polling import poll
+from orchestrator.workers.polling import Every, poll
 from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class DeferredRelease:
         clock: Callable[[], datetime],
         metrics: Metrics,
         *,
-        tick_s: float = 0.2,
+        tick_s: float = 1.0,
         limit: int = 500,
         lease_s: float = 30.0,
         backoff_s: float = 1.0,
@@ -53,22 +53,32 @@ class DeferredRelease:
             lease_s,
             backoff_s,
         )
+        self._requeue, self._count = Every(timedelta(seconds=10)), Every(timedelta(seconds=10))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Release due sends until ``stop`` is set; infrastructure errors are retried."""
         await poll(
             NAME,
-            self.release_due,
+            self._step,
             stop,
             self._metrics,
             tick_s=self._tick_s,
             backoff_s=self._backoff_s,
         )
 
+    async def _step(self) -> bool:
+        busy = await self.release_due()
+        now = self._clock()
+        if self._count.due(now):
+            for state, count in (await self._deferred.counts(now)).items():
+                self._metrics.deferred_sends.labels(state).set(count)
+        return busy
+
     async def release_due(self) -> bool:
         """Re-publish one batch of due sends; True if there may be more due right now."""
         now = self._clock()
-        await self._deferred.requeue_expired(now)
+        if self._requeue.due(now):  # a dead replica's leases wait up to lease_s anyway
+            await self._deferred.requeue_expired(now)
         due = await self._deferred.claim_due(now, self._limit, self._lease_s)
         if not due:
             return False

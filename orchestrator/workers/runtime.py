@@ -23,7 +23,7 @@ import logging
 import os
 import time
 
-from aiokafka import ConsumerRebalanceListener
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -32,6 +32,7 @@ from orchestrator.settings import Settings
 from orchestrator.workers import polling
 from orchestrator.workers.base import BatchWorker
 from orchestrator.workers.batch import Verdict, process
+from orchestrator.workers.polling import Pace, Pacer
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,16 @@ def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
         linger_ms=2,
         enable_idempotence=False,  # Tansu refuses the idempotent producer; ids dedupe instead
         logger=None,
+    )
+
+
+def make_pacer(settings: Settings) -> Pacer:
+    """The consumers' pace: the configured waits while records flow, the idle ones otherwise."""
+    k = settings.kafka
+    return Pacer(
+        busy=Pace(k.fetch_max_wait_ms, k.batch_timeout_ms),
+        idle=Pace(k.idle_fetch_max_wait_ms, k.idle_batch_timeout_ms),
+        hot_s=k.idle_after_s,
     )
 
 
@@ -72,7 +83,12 @@ class WorkerRunner:
     """One worker bound to one broker; knows whether it is consuming yet."""
 
     def __init__(
-        self, worker: BatchWorker, broker: KafkaBroker, settings: Settings, metrics: Metrics
+        self,
+        worker: BatchWorker,
+        broker: KafkaBroker,
+        settings: Settings,
+        metrics: Metrics,
+        pacer: Pacer | None = None,
     ):
         self.worker = worker
         self.broker = broker
@@ -85,20 +101,23 @@ class WorkerRunner:
         self._membership = _Membership()
         metrics.worker_up.labels(worker.name).set_function(lambda: float(self.consuming))
         kafka = settings.kafka
+        self._group = f"{kafka.group_prefix}.{worker.name}"
         self._subscriber = broker.subscriber(
             *worker.topics(),
             batch=True,
-            group_id=f"{kafka.group_prefix}.{worker.name}",
+            group_id=self._group,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
             max_records=kafka.max_batch,
             batch_timeout_ms=kafka.batch_timeout_ms,
             fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             session_timeout_ms=kafka.session_timeout_ms,
-            heartbeat_interval_ms=max(1000, kafka.session_timeout_ms // 4),
+            heartbeat_interval_ms=max(1000, kafka.session_timeout_ms // 3),
             listener=self._membership,
         )
         self._subscriber(self._on_batch)
+        self._pacer = pacer or make_pacer(settings)  # shared by the workers of a Service
+        self._pacer.attach(self._subscriber)
 
     @property
     def consuming(self) -> bool:
@@ -135,6 +154,7 @@ class WorkerRunner:
         records = msg.raw_message
         if not isinstance(records, tuple):
             records = (records,)
+        self._pacer.records_seen()
         started = time.perf_counter()
         verdict = await process(self.worker, records)
         if verdict is Verdict.ABANDON or (
@@ -151,6 +171,14 @@ class WorkerRunner:
         await msg.ack()
         self._failures = 0
         self._metrics.batch_seconds.labels(self.worker.name).observe(time.perf_counter() - started)
+        self._metrics.observe_lag(self._group, self.worker.name, records, self._highwater)
+
+    def _highwater(self, topic: str, partition: int) -> int | None:
+        consumer = self._subscriber.consumer
+        if consumer is None:
+            return None
+        end = consumer.highwater(TopicPartition(topic, partition))
+        return int(end) if end is not None else None
 
     async def _retry_later(self, msg: KafkaMessage) -> None:
         self._failures += 1

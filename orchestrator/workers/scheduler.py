@@ -1,6 +1,6 @@
 """Fires due flow timers and cron-scheduled flows, from any number of replicas.
 
-Timers: every ``tick_s`` the scheduler requeues expired leases, claims due timers (see
+Timers: every ``tick_s`` (1 s) the scheduler claims due timers (see
 :mod:`orchestrator.state.timers`), publishes one ``timer.fired`` CloudEvent each to the customer
 topic, waits for the broker's confirmation and only then acknowledges them. A replica that dies
 in between loses its lease, and another replica fires those timers again (at-least-once; the
@@ -39,7 +39,7 @@ from orchestrator.settings import Settings
 from orchestrator.state import keys
 from orchestrator.state.timers import RedisTimerStore, TimerSpec
 from orchestrator.topics import Topics
-from orchestrator.workers.polling import poll
+from orchestrator.workers.polling import Every, poll
 from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class Scheduler:
         clock: Callable[[], datetime],
         metrics: Metrics,
         *,
-        tick_s: float = 0.1,
+        tick_s: float = 1.0,
         limit: int = 500,
         lease_s: float = 30.0,
         grace: timedelta = timedelta(minutes=2),
@@ -96,6 +96,9 @@ class Scheduler:
         self._grace, self._claim_ttl_s, self._backoff_s = grace, claim_ttl_s, backoff_s
         self._token = uuid.uuid4().hex.encode()
         self._handled: dict[str, datetime] = {}  # flow id -> latest tick known to be done
+        # Chores that need not run every tick: a dead replica's leases wait up to lease_s anyway.
+        self._requeue, self._count = Every(timedelta(seconds=10)), Every(timedelta(seconds=10))
+        self._ticks: dict[tuple[str, str, datetime], datetime | None] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fire timers and schedules until ``stop`` is set; infrastructure errors are retried."""
@@ -111,12 +114,17 @@ class Scheduler:
     async def _step(self) -> bool:
         busy = await self.fire_timers()
         await self.run_schedules()
+        now = self._clock()
+        if self._count.due(now):
+            for state, count in (await self._timers.counts(now)).items():
+                self._metrics.timers.labels(state).set(count)
         return busy
 
     async def fire_timers(self) -> bool:
         """Publish one batch of due timers; True if there may be more due right now."""
         now = self._clock()
-        await self._timers.requeue_expired(now)
+        if self._requeue.due(now):
+            await self._timers.requeue_expired(now)
         due = await self._timers.claim_due(now, self._limit, self._lease_s)
         if not due:
             return False
@@ -135,11 +143,21 @@ class Scheduler:
             trigger = flow.trigger
             if not isinstance(trigger, ScheduleTrigger):
                 continue
-            tick = latest_tick(trigger.cron, trigger.timezone, now)
+            tick = self._latest_tick(trigger, now)
             if tick is None or now - tick > self._grace or self._handled.get(flow.id) == tick:
                 continue
             if await self._claim(flow.id, tick):
                 await self._fan_out(flow, tick)
+
+    def _latest_tick(self, trigger: ScheduleTrigger, now: datetime) -> datetime | None:
+        # Cron ticks fall on whole minutes, so the latest one changes only when the minute does.
+        minute = now.astimezone(UTC).replace(second=0, microsecond=0)
+        key = (trigger.cron, trigger.timezone, minute)
+        if key not in self._ticks:
+            if len(self._ticks) > 1000:
+                self._ticks.clear()
+            self._ticks[key] = latest_tick(trigger.cron, trigger.timezone, now)
+        return self._ticks[key]
 
     async def _claim(self, flow_id: str, tick: datetime) -> bool:
         key = keys.schedule_tick_key(flow_id, tick.isoformat())

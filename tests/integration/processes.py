@@ -25,6 +25,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
             "CONTINUUM_DATABASE_URL": settings.database,
             "CONTINUUM_FLOWS_DIR": str(settings.flows_dir),
             "CONTINUUM_API__PUBLIC_URL": settings.api_public_url,
+            "CONTINUUM_METRICS__PORT": str(settings.metrics.port),
             "CONTINUUM_TWILIO__BASE_URL": settings.twilio.base_url,
             "CONTINUUM_TWILIO__ACCOUNT_SID": settings.twilio.account_sid,
             "CONTINUUM_TWILIO__AUTH_TOKEN": settings.twilio.auth_token.get_secret_value(),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from orchestrator.metrics import Metrics, channel_label
+from orchestrator.metrics import Metrics, channel_label, metrics_app
 
 
 @pytest.mark.parametrize(
@@ -59,3 +63,50 @@ def test_each_container_uses_only_its_own_registry() -> None:
         )
         is None
     )
+
+
+def test_stage_seconds_times_each_record_not_a_share_of_the_batch() -> None:
+    from orchestrator.workers.base import BatchWorker, Deps
+
+    class _Worker(BatchWorker):
+        name, stage = "decision", "decision"
+
+    metrics = Metrics(CollectorRegistry())
+    deps = Deps(None, None, None, metrics, None, None)  # type: ignore[arg-type]
+    worker = _Worker(deps, None)  # type: ignore[arg-type]
+    started = time.perf_counter() - 0.2  # the batch began 0.2 s ago
+    worker.observe([("sms", "ok")] * 4, started, 4)
+    labels = {"stage": "decision", "channel": "sms", "outcome": "ok"}
+    assert metrics.registry.get_sample_value("continuum_stage_seconds_count", labels) == 4
+    # every record waited for the whole batch: 4 x >= 0.2 s, not 0.2 s shared among them
+    assert metrics.registry.get_sample_value("continuum_stage_seconds_sum", labels) >= 0.8
+
+
+def test_lag_per_group_and_partition_and_age_of_the_newest_record() -> None:
+    metrics = Metrics(CollectorRegistry())
+    records = [
+        SimpleNamespace(topic="t", partition=0, offset=7, timestamp=1_000_000),
+        SimpleNamespace(topic="t", partition=0, offset=9, timestamp=1_004_000),
+        SimpleNamespace(topic="t", partition=1, offset=3, timestamp=1_002_000),
+    ]
+    ends = {("t", 0): 15, ("t", 1): 4}
+    metrics.observe_lag("g.ledger", "ledger", records, lambda t, p: ends[(t, p)], lambda: 1_010.0)
+    value = metrics.registry.get_sample_value
+    assert (
+        value("continuum_consumer_lag", {"group": "g.ledger", "topic": "t", "partition": "0"}) == 5
+    )
+    assert (
+        value("continuum_consumer_lag", {"group": "g.ledger", "topic": "t", "partition": "1"}) == 0
+    )
+    assert value("continuum_consumer_lag_seconds", {"worker": "ledger"}) == 6.0
+
+
+async def test_metrics_app_serves_the_registry() -> None:
+    metrics = Metrics(CollectorRegistry())
+    metrics.timers.labels("due").set(3)
+    transport = httpx.ASGITransport(app=metrics_app(metrics.registry))
+    async with httpx.AsyncClient(transport=transport, base_url="http://worker") as http:
+        response = await http.get("/metrics")
+        assert (await http.get("/healthz")).text == "ok"
+    assert response.status_code == 200
+    assert 'continuum_timers{state="due"} 3.0' in response.text

@@ -1,0 +1,65 @@
+"""The consumers' pace: busy waits while records flow, idle waits after a quiet spell."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.workers.polling import Pace, Pacer
+
+BUSY, IDLE = Pace(20, 20), Pace(1500, 1000)
+
+
+@dataclass
+class _Fetcher:
+    _fetch_max_wait_ms: int = 20
+
+
+@dataclass
+class _Consumer:
+    _fetcher: _Fetcher = field(default_factory=_Fetcher)
+
+
+@dataclass
+class _Subscriber:
+    batch_timeout_ms: int = 20
+    consumer: Any = None
+
+
+def _waits(sub: _Subscriber) -> tuple[int, int]:
+    return sub.consumer._fetcher._fetch_max_wait_ms, sub.batch_timeout_ms
+
+
+async def test_idle_then_busy_again_for_every_attached_consumer() -> None:
+    pacer = Pacer(BUSY, IDLE, hot_s=3600)
+    first, second = _Subscriber(consumer=_Consumer()), _Subscriber()
+    pacer.attach(first)
+    pacer.attach(second)
+    second.consumer = _Consumer()  # started after attaching, as faststream does
+    pacer.go_idle()
+    assert _waits(first) == _waits(second) == (1500, 1000)
+    pacer.records_seen()
+    assert _waits(first) == _waits(second) == (20, 20)
+    assert pacer.current is BUSY
+
+
+async def test_goes_idle_by_itself_after_hot_s() -> None:
+    pacer = Pacer(BUSY, IDLE, hot_s=0.0)
+    sub = _Subscriber(consumer=_Consumer())
+    pacer.attach(sub)
+    after = asyncio.Event()  # a timer due after the pacer's: set once the pacer's has run
+    asyncio.get_running_loop().call_later(0.001, after.set)
+    await after.wait()
+    assert pacer.current is IDLE
+    assert _waits(sub) == (1500, 1000)
+
+
+async def test_records_keep_it_busy_and_rearm_the_timer() -> None:
+    pacer = Pacer(BUSY, IDLE, hot_s=3600)
+    sub = _Subscriber(consumer=_Consumer())
+    pacer.attach(sub)
+    pacer.records_seen()
+    pacer.records_seen()
+    assert pacer.current is BUSY
+    assert _waits(sub) == (20, 20)
