@@ -25,6 +25,9 @@ from orchestrator.settings import Settings
 from orchestrator.topics import Topics
 from orchestrator.workers import WORKERS
 
+STOP_BUDGET_S = 9.0
+"""How long ``up`` may take to stop, embedded servers included, after SIGTERM (under 10 s)."""
+
 
 async def up(settings: Settings) -> int:
     """Embedded servers for whatever is not configured, then every part of the service."""
@@ -48,8 +51,10 @@ async def up(settings: Settings) -> int:
             addresses.remove(written)
         stopping = time.monotonic()
         await service.stop()
-        for server in reversed(embedded):
-            await asyncio.to_thread(server.stop)
+        # Together, in what is left of the 10 s that SIGTERM allows: one slow server (each gets
+        # SIGTERM, then SIGKILL when its time is up) must not add its wait to the others'.
+        left = max(1.0, STOP_BUDGET_S - (time.monotonic() - stopping))
+        await asyncio.gather(*(asyncio.to_thread(server.stop, left / 2) for server in embedded))
         print(f"continuum: stopped in {time.monotonic() - stopping:.1f}s", flush=True)
     return 0
 
@@ -183,7 +188,9 @@ def _postgres_dir(data: Path) -> Path:
 
 def _print_where(settings: Settings, embedded: list[servers.EmbeddedServer], took: float) -> None:
     kinds = {s.name for s in embedded}
-    tansu = "  (embedded Tansu)" if "kafka" in kinds else ""
+    storage = settings.embedded.kafka_storage
+    kept = "records kept across restarts" if storage == "disk" else "records lost on stop"
+    tansu = f"  (embedded Tansu, {storage} storage: {kept})" if "kafka" in kinds else ""
     lines = [
         f"continuum: up in {took:.1f}s",
         f"  kafka      {settings.kafka_bootstrap}{tansu}",
@@ -198,6 +205,10 @@ def _print_where(settings: Settings, embedded: list[servers.EmbeddedServer], too
         )
     lines.append(f"  flows      {Path(settings.flows_dir).resolve()}")
     lines.append("  topics     " + settings.kafka.topic_prefix + "*")
+    if embedded:
+        lines.append(
+            f"  addresses  {addresses.path_of(settings)}  (commands in other terminals read it)"
+        )
     lines.append('Try: continuum send sms --from +15551230001 "where is my order"   (Ctrl-C stops)')
     print("\n".join(lines), flush=True)
 
