@@ -67,6 +67,18 @@ def parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=FlowLoader)  # noqa: S506 - FlowLoader is a SafeLoader
 
 
+def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
+    """``path``'s node tree (for ``file:line`` in errors) and its parsed document; invalid YAML
+    raises :class:`FlowError` naming the line. Shared by flows, ``vars.yaml`` and the policy."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return yaml.compose(text, Loader=FlowLoader), parse_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise FlowError([f"{path}:{line}: invalid YAML: {exc}"]) from None
+
+
 def load_flows(
     folder: Path, allowed_hosts: Iterable[str] = (), variables: Mapping[str, str] | None = None
 ) -> Catalogue:
@@ -116,14 +128,7 @@ def load_flow(
     resolved variables (by default, those of the file's folder with no operations' values)."""
     if values is None:
         values = resolve_vars(path.parent)
-    text = path.read_text(encoding="utf-8")
-    try:
-        node = yaml.compose(text, Loader=FlowLoader)
-        doc = parse_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise FlowError([f"{path}:{line}: invalid YAML: {exc}"]) from None
+    node, doc = read_yaml(path)
     if not isinstance(doc, dict):
         raise FlowError([f"{path}:1: a flow file holds one mapping"])
     doc, unknown = substitute_vars(doc, values)

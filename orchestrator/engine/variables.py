@@ -64,20 +64,14 @@ def resolve(folder: Path, given: Mapping[str, str] | None = None) -> dict[str, s
     given = given or {}
     values = {k: v for k, v in given.items() if k not in BUILTINS}
     builtins = {k: v for k, v in given.items() if k in BUILTINS}
-    from orchestrator.engine.flowfile import FlowLoader, line_of, parse_yaml, where
+    from orchestrator.engine.flowfile import line_of, read_yaml, where
 
     path = folder / VARS_FILE
     declared: dict[str, VarSpec] = {}
     node: yaml.Node | None = None
     if path.is_file():
-        text = path.read_text(encoding="utf-8")
-        try:
-            node = yaml.compose(text, Loader=FlowLoader)
-            doc = parse_yaml(text) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark else 1
-            raise FlowError([f"{path}:{line}: invalid YAML: {exc}"]) from None
+        node, doc = read_yaml(path)
+        doc = doc or {}
         try:
             declared = VarsFile.model_validate(doc).vars
         except ValidationError as exc:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
-from orchestrator.engine.flowfile import FlowLoader, line_of, parse_yaml, where
+from orchestrator.engine.flowfile import line_of, read_yaml, where
 from orchestrator.errors import FlowError
 from orchestrator.policy.spec import Policy
 
@@ -19,13 +18,8 @@ def load_policy(folder: Path) -> Policy:
     path = folder / POLICY_FILE
     if not path.is_file():
         return Policy()
-    text = path.read_text(encoding="utf-8")
-    try:
-        node = yaml.compose(text, Loader=FlowLoader)
-        doc = parse_yaml(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise FlowError([f"{path}:{mark.line + 1 if mark else 1}: invalid YAML: {exc}"]) from None
+    node, doc = read_yaml(path)
+    doc = doc or {}
     if not isinstance(doc, dict):
         raise FlowError([f"{path}:1: the policy file holds one mapping"])
     try:
