@@ -25,6 +25,8 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # One line per request at INFO: shown only at DEBUG.
 QUIET_AT_INFO = ("httpx", "httpcore", "uvicorn.access")
+# uvicorn's loggers: their records go through the root handler, in our format.
+UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
 # aiokafka narrates every connection and rebalance, even at DEBUG more than anyone reads.
 QUIET_ALWAYS = ("aiokafka",)
 
@@ -59,6 +61,10 @@ def configure(level: str, fmt: str, stream: TextIO | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in UVICORN:  # uvicorn's own dictConfig, if it ran first, gives them handlers
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
     quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
     for name in QUIET_AT_INFO:
         logging.getLogger(name).setLevel(quiet)

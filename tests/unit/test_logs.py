@@ -44,7 +44,12 @@ def test_request_logs_are_off_at_info() -> None:
 
 
 def test_debug_shows_them_again() -> None:
+    # as uvicorn leaves its access logger when it has configured logging itself
+    access = logging.getLogger("uvicorn.access")
+    access.propagate, kept = False, access.handlers[:]
+    access.handlers[:] = [logging.NullHandler()]
     text = _emit("DEBUG", "text")
+    access.handlers[:], access.propagate = kept, True
     assert "HTTP Request: GET" in text
     assert "POST /webhooks/twilio/status" in text
 
