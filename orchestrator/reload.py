@@ -26,6 +26,11 @@ from orchestrator.state import keys
 log = logging.getLogger(__name__)
 
 
+# How often an idle listener wakes to see whether it should stop: each wake costs a Redis read,
+# and stopping waits for it (well inside the stop grace period, 4 s).
+LISTEN_WAKE_S = 2.0
+
+
 class FlowReloader:
     """Reloads this process's flows, and listens for other replicas' reloads."""
 
@@ -74,7 +79,9 @@ class FlowReloader:
         async with self._redis.pubsub() as pubsub:
             await pubsub.subscribe(keys.flows_reload_channel())
             while not stop.is_set():
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=LISTEN_WAKE_S
+                )
                 if message is None or _origin(message.get("data")) == self._origin:
                     continue
                 try:

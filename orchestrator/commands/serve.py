@@ -206,9 +206,8 @@ def _print_where(settings: Settings, embedded: list[servers.EmbeddedServer], too
     lines.append(f"  flows      {Path(settings.flows_dir).resolve()}")
     lines.append("  topics     " + settings.kafka.topic_prefix + "*")
     if embedded:
-        lines.append(
-            f"  addresses  {addresses.path_of(settings)}  (commands in other terminals read it)"
-        )
+        found = addresses.path_of(settings).resolve()
+        lines.append(f"  addresses  {found}  (commands in other terminals read it)")
     lines.append('Try: continuum send sms --from +15551230001 "where is my order"   (Ctrl-C stops)')
     print("\n".join(lines), flush=True)
 
