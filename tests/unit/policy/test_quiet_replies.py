@@ -10,21 +10,15 @@ from orchestrator.engine.model import CustomerState
 from orchestrator.events import MessageSend
 from orchestrator.policy import quiet_hours, send_time
 from orchestrator.policy.spec import Policy, QuietHoursSpec
+from tests.unit.sends import message_send
 
 NIGHT = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # 23:00 UTC: service and marketing are quiet
 POLICY = Policy()
 
 
 def msg(**overrides: object) -> MessageSend:
-    fields: dict[str, object] = {
-        "message_id": "msg_1",
-        "customer_id": "c1",
-        "channel": "sms",
-        "to": "+15551230001",
-        "text": "Your order 12345 has shipped",
-        "purpose": "service",
-    }
-    return MessageSend.model_validate({**fields, **overrides})
+    service = {"text": "Your order 12345 has shipped", "purpose": "service"}
+    return message_send(**{**service, **overrides})
 
 
 def at_send(m: MessageSend, inbound: datetime | None = None, now: datetime = NIGHT) -> str:

@@ -17,24 +17,19 @@ from orchestrator.engine.model import CustomerState
 from orchestrator.events import MessageSend
 from orchestrator.policy import consent, send_time
 from orchestrator.policy.spec import Policy
+from tests.unit.sends import message_send
 
 DECIDED = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday, 15:00 UTC: no quiet hours
 POLICY = Policy()
 
 
 def msg(**overrides: object) -> MessageSend:
-    fields: dict[str, object] = {
-        "message_id": "msg_1",
-        "customer_id": "c1",
-        "channel": "sms",
-        "to": "+15551230001",
-        "text": "20% off this week",
-        "purpose": "marketing",
+    decided = {
         "policy_rule": "consent.marketing",
         "decided_at": DECIDED.isoformat(),
         "consent_basis": "marketing consent granted (flow:promo.agree at 2026-11-23T15:00:00)",
     }
-    return MessageSend.model_validate({**fields, **overrides})
+    return message_send(**{**decided, **overrides})
 
 
 def verdict(cons: dict[str, Any], m: MessageSend, **state: Any) -> send_time.SendCheck:

@@ -14,6 +14,7 @@ from orchestrator.policy import send_time
 from orchestrator.policy.consent import record, revoke
 from orchestrator.policy.send_time import SendCheck
 from orchestrator.policy.spec import CapSpec, Policy
+from tests.unit.sends import message_send
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday, 15:00 UTC
 POLICY = Policy()
@@ -21,15 +22,7 @@ GRANTED = {"sms": {"marketing": record("granted", "test", NOW - timedelta(days=3
 
 
 def msg(**overrides: object) -> MessageSend:
-    fields: dict[str, object] = {
-        "message_id": "msg_1",
-        "customer_id": "c1",
-        "channel": "sms",
-        "to": "+15551230001",
-        "text": "20% off this week",
-        "purpose": "marketing",
-    }
-    return MessageSend.model_validate({**fields, **overrides})
+    return message_send(**overrides)
 
 
 def state(**overrides: Any) -> CustomerState:
