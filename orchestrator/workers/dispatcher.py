@@ -39,7 +39,7 @@ from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.outcomes import Outcome, Outcomes
 from orchestrator.workers.publisher import Publisher
 from orchestrator.workers.resend import refuse_resend
-from orchestrator.workers.send_guard import SendGuard
+from orchestrator.workers.send_guard import SendGuard, command_fields
 
 log = logging.getLogger(__name__)
 
@@ -236,13 +236,7 @@ class DispatcherWorker(BatchWorker):
             code,
             identity=(cmd.message_id,),
             at=self._deps.clock(),
-            customer_id=cmd.customer_id,
-            channel=cmd.channel,
-            address=cmd.to,
-            message_id=cmd.message_id,
-            flow_id=cmd.flow_id,
-            flow_version=cmd.flow_version,
-            flow_step=cmd.step,
+            **command_fields(cmd),
             provider=entry["provider"],
             external_id=external_ids[0] if external_ids else None,
             reason=reason,

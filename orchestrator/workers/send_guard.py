@@ -92,13 +92,7 @@ class SendGuard:
                 verdict.rule,
                 identity=(cmd.message_id, verdict.rule, AT),
                 at=now,
-                customer_id=cmd.customer_id,
-                channel=cmd.channel,
-                address=cmd.to,
-                message_id=cmd.message_id,
-                flow_id=cmd.flow_id,
-                flow_version=cmd.flow_version,
-                flow_step=cmd.step,
+                **command_fields(cmd),
                 reason=verdict.reason,
                 detail=detail,
             )
@@ -106,3 +100,16 @@ class SendGuard:
         if count:
             label = send_time.rule_label(verdict.rule)
             self._deps.metrics.policy_total.labels(label, action, AT).inc()
+
+
+def command_fields(cmd: MessageSend) -> dict[str, Any]:
+    """The ledger fields every record about ``cmd`` carries: who, where, and which flow step."""
+    return {
+        "customer_id": cmd.customer_id,
+        "channel": cmd.channel,
+        "address": cmd.to,
+        "message_id": cmd.message_id,
+        "flow_id": cmd.flow_id,
+        "flow_version": cmd.flow_version,
+        "flow_step": cmd.step,
+    }

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,14 +40,7 @@ steps:
 """
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """``main()`` configures the root logger; undo it so later tests keep pytest's handlers."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def _record(n: int, step: str, outcome: str, minutes: int, **fields: object) -> AuditRecord:

@@ -5,25 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
 from orchestrator.logs import configure
 
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """``configure`` replaces the root handlers; give pytest its own back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    names = ("httpx", "httpcore", "uvicorn.access", "aiokafka")
-    levels = {name: logging.getLogger(name).level for name in names}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def _emit(level: str, fmt: str) -> str:
