@@ -69,7 +69,10 @@ class KafkaSettings(_Section):
         description="the same while the process has seen no records for idle_after_s (idle cost)",
     )
     idle_batch_timeout_ms: int = Field(
-        1000, ge=1, le=10_000, description="batch_timeout_ms while idle"
+        5000,
+        ge=1,
+        le=60_000,
+        description="batch_timeout_ms while idle (records still end the wait at once)",
     )
     idle_after_s: float = Field(
         10.0, gt=0, le=3600, description="seconds without records before consumers wait long"

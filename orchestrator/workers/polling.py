@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any, Protocol
 
 from orchestrator.metrics import Metrics
@@ -71,6 +72,7 @@ class Paced(Protocol):
     ``consumer``, the aiokafka consumer whose fetcher holds ``_fetch_max_wait_ms``)."""
 
     batch_timeout_ms: int
+    max_records: int | None
     consumer: Any
 
 
@@ -131,3 +133,23 @@ class Pacer:
         fetcher = getattr(subscriber.consumer, "_fetcher", None)
         if fetcher is not None:  # read each time aiokafka builds a fetch request
             fetcher._fetch_max_wait_ms = pace.fetch_max_wait_ms
+
+
+def fetch_without_pause(subscriber: Paced) -> None:
+    """Make ``subscriber`` poll again at once after an empty batch.
+
+    faststream's batch subscriber sleeps ``batch_timeout_ms`` more after each empty ``getmany``
+    (faststream 0.6, ``BatchSubscriber.get_msg``): records that arrive in that sleep wait for it
+    to end, up to a second per hop while idle. ``getmany`` itself returns as soon as records
+    arrive, so without the sleep a long idle batch timeout costs no latency, only fewer wake-ups.
+    The consume loop calls ``self.get_msg`` and skips an empty result, so an instance attribute
+    replaces the method.
+    """
+
+    async def get_msg(consumer: Any) -> tuple[Any, ...]:
+        batches = await consumer.getmany(
+            timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records
+        )
+        return tuple(chain.from_iterable(batches.values()))
+
+    subscriber.get_msg = get_msg  # type: ignore[attr-defined]

@@ -63,3 +63,30 @@ async def test_records_keep_it_busy_and_rearm_the_timer() -> None:
     pacer.records_seen()
     assert pacer.current is BUSY
     assert _waits(sub) == (20, 20)
+
+
+class _EmptyThenRecords:
+    """An aiokafka consumer stand-in: nothing on the first poll, then one record."""
+
+    def __init__(self) -> None:
+        self.polls: list[int] = []
+
+    async def getmany(self, *, timeout_ms: int, max_records: int | None) -> dict[str, list[str]]:
+        self.polls.append(timeout_ms)
+        return {} if len(self.polls) == 1 else {"tp": ["record"]}
+
+
+async def test_an_empty_poll_is_followed_at_once_by_the_next_one() -> None:
+    # faststream's own get_msg sleeps batch_timeout_ms after an empty getmany: a record arriving
+    # meanwhile would wait the whole idle timeout (a minute here) before being taken.
+    from faststream.kafka import KafkaBroker
+
+    from orchestrator.workers.polling import fetch_without_pause
+
+    subscriber = KafkaBroker("127.0.0.1:1").subscriber("t", batch=True, group_id="g")
+    subscriber.batch_timeout_ms = 60_000
+    fetch_without_pause(subscriber)
+    consumer = _EmptyThenRecords()
+    assert await asyncio.wait_for(subscriber.get_msg(consumer), 5) == ()
+    assert await asyncio.wait_for(subscriber.get_msg(consumer), 5) == ("record",)
+    assert consumer.polls == [60_000, 60_000]
