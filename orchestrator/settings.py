@@ -78,7 +78,11 @@ class KafkaSettings(_Section):
         10.0, gt=0, le=3600, description="seconds without records before consumers wait long"
     )
     session_timeout_ms: int = Field(
-        10_000, ge=1_000, le=300_000, description="consumer group session timeout"
+        20_000,
+        ge=1_000,
+        le=300_000,
+        description="consumer group session timeout: a dead consumer's partitions move after "
+        "it; heartbeats every third of it",
     )
 
 

@@ -78,10 +78,15 @@ class Paced(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Pace:
-    """How long a consumer waits: the broker for an empty fetch, and the batch loop for records."""
+    """How long a consumer waits: the broker for an empty fetch, the batch loop for records, and
+    aiokafka's fetch routine between wake-ups when nothing happened (its ``consumer_timeout_ms``,
+    200 ms by default). That last one must stay short while records flow: the routine sometimes
+    notices a partition it may fetch again only at its next wake-up (with 5 s, the decision hop
+    stalled for 5 s now and then under load); while idle it is most of a consumer's CPU."""
 
     fetch_max_wait_ms: int
     batch_timeout_ms: int
+    fetcher_wake_ms: int = 200
 
 
 class Pacer:
@@ -131,8 +136,13 @@ class Pacer:
     def _apply_to(subscriber: Paced, pace: Pace) -> None:
         subscriber.batch_timeout_ms = pace.batch_timeout_ms
         fetcher = getattr(subscriber.consumer, "_fetcher", None)
-        if fetcher is not None:  # read each time aiokafka builds a fetch request
-            fetcher._fetch_max_wait_ms = pace.fetch_max_wait_ms
+        if fetcher is None:
+            return
+        fetcher._fetch_max_wait_ms = pace.fetch_max_wait_ms  # read for each fetch request
+        fetcher._fetcher_timeout = pace.fetcher_wake_ms / 1000  # read at each wake-up
+        wake = getattr(fetcher, "_wait_consume_future", None)
+        if wake is not None and not wake.done():  # end a long idle wait now: the new pace counts
+            wake.set_result(None)
 
 
 def fetch_without_pause(subscriber: Paced) -> None:

@@ -38,10 +38,9 @@ log = logging.getLogger(__name__)
 
 CRASH_EXIT_CODE = 86
 RETRY_PAUSE_MAX_S = 30.0
-# How often aiokafka's fetch routine wakes when nothing happened (its default, 200 ms, is 5
-# wake-ups a second per consumer: most of an idle process's CPU). It wakes at once anyway when a
-# fetch returns, a batch is taken, or the assignment or metadata changes.
-FETCHER_WAKE_MS = 5000
+# How often aiokafka's fetch routine wakes when nothing happened: its default while records flow,
+# rarely while idle (5 wake-ups a second per consumer were most of an idle process's CPU).
+BUSY_FETCHER_WAKE_MS, IDLE_FETCHER_WAKE_MS = 200, 5000
 
 
 def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
@@ -60,8 +59,8 @@ def make_pacer(settings: Settings) -> Pacer:
     """The consumers' pace: the configured waits while records flow, the idle ones otherwise."""
     k = settings.kafka
     return Pacer(
-        busy=Pace(k.fetch_max_wait_ms, k.batch_timeout_ms),
-        idle=Pace(k.idle_fetch_max_wait_ms, k.idle_batch_timeout_ms),
+        busy=Pace(k.fetch_max_wait_ms, k.batch_timeout_ms, BUSY_FETCHER_WAKE_MS),
+        idle=Pace(k.idle_fetch_max_wait_ms, k.idle_batch_timeout_ms, IDLE_FETCHER_WAKE_MS),
         hot_s=k.idle_after_s,
     )
 
@@ -115,7 +114,7 @@ class WorkerRunner:
             max_records=kafka.max_batch,
             batch_timeout_ms=kafka.batch_timeout_ms,
             fetch_max_wait_ms=kafka.fetch_max_wait_ms,
-            consumer_timeout_ms=FETCHER_WAKE_MS,
+            consumer_timeout_ms=BUSY_FETCHER_WAKE_MS,
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=max(1000, kafka.session_timeout_ms // 3),
             listener=self._membership,

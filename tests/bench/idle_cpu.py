@@ -31,13 +31,20 @@ def _tree(root: int) -> list[int]:
     return pids
 
 
-def _ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
+def _ticks(pid: int) -> int | None:
+    """utime + stime of ``pid``, or None once it has exited."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    return int(fields[11]) + int(fields[12])
 
 
 def _name(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
+    except FileNotFoundError:
+        return "?"
 
 
 def main() -> None:
@@ -47,13 +54,18 @@ def main() -> None:
     args = parser.parse_args()
     hz = os.sysconf("SC_CLK_TCK")
     pids = _tree(args.pid)
+    names = {pid: _name(pid) for pid in pids}
     before = {pid: _ticks(pid) for pid in pids}
     time.sleep(args.seconds)
     total = 0.0
     for pid in pids:
-        used = (_ticks(pid) - before[pid]) / hz / args.seconds * 100
+        start, end = before[pid], _ticks(pid)
+        if start is None or end is None:  # a short-lived child (a PostgreSQL backend, say)
+            print(f"{'gone':>7}  {pid:>7}  {names[pid]}")
+            continue
+        used = (end - start) / hz / args.seconds * 100
         total += used
-        print(f"{used:6.2f}%  {pid:>7}  {_name(pid)}")
+        print(f"{used:6.2f}%  {pid:>7}  {names[pid]}")
     print(f"{total:6.2f}%  total over {args.seconds:.0f}s")
 
 

@@ -8,12 +8,14 @@ from typing import Any
 
 from orchestrator.workers.polling import Pace, Pacer
 
-BUSY, IDLE = Pace(20, 20), Pace(1500, 1000)
+BUSY, IDLE = Pace(20, 20, 200), Pace(1500, 1000, 5000)
 
 
 @dataclass
 class _Fetcher:
     _fetch_max_wait_ms: int = 20
+    _fetcher_timeout: float = 0.2
+    _wait_consume_future: asyncio.Future[None] | None = None
 
 
 @dataclass
@@ -27,8 +29,9 @@ class _Subscriber:
     consumer: Any = None
 
 
-def _waits(sub: _Subscriber) -> tuple[int, int]:
-    return sub.consumer._fetcher._fetch_max_wait_ms, sub.batch_timeout_ms
+def _waits(sub: _Subscriber) -> tuple[int, int, float]:
+    fetcher = sub.consumer._fetcher
+    return fetcher._fetch_max_wait_ms, sub.batch_timeout_ms, fetcher._fetcher_timeout
 
 
 async def test_idle_then_busy_again_for_every_attached_consumer() -> None:
@@ -38,9 +41,9 @@ async def test_idle_then_busy_again_for_every_attached_consumer() -> None:
     pacer.attach(second)
     second.consumer = _Consumer()  # started after attaching, as faststream does
     pacer.go_idle()
-    assert _waits(first) == _waits(second) == (1500, 1000)
+    assert _waits(first) == _waits(second) == (1500, 1000, 5.0)
     pacer.records_seen()
-    assert _waits(first) == _waits(second) == (20, 20)
+    assert _waits(first) == _waits(second) == (20, 20, 0.2)
     assert pacer.current is BUSY
 
 
@@ -52,7 +55,7 @@ async def test_goes_idle_by_itself_after_hot_s() -> None:
     asyncio.get_running_loop().call_later(0.001, after.set)
     await after.wait()
     assert pacer.current is IDLE
-    assert _waits(sub) == (1500, 1000)
+    assert _waits(sub) == (1500, 1000, 5.0)
 
 
 async def test_records_keep_it_busy_and_rearm_the_timer() -> None:
@@ -62,7 +65,19 @@ async def test_records_keep_it_busy_and_rearm_the_timer() -> None:
     pacer.records_seen()
     pacer.records_seen()
     assert pacer.current is BUSY
-    assert _waits(sub) == (20, 20)
+    assert _waits(sub) == (20, 20, 0.2)
+
+
+async def test_going_busy_ends_the_fetch_routine_s_long_idle_wait_at_once() -> None:
+    pacer = Pacer(BUSY, IDLE, hot_s=3600)
+    sub = _Subscriber(consumer=_Consumer())
+    pacer.attach(sub)
+    pacer.go_idle()
+    waiting = asyncio.get_running_loop().create_future()  # what aiokafka's routine waits on
+    sub.consumer._fetcher._wait_consume_future = waiting
+    pacer.records_seen()
+    assert waiting.done()
+    assert _waits(sub) == (20, 20, 0.2)
 
 
 class _EmptyThenRecords:
