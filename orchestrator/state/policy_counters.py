@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from redis.asyncio import Redis
-
 from orchestrator.policy.send_time import Counter
+from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
 
 # KEYS: one sorted set per counter. ARGV: now ms, member, then (limit, window ms) per key.
@@ -73,7 +72,7 @@ def counter_key(customer_id: str, counter: Counter) -> str:
 class PolicyCounters:
     """Sliding-window counters per customer; each admission is one round trip."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._admit = redis.register_script(_ADMIT)
 
     async def admit(
