@@ -182,3 +182,20 @@ async def test_an_inbound_message_gets_its_reply_with_the_service_on_a_cluster(
     owners = await store.owners([("sms", c) for c in customers])
     states = await store.load_states([str(o) for o in owners])
     assert [states[str(o)].identities for o in owners] == [{"sms": c} for c in customers]
+
+
+async def test_a_batch_of_admissions_in_one_pipeline_counts_like_one_at_a_time(
+    cluster: RedisCluster,
+) -> None:
+    counters = PolicyCounters(cluster)
+    caps = [Counter("caps.daily", "cap", "daily:all", 2, timedelta(days=1), "drop", "2 a day")]
+    await cluster.script_flush()  # the first batch finds no script loaded, and loads it
+    batch = [(c, f"m{i}", caps) for c in CUSTOMERS[:10] for i in range(3)]
+    batch.append(("cus_free", "m0", []))
+
+    admissions = await counters.admit_many(batch, NOW)
+
+    assert [a.ok for a in admissions] == [True, True, False] * 10 + [True]
+    assert admissions[2].until == NOW + timedelta(days=1)
+    again = await counters.admit_many(batch[:3], NOW)  # a redelivery: the same verdicts
+    assert [a.ok for a in again] == [True, True, False]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,10 @@ from orchestrator.engine.flowfile import load_flows
 from orchestrator.events import MESSAGE_SEND, MESSAGE_STATUS, AuditRecord, CloudEvent
 from orchestrator.executor import Executor
 from orchestrator.metrics import Metrics
+from orchestrator.policy.send_time import Counter
 from orchestrator.redis_client import RedisClient, make_redis
 from orchestrator.settings import Settings
+from orchestrator.state.policy_counters import PolicyCounters
 from orchestrator.state.store import FinishedSend, RedisStateStore
 from orchestrator.state.timers import RedisTimerStore
 from orchestrator.topics import Topics
@@ -222,4 +224,13 @@ async def test_the_batched_send_ledger_and_counters_take_one_round_trip(
     await store.release_sends([m for m, _ in items])
     assert trips.take() == 1
     assert await store.load_states([f"cus_{i}" for i in range(BATCH)])
+    assert trips.take() == 1
+    counters = PolicyCounters(client)
+    caps = [Counter("caps.daily", "cap", "daily:all", 1, timedelta(days=1), "drop", "1 a day")]
+    batch = [(f"cus_{i}", f"msg_{i}", caps) for i in range(BATCH)]
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    assert all(a.ok for a in await counters.admit_many(batch, now))
+    trips.take()  # the first batch may load the script
+    admissions = await counters.admit_many([(c, "another", k) for c, _, k in batch], now)
+    assert not any(a.ok for a in admissions)
     assert trips.take() == 1
