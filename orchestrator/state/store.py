@@ -14,17 +14,16 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from redis.asyncio import RedisCluster
 
 from orchestrator.engine.model import CustomerState
 from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
+from orchestrator.state.codec import dump_entry, dump_state, load_entry, load_state
 from orchestrator.state.due_queue import queue_put, queue_remove
 from orchestrator.state.timers import TimerSpec
 
 SEND_LEDGER_TTL_S = 30 * 24 * 3600
-_DEFAULTS = CustomerState("").to_dict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +50,6 @@ class FinishedSend:
     entry: dict[str, Any]
     provider: str
     external_ids: Sequence[str] = ()
-
-
-def dump_state(state: CustomerState) -> bytes:
-    """The stored form of a customer: compact JSON without the fields at their defaults
-    (:meth:`CustomerState.from_dict` gives a missing field its default)."""
-    doc = {k: v for k, v in state.to_dict().items() if k == "customer_id" or v != _DEFAULTS[k]}
-    return orjson.dumps(doc)
-
-
-def load_state(customer_id: str, raw: bytes | str | None) -> CustomerState:
-    """The inverse of :func:`dump_state`; nothing stored is a new customer's empty state."""
-    return CustomerState.from_dict(orjson.loads(raw)) if raw else CustomerState(customer_id)
 
 
 class RedisStateStore:
@@ -201,7 +188,7 @@ class RedisStateStore:
             for name in names:
                 pipe.get(name)
             raw = await pipe.execute()
-        return [CustomerState.from_dict(orjson.loads(doc)) for doc in raw if doc]
+        return [load_state("", doc) for doc in raw if doc]
 
     # -- the send ledger -------------------------------------------------------------------
 
@@ -217,14 +204,14 @@ class RedisStateStore:
             for message_id, entry in items:
                 pipe.set(
                     keys.send_key(message_id),
-                    orjson.dumps(entry),
+                    dump_entry(entry),
                     nx=True,
                     ex=SEND_LEDGER_TTL_S,
                     get=True,
                 )
             raw = await pipe.execute()
         return [
-            SendClaim(True, None) if old is None else SendClaim(False, orjson.loads(old))
+            SendClaim(True, None) if old is None else SendClaim(False, load_entry(old))
             for old in raw
         ]
 
@@ -240,7 +227,7 @@ class RedisStateStore:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for send in sends:
-                doc = orjson.dumps(send.entry)
+                doc = dump_entry(send.entry)
                 pipe.set(keys.send_key(send.message_id), doc, ex=SEND_LEDGER_TTL_S)
                 for ext in send.external_ids:
                     pipe.set(keys.external_id_key(send.provider, ext), doc, ex=SEND_LEDGER_TTL_S)
@@ -270,7 +257,7 @@ class RedisStateStore:
             for provider, external_id in items:
                 pipe.get(keys.external_id_key(provider, external_id))
             raw = await pipe.execute()
-        return [orjson.loads(doc) if doc else None for doc in raw]
+        return [load_entry(doc) if doc else None for doc in raw]
 
 
 def _timer_changes(pipe: Any, schedule: Sequence[TimerSpec], cancel: Sequence[str]) -> None:
