@@ -6,6 +6,9 @@ other nodes from that one; ``redis://`` and ``rediss://`` give a plain
 :class:`redis.asyncio.Redis`. Everything the service does in Redis works on both: the keys one
 script or transaction touches share a hash tag (:mod:`orchestrator.state.keys`).
 
+A cluster client maps the cluster on its first command, and ``pubsub()`` needs that map: the
+service pings the client first.
+
 Example::
 
     redis = make_redis("redis+cluster://127.0.0.1:7000")

@@ -7,15 +7,19 @@ would fail here with CROSSSLOT, so these tests pass only if nothing uses one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import RedisCluster
 
+from orchestrator.engine.catalogue import Catalogue
+from orchestrator.engine.flowfile import load_flows
 from orchestrator.engine.model import CustomerState
 from orchestrator.policy.send_time import Counter
 from orchestrator.redis_client import make_redis
+from orchestrator.reload import FlowReloader
 from orchestrator.settings import Settings
 from orchestrator.state import keys
 from orchestrator.state.deferred import DeferredSend, DeferredSends
@@ -199,3 +203,31 @@ async def test_a_batch_of_admissions_in_one_pipeline_counts_like_one_at_a_time(
     assert admissions[2].until == NOW + timedelta(days=1)
     again = await counters.admit_many(batch[:3], NOW)  # a redelivery: the same verdicts
     assert [a.ok for a in again] == [True, True, False]
+
+
+async def test_a_flow_reload_broadcast_reaches_a_replica_on_another_node(
+    settings: Settings, redis_cluster_url: str, cluster: RedisCluster
+) -> None:
+    nodes = [f"redis+cluster://{n.host}:{n.port}" for n in cluster.get_primaries()]
+    installed: list[Catalogue] = []
+    first = load_flows(settings.flows_dir, settings.flows_allowed_hosts, settings.flow_variables)
+    sender_redis, listener_redis = make_redis(nodes[0]), make_redis(nodes[-1])
+    await sender_redis.ping()  # as the service does at start: a cluster client maps its nodes
+    await listener_redis.ping()
+    sender = FlowReloader(settings, sender_redis, lambda: first, lambda c: None)
+    listener = FlowReloader(settings, listener_redis, lambda: first, installed.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(listener.listen(stop))
+    try:
+        # Broadcast until the listener has subscribed and reloaded once (pub/sub keeps nothing).
+        async def broadcast() -> int:
+            await sender.reload(broadcast=True)
+            return len(installed)
+
+        await eventually(broadcast, lambda n: n >= 1)
+    finally:
+        stop.set()
+        await task
+        await sender_redis.aclose()
+        await listener_redis.aclose()
+    assert {f.id for f in installed[0].flows} == {f.id for f in first.flows}
