@@ -10,10 +10,10 @@ the common values, so a typical customer takes ~150 bytes instead of ~900, and c
 less than the JSON itself (about 2 µs to compress, 1 µs to expand).
 
 A value that starts with ``{`` is plain JSON, as stored before, and is read as such, so data
-written by an older release stays readable. To read a value by hand::
+written by an older release stays readable. To read a value by hand (the Redis of
+``CONTINUUM_REDIS_URL``)::
 
-    .venv/bin/python -c "import sys; from orchestrator.state.codec import unpack; \\
-        print(unpack(sys.stdin.buffer.read()).decode())" < <(redis-cli --no-raw GET key)
+    .venv/bin/python -m orchestrator.state.codec 'ct:cust:{cus_…}'
 
 A new dictionary gets a new id and is added to :data:`DICTIONARIES`; the old ones stay, as
 values made with them may be read for as long as they live.
@@ -21,7 +21,9 @@ values made with them may be read for as long as they live.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import sys
 from functools import cache
 from typing import Any
 
@@ -93,3 +95,33 @@ def load_entry(raw: bytes | str) -> dict[str, Any]:
     """The inverse of :func:`dump_entry`."""
     doc: dict[str, Any] = orjson.loads(unpack(raw))
     return doc
+
+
+async def _show(url: str, key: str) -> int:
+    from orchestrator.redis_client import make_redis
+
+    redis = make_redis(url, socket_connect_timeout=5)
+    try:
+        raw = await redis.get(key)
+    finally:
+        await redis.aclose()
+    if raw is None:
+        print(f"{key}: no such key", file=sys.stderr)
+        return 1
+    print(unpack(raw).decode())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the JSON of one stored value: ``python -m orchestrator.state.codec KEY``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m orchestrator.state.codec KEY", file=sys.stderr)
+        return 2
+    from orchestrator.settings import Settings
+
+    return asyncio.run(_show(Settings().redis, args[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from redis.asyncio import RedisCluster
 
@@ -21,7 +22,7 @@ from orchestrator.policy.send_time import Counter
 from orchestrator.redis_client import make_redis
 from orchestrator.reload import FlowReloader
 from orchestrator.settings import Settings
-from orchestrator.state import keys
+from orchestrator.state import codec, keys
 from orchestrator.state.deferred import DeferredSend, DeferredSends
 from orchestrator.state.policy_counters import PolicyCounters
 from orchestrator.state.store import FinishedSend, RedisStateStore
@@ -231,3 +232,23 @@ async def test_a_flow_reload_broadcast_reaches_a_replica_on_another_node(
         await sender_redis.aclose()
         await listener_redis.aclose()
     assert {f.id for f in installed[0].flows} == {f.id for f in first.flows}
+
+
+def test_a_stored_value_is_shown_as_json_by_hand(
+    redis_cluster_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def store_one() -> None:
+        redis = make_redis(redis_cluster_url)
+        try:
+            await RedisStateStore(redis).save_states([CustomerState("cus_show", tags=("vip",))])
+        finally:
+            await redis.aclose()
+
+    asyncio.run(store_one())
+    monkeypatch.setenv("CONTINUUM_REDIS_URL", redis_cluster_url)
+
+    assert codec.main([keys.customer_key("cus_show")]) == 0
+    assert orjson.loads(capsys.readouterr().out) == {"customer_id": "cus_show", "tags": ["vip"]}
+    assert codec.main(["ct:cust:{nobody}"]) == 1
+    assert "no such key" in capsys.readouterr().err
+    assert codec.main([]) == 2
