@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import RedisCluster
 
 from orchestrator.engine.flowfile import load_flows
+from orchestrator.engine.model import CustomerState
 from orchestrator.events import MESSAGE_SEND, MESSAGE_STATUS, AuditRecord, CloudEvent
 from orchestrator.executor import Executor
 from orchestrator.metrics import Metrics
@@ -27,7 +28,7 @@ from orchestrator.redis_client import RedisClient, make_redis
 from orchestrator.settings import Settings
 from orchestrator.state.policy_counters import PolicyCounters
 from orchestrator.state.store import FinishedSend, RedisStateStore
-from orchestrator.state.timers import RedisTimerStore
+from orchestrator.state.timers import RedisTimerStore, TimerSpec
 from orchestrator.topics import Topics
 from orchestrator.workers.base import Deps
 from orchestrator.workers.decision import DecisionWorker
@@ -234,3 +235,18 @@ async def test_the_batched_send_ledger_and_counters_take_one_round_trip(
     admissions = await counters.admit_many([(c, "another", k) for c, _, k in batch], now)
     assert not any(a.ok for a in admissions)
     assert trips.take() == 1
+
+
+async def test_states_with_timer_changes_are_one_write_on_one_redis_two_on_a_cluster(
+    client: RedisClient,
+) -> None:
+    trips = RoundTrips(client)
+    store = RedisStateStore(client)
+    due = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    timers = [TimerSpec(f"tmr_{i}", f"cus_{i}", due, "wait") for i in range(BATCH)]
+    states = [CustomerState(f"cus_{i}", message_count=1) for i in range(BATCH)]
+
+    await store.save_states(states, schedule=timers, cancel=["tmr_gone"])
+
+    assert trips.take() == (2 if isinstance(client, RedisCluster) else 1)
+    assert len(await RedisTimerStore(client).pending()) == BATCH
