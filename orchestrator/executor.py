@@ -108,15 +108,22 @@ class Executor:
 
     async def finish(self) -> None:
         """Perform the calls, confirm every record with the broker, then change the timers."""
+        cancelled, timers = await self.confirm()
+        if cancelled:
+            await self._timers.cancel(cancelled)
+        if timers:
+            await self._timers.schedule(timers)
+
+    async def confirm(self) -> tuple[list[str], list[TimerSpec]]:
+        """Perform the calls and confirm every record with the broker; give back the timers
+        to cancel and to start, for the caller to write before (or with) the states
+        (:meth:`~orchestrator.state.store.RedisStateStore.save_states`)."""
         pending, self._pending = self._pending, _Pending()
         results = await asyncio.gather(*(self._call(c) for _, c, _, _ in pending.calls))
         for (customer_id, call, at, event_id), data in zip(pending.calls, results, strict=True):
             await self._publish_call_result(customer_id, call, at, data, event_id)
         await self._pub.flush()
-        if pending.cancelled:
-            await self._timers.cancel(pending.cancelled)
-        if pending.timers:
-            await self._timers.schedule(pending.timers)
+        return pending.cancelled, pending.timers
 
     async def _send(
         self, d: SendMessage, event: Event, customer_id: str, at: datetime, inbound: str | None

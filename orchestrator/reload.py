@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Callable
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.flowfile import load_flows
 from orchestrator.errors import FlowError
+from orchestrator.redis_client import RedisClient
 from orchestrator.settings import Settings
 from orchestrator.state import keys
 
@@ -37,7 +37,7 @@ class FlowReloader:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: RedisClient,
         current: Callable[[], Catalogue | None],
         install: Callable[[Catalogue], None],
     ) -> None:

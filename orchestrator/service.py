@@ -18,7 +18,6 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from channels.base import ChannelAdapter
@@ -34,6 +33,7 @@ from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
 from orchestrator.metrics import Metrics, metrics_app
 from orchestrator.policy.spec import Policy
+from orchestrator.redis_client import make_redis
 from orchestrator.reload import FlowReloader
 from orchestrator.settings import Settings
 from orchestrator.state.deferred import DeferredSends
@@ -145,7 +145,7 @@ class Service:
         s = self.settings
         catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables)
         self._policy = catalogue.policy
-        self._redis = Redis.from_url(s.redis)
+        self._redis = make_redis(s.redis)
         await self._redis.ping()
         self._pool = await asyncpg.create_pool(s.database, min_size=1, max_size=4)
         self.ledger = LedgerStore(self._pool)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from orchestrator.addresses import normalize_lookup
@@ -31,8 +30,8 @@ from orchestrator.policy.evaluate import Candidate, Customer, Verdict, evaluate
 from orchestrator.policy.history import Sent, text_hash
 from orchestrator.policy.loader import load_policy
 from orchestrator.policy.spec import Policy
+from orchestrator.redis_client import make_redis
 from orchestrator.settings import CHANNELS, Settings
-from orchestrator.state import keys
 from orchestrator.state.store import RedisStateStore
 
 EXIT_USAGE = 2
@@ -164,17 +163,17 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _find(url: str, address: str, channel: str) -> str:
     """The customer who owns ``address``: on ``channel`` first, then on any channel."""
-    redis = Redis.from_url(url, socket_connect_timeout=5)
+    redis = make_redis(url, socket_connect_timeout=5)
     order = [channel, *(c for c in CHANNELS if c != channel)]
     try:
-        owners = await redis.mget(
-            [keys.identity_key(c, normalize_lookup(c, address)) for c in order]
+        owners = await RedisStateStore(redis).owners(
+            [(c, normalize_lookup(c, address)) for c in order]
         )
     except (RedisError, OSError) as exc:
         raise ConfigError(f"cannot reach Redis: {exc}") from None
     finally:
         await redis.aclose()
-    found = [(c, _text(o)) for c, o in zip(order, owners, strict=True) if o is not None]
+    found = [(c, o) for c, o in zip(order, owners, strict=True) if o is not None]
     if not found:
         raise ConfigError(f"no customer has the address {address!r} on any channel")
     if found[0][0] == channel or len({cid for _, cid in found}) == 1:
@@ -183,12 +182,8 @@ async def _find(url: str, address: str, channel: str) -> str:
     raise ConfigError(f"{address!r} belongs to several customers: {listed}; use --customer")
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 async def _load(url: str, customer_id: str) -> CustomerState | None:
-    redis = Redis.from_url(url, socket_connect_timeout=5)
+    redis = make_redis(url, socket_connect_timeout=5)
     try:
         states = await RedisStateStore(redis).load_states([customer_id])
     except (RedisError, OSError) as exc:

@@ -25,8 +25,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
+from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
 from orchestrator.state.due_queue import DueQueue
 
@@ -61,7 +61,7 @@ class DeferredSend:
 class DeferredSends:
     """Deferred sends as a :class:`~orchestrator.state.due_queue.DueQueue`."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._queue = DueQueue(
             redis, keys.deferred_due_key(), keys.deferred_leased_key(), keys.deferred_data_key()
         )

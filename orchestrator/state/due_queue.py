@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from redis.asyncio import Redis
+from orchestrator.redis_client import RedisClient
 
 # KEYS: due, leased, data. ARGV: now ms, limit, lease expiry ms. Returns payloads.
 _CLAIM_DUE = """
@@ -58,12 +59,32 @@ def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def queue_put(
+    pipe: Any, due: str, leased: str, data: str, items: Sequence[tuple[str, datetime, bytes]]
+) -> None:
+    """Queue on ``pipe`` (a transaction on the queue's hash tag, or one holding it) the commands
+    that add (id, due, payload) items or replace those with the same id."""
+    if items:
+        pipe.zadd(due, {item_id: ms(when) for item_id, when, _ in items})
+        pipe.zrem(leased, *[item_id for item_id, _, _ in items])
+        pipe.hset(data, mapping={item_id: payload for item_id, _, payload in items})
+
+
+def queue_remove(pipe: Any, due: str, leased: str, data: str, ids: Sequence[str]) -> None:
+    """Queue on ``pipe`` the commands that forget items, due or leased."""
+    if ids:
+        pipe.zrem(due, *ids)
+        pipe.zrem(leased, *ids)
+        pipe.hdel(data, *ids)
+
+
 class DueQueue:
     """Due, leased and payload keys; every operation is one round trip."""
 
-    def __init__(self, redis: Redis, due_key: str, leased_key: str, data_key: str) -> None:
+    def __init__(self, redis: RedisClient, due_key: str, leased_key: str, data_key: str) -> None:
         self._redis = redis
         self._keys = [due_key, leased_key, data_key]
+        self._names = (due_key, leased_key, data_key)
         self._claim_due = redis.register_script(_CLAIM_DUE)
         self._requeue = redis.register_script(_REQUEUE)
         self._ack = redis.register_script(_ACK)
@@ -72,22 +93,16 @@ class DueQueue:
         """Add (id, due, payload) items, or replace those with the same id."""
         if not items:
             return
-        due, leased, data = self._keys
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(due, {item_id: ms(when) for item_id, when, _ in items})
-            pipe.zrem(leased, *[item_id for item_id, _, _ in items])
-            pipe.hset(data, mapping={item_id: payload for item_id, _, payload in items})
+            queue_put(pipe, *self._names, items)
             await pipe.execute()
 
     async def remove(self, ids: Sequence[str]) -> None:
         """Forget items, due or leased; unknown ids are ignored."""
         if not ids:
             return
-        due, leased, data = self._keys
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(due, *ids)
-            pipe.zrem(leased, *ids)
-            pipe.hdel(data, *ids)
+            queue_remove(pipe, *self._names, ids)
             await pipe.execute()
 
     async def claim(self, now: datetime, limit: int, lease_s: float) -> list[bytes]:

@@ -1,7 +1,10 @@
 """Every Redis key Continuum uses, and nothing else builds one.
 
-Customer keys carry the Redis Cluster hash tag ``{customer id}`` so that one customer's keys
-live in one slot.
+Redis Cluster: the keys one Lua script or transaction touches share a hash tag, so they live in
+one slot. One customer's state and policy counters carry ``{customer id}`` (a counter script
+takes all of a customer's counters); the timers share ``{timers}`` and the deferred sends
+``{deferred}`` (one queue, one slot). Every other key is only ever read or written by
+single-key commands (pipelined: redis-py splits a cluster pipeline by node), so it needs no tag.
 """
 
 from __future__ import annotations

@@ -1,50 +1,29 @@
-"""Redis access for the workers, each operation one round trip for a whole batch."""
+"""Redis access for the workers: each operation one round trip for a whole batch.
+
+Every operation here is either a non-transactional pipeline of single-key commands (on a Redis
+Cluster, redis-py splits it by node and sends the parts at once: still one round trip per
+node, in parallel) or a transaction on the keys of one hash tag, so it all works on a single
+Redis and on a Redis Cluster alike (:mod:`orchestrator.redis_client`).
+
+Per batch, a worker stage makes at most two round trips: one read, one write.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 
 from orchestrator.engine.model import CustomerState
+from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
+from orchestrator.state.codec import dump_entry, dump_state, load_entry, load_state
+from orchestrator.state.due_queue import queue_put, queue_remove
+from orchestrator.state.timers import TimerSpec
 
 SEND_LEDGER_TTL_S = 30 * 24 * 3600
-
-# For each (seen key, position): mark the id as seen by this record's position unless another
-# position already holds it. A redelivery of the same record (same position) is not a duplicate.
-_MARK_SEEN = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  local ok = redis.call('SET', key, ARGV[i + 1], 'NX', 'EX', ARGV[1])
-  if ok then out[i] = 1 else
-    if redis.call('GET', key) == ARGV[i + 1] then out[i] = 1 else out[i] = 0 end
-  end
-end
-return out
-"""
-
-# For each identity key: keep the customer id already there, or claim it with the proposed one.
-# KEYS holds n identity keys, then the n proposed customers' state keys; ARGV the n proposed ids,
-# then n seed states. A customer created here starts with the address as its identity, so a flow
-# can reach it before it has ever written to us (a business event about a new address).
-_RESOLVE = """
-local out = {}
-local n = #ARGV / 2
-for i = 1, n do
-  local ok = redis.call('SET', KEYS[i], ARGV[i], 'NX')
-  if ok then
-    redis.call('SET', KEYS[n + i], ARGV[n + i], 'NX')
-    out[i] = {ARGV[i], 1}
-  else
-    out[i] = {redis.call('GET', KEYS[i]), 0}
-  end
-end
-return out
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,90 +42,210 @@ class SendClaim:
     previous: dict[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class FinishedSend:
+    """A send's result for the send ledger, and the provider's ids that map back to it."""
+
+    message_id: str
+    entry: dict[str, Any]
+    provider: str
+    external_ids: Sequence[str] = ()
+
+
 class RedisStateStore:
     """Customers, identities, dedupe markers and the send ledger, in Redis."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
-        self._mark_seen = redis.register_script(_MARK_SEEN)
-        self._resolve = redis.register_script(_RESOLVE)
+        # A transaction may span customers only on a single Redis (one slot per customer).
+        self._cluster = isinstance(redis, RedisCluster)
+
+    # -- inbound ---------------------------------------------------------------------------
 
     async def mark_seen(self, items: Sequence[tuple[str, str, str]], ttl_s: int) -> list[bool]:
-        """For (channel, provider id, record position) items, True where the id is new here."""
-        if not items:
-            return []
-        result = await self._mark_seen(
-            keys=[keys.inbound_seen_key(c, i) for c, i, _ in items],
-            args=[ttl_s, *[pos for _, _, pos in items]],
-        )
-        return [bool(x) for x in result]
+        """For (channel, provider id, record position) items, True where the id is new here
+        (or was marked by this same record position: a redelivery is not a duplicate)."""
+        seen, _ = await self.admit_inbound(items, ttl_s, [])
+        return seen
 
     async def resolve(self, items: Sequence[tuple[str, str, str]]) -> list[Resolution]:
         """For (channel, address, proposed new id) items, the customer each address belongs to.
 
         A customer created here is stored with ``{channel: address}`` as its identity.
         """
+        _, resolutions = await self.admit_inbound([], 0, items)
+        return resolutions
+
+    async def admit_inbound(
+        self,
+        seen: Sequence[tuple[str, str, str]],
+        ttl_s: int,
+        resolve: Sequence[tuple[str, str, str]],
+    ) -> tuple[list[bool], list[Resolution]]:
+        """:meth:`mark_seen` and :meth:`resolve` together: one round trip, and a second only
+        when customers were created (to store their first identity)."""
+        if not seen and not resolve:
+            return [], []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, provider_id, pos in seen:
+                pipe.set(
+                    keys.inbound_seen_key(channel, provider_id), pos, nx=True, ex=ttl_s, get=True
+                )
+            for channel, address, proposed in resolve:
+                pipe.set(keys.identity_key(channel, address), proposed, nx=True, get=True)
+            raw = await pipe.execute()
+        marks = [
+            old is None or _text(old) == pos
+            for old, (_, _, pos) in zip(raw[: len(seen)], seen, strict=True)
+        ]
+        owners = raw[len(seen) :]
+        resolutions = [
+            Resolution(proposed, True) if old is None else Resolution(_text(old), False)
+            for old, (_, _, proposed) in zip(owners, resolve, strict=True)
+        ]
+        created = [
+            (c, a, r.customer_id)
+            for (c, a, _), r in zip(resolve, resolutions, strict=True)
+            if r.created
+        ]
+        if created:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, address, cid in created:
+                    seed = CustomerState(cid, identities={channel: address})
+                    pipe.set(keys.customer_key(cid), dump_state(seed), nx=True)
+                await pipe.execute()
+        return marks, resolutions
+
+    async def owners(self, items: Sequence[tuple[str, str]]) -> list[str | None]:
+        """For (channel, address) pairs, the customer id each belongs to, if any."""
         if not items:
             return []
-        seeds = [
-            orjson.dumps({"customer_id": p, "identities": {c: a}}).decode() for c, a, p in items
-        ]
-        result = await self._resolve(
-            keys=[
-                *(keys.identity_key(c, a) for c, a, _ in items),
-                *(keys.customer_key(p) for _, _, p in items),
-            ],
-            args=[*(p for _, _, p in items), *seeds],
-        )
-        return [Resolution(_text(cid), bool(created)) for cid, created in result]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, address in items:
+                pipe.get(keys.identity_key(channel, address))
+            raw = await pipe.execute()
+        return [None if o is None else _text(o) for o in raw]
+
+    # -- customer state --------------------------------------------------------------------
 
     async def load_states(self, customer_ids: Sequence[str]) -> dict[str, CustomerState]:
         """Every customer's state in one round trip; a new customer gets an empty state."""
         unique = list(dict.fromkeys(customer_ids))
+        if not unique:
+            return {}
         async with self._redis.pipeline(transaction=False) as pipe:
             for cid in unique:
                 pipe.get(keys.customer_key(cid))
             raw = await pipe.execute()
-        return {
-            cid: CustomerState.from_dict(orjson.loads(doc)) if doc else CustomerState(cid)
-            for cid, doc in zip(unique, raw, strict=True)
-        }
+        return {cid: load_state(cid, doc) for cid, doc in zip(unique, raw, strict=True)}
 
-    async def save_states(self, states: Sequence[CustomerState]) -> None:
-        """Write states in one round trip."""
-        if not states:
+    async def save_states(
+        self,
+        states: Sequence[CustomerState],
+        *,
+        schedule: Sequence[TimerSpec] = (),
+        cancel: Sequence[str] = (),
+    ) -> None:
+        """Write states, after the timer changes their runs depend on.
+
+        On a single Redis this is one transaction (timers, then states). On a Redis Cluster the
+        customers live in many slots, so the timers (one slot, ``{timers}``) go first in a
+        round trip of their own when there are any, and the states follow in a second.
+        """
+        timers = bool(schedule or cancel)
+        if not states and not timers:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
+        if timers and self._cluster:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                _timer_changes(pipe, schedule, cancel)
+                await pipe.execute()
+            timers = False
+        if not states and not timers:
+            return
+        async with self._redis.pipeline(transaction=not self._cluster) as pipe:
+            if timers:
+                _timer_changes(pipe, schedule, cancel)
             for state in states:
-                pipe.set(keys.customer_key(state.customer_id), orjson.dumps(state.to_dict()))
+                pipe.set(keys.customer_key(state.customer_id), dump_state(state))
             await pipe.execute()
+
+    async def iter_states(self, count: int = 1000) -> AsyncIterator[CustomerState]:
+        """Every stored customer (SCAN over every node, then GETs in one pipeline per chunk)."""
+        chunk: list[bytes | str] = []
+        async for name in self._redis.scan_iter(match=keys.customer_key_pattern(), count=count):
+            chunk.append(name)
+            if len(chunk) >= count:
+                for state in await self._get_states(chunk):
+                    yield state
+                chunk = []
+        for state in await self._get_states(chunk):
+            yield state
+
+    async def _get_states(self, names: Sequence[bytes | str]) -> list[CustomerState]:
+        if not names:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.get(name)
+            raw = await pipe.execute()
+        return [load_state("", doc) for doc in raw if doc]
+
+    # -- the send ledger -------------------------------------------------------------------
 
     async def claim_send(self, message_id: str, entry: dict[str, Any]) -> SendClaim:
         """Record that ``message_id`` is being sent, unless the ledger already has it."""
-        key = keys.send_key(message_id)
-        ok = await self._redis.set(key, orjson.dumps(entry), nx=True, ex=SEND_LEDGER_TTL_S)
-        if ok:
-            return SendClaim(True, None)
-        previous = await self._redis.get(key)
-        return SendClaim(False, orjson.loads(previous) if previous else None)
+        return (await self.claim_sends([(message_id, entry)]))[0]
+
+    async def claim_sends(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[SendClaim]:
+        """:meth:`claim_send` for (message id, entry) items, in one round trip."""
+        if not items:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for message_id, entry in items:
+                pipe.set(
+                    keys.send_key(message_id),
+                    dump_entry(entry),
+                    nx=True,
+                    ex=SEND_LEDGER_TTL_S,
+                    get=True,
+                )
+            raw = await pipe.execute()
+        return [
+            SendClaim(True, None) if old is None else SendClaim(False, load_entry(old))
+            for old in raw
+        ]
 
     async def finish_send(
         self, message_id: str, entry: dict[str, Any], provider: str, external_ids: Sequence[str]
     ) -> None:
         """Record a send's result, and map the provider's ids back to the message."""
+        await self.finish_sends([FinishedSend(message_id, entry, provider, tuple(external_ids))])
+
+    async def finish_sends(self, sends: Sequence[FinishedSend]) -> None:
+        """:meth:`finish_send` for many sends, in one round trip."""
+        if not sends:
+            return
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(keys.send_key(message_id), orjson.dumps(entry), ex=SEND_LEDGER_TTL_S)
-            for ext in external_ids:
-                pipe.set(
-                    keys.external_id_key(provider, ext),
-                    orjson.dumps(entry),
-                    ex=SEND_LEDGER_TTL_S,
-                )
+            for send in sends:
+                doc = dump_entry(send.entry)
+                pipe.set(keys.send_key(send.message_id), doc, ex=SEND_LEDGER_TTL_S)
+                for ext in send.external_ids:
+                    pipe.set(keys.external_id_key(send.provider, ext), doc, ex=SEND_LEDGER_TTL_S)
             await pipe.execute()
 
     async def release_send(self, message_id: str) -> None:
         """Drop a claim whose provider call was never made, so that a later attempt sends it."""
-        await self._redis.delete(keys.send_key(message_id))
+        await self.release_sends([message_id])
+
+    async def release_sends(self, message_ids: Sequence[str]) -> None:
+        """:meth:`release_send` for many messages, in one round trip (one DEL per key, as a
+        multi-key DEL would span slots on a cluster)."""
+        if not message_ids:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for message_id in message_ids:
+                pipe.delete(keys.send_key(message_id))
+            await pipe.execute()
 
     async def lookup_external(
         self, items: Sequence[tuple[str, str]]
@@ -154,8 +253,17 @@ class RedisStateStore:
         """For (provider, external id) pairs, the send ledger entry each belongs to."""
         if not items:
             return []
-        raw = await self._redis.mget([keys.external_id_key(p, e) for p, e in items])
-        return [orjson.loads(doc) if doc else None for doc in raw]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for provider, external_id in items:
+                pipe.get(keys.external_id_key(provider, external_id))
+            raw = await pipe.execute()
+        return [load_entry(doc) if doc else None for doc in raw]
+
+
+def _timer_changes(pipe: Any, schedule: Sequence[TimerSpec], cancel: Sequence[str]) -> None:
+    due, leased, data = keys.timers_due_key(), keys.timers_leased_key(), keys.timer_data_key()
+    queue_remove(pipe, due, leased, data, cancel)
+    queue_put(pipe, due, leased, data, [(t.timer_id, t.due, t.to_json()) for t in schedule])
 
 
 def _text(value: Any) -> str:

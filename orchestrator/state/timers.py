@@ -24,8 +24,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
+from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
 from orchestrator.state.due_queue import DueQueue
 
@@ -61,7 +61,7 @@ class TimerSpec:
 class RedisTimerStore:
     """Flow timers as a :class:`~orchestrator.state.due_queue.DueQueue`."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._queue = DueQueue(
             redis, keys.timers_due_key(), keys.timers_leased_key(), keys.timer_data_key()
         )

@@ -83,8 +83,8 @@ class DecisionWorker(BatchWorker):
             await self._executor.apply(outcome, event, customer_id, at)
             self._count_policy(outcome.notes)
             outcomes.append((event.channel, _result(outcome.decisions, outcome.notes)))
-        await self._executor.finish()
-        await self._deps.store.save_states(list(changed.values()))
+        cancel, schedule = await self._executor.confirm()
+        await self._deps.store.save_states(list(changed.values()), schedule=schedule, cancel=cancel)
         self.observe(outcomes, started, len(records))
 
 

@@ -49,23 +49,23 @@ class InboundWorker(BatchWorker):
         """Process one batch; durable when this returns."""
         started = time.perf_counter()
         valid = [v for r in records if (v := await self._validate(r)) is not None]
-        seen = await self._deps.store.mark_seen(
+        # One round trip marks every id seen and resolves every sender (a duplicate's sender
+        # too: it is already known, or the first copy of the message never got this far).
+        seen, resolved = await self._deps.store.admit_inbound(
             [(v.data.channel, v.event.id, position(v.record)) for v in valid],
             self._deps.settings.dedupe_ttl_s,
+            [(v.data.channel, v.data.sender, self._deps.new_id()) for v in valid],
         )
-        fresh = [v for v, new in zip(valid, seen, strict=True) if new]
+        fresh = [(v, res) for v, new, res in zip(valid, seen, resolved, strict=True) if new]
         outcomes: list[tuple[str | None, str]] = []
         for v, new in zip(valid, seen, strict=True):
             if not new:
                 await self._duplicate(v)
                 outcomes.append((v.data.channel, "duplicate"))
-        resolutions = await self._deps.store.resolve(
-            [(v.data.channel, v.data.sender, self._deps.new_id()) for v in fresh]
-        )
-        for v, res in zip(fresh, resolutions, strict=True):
+        for v, res in fresh:
             await self._forward(v, res.customer_id, res.created)
         await self._pub.flush()
-        outcomes.extend((v.data.channel, "accepted") for v in fresh)
+        outcomes.extend((v.data.channel, "accepted") for v, _ in fresh)
         self.observe(outcomes, started, len(records))
 
     async def _validate(self, record: Record) -> _Valid | None:

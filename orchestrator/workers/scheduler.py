@@ -24,19 +24,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import orjson
 from cronsim import CronSim
-from redis.asyncio import Redis
 
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decide import audience_matches
 from orchestrator.engine.decisions import derive_id
-from orchestrator.engine.model import CustomerState
 from orchestrator.engine.spec import Flow, ScheduleTrigger
 from orchestrator.events import CloudEvent
 from orchestrator.metrics import Metrics
+from orchestrator.redis_client import RedisClient
 from orchestrator.settings import Settings
 from orchestrator.state import keys
+from orchestrator.state.store import RedisStateStore
 from orchestrator.state.timers import RedisTimerStore, TimerSpec
 from orchestrator.topics import Topics
 from orchestrator.workers.polling import Every, poll
@@ -76,7 +75,7 @@ class Scheduler:
         settings: Settings,
         topics: Topics,
         timers: RedisTimerStore,
-        redis: Redis,
+        redis: RedisClient,
         publisher: Publisher,
         catalogue: Callable[[], Catalogue],
         clock: Callable[[], datetime],
@@ -170,26 +169,17 @@ class Scheduler:
 
     async def _fan_out(self, flow: Flow, tick: datetime) -> None:
         key, tick_iso = keys.schedule_tick_key(flow.id, tick.isoformat()), tick.isoformat()
-        matched, cursor = 0, 0
-        while True:
-            cursor, names = await self._redis.scan(
-                cursor, match=keys.customer_key_pattern(), count=1000
-            )
-            docs = await self._redis.mget(names) if names else []
-            for doc in docs:
-                if not doc:
-                    continue
-                state = CustomerState.from_dict(orjson.loads(doc))
-                if not audience_matches(flow, state, tick):
-                    continue
-                cid = state.customer_id
-                event = _schedule_event(flow.id, tick, tick_iso, cid)
-                await self._publisher.publish(self._topics.customer, event, cid)
-                matched += 1
-                if matched % 500 == 0:
-                    await self._flush_chunk(key)
-            if cursor == 0:
-                break
+        matched = 0
+        # SCAN on every node (a cluster's too), then one GET pipeline per chunk: no multi-slot MGET
+        async for state in RedisStateStore(self._redis).iter_states():
+            if not audience_matches(flow, state, tick):
+                continue
+            cid = state.customer_id
+            event = _schedule_event(flow.id, tick, tick_iso, cid)
+            await self._publisher.publish(self._topics.customer, event, cid)
+            matched += 1
+            if matched % 500 == 0:
+                await self._flush_chunk(key)
         await self._publisher.flush()
         ttl = max(3600, int(self._grace.total_seconds()) * 2)
         await self._redis.set(key, _DONE, ex=ttl)

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from orchestrator.servers import free_port
 from orchestrator.settings import Settings
 from tests.integration.helpers import Pipeline
+from tests.integration.redis_cluster import redis_cluster_url  # noqa: F401
 from tests.integration.servers import database_url, kafka_bootstrap, redis_url  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]

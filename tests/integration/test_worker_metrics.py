@@ -23,7 +23,8 @@ async def test_worker_process_without_api_serves_metrics(settings: Settings) -> 
             body = ""
             deadline = 20.0
             loop_start = asyncio.get_running_loop().time()
-            while "continuum_deferred_sends" not in body or "continuum_timers" not in body:
+            # The samples, not the HELP lines: each loop sets its gauges on its first tick.
+            while "continuum_deferred_sends{" not in body or "continuum_timers{" not in body:
                 assert asyncio.get_running_loop().time() - loop_start < deadline
                 response = await http.get(f"{server.url}/metrics")
                 assert response.status_code == 200

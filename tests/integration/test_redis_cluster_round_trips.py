@@ -1,0 +1,252 @@
+"""Redis round trips per batch per stage (issue 8: at most two), on one Redis and on a cluster.
+
+A batch of 50 records over 50 customers goes through the inbound, decision and status workers
+with a client that counts round trips: each command sent on its own, and each pipeline
+execution (on a cluster, redis-py sends a pipeline's per-node parts at once: one wait).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+from redis.asyncio import RedisCluster
+
+from orchestrator.engine.flowfile import load_flows
+from orchestrator.engine.model import CustomerState
+from orchestrator.events import MESSAGE_SEND, MESSAGE_STATUS, AuditRecord, CloudEvent
+from orchestrator.executor import Executor
+from orchestrator.metrics import Metrics
+from orchestrator.policy.send_time import Counter
+from orchestrator.redis_client import RedisClient, make_redis
+from orchestrator.settings import Settings
+from orchestrator.state.policy_counters import PolicyCounters
+from orchestrator.state.store import FinishedSend, RedisStateStore
+from orchestrator.state.timers import RedisTimerStore, TimerSpec
+from orchestrator.topics import Topics
+from orchestrator.workers.base import Deps
+from orchestrator.workers.decision import DecisionWorker
+from orchestrator.workers.inbound import InboundWorker
+from orchestrator.workers.status import StatusWorker
+from tests.integration.helpers import sms_event
+
+BATCH = 50
+REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
+
+
+@dataclass
+class FakeRecord:
+    topic: str
+    offset: int
+    value: bytes
+    key: bytes | None = None
+    partition: int = 0
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+class RecordingPublisher:
+    """Keeps what a worker publishes; confirms at once."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, CloudEvent]] = []
+
+    async def publish(self, topic: str, event: CloudEvent, key: str | bytes | None) -> None:
+        self.published.append((topic, event))
+
+    async def audit(self, record: AuditRecord) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+
+class RoundTrips:
+    """Counts the round trips made through one client (patched in place)."""
+
+    def __init__(self, redis: RedisClient) -> None:
+        self.count = 0
+        send = redis.execute_command
+        pipeline = redis.pipeline
+
+        async def execute_command(*args: Any, **options: Any) -> Any:
+            self.count += 1
+            return await send(*args, **options)
+
+        def counted_pipeline(*args: Any, **options: Any) -> Any:
+            pipe = pipeline(*args, **options)
+            run = pipe.execute
+
+            async def execute(*a: Any, **k: Any) -> Any:
+                self.count += 1
+                return await run(*a, **k)
+
+            pipe.execute = execute  # type: ignore[method-assign]
+            return pipe
+
+        redis.execute_command = execute_command  # type: ignore[method-assign]
+        redis.pipeline = counted_pipeline  # type: ignore[method-assign]
+
+    def take(self) -> int:
+        """The count since the last take."""
+        count, self.count = self.count, 0
+        return count
+
+
+@pytest.fixture(params=["single", "cluster"])
+async def client(
+    request: pytest.FixtureRequest, redis_url: str, redis_cluster_url: str
+) -> AsyncIterator[RedisClient]:
+    """An emptied single Redis, or an emptied 3-master cluster."""
+    redis = make_redis(redis_url if request.param == "single" else redis_cluster_url)
+    if isinstance(redis, RedisCluster):
+        await redis.flushall(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        await redis.flushdb()
+    try:
+        yield redis
+    finally:
+        await redis.aclose()
+
+
+def deps(store: RedisStateStore) -> Deps:
+    ids = iter(f"cus_{i:04d}" for i in range(10_000))
+    return Deps(
+        settings=Settings(),
+        topics=Topics(),
+        store=store,
+        metrics=Metrics(CollectorRegistry()),
+        clock=lambda: datetime(2026, 12, 2, 12, tzinfo=UTC),
+        new_id=lambda: next(ids),
+    )
+
+
+def as_records(events: list[tuple[str, CloudEvent]], kind: str) -> list[FakeRecord]:
+    return [
+        FakeRecord(topic, i, event.to_bytes())
+        for i, (topic, event) in enumerate(e for e in events if e[1].type == kind)
+    ]
+
+
+async def test_each_stage_makes_at_most_two_round_trips_per_batch(client: RedisClient) -> None:
+    trips = RoundTrips(client)
+    store = RedisStateStore(client)
+    d = deps(store)
+    senders = [f"+1555200{i:04d}" for i in range(BATCH)]
+    inbound_records = [
+        FakeRecord(d.topics.inbound("sms"), i, sms_event(f"SMrt{i}", s, "HELP"))
+        for i, s in enumerate(senders)
+    ]
+
+    pub = RecordingPublisher()
+    await InboundWorker(d, pub).handle(inbound_records)  # type: ignore[arg-type]
+    inbound = trips.take()
+    customer = [(t, e) for t, e in pub.published if t == d.topics.customer]
+    assert len(customer) == BATCH
+
+    # Redelivered: all duplicates-by-position are not duplicates; still the same trips.
+    await InboundWorker(d, RecordingPublisher()).handle(inbound_records)  # type: ignore[arg-type]
+    redelivered = trips.take()
+
+    hosts = Settings().flows_allowed_hosts
+    catalogue = load_flows(REPO_FLOWS, hosts, {})
+    timers = RedisTimerStore(client)
+    pub = RecordingPublisher()
+    async with httpx.AsyncClient() as http:
+        decision = DecisionWorker(
+            d,
+            pub,  # type: ignore[arg-type]
+            catalogue,
+            lambda p: Executor(p, d.topics, timers, http, hosts),
+        )
+        await decision.handle([FakeRecord(t, i, e.to_bytes()) for i, (t, e) in enumerate(customer)])
+    decided = trips.take()
+    sends = [e for _, e in pub.published if e.type == MESSAGE_SEND]
+    assert len(sends) == BATCH
+
+    # The dispatcher's outcomes, written as one batch, then the provider's receipts.
+    await store.finish_sends(
+        [
+            FinishedSend(
+                str(data["message_id"]),
+                {"state": "accepted", "customer_id": data["customer_id"], "channel": "sms"},
+                "sms.twilio",
+                (f"SMx{i}",),
+            )
+            for i, data in enumerate(e.data or {} for e in sends)
+        ]
+    )
+    assert trips.take() == 1
+    receipts = [
+        FakeRecord(
+            d.topics.status,
+            i,
+            CloudEvent(
+                specversion="1.0",
+                id=f"st{i}",
+                source="/test",
+                type=MESSAGE_STATUS,
+                data={"provider": "sms.twilio", "external_id": f"SMx{i}", "status": "delivered"},
+            ).to_bytes(),
+        )
+        for i in range(BATCH)
+    ]
+    pub = RecordingPublisher()
+    await StatusWorker(d, pub).handle(receipts)  # type: ignore[arg-type]
+    status = trips.take()
+    assert len([e for _, e in pub.published if e.type == "message.status"]) == BATCH
+
+    assert {
+        "inbound": inbound,
+        "redelivered": redelivered,
+        "decision": decided,
+        "status": status,
+    } == {
+        "inbound": 2,  # seen + identities; then the first identity of the created customers
+        "redelivered": 1,  # nobody created
+        "decision": 2,  # states; then timers and states
+        "status": 1,
+    }
+
+
+async def test_the_batched_send_ledger_and_counters_take_one_round_trip(
+    client: RedisClient,
+) -> None:
+    trips = RoundTrips(client)
+    store = RedisStateStore(client)
+    items = [(f"msg_{i}", {"state": "pending", "customer_id": f"cus_{i}"}) for i in range(BATCH)]
+    assert all(c.claimed for c in await store.claim_sends(items))
+    assert trips.take() == 1
+    await store.release_sends([m for m, _ in items])
+    assert trips.take() == 1
+    assert await store.load_states([f"cus_{i}" for i in range(BATCH)])
+    assert trips.take() == 1
+    counters = PolicyCounters(client)
+    caps = [Counter("caps.daily", "cap", "daily:all", 1, timedelta(days=1), "drop", "1 a day")]
+    batch = [(f"cus_{i}", f"msg_{i}", caps) for i in range(BATCH)]
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    assert all(a.ok for a in await counters.admit_many(batch, now))
+    trips.take()  # the first batch may load the script
+    admissions = await counters.admit_many([(c, "another", k) for c, _, k in batch], now)
+    assert not any(a.ok for a in admissions)
+    assert trips.take() == 1
+
+
+async def test_states_with_timer_changes_are_one_write_on_one_redis_two_on_a_cluster(
+    client: RedisClient,
+) -> None:
+    trips = RoundTrips(client)
+    store = RedisStateStore(client)
+    due = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    timers = [TimerSpec(f"tmr_{i}", f"cus_{i}", due, "wait") for i in range(BATCH)]
+    states = [CustomerState(f"cus_{i}", message_count=1) for i in range(BATCH)]
+
+    await store.save_states(states, schedule=timers, cancel=["tmr_gone"])
+
+    assert trips.take() == (2 if isinstance(client, RedisCluster) else 1)
+    assert len(await RedisTimerStore(client).pending()) == BATCH
