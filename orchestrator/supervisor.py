@@ -45,6 +45,10 @@ MAX_PROCESSES = 64
 """The most processes ``--processes`` gives one role."""
 _LINE_LIMIT = 1 << 20
 _PR_SET_PDEATHSIG = 1
+# Our own interpreter, which we can run even when its path is not ours to traverse (a venv
+# whose python links into /root, run as another user); argv[0] keeps the venv's path, so
+# the child finds the same site-packages.
+_SELF = "/proc/self/exe"
 
 
 def parse_processes(values: Collection[str], roles: Collection[str]) -> dict[str, int]:
@@ -131,6 +135,7 @@ class Supervisor:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             limit=_LINE_LIMIT,
+            executable=_SELF if sys.platform == "linux" else None,
             process_group=0,  # Ctrl-C reaches `up` only; it stops the children in order
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
