@@ -168,8 +168,10 @@ class Service:
             publisher = Publisher(broker, self.topics, f"/continuum/{name}")
             worker = self._build_worker(name, deps, publisher, catalogue)
             self.runners.append(WorkerRunner(worker, broker, s, self.metrics, pacer))
-        self._api_broker = make_broker(s, "continuum-api")
-        brokers = [self._api_broker, *(r.broker for r in self.runners)]
+        brokers = [r.broker for r in self.runners]
+        if self._want_api:  # a worker process needs no connection of its own for the API
+            self._api_broker = make_broker(s, "continuum-api")
+            brokers.append(self._api_broker)
         if self._scheduler is not None or self._release is not None:
             brokers.append(self._scheduler_broker)  # the release loop publishes through it too
         await asyncio.gather(*(b.start() for b in brokers))
