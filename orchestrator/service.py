@@ -1,7 +1,8 @@
 """The composition root of a running service: builds every concrete part, starts, stops.
 
-``Service`` runs any subset of the workers, the API and the sandbox in one process. ``continuum
-up`` runs all of them (after starting embedded servers); ``continuum worker`` runs workers only.
+``Service`` runs any subset of the workers, the API and the sandbox in one process: ``continuum
+worker`` (``--only``, ``--api``). ``continuum up`` runs one per role, the API and the sandbox in
+child processes (:mod:`orchestrator.supervisor`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 # brokers' stop, one second for each of cancelling and closing the pool, and the exit itself.
 STOP_GRACE_S = 4.0  # what a batch in flight, a polling loop or an HTTP request gets
 BROKER_STOP_S = 2.5  # leaving the consumer groups, flushing the producers
+METRICS_TICK_S = 5.0  # an idle /metrics server wakes this often (a stale Date header is fine)
 
 
 async def _finish(tasks: list[asyncio.Future[None]], timeout: float) -> None:
@@ -196,7 +198,8 @@ class Service:
             await self._start_api()
         else:  # a worker process still serves its metrics, on a port of its own
             m = s.metrics
-            server = HttpServer(metrics_app(self.metrics.registry), m.host, m.port, "metrics")
+            app = metrics_app(self.metrics.registry)
+            server = HttpServer(app, m.host, m.port, "metrics", tick_s=METRICS_TICK_S)
             await server.start()
             self.http_servers.append(server)
 
