@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
 import signal
@@ -15,8 +16,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from orchestrator.errors import ConfigError
 from orchestrator.service import create_topics
 from orchestrator.settings import Settings
+from orchestrator.supervisor import Child, Supervisor
 from orchestrator.topics import Topics
 from tests.integration.helpers import eventually, sms_event
 from tests.integration.processes import env_for, spawn
@@ -176,3 +179,19 @@ async def test_up_runs_each_role_in_processes_of_its_own_restarts_them_and_stops
     left = [name for name, pid in pids.items() if _alive(pid)]
     assert left == [], f"still running after up exited: {left}"
     assert "continuum: stopped in" in _read(log)
+
+
+async def test_a_child_that_exits_while_starting_fails_the_start_with_its_reason() -> None:
+    """No restart loop at start-up: ``up`` stops with the child's name and exit code."""
+    out = io.BytesIO()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
+    child = Child("bogus.1", "bogus", ("worker", "--only", "bogus"), env, ready_line="never")
+    supervisor = Supervisor([child], out=out)
+    await supervisor.start()
+    try:
+        with pytest.raises(ConfigError, match=r"bogus\.1 exited with code 2 while starting"):
+            await supervisor.wait_ready(timeout=60)
+    finally:
+        await supervisor.stop(budget=5)
+    assert b"unknown worker(s) bogus" in out.getvalue()
+    assert child.restarts == 0
