@@ -147,6 +147,7 @@ class Service:
         s = self.settings
         catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables)
         self._policy = catalogue.policy
+        self._loaded = catalogue  # the set in force when no decision worker runs here
         self._redis = Redis.from_url(s.redis)
         await self._redis.ping()
         self._pool = await asyncpg.create_pool(s.database, min_size=1, max_size=4)
@@ -180,7 +181,7 @@ class Service:
         self._reloader = FlowReloader(
             s,
             self._redis,
-            lambda: self.decision.catalogue if self.decision else None,
+            lambda: self.decision.catalogue if self.decision else self._loaded,
             self._install,
         )
         if self._scheduler is not None:
@@ -193,6 +194,10 @@ class Service:
         if self._release is not None:
             self._release_task = asyncio.create_task(
                 self._release.run(self._scheduler_stop), name="deferred-release"
+            )
+        if self._release is not None and self._listen_task is None:  # a dispatcher alone: its
+            self._listen_task = asyncio.create_task(  # send-time policy follows reloads too
+                self._reloader.listen(self._scheduler_stop), name="flow-reloads"
             )
         if self._want_api:
             await self._start_api()
@@ -343,6 +348,7 @@ class Service:
         return fresh
 
     def _install(self, catalogue: Catalogue) -> None:
+        self._loaded, self._policy = catalogue, catalogue.policy  # the dispatcher's policy too
         if self.decision is not None:
             self.decision.catalogue = catalogue
 

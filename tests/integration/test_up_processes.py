@@ -6,6 +6,7 @@ import asyncio
 import io
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -15,9 +16,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
 
 from orchestrator.errors import ConfigError
-from orchestrator.service import create_topics
+from orchestrator.service import Service, create_topics
 from orchestrator.settings import Settings
 from orchestrator.supervisor import Child, Supervisor
 from orchestrator.topics import Topics
@@ -25,6 +27,7 @@ from tests.integration.helpers import eventually, sms_event
 from tests.integration.processes import env_for, spawn
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 
 SPREAD = 16  # customers: spread over 4 partitions, so that both decision processes get some
 PROCESS_LINE = re.compile(r"^  process    (\S+)\s+pid (\d+)(?:  metrics (\S+))?$", re.M)
@@ -195,3 +198,38 @@ async def test_a_child_that_exits_while_starting_fails_the_start_with_its_reason
         await supervisor.stop(budget=5)
     assert b"unknown worker(s) bogus" in out.getvalue()
     assert child.restarts == 0
+
+
+async def test_a_reload_over_http_reaches_a_dispatcher_in_a_process_of_its_own(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Under ``up`` the dispatcher runs alone: its send-time policy follows a reload too."""
+    folder = tmp_path / "flows"
+    shutil.copytree(REPO / "flows", folder)
+    token = "reload-token"
+    api = settings.api.model_copy(update={"operator_token": SecretStr(token)})
+    settings = settings.model_copy(update={"flows_dir": folder, "api": api})
+    api_process = Service(settings, workers=[], api=True)
+    dispatcher = Service(settings, workers=["dispatcher"], api=False)
+    await asyncio.gather(api_process.start(), dispatcher.start())
+    try:
+        assert dispatcher.policy().quiet_hours.default_timezone == "UTC"
+        policy = folder / "policy.yaml"
+        policy.write_text(
+            policy.read_text().replace(
+                "default_timezone: UTC", "default_timezone: America/New_York", 1
+            )
+        )
+        async with httpx.AsyncClient() as http:
+            resp = await http.post(
+                f"http://127.0.0.1:{settings.api.port}/v1/flows/reload",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert resp.status_code == 200, resp.text
+        zone = await eventually(
+            lambda: asyncio.sleep(0, dispatcher.policy().quiet_hours.default_timezone),
+            lambda z: z == "America/New_York",
+        )
+        assert zone == "America/New_York"
+    finally:
+        await asyncio.gather(api_process.stop(), dispatcher.stop())
