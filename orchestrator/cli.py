@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument(
         "--only",
         default=",".join(WORKERS),
-        help="comma-separated workers to run (default: all)",
+        help="comma-separated workers to run (default: all; none: no worker, with --api the "
+        "API alone)",
     )
     w.add_argument("--api", action="store_true", help="also serve the HTTP API")
 
