@@ -171,6 +171,8 @@ class Supervisor:
             if self._stopping.is_set():
                 return
             proc = await self._spawn(child)
+            if self._stopping.is_set():  # stop() began while it started: it missed this one
+                proc.terminate()
             log.info("%s restarted (pid %d)", child.name, proc.pid)
 
     async def _pump(self, child: Child, proc: asyncio.subprocess.Process) -> None:
