@@ -27,6 +27,7 @@ from orchestrator.settings import (
     unknown_variables,
     variables,
 )
+from orchestrator.supervisor import parse_processes
 from orchestrator.workers import WORKERS
 
 EXIT_USAGE = 2
@@ -65,13 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    _command(
+    u = _command(
         sub,
         "up",
         "run everything: embedded servers (for unset settings), the sandbox provider, every "
-        "worker and the API",
+        "worker and the API, each in processes of its own, restarted when they exit",
         "continuum up",
+        "continuum up --processes decision=2,dispatcher=2",
         "CONTINUUM_API__PORT=18080 continuum up",
+    )
+    u.add_argument(
+        "--processes",
+        action="append",
+        type=_processes,
+        default=[],
+        metavar="ROLE=N",
+        help="run N processes of a worker role (repeatable or comma-separated; default 1 each)",
     )
 
     w = _command(
@@ -84,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument(
         "--only",
         default=",".join(WORKERS),
-        help="comma-separated workers to run (default: all)",
+        help="comma-separated workers to run (default: all; none: no worker, with --api the "
+        "API alone)",
     )
     w.add_argument("--api", action="store_true", help="also serve the HTTP API")
 
@@ -292,6 +303,14 @@ def _flow_tools(fsub: Subparsers, default: str) -> None:
         action="store_true",
         help="exit with status 1 when any decision would change (for CI)",
     )
+
+
+def _processes(value: str) -> dict[str, int]:
+    """One ``--processes`` value: ``decision=2`` or ``decision=2,dispatcher=3``."""
+    try:
+        return parse_processes([value], WORKERS)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _version() -> str:

@@ -13,9 +13,10 @@ from orchestrator.errors import ConfigError
 
 
 class _QuietServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, tick_s: float = 1.0) -> None:
         super().__init__(config)
         self.wake = asyncio.Event()
+        self.tick_s = tick_s
 
     async def main_loop(self) -> None:
         # uvicorn's own loop wakes every 0.1 s to check should_exit, 10 times a second per
@@ -26,7 +27,7 @@ class _QuietServer(uvicorn.Server):
         while not should_exit:
             counter = (counter + 10) % 864000
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), 1.0)
+                await asyncio.wait_for(self.wake.wait(), self.tick_s)
             should_exit = await self.on_tick(counter)
 
     @contextlib.contextmanager
@@ -38,7 +39,8 @@ class _QuietServer(uvicorn.Server):
 class HttpServer:
     """One uvicorn server for one app, as a task in the current loop."""
 
-    def __init__(self, app: Any, host: str, port: int, name: str) -> None:
+    def __init__(self, app: Any, host: str, port: int, name: str, tick_s: float = 1.0) -> None:
+        """``tick_s``: how often the idle server wakes (and refreshes its Date header)."""
         config = uvicorn.Config(
             app,
             host=host,
@@ -48,7 +50,7 @@ class HttpServer:
             access_log=False,
             log_config=None,  # its records go to our handlers (orchestrator.logs), as text or JSON
         )
-        self._server = _QuietServer(config)
+        self._server = _QuietServer(config, tick_s)
         self._task: asyncio.Task[None] | None = None
         self.name = name
 

@@ -1,7 +1,8 @@
 """The composition root of a running service: builds every concrete part, starts, stops.
 
-``Service`` runs any subset of the workers, the API and the sandbox in one process. ``continuum
-up`` runs all of them (after starting embedded servers); ``continuum worker`` runs workers only.
+``Service`` runs any subset of the workers, the API and the sandbox in one process: ``continuum
+worker`` (``--only``, ``--api``). ``continuum up`` runs one per role, the API and the sandbox in
+child processes (:mod:`orchestrator.supervisor`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 # brokers' stop, one second for each of cancelling and closing the pool, and the exit itself.
 STOP_GRACE_S = 4.0  # what a batch in flight, a polling loop or an HTTP request gets
 BROKER_STOP_S = 2.5  # leaving the consumer groups, flushing the producers
+METRICS_TICK_S = 5.0  # an idle /metrics server wakes this often (a stale Date header is fine)
 
 
 async def _finish(tasks: list[asyncio.Future[None]], timeout: float) -> None:
@@ -145,6 +147,7 @@ class Service:
         s = self.settings
         catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables)
         self._policy = catalogue.policy
+        self._loaded = catalogue  # the set in force when no decision worker runs here
         self._redis = make_redis(s.redis)
         await self._redis.ping()
         self._pool = await asyncpg.create_pool(s.database, min_size=1, max_size=4)
@@ -168,15 +171,17 @@ class Service:
             publisher = Publisher(broker, self.topics, f"/continuum/{name}")
             worker = self._build_worker(name, deps, publisher, catalogue)
             self.runners.append(WorkerRunner(worker, broker, s, self.metrics, pacer))
-        self._api_broker = make_broker(s, "continuum-api")
-        brokers = [self._api_broker, *(r.broker for r in self.runners)]
+        brokers = [r.broker for r in self.runners]
+        if self._want_api:  # a worker process needs no connection of its own for the API
+            self._api_broker = make_broker(s, "continuum-api")
+            brokers.append(self._api_broker)
         if self._scheduler is not None or self._release is not None:
             brokers.append(self._scheduler_broker)  # the release loop publishes through it too
         await asyncio.gather(*(b.start() for b in brokers))
         self._reloader = FlowReloader(
             s,
             self._redis,
-            lambda: self.decision.catalogue if self.decision else None,
+            lambda: self.decision.catalogue if self.decision else self._loaded,
             self._install,
         )
         if self._scheduler is not None:
@@ -190,11 +195,16 @@ class Service:
             self._release_task = asyncio.create_task(
                 self._release.run(self._scheduler_stop), name="deferred-release"
             )
+        if self._release is not None and self._listen_task is None:  # a dispatcher alone: its
+            self._listen_task = asyncio.create_task(  # send-time policy follows reloads too
+                self._reloader.listen(self._scheduler_stop), name="flow-reloads"
+            )
         if self._want_api:
             await self._start_api()
         else:  # a worker process still serves its metrics, on a port of its own
             m = s.metrics
-            server = HttpServer(metrics_app(self.metrics.registry), m.host, m.port, "metrics")
+            app = metrics_app(self.metrics.registry)
+            server = HttpServer(app, m.host, m.port, "metrics", tick_s=METRICS_TICK_S)
             await server.start()
             self.http_servers.append(server)
 
@@ -338,6 +348,7 @@ class Service:
         return fresh
 
     def _install(self, catalogue: Catalogue) -> None:
+        self._loaded, self._policy = catalogue, catalogue.policy  # the dispatcher's policy too
         if self.decision is not None:
             self.decision.catalogue = catalogue
 

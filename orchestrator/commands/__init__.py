@@ -42,7 +42,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 
     match args.command:
         case "up":
-            return await serve.up(settings)
+            return await serve.up(settings, {k: v for d in args.processes for k, v in d.items()})
         case "worker":
             return await serve.worker(settings, args.only.split(","), api=args.api)
         case "sandbox":

@@ -9,48 +9,63 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from channels.sandbox.app import create_sandbox_app
 from channels.sandbox.config import SandboxConfig
 from orchestrator import servers
 from orchestrator.commands import addresses
+from orchestrator.engine.flowfile import load_flows
 from orchestrator.errors import ConfigError, FlowError
 from orchestrator.http_server import HttpServer
 from orchestrator.policy.quiet_hours import describe_held
 from orchestrator.service import Service, create_topics
 from orchestrator.settings import Settings
+from orchestrator.supervisor import Child, Supervisor, child_env
 from orchestrator.topics import Topics
 from orchestrator.workers import WORKERS
 
 STOP_BUDGET_S = 9.0
 """How long ``up`` may take to stop, embedded servers included, after SIGTERM (under 10 s)."""
+CHILD_STOP_S = 7.5
+"""The children's share of :data:`STOP_BUDGET_S` (SIGKILL after it); the servers get the rest."""
+READY_TIMEOUT_S = 120.0
+"""How long ``up`` waits for every child to be ready."""
+WORKERS_READY = "continuum: workers consuming"
+SANDBOX_READY = "continuum: sandbox provider at"
 
 
-async def up(settings: Settings) -> int:
-    """Embedded servers for whatever is not configured, then every part of the service."""
+async def up(settings: Settings, processes: Mapping[str, int] | None = None) -> int:
+    """Embedded servers for whatever is not configured, then every part of the service, each
+    worker role, the API and the sandbox in processes of their own (``processes``: how many of
+    a role; one by default), supervised (:mod:`orchestrator.supervisor`)."""
     started = time.monotonic()
     addresses.refuse_if_running(settings)
+    s = settings
+    catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables)  # bad: exit 2
+    stop = _stop_on_signal()
     embedded, settings = await _start_embedded(settings)
-    service = Service(settings, sandbox=True)
+    settings = _fixed_ports(settings)
+    supervisor = Supervisor(_children(settings, processes or {}))
     written: Path | None = None
     try:
-        await service.start()
-        await _wait_consuming(service)
-        _print_where(settings, embedded, time.monotonic() - started)
-        written = _write_addresses(settings, service) if embedded else None
-        quiet = describe_held(service.policy(), datetime.now(UTC))  # B8: say why replies wait
-        if quiet:
-            print(f"  {quiet}", flush=True)
-        await _until_signal(service)
+        await supervisor.start()
+        if await _first(supervisor.wait_ready(READY_TIMEOUT_S), stop.wait()):
+            _print_where(settings, embedded, time.monotonic() - started, supervisor.children)
+            written = _write_addresses(settings) if embedded else None
+            quiet = describe_held(catalogue.policy, datetime.now(UTC))  # B8: say why replies wait
+            if quiet:
+                print(f"  {quiet}", flush=True)
+            await _forward_hup_until(stop, supervisor)
         print("continuum: stopping...", flush=True)
     finally:
+        _restore_signals()
         if written is not None:
             addresses.remove(written)
         stopping = time.monotonic()
-        await service.stop()
+        await supervisor.stop(CHILD_STOP_S)
         # Together, in what is left of the 10 s that SIGTERM allows: one slow server (each gets
         # SIGTERM, then SIGKILL when its time is up) must not add its wait to the others'.
         left = max(1.0, STOP_BUDGET_S - (time.monotonic() - stopping))
@@ -59,8 +74,91 @@ async def up(settings: Settings) -> int:
     return 0
 
 
+def _fixed_ports(settings: Settings) -> Settings:
+    """Port 0 (any free) becomes a free port now: every child must agree on where the API and
+    the sandbox are."""
+    update: dict[str, object] = {}
+    if settings.api.port == 0:
+        update["api"] = settings.api.model_copy(update={"port": servers.free_port()})
+    if settings.sandbox.port == 0:
+        update["sandbox"] = settings.sandbox.model_copy(update={"port": servers.free_port()})
+    return settings.model_copy(update=update) if update else settings
+
+
+def _children(settings: Settings, processes: Mapping[str, int]) -> list[Child]:
+    """The API, the sandbox, and N processes of each worker role, with the settings in force
+    (the embedded servers' addresses included) in their environment."""
+    env = child_env(
+        os.environ,
+        kafka__bootstrap_servers=settings.kafka_bootstrap,
+        redis_url=settings.redis,
+        database_url=settings.database,
+        api__port=settings.api.port,
+        sandbox__port=settings.sandbox.port,
+    )
+    api = addresses.client_url(settings.api.host, settings.api.port)
+    children = [
+        Child("api", "api", ("worker", "--only", "none", "--api"), env, ready_url=f"{api}/readyz")
+    ]
+    if settings.sandbox.enabled:
+        children.append(Child("sandbox", "sandbox", ("sandbox",), env, ready_line=SANDBOX_READY))
+    for role in WORKERS:
+        for i in range(1, processes.get(role, 1) + 1):
+            port = servers.free_port(settings.metrics.host)
+            children.append(
+                Child(
+                    f"{role}.{i}",
+                    role,
+                    ("worker", "--only", role),
+                    {**env, "CONTINUUM_METRICS__PORT": str(port)},
+                    ready_line=WORKERS_READY,
+                )
+            )
+    return children
+
+
+async def _first(ready: Awaitable[None], stopped: Awaitable[object]) -> bool:
+    """Wait for ``ready`` or ``stopped``; True when ready came first (its errors propagate)."""
+    ready_task = asyncio.ensure_future(ready)
+    stop_task = asyncio.ensure_future(stopped)
+    try:
+        done, _ = await asyncio.wait((ready_task, stop_task), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (ready_task, stop_task):
+            task.cancel()
+    if ready_task in done:
+        ready_task.result()
+        return True
+    return False
+
+
+def _stop_on_signal() -> asyncio.Event:
+    """An event SIGINT or SIGTERM sets (from now on, for the whole of ``up``)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _restore_signals() -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, RuntimeError):
+            loop.remove_signal_handler(sig)
+
+
+async def _forward_hup_until(stop: asyncio.Event, supervisor: Supervisor) -> None:
+    """Until ``stop``: SIGHUP reloads the flows, in every process that uses them."""
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGHUP, supervisor.send, signal.SIGHUP, ("api", *WORKERS)
+    )
+    await stop.wait()
+
+
 async def worker(settings: Settings, names: list[str], *, api: bool) -> int:
-    """Only workers (and the API if asked), against configured servers."""
+    """Only workers (and the API if asked), against configured servers; ``none``: no worker."""
+    names = [n for n in names if n != "none"]
     unknown = set(names) - set(WORKERS)
     if unknown:
         raise ConfigError(
@@ -70,7 +168,7 @@ async def worker(settings: Settings, names: list[str], *, api: bool) -> int:
     try:
         await service.start()
         await _wait_consuming(service)
-        print(f"continuum: workers consuming: {', '.join(names)}", flush=True)
+        print(f"continuum: workers consuming: {', '.join(names) or 'none'}", flush=True)
         await _until_signal(service)
     finally:
         await service.stop()
@@ -167,13 +265,14 @@ async def _start_embedded(settings: Settings) -> tuple[list[servers.EmbeddedServ
     return started, settings.model_copy(update=update)
 
 
-def _write_addresses(settings: Settings, service: Service) -> Path:
+def _write_addresses(settings: Settings) -> Path:
     """Tell commands in other terminals where this service listens (see commands/addresses.py)."""
-    urls = {
-        server.name: addresses.client_url(urlsplit(server.url).hostname or "", server.port)
-        for server in service.http_servers
-    }
-    return addresses.write(settings, urls.get("api"), urls.get("sandbox"))
+    sandbox = settings.sandbox
+    return addresses.write(
+        settings,
+        addresses.client_url(settings.api.host, settings.api.port),
+        addresses.client_url(sandbox.host, sandbox.port) if sandbox.enabled else None,
+    )
 
 
 def _postgres_dir(data: Path) -> Path:
@@ -186,7 +285,9 @@ def _postgres_dir(data: Path) -> Path:
     return Path("/var/tmp/continuum") / tag / "postgres"  # noqa: S108 - a stable, private path
 
 
-def _print_where(settings: Settings, embedded: list[servers.EmbeddedServer], took: float) -> None:
+def _print_where(
+    settings: Settings, embedded: list[servers.EmbeddedServer], took: float, children: list[Child]
+) -> None:
     kinds = {s.name for s in embedded}
     storage = settings.embedded.kafka_storage
     kept = "records kept across restarts" if storage == "disk" else "records lost on stop"
@@ -203,6 +304,7 @@ def _print_where(settings: Settings, embedded: list[servers.EmbeddedServer], too
             f"  sandbox    http://{settings.sandbox.host}:{settings.sandbox.port}"
             "  (GET /_sandbox/messages)"
         )
+    lines += _process_lines(settings, children)
     lines.append(f"  flows      {Path(settings.flows_dir).resolve()}")
     lines.append("  topics     " + settings.kafka.topic_prefix + "*")
     if embedded:
@@ -210,6 +312,20 @@ def _print_where(settings: Settings, embedded: list[servers.EmbeddedServer], too
         lines.append(f"  addresses  {found}  (commands in other terminals read it)")
     lines.append('Try: continuum send sms --from +15551230001 "where is my order"   (Ctrl-C stops)')
     print("\n".join(lines), flush=True)
+
+
+def _process_lines(settings: Settings, children: list[Child]) -> list[str]:
+    """One line per process: its pid, and where a worker serves /metrics."""
+    lines = []
+    for child in children:
+        port = child.env.get("CONTINUUM_METRICS__PORT")
+        where = (
+            f"  metrics {addresses.client_url(settings.metrics.host, int(port))}/metrics"
+            if port and child.role in WORKERS
+            else ""
+        )
+        lines.append(f"  process    {child.name:<13} pid {child.pid}{where}")
+    return lines
 
 
 async def _reload(service: Service) -> None:
