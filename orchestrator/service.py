@@ -222,6 +222,7 @@ class Service:
                     publisher,
                     catalogue,
                     lambda pub: Executor(pub, self.topics, timers, self._http, hosts),
+                    timers_added=timers.added,
                 )
                 self._scheduler = Scheduler(
                     self.settings,

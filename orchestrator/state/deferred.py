@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from orchestrator.doorbell import Doorbell
 from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
 from orchestrator.state.due_queue import DueQueue
@@ -65,10 +66,14 @@ class DeferredSends:
         self._queue = DueQueue(
             redis, keys.deferred_due_key(), keys.deferred_leased_key(), keys.deferred_data_key()
         )
+        self.added = Doorbell()
+        """Rung when this process defers sends: its release loop looks at once."""
 
     async def defer(self, sends: Sequence[DeferredSend]) -> None:
         """Keep sends until they are due; a send deferred again gets its new time."""
         await self._queue.put([(s.message_id, s.due, s.to_json()) for s in sends])
+        if sends:
+            self.added.ring()
 
     async def claim_due(
         self, now: datetime, limit: int = 500, lease_s: float = 30.0
@@ -79,6 +84,10 @@ class DeferredSends:
     async def ack(self, message_ids: Sequence[str]) -> None:
         """Forget sends the broker has confirmed back on their outbound topic."""
         await self._queue.ack(message_ids)
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest deferred send not yet claimed falls due (None if there is none)."""
+        return await self._queue.next_due()
 
     async def requeue_expired(self, now: datetime, limit: int = 10_000) -> int:
         """Make sends whose lease ran out by ``now`` due again (their releaser died)."""

@@ -14,7 +14,7 @@ Flow timers (:mod:`orchestrator.state.timers`) and sends deferred by the contact
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.redis_client import RedisClient
@@ -112,6 +112,11 @@ class DueQueue:
             keys=self._keys, args=[now_ms, limit, now_ms + int(lease_s * 1000)]
         )
         return list(raw)
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest item not yet claimed falls due (None if there is none)."""
+        first = await self._redis.zrange(self._keys[0], 0, 0, withscores=True)
+        return datetime.fromtimestamp(float(first[0][1]) / 1000, UTC) if first else None
 
     async def ack(self, ids: Sequence[str]) -> None:
         """Forget items that have been handled."""

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from orchestrator.doorbell import Doorbell
 from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
 from orchestrator.state.due_queue import DueQueue
@@ -65,10 +66,14 @@ class RedisTimerStore:
         self._queue = DueQueue(
             redis, keys.timers_due_key(), keys.timers_leased_key(), keys.timer_data_key()
         )
+        self.added = Doorbell()
+        """Rung when this process adds timers: its scheduler looks at once."""
 
     async def schedule(self, timers: Sequence[TimerSpec]) -> None:
         """Add timers, or replace those with the same id (a new due time, a new payload)."""
         await self._queue.put([(t.timer_id, t.due, t.to_json()) for t in timers])
+        if timers:
+            self.added.ring()
 
     async def cancel(self, timer_ids: Sequence[str]) -> None:
         """Forget timers, due or leased; unknown ids are ignored."""
@@ -83,6 +88,10 @@ class RedisTimerStore:
     async def ack(self, timer_ids: Sequence[str]) -> None:
         """Forget timers whose events the broker has confirmed."""
         await self._queue.ack(timer_ids)
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest timer not yet claimed falls due (None if there is none)."""
+        return await self._queue.next_due()
 
     async def requeue_expired(self, now: datetime, limit: int = 10_000) -> int:
         """Make timers whose lease ran out by ``now`` due again (their claimer died)."""

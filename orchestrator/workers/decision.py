@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from orchestrator.doorbell import Doorbell
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decide import decide
 from orchestrator.engine.model import Context, CustomerState, Event
@@ -46,10 +47,12 @@ class DecisionWorker(BatchWorker):
         publisher: Publisher,
         catalogue: Catalogue,
         executor: Callable[[Publisher], Executor],
+        timers_added: Doorbell | None = None,
     ) -> None:
         super().__init__(deps, publisher)
         self.catalogue = catalogue
         self._executor = executor(publisher)
+        self._timers_added = timers_added  # the scheduler of this process looks at once
 
     def _count_policy(self, notes: Sequence[Any]) -> None:
         for note in notes:
@@ -85,6 +88,8 @@ class DecisionWorker(BatchWorker):
             outcomes.append((event.channel, _result(outcome.decisions, outcome.notes)))
         cancel, schedule = await self._executor.confirm()
         await self._deps.store.save_states(list(changed.values()), schedule=schedule, cancel=cancel)
+        if schedule and self._timers_added is not None:
+            self._timers_added.ring()
         self.observe(outcomes, started, len(records))
 
 

@@ -13,11 +13,15 @@ from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any, Protocol
 
+from orchestrator.doorbell import Doorbell
 from orchestrator.metrics import Metrics
 from orchestrator.workers.batch import INFRA_ERRORS
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
+IDLE_WAIT_S = 10.0
+"""The longest a polling loop with nothing known to be due sleeps: how late it finds work that
+another process added (that process's own loop rings for it and finds it at once)."""
 
 
 async def poll(
@@ -28,12 +32,21 @@ async def poll(
     *,
     tick_s: float,
     backoff_s: float,
+    idle_wait: Callable[[], Awaitable[float]] | None = None,
+    doorbell: Doorbell | None = None,
 ) -> None:
-    """Run ``step`` until ``stop`` is set; ``step`` returns True when more work is waiting."""
+    """Run ``step`` until ``stop`` is set; ``step`` returns True when more work is waiting.
+
+    When it is not, the loop waits ``tick_s``, or what ``idle_wait`` says (how long until the
+    next known item is due, say) and wakes early when ``doorbell`` rings (work was added).
+    """
     backoff = backoff_s
     while not stop.is_set():
+        if doorbell is not None:
+            doorbell.clear()  # what rings from now on is for the next wait
         try:
             busy = await step()
+            wait = 0.0 if busy else (await idle_wait() if idle_wait is not None else tick_s)
         except INFRA_ERRORS as exc:
             log.warning("%s: %s; retrying in %.1fs", name, exc, backoff)
             metrics.batch_retries.labels(name).inc()
@@ -41,14 +54,29 @@ async def poll(
             backoff = min(backoff * 2, MAX_BACKOFF_S)
             continue
         backoff = backoff_s
-        if not busy:
-            await pause(stop, tick_s)
+        if wait > 0:
+            await pause(stop, wait, doorbell)
 
 
-async def pause(stop: asyncio.Event, seconds: float) -> None:
-    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+async def pause(stop: asyncio.Event, seconds: float, doorbell: Doorbell | None = None) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set (or ``doorbell`` rings) meanwhile."""
+    if doorbell is None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+        return
+    waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(doorbell.wait())}
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def idle_for(next_due: datetime | None, now: datetime, *, least_s: float, most_s: float) -> float:
+    """Seconds a polling loop may sleep until ``next_due``, within ``least_s`` and ``most_s``."""
+    if next_due is None:
+        return most_s
+    return min(most_s, max(least_s, (next_due - now).total_seconds()))
 
 
 class Every:

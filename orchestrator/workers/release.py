@@ -21,7 +21,7 @@ from orchestrator.events import parse_envelope
 from orchestrator.metrics import Metrics
 from orchestrator.state.deferred import DeferredSends
 from orchestrator.topics import Topics
-from orchestrator.workers.polling import Every, poll
+from orchestrator.workers.polling import IDLE_WAIT_S, Every, idle_for, poll
 from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,16 @@ class DeferredRelease:
             self._metrics,
             tick_s=self._tick_s,
             backoff_s=self._backoff_s,
+            idle_wait=self._idle_wait,
+            doorbell=self._deferred.added,
         )
+
+    async def _idle_wait(self) -> float:
+        """Until the next deferred send is due, at most :data:`IDLE_WAIT_S`; sends deferred by
+        this process ring the doorbell instead."""
+        now = self._clock()
+        wake = await self._deferred.next_due()
+        return idle_for(wake, now, least_s=self._tick_s / 10, most_s=IDLE_WAIT_S)
 
     async def _step(self) -> bool:
         busy = await self.release_due()

@@ -38,7 +38,7 @@ from orchestrator.state import keys
 from orchestrator.state.store import RedisStateStore
 from orchestrator.state.timers import RedisTimerStore, TimerSpec
 from orchestrator.topics import Topics
-from orchestrator.workers.polling import Every, poll
+from orchestrator.workers.polling import IDLE_WAIT_S, Every, idle_for, poll
 from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,20 @@ class Scheduler:
             self._metrics,
             tick_s=self._tick_s,
             backoff_s=self._backoff_s,
+            idle_wait=self._idle_wait,
+            doorbell=self._timers.added,
         )
+
+    async def _idle_wait(self) -> float:
+        """Until the next timer is due, or the next minute when cron flows are loaded (their
+        ticks fall on whole minutes), at most :data:`IDLE_WAIT_S`; timers added by this process
+        ring the doorbell instead."""
+        now = self._clock()
+        wake = await self._timers.next_due()
+        if any(isinstance(f.trigger, ScheduleTrigger) for f in self._catalogue().flows):
+            minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            wake = minute if wake is None else min(wake, minute)
+        return idle_for(wake, now, least_s=self._tick_s / 10, most_s=IDLE_WAIT_S)
 
     async def _step(self) -> bool:
         busy = await self.fire_timers()
