@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import orjson
 from redis.exceptions import RedisError
@@ -26,9 +27,10 @@ from orchestrator.state import keys
 log = logging.getLogger(__name__)
 
 
-# How often an idle listener wakes to see whether it should stop: each wake costs a Redis read,
-# and stopping waits for it (well inside the stop grace period, 4 s).
-LISTEN_WAKE_S = 2.0
+T = TypeVar("T")
+
+# How often an idle listener wakes when no reload comes (stopping does not wait for it).
+LISTEN_WAKE_S = 30.0
 
 
 class FlowReloader:
@@ -79,8 +81,9 @@ class FlowReloader:
         async with self._redis.pubsub() as pubsub:
             await pubsub.subscribe(keys.flows_reload_channel())
             while not stop.is_set():
-                message = await pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=LISTEN_WAKE_S
+                message = await _until_stopped(
+                    pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_WAKE_S),
+                    stop,
                 )
                 if message is None or _origin(message.get("data")) == self._origin:
                     continue
@@ -92,6 +95,18 @@ class FlowReloader:
                         "running set stays: %s",
                         "; ".join(exc.problems),
                     )
+
+
+async def _until_stopped(wait: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """What ``wait`` gives, or None as soon as ``stop`` is set (``wait`` is then cancelled)."""
+    waiting, stopping = asyncio.ensure_future(wait), asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not waiting.done():
+            waiting.cancel()
+    return waiting.result() if waiting.done() and not waiting.cancelled() else None
 
 
 def _origin(data: object) -> str | None:
