@@ -118,8 +118,9 @@ class Outbound:
     """Accounts for the inbound messages of one run from what the pipeline wrote.
 
     A message is answered when a ``message.send`` names it in ``in_reply_to``, and explained
-    when the decision worker wrote a ``decision`` audit record about it instead (the policy
-    held or dropped the reply: the second HELP within 10 minutes is ``dedupe.template``).
+    when the decision worker wrote a ``policy_*`` decision audit record about it instead (the
+    policy held or dropped the reply: the second HELP within 10 minutes is
+    ``dedupe.template``).
     """
 
     run: str
@@ -154,12 +155,18 @@ class Outbound:
             return
         mine = f"bench-{self.run}-"
         if audit:
-            event_id = str(data.get("event_id") or "")
-            if data.get("step") == "decision" and event_id.startswith(mine):
-                self.notes.setdefault(event_id, str(data.get("outcome")))
+            event_id = _inbound_id(data.get("event_id"))
+            outcome = str(data.get("outcome"))
+            if data.get("step") != "decision" or not event_id.startswith(mine):
+                return
+            # Only the policy explains a missing reply (policy_blocked, policy_deferred...):
+            # flow_ended is written for answered messages too, before their send is confirmed.
+            if outcome.startswith("policy_"):
+                rule = str(data.get("reason") or "").split(":", 1)[0]
+                self.notes.setdefault(event_id, f"{outcome} {rule}".strip())
                 self.last_ts = max(self.last_ts, timestamp_ms / 1000)
             return
-        reply_to = str(data.get("in_reply_to") or "")
+        reply_to = _inbound_id(data.get("in_reply_to"))
         if not reply_to.startswith(mine):
             self.other += 1
             return
@@ -174,6 +181,12 @@ class Outbound:
     def unanswered(self) -> Counter[str]:
         """Why messages got no ``message.send``: decision outcome codes and their counts."""
         return Counter(code for e, code in self.notes.items() if e not in self.replies)
+
+
+def _inbound_id(value: object) -> str:
+    """The producer's event id from the pipeline's ``<channel>:<id>`` form."""
+    text = str(value or "")
+    return text.partition(":")[2] if ":" in text else text
 
 
 async def follow(

@@ -36,7 +36,8 @@ async def run(settings: Settings, options: BenchOptions) -> list[Result]:
     _say(table(results))
     path = options.out_dir / "bench.json"
     write_json(path, results, _options_json(options))
-    verdict = "ok" if correctness(results)["ok"] else "NOT OK"
+    c = correctness(results)
+    verdict = ("ok" if c["ok"] else "NOT OK") if c["scenarios"] else "not checked"
     _say(f"wrote {path}; correctness {verdict}; took {time.monotonic() - started:.0f}s")
     return results
 

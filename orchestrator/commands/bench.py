@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
+import sys
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -99,6 +102,19 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
 
 
 async def bench(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the bench; exit 0 when every message was accounted for once, else 1."""
-    results = await runner.run(settings, options_from(args))
+    """Run the bench; exit 0 when every message was accounted for once, else 1.
+
+    SIGTERM cancels the run like Ctrl-C does, so every server and worker it started is stopped.
+    """
+    task = asyncio.current_task()
+    assert task is not None  # noqa: S101 - called from asyncio.run
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        results = await runner.run(settings, options_from(args))
+    except asyncio.CancelledError:
+        print("continuum bench: stopped; every process it started is stopped", file=sys.stderr)
+        return 130
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
     return 0 if correctness(results)["ok"] else 1
