@@ -51,6 +51,9 @@ async def run(endpoints: Endpoints, options: BenchOptions, run_id: str, bar: Pro
         took = time.time() - first
         requests = await sandbox_requests(endpoints.sandbox_url, BLOCK, first - 1)
         records = await end_offsets(endpoints.kafka, dep.topics.all())
+        costs = cost_fields(
+            before, after, messages=n, customers=n, records=records, seconds=took, pids=dep.pids()
+        )
     latencies = sorted((at - sent[to]) * 1000 for to, at in requests.first_at.items() if to in sent)
     png = options.out_dir / "latency.png"
     title = f"{options.rate} msg/s offered for {options.seconds:.0f} s: {len(latencies)} of {n}"
@@ -68,9 +71,7 @@ async def run(endpoints: Endpoints, options: BenchOptions, run_id: str, bar: Pro
         accounted=len(latencies),
         lost=n - len(latencies),
         duplicate_sends=requests.duplicates,
-        **cost_fields(
-            before, after, messages=n, customers=n, records=records, seconds=took, pids=dep.pids()
-        ),
+        **costs,
     )
     result.samples_ms = latencies
     if not done or len(latencies) < n:

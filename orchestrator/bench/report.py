@@ -7,6 +7,7 @@ installed (the dev extra); without it the PNG is skipped with a note and nothing
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import time
@@ -131,6 +132,7 @@ def histogram(path: Path, latencies_ms: Sequence[float], title: str) -> str | No
     try:
         import matplotlib
 
+        logging.getLogger("matplotlib").setLevel(logging.WARNING)  # no font-cache chatter
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
