@@ -87,7 +87,12 @@ def write_json(path: Path, results: Sequence[Result], options: dict[str, Any]) -
     """``bench.json``: the machine, the options and every scenario's fields."""
     body = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": _cpus(), "python": platform.python_version()},
+        "machine": {
+            "cpus": _cpus(),
+            "python": platform.python_version(),
+            # Other work on the machine skews every figure: say how busy it was at the end.
+            "load_average": os.getloadavg(),
+        },
         "options": options,
         "scenarios": {r.scenario: r.as_json() for r in results},
         "correctness": correctness(results),
