@@ -30,7 +30,7 @@ async def run(settings: Settings, options: BenchOptions) -> list[Result]:
     started = time.monotonic()
     _say(f"continuum bench {run_id}: {', '.join(options.scenarios)} (logs in {options.work})")
     async with bench_servers(settings, options, options.work.resolve()) as endpoints:
-        with Progress("start", 1, enabled=options.progress) as bar:
+        with Progress("servers", 0, enabled=options.progress) as bar:
             for name in options.scenarios:
                 results.append(await _scenario(name, endpoints, options, run_id, results, bar))
     _say(table(results))
