@@ -150,7 +150,7 @@ async def bench_servers(
                     "CONTINUUM_REDIS_URL and CONTINUUM_DATABASE_URL"
                 )
         else:
-            s = await _start_embedded(settings, work, pg_dir, started)
+            s = _start_embedded(settings, work, pg_dir, started)
         port = servers.free_port()
         endpoints = Endpoints(s, f"http://127.0.0.1:{port}")
         env = child_env(endpoints, CONTINUUM_SANDBOX__PORT=str(port))
@@ -165,7 +165,7 @@ async def bench_servers(
         shutil.rmtree(pg_dir, ignore_errors=True)
 
 
-async def _start_embedded(
+def _start_embedded(
     settings: Settings, work: Path, pg_dir: Path, started: list[servers.EmbeddedServer]
 ) -> Settings:
     missing = servers.missing_binaries()
@@ -173,17 +173,15 @@ async def _start_embedded(
         raise ConfigError("cannot start the embedded servers: " + "; ".join(missing))
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    # Started in the loop's own thread on purpose: nothing else runs yet, and a Ctrl-C then
+    # takes effect only once the server is in `started`, so it is stopped, never orphaned.
     try:
-        kafka = await asyncio.to_thread(servers.start_kafka, servers.free_port(), log_dir=logs)
+        kafka = servers.start_kafka(servers.free_port(), log_dir=logs)
         started.append(kafka)
-        redis = await asyncio.to_thread(servers.start_redis, servers.free_port(), log_dir=logs)
+        redis = servers.start_redis(servers.free_port(), log_dir=logs)
         started.append(redis)
-        postgres = await asyncio.to_thread(
-            servers.start_postgres,
-            servers.free_port(),
-            data_dir=pg_dir,
-            log_dir=logs,
-            durable=False,
+        postgres = servers.start_postgres(
+            servers.free_port(), data_dir=pg_dir, log_dir=logs, durable=False
         )
         started.append(postgres)
     except servers.ServerStartError as exc:
