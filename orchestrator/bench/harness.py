@@ -3,13 +3,14 @@
 Without ``--servers`` Tansu (memory storage), Redis and PostgreSQL start on free loopback
 ports; with it, the ``CONTINUUM_*`` server settings of the environment are used. Each scenario
 then gets a :class:`Deployment`: one OS process per worker role (``continuum worker --only
-ROLE``), the API in its own process, all on a topic prefix of their own. The sandbox provider
+ROLE``; the API with the status worker, which its callbacks feed), all on a topic prefix of
+their own. The sandbox provider
 runs once per bench in its own process. Readiness is polled with a deadline: the workers print
 ``continuum: workers consuming``, the sandbox ``continuum: sandbox provider at``.
 
 Example:
-    >>> async with bench_servers(options, work) as endpoints:
-    ...     async with Deployment.start(endpoints, "bench1.", ROLES, work) as deployment:
+    >>> async with bench_servers(settings, options, work) as endpoints:
+    ...     async with Deployment.start(endpoints, "bench1.", ROLES, work, api=False) as d:
     ...         ...
 """
 
