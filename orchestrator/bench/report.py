@@ -126,7 +126,7 @@ def table(results: Sequence[Result]) -> str:
     c = correctness(results)
     verdict = ("ok" if c["ok"] else "NOT OK") if c["scenarios"] else "not checked"
     found = f"{c['lost']} / {c['duplicate_sends']} ({verdict})"
-    rows.append(f"| correctness | lost / duplicate sends | {found} |")
+    rows.append(f"| correctness | lost or unfinished / duplicate sends | {found} |")
     return "\n".join(rows)
 
 

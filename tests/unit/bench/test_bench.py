@@ -117,4 +117,4 @@ def test_table_says_how_far_a_timed_out_scenario_got() -> None:
     late.fields.update(lost=3, duplicate_sends=0)
     text = table([late])
     assert "| e2e | **timed_out** | timed out after 60s: 7 of 10 delivered |" in text
-    assert "| correctness | lost / duplicate sends | 3 / 0 (NOT OK) |" in text
+    assert "| correctness | lost or unfinished / duplicate sends | 3 / 0 (NOT OK) |" in text
