@@ -6,7 +6,8 @@ then gets a :class:`Deployment`: one OS process per worker role (``continuum wor
 ROLE``; the API with the status worker, which its callbacks feed), all on a topic prefix of
 their own. The sandbox provider
 runs once per bench in its own process. Readiness is polled with a deadline: the workers print
-``continuum: workers consuming``, the sandbox ``continuum: sandbox provider at``.
+``continuum: workers consuming``, the sandbox ``continuum: sandbox provider at``, and the API
+answers ``/readyz``.
 
 Example:
     >>> async with bench_servers(settings, options, work) as endpoints:
@@ -27,6 +28,8 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from orchestrator import servers
 from orchestrator.bench.options import BenchOptions
@@ -102,6 +105,19 @@ class Proc:
                 with contextlib.suppress(ProcessLookupError):
                     self.process.kill()
         self.process.wait()
+
+
+async def wait_ready(url: str, timeout: float = READY_TIMEOUT_S) -> None:
+    """Poll ``url`` (the API's /readyz) until it answers 200."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get(url)).status_code == 200:
+                    return
+            if asyncio.get_running_loop().time() > deadline:
+                raise ConfigError(f"bench: {url} not ready after {timeout:.0f}s")
+            await asyncio.sleep(_POLL_S)
 
 
 def spawn(role: str, args: Sequence[str], env: dict[str, str], log: Path) -> Proc:
@@ -235,6 +251,8 @@ class Deployment:
                 log = work / f"{prefix}{role}.log"
                 deployment.procs.append(spawn(role, args, env, log))
             await asyncio.gather(*(p.wait_for(WORKER_READY) for p in deployment.procs))
+            if api:
+                await wait_ready(f"http://127.0.0.1:{api_port}/readyz")
             yield deployment
         finally:
             deployment.stop()

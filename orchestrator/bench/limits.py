@@ -33,14 +33,16 @@ async def run(bootstrap: str, count: int, timeout: float, tick: Callable[[int], 
     names = [f"bench.limits.{tag}.{n}" for n in ("src", "raw", "fs")]
     await _create(bootstrap, names)
     await _fill(bootstrap, names[0], count)
-    raw = await _raw(bootstrap, names[0], names[1], count, timeout, tick)
-    fs = await _faststream(bootstrap, names[0], names[2], count, timeout, tick)
+    raw, raw_done = await _raw(bootstrap, names[0], names[1], count, timeout, tick)
+    fs, fs_done = await _faststream(bootstrap, names[0], names[2], count, timeout, tick)
     result = Result("limits", count=count)
     result.fields["raw_aiokafka_msg_s"] = raw
     result.fields["faststream_batch_msg_s"] = fs
     if raw is None or fs is None:
         result.status = "timed_out"
-        result.note = timed_out(timeout, "a passthrough did not finish")
+        result.note = timed_out(
+            timeout, f"raw {raw_done} and faststream {fs_done} of {count} records passed through"
+        )
     return result
 
 
@@ -68,7 +70,7 @@ async def _fill(bootstrap: str, topic: str, count: int) -> None:
 
 async def _raw(
     bootstrap: str, src: str, dst: str, count: int, timeout: float, tick: Callable[[int], None]
-) -> float | None:
+) -> tuple[float | None, int]:
     consumer = AIOKafkaConsumer(
         src,
         bootstrap_servers=bootstrap,
@@ -107,7 +109,8 @@ async def _raw(
             n = sum(len(r) for r in batches.values())
             done += n
             tick(n)
-        return count / (time.perf_counter() - started) if done >= count else None
+        rate = count / (time.perf_counter() - started) if done >= count else None
+        return rate, done
     finally:
         await consumer.stop()
         await producer.stop()
@@ -130,7 +133,7 @@ async def _send_batches(
 
 async def _faststream(
     bootstrap: str, src: str, dst: str, count: int, timeout: float, tick: Callable[[int], None]
-) -> float | None:
+) -> tuple[float | None, int]:
     """A faststream batch subscriber republishing each batch in one ``publish_batch``."""
     broker = KafkaBroker(bootstrap, acks=1, linger_ms=2, max_batch_size=_BATCH_BYTES, logger=None)
     finished = asyncio.Event()
@@ -161,7 +164,7 @@ async def _faststream(
         await asyncio.gather(*pending)
         ended = time.perf_counter()
     except TimeoutError:
-        return None
+        return None, int(state["done"])
     finally:
         await broker.stop()
-    return float(count / (ended - state["started"]))
+    return float(count / (ended - state["started"])), count
