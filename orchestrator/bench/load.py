@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,11 +211,11 @@ async def reader(bootstrap: str, topic_names: Iterable[str]) -> AIOKafkaConsumer
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
-    consumer.assign(list(await partitions(consumer, topic_names)))
+    consumer.assign(await partitions(consumer, topic_names))
     return consumer
 
 
-async def partitions(consumer: AIOKafkaConsumer, topic_names: Iterable[str]) -> Iterator[Any]:
+async def partitions(consumer: AIOKafkaConsumer, topic_names: Iterable[str]) -> list[Any]:
     """Every partition of the named topics, from the broker's metadata."""
     found = []
     for topic in topic_names:
@@ -224,7 +224,7 @@ async def partitions(consumer: AIOKafkaConsumer, topic_names: Iterable[str]) -> 
             await consumer._client.force_metadata_update()
             parts = consumer.partitions_for_topic(topic) or set()
         found += [TopicPartition(topic, p) for p in sorted(parts)]
-    return iter(found)
+    return found
 
 
 async def end_offsets(bootstrap: str, topic_names: Iterable[str], timeout: float = 30.0) -> int:
@@ -236,7 +236,7 @@ async def end_offsets(bootstrap: str, topic_names: Iterable[str], timeout: float
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = list(await partitions(consumer, topic_names))
+        tps = await partitions(consumer, topic_names)
         if not tps:
             return 0
         consumer.assign(tps)
