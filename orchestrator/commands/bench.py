@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import sys
-import dataclasses
 from pathlib import Path
 from typing import Any
 
