@@ -51,9 +51,10 @@ test-unit: system-deps $(STAMP)
 test-integration: system-deps $(STAMP)
 	$(BIN)/pytest -q -m integration
 
-# Reply latency against a running service (start `make run` first).
-bench: $(STAMP)
-	$(BIN)/python -m tests.bench.reply_latency --count 50
+# The benchmark (docs/performance.md) on embedded servers it starts on free ports: prints the
+# table, writes bench.json and latency.png here. `make bench BENCH_ARGS=--quick` is a short run.
+bench: system-deps $(STAMP)
+	$(BIN)/continuum bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check

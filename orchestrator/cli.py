@@ -120,10 +120,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="the provider message id (default: a new one); reuse it to test dedupe",
     )
 
+    _bench(sub)
     _ledger(sub)
     _flows(sub)
     _policy(sub)
     return p
+
+
+def _bench(sub: Subparsers) -> None:
+    """``bench``: the benchmark of docs/performance.md."""
+    from orchestrator.commands.bench import add_arguments
+
+    add_arguments(
+        _command(
+            sub,
+            "bench",
+            "measure throughput, latency, cost and correctness on embedded (or given) servers",
+            "continuum bench --quick",
+            "continuum bench --scenario limits,pipeline --messages 50000",
+            "CONTINUUM_KAFKA__BOOTSTRAP_SERVERS=... continuum bench --servers",
+        )
+    )
 
 
 def _ledger(sub: Subparsers) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,8 @@ class SandboxMessage:
     provider: str = "twilio"
     status: str = "queued"
     callbacks: list[str] = field(default_factory=list)
+    received_at: float = field(default_factory=time.time)
+    """When the provider request arrived (Unix seconds): what `continuum bench` times to."""
 
     def summary(self) -> dict[str, Any]:
         """Return the JSON object ``GET /_sandbox/messages`` lists for this message."""
@@ -43,6 +46,7 @@ class SandboxMessage:
             "status_callback": self.status_callback,
             "callbacks": list(self.callbacks),
             "created_at": self.created_at.isoformat(),
+            "received_at": self.received_at,
         }
 
 

@@ -32,7 +32,7 @@ def positive_int(value: str) -> int:
 CLIENTS = frozenset({"send", "ledger", "policy", "flows reload", "flows replay"})
 
 
-async def run(args: argparse.Namespace, settings: Settings) -> int:
+async def run(args: argparse.Namespace, settings: Settings) -> int:  # noqa: C901 - a flat dispatch
     """Run the parsed command."""
     from orchestrator.commands import addresses, flows, ledger, policy, send, serve
 
@@ -51,6 +51,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return await serve.topics(settings)
         case "send":
             return await send.send(settings, args)
+        case "bench":
+            from orchestrator.commands import bench
+
+            return await bench.bench(settings, args)
         case "ledger":
             return await ledger.query(settings, args)
         case "policy":

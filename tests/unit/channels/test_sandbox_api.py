@@ -111,6 +111,7 @@ async def test_media_only_message_is_listed_then_cleared(sandbox: Sandbox) -> No
     )
     assert item["media_urls"] == ["https://m/a", "https://m/b"]
     assert item["created_at"]
+    assert item["received_at"] > 1.7e9  # Unix seconds of the request's arrival (continuum bench)
     cleared = await sandbox.client.delete("/_sandbox/messages")
     assert cleared.json() == {"ok": True, "deleted": 1}
     assert (await sandbox.client.get("/_sandbox/messages")).json() == []

@@ -1,0 +1,41 @@
+"""What one bench run measures and how big each scenario is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+SCENARIOS: tuple[str, ...] = ("limits", "pipeline", "e2e", "latency")
+"""Every scenario, in run order (`--scenario`); cost and correctness come with each."""
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    """Sizes and limits of a run; :func:`quick` gives the small ones for development and CI."""
+
+    scenarios: tuple[str, ...] = SCENARIOS
+    limit_records: int = 200_000
+    messages: int = 200_000
+    customers: int = 100_000
+    e2e_messages: int = 20_000
+    rate: int = 2_000
+    seconds: float = 60.0
+    timeout_s: float = 1_800.0
+    out_dir: Path = Path(".")
+    work: Path = Path(".continuum/bench")
+    """Where the child processes' logs go (kept after the run, for a look when one fails)."""
+    use_servers: bool = False
+    progress: bool = True
+
+    def quick(self) -> BenchOptions:
+        """The same run at development sizes (about a minute on today's code)."""
+        return replace(
+            self,
+            limit_records=20_000,
+            messages=2_000,
+            customers=1_000,
+            e2e_messages=300,
+            rate=20,  # under today's end-to-end rate, so the latency is not a growing queue
+            seconds=10.0,
+            timeout_s=min(self.timeout_s, 180.0),
+        )

@@ -1,0 +1,120 @@
+"""``continuum bench``: the benchmark (see :mod:`orchestrator.bench` and docs/performance.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from orchestrator.bench import runner
+from orchestrator.bench.options import SCENARIOS, BenchOptions
+from orchestrator.bench.report import correctness
+from orchestrator.settings import Settings
+
+MAX_CUSTOMERS = 999_999
+"""Addresses carry six digits of customer number (orchestrator.bench.load.address)."""
+
+
+def scenarios(value: str) -> tuple[str, ...]:
+    """``--scenario limits,pipeline``: known names, in run order."""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(SCENARIOS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario {', '.join(unknown) or repr(value)}; choose from "
+            + ", ".join(SCENARIOS)
+        )
+    return tuple(s for s in SCENARIOS if s in names)
+
+
+def count(value: str) -> int:
+    """A message or customer count: 1 to 999,999."""
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if not 1 <= number <= MAX_CUSTOMERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_CUSTOMERS}: {value!r}")
+    return number
+
+
+def seconds(value: str) -> float:
+    """A positive number of seconds."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {value!r}")
+    return number
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``continuum bench``."""
+    p.add_argument(
+        "--servers",
+        action="store_true",
+        help="use CONTINUUM_KAFKA__BOOTSTRAP_SERVERS, CONTINUUM_REDIS_URL and "
+        "CONTINUUM_DATABASE_URL instead of starting embedded servers",
+    )
+    p.add_argument(
+        "--scenario",
+        type=scenarios,
+        default=SCENARIOS,
+        help=f"comma-separated scenarios (default: all of {','.join(SCENARIOS)})",
+    )
+    p.add_argument("--quick", action="store_true", help="small sizes, for development and CI")
+    p.add_argument("--messages", type=count, help="pipeline messages (default 200000)")
+    p.add_argument("--customers", type=count, help="pipeline customers (default 100000)")
+    p.add_argument("--e2e-messages", type=count, help="end-to-end messages (default 20000)")
+    p.add_argument("--limit-records", type=count, help="passthrough records (default 200000)")
+    p.add_argument("--rate", type=count, help="latency: offered msg/s (default 2000)")
+    p.add_argument("--seconds", type=seconds, help="latency: how long to offer (default 60)")
+    p.add_argument("--timeout", type=seconds, help="longest wait per scenario (default 1800)")
+    p.add_argument(
+        "--out", type=Path, default=Path("."), help="folder for bench.json and latency.png"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def options_from(args: argparse.Namespace) -> BenchOptions:
+    """The run's options: the defaults (or ``--quick``'s), then every size given."""
+    options = BenchOptions(scenarios=args.scenario, use_servers=args.servers, out_dir=args.out)
+    if args.quick:
+        options = options.quick()
+    given: dict[str, Any] = {
+        "messages": args.messages,
+        "customers": args.customers,
+        "e2e_messages": args.e2e_messages,
+        "limit_records": args.limit_records,
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "timeout_s": args.timeout,
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
+    changes["progress"] = not args.no_progress
+    changes["work"] = args.out / "bench-logs"
+    return dataclasses.replace(options, **changes)
+
+
+async def bench(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the bench; exit 0 when every message was accounted for once, else 1.
+
+    SIGTERM cancels the run like Ctrl-C does, so every server and worker it started is stopped.
+    """
+    task = asyncio.current_task()
+    assert task is not None  # noqa: S101 - called from asyncio.run
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        results = await runner.run(settings, options_from(args))
+    except asyncio.CancelledError:
+        print("continuum bench: stopped; every process it started is stopped", file=sys.stderr)
+        return 130
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+    return 0 if correctness(results)["ok"] else 1

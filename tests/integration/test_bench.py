@@ -1,0 +1,79 @@
+"""``continuum bench`` with small sizes, as a correctness test only (no speed is asserted).
+
+It runs as an operator would run it, in its own process, against the integration servers
+(``--servers``): every scenario, every inbound message accounted for, no duplicate sends, and a
+``bench.json`` with every scenario and every field.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from orchestrator.bench.report import CORRECTNESS, COST, FIELDS
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = [
+    "--limit-records", "2000",
+    "--messages", "300",
+    "--customers", "150",
+    "--e2e-messages", "100",
+    "--rate", "40",
+    "--seconds", "3",
+    "--timeout", "150",
+]  # fmt: skip
+
+
+@pytest.mark.timeout(600)
+def test_bench_accounts_for_every_message(
+    kafka_bootstrap: str, redis_url: str, database_url: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
+    env.update(
+        CONTINUUM_KAFKA__BOOTSTRAP_SERVERS=kafka_bootstrap,
+        CONTINUUM_REDIS_URL=redis_url,
+        CONTINUUM_DATABASE_URL=database_url,
+        CONTINUUM_FLOWS_DIR=str(REPO / "flows"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "bench", "--servers", "--no-progress", *SMALL,
+         "--out", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=580, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| correctness | lost or unfinished / duplicate sends | 0 / 0 (ok) |" in done.stdout
+
+    report = orjson.loads((tmp_path / "bench.json").read_bytes())
+    scenarios = report["scenarios"]
+    assert set(scenarios) == set(FIELDS)
+    for name, fields in FIELDS.items():
+        found = scenarios[name]
+        assert found["status"] == "ok", (name, found["note"])
+        promised = fields if name == "limits" else (*fields, *CORRECTNESS, *COST)
+        missing = [f for f in promised if found.get(f) is None]
+        assert not missing, (name, missing)
+    pipeline = scenarios["pipeline"]
+    assert pipeline["accounted"] == pipeline["messages"] == 300
+    assert pipeline["lost"] == 0
+    assert pipeline["duplicate_sends"] == 0
+    # One HELP answered per customer; the second within 10 minutes is dropped by the policy.
+    assert pipeline["answered"] == 150
+    assert pipeline["unanswered"] == {"policy_blocked dedupe.template": 150}
+    e2e = scenarios["e2e"]
+    assert e2e["delivered"] == e2e["provider_requests"] == 100
+    assert (e2e["lost"], e2e["duplicate_sends"]) == (0, 0)
+    latency = scenarios["latency"]
+    assert latency["arrived"] == latency["messages"] == 120
+    assert latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    assert report["correctness"] == {
+        "scenarios": ["pipeline", "e2e", "latency"],
+        "lost": 0,
+        "duplicate_sends": 0,
+        "ok": True,
+    }
+    assert (tmp_path / "latency.png").read_bytes().startswith(b"\x89PNG")
