@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from channels.sandbox.callbacks import API_VERSION, deliver_statuses, post_signed
+from channels.sandbox.callbacks import API_VERSION, post_signed, status_steps
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.segments import count_segments
 from channels.sandbox.store import SandboxMessage, new_sid
@@ -122,7 +122,7 @@ def twilio_router(runtime: SandboxRuntime) -> APIRouter:
             status_callback=str(form.get("StatusCallback") or "") or None,
         )
         runtime.store.add(message)
-        runtime.spawn(deliver_statuses(runtime, message))
+        await runtime.submit(status_steps(runtime, message))
         return JSONResponse(message_resource(message), status_code=201)
 
     @router.post("/_sandbox/twilio/inbound")
