@@ -55,7 +55,9 @@ async def post_with_retries(runtime: SandboxRuntime, url: str, form: dict[str, s
         try:
             resp = await post_signed(runtime.http, url, form, token)
         except httpx.TransportError as exc:
-            logger.warning("callback to %s failed (try %d): %s", url, attempt + 1, exc)
+            logger.warning(
+                "callback to %s failed (try %d): %s %s", url, attempt + 1, type(exc).__name__, exc
+            )
             continue
         if resp.status_code < 500:
             return resp.is_success

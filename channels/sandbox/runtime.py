@@ -73,7 +73,7 @@ class SandboxRuntime:
             job = await self._ready.get()
             try:
                 await job.steps[job.index]()
-            except Exception as exc:  # noqa: BLE001 - one bad step must not stop a sender
+            except Exception as exc:
                 logger.error("sandbox background task failed", exc_info=exc)
             job.index += 1
             if job.index < len(job.steps):

@@ -25,7 +25,7 @@ import time
 from urllib.parse import urlencode, urlsplit
 
 ACCOUNT = "AC00000000000000000000000000000000"
-TOKEN = "sandbox-auth-token"  # noqa: S105 - the sandbox's well-known default
+TOKEN = "sandbox-auth-token"
 
 
 def _serve_sandbox(port: int) -> None:
