@@ -10,6 +10,12 @@ message. A send that was claimed but whose result was never recorded (the proces
 the provider call) is recorded as ``unknown`` and never sent again: a duplicate message to a
 customer is worse than a missing one we can see in the ledger.
 
+Provider calls run concurrently across customers, at most ``dispatch.concurrency`` at once (the
+provider HTTP pool keeps that many connections alive: ``channels._http.pool_limits``), and each
+customer's messages go in order. A send waiting between retryable attempts holds no slot, so the
+rest of the batch goes on; the batch still commits only once that send has its outcome (issue 11
+moves retries off the batch).
+
 On stop, no new send is started; sends in flight get the runner's grace period to finish and be
 recorded. A send waiting between retryable attempts (none of which can have delivered it) gives
 its claim back, so the next owner sends it.
@@ -43,7 +49,6 @@ from orchestrator.workers.send_guard import SendGuard, command_fields
 
 log = logging.getLogger(__name__)
 
-CONCURRENCY = 32
 _STEPS = {
     "accepted": "provider_accepted",
     "rejected": "provider_rejected",
@@ -72,7 +77,7 @@ class DispatcherWorker(BatchWorker):
         self._outcomes = Outcomes(deps.store, publisher)
         self._adapters = adapters
         self._callbacks = status_callbacks
-        self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._limit = asyncio.Semaphore(deps.settings.dispatch.concurrency)
         self._guard = SendGuard(deps, publisher, policy, counters, deferred)
 
     def topics(self) -> list[str]:
@@ -115,8 +120,7 @@ class DispatcherWorker(BatchWorker):
 
     async def _send_all(self, items: list[tuple[Record, MessageSend]], st: CustomerState) -> None:
         for record, cmd in items:
-            async with self._limit:
-                await self._send_one(record, cmd, st)
+            await self._send_one(record, cmd, st)
 
     async def _send_one(self, record: Record, cmd: MessageSend, state: CustomerState) -> None:
         if self.stopping.is_set():
@@ -196,7 +200,8 @@ class DispatcherWorker(BatchWorker):
         for attempt in range(1, settings.attempts + 1):
             began = time.perf_counter()
             try:
-                result = await adapter.send(msg)
+                async with self._limit:  # held for the call only, never across a retry's pause
+                    result = await adapter.send(msg)
             except SendError as exc:
                 self._deps.metrics.provider_seconds.labels(adapter.channel_type, exc.code).observe(
                     time.perf_counter() - began
