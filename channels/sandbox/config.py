@@ -28,9 +28,10 @@ class SandboxConfig(BaseModel):
         default=0.05, ge=0, description="First retry pause of a callback post; doubles each try."
     )
     callback_senders: int = Field(
-        default=32,
+        default=8,
         ge=1,
-        description="Tasks posting status callbacks, and the size of their connection pool.",
+        description="Tasks posting status callbacks, and the size of their connection pool "
+        "(httpcore checks each idle pooled connection on every request: more only costs).",
     )
     callback_backlog: int = Field(
         default=10_000,
