@@ -10,10 +10,11 @@ message. A send that was claimed but whose result was never recorded (the proces
 the provider call) is recorded as ``unknown`` and never sent again: a duplicate message to a
 customer is worse than a missing one we can see in the ledger.
 
-Provider calls run concurrently across customers, at most ``dispatch.concurrency`` at once (the
-provider HTTP pool keeps that many connections alive: ``channels._http.pool_limits``), and each
-customer's messages go in order. A send waiting between retryable attempts holds no slot, so the
-rest of the batch goes on; the batch still commits only once that send has its outcome (issue 11
+Sends run concurrently across customers, at most ``dispatch.concurrency`` at once (their Redis
+calls within the client's pool; the provider HTTP pool keeps that many connections alive:
+``channels._http.pool_limits``), and each customer's messages go in order. A send waiting
+between retryable attempts gives its slot up until it tries again, so the rest of the batch
+goes on; the batch still commits only once that send has its outcome (issue 11
 moves retries off the batch).
 
 On stop, no new send is started; sends in flight get the runner's grace period to finish and be
@@ -120,7 +121,8 @@ class DispatcherWorker(BatchWorker):
 
     async def _send_all(self, items: list[tuple[Record, MessageSend]], st: CustomerState) -> None:
         for record, cmd in items:
-            await self._send_one(record, cmd, st)
+            async with self._limit:  # bounds Redis and provider calls in flight alike
+                await self._send_one(record, cmd, st)
 
     async def _send_one(self, record: Record, cmd: MessageSend, state: CustomerState) -> None:
         if self.stopping.is_set():
@@ -200,8 +202,7 @@ class DispatcherWorker(BatchWorker):
         for attempt in range(1, settings.attempts + 1):
             began = time.perf_counter()
             try:
-                async with self._limit:  # held for the call only, never across a retry's pause
-                    result = await adapter.send(msg)
+                result = await adapter.send(msg)
             except SendError as exc:
                 self._deps.metrics.provider_seconds.labels(adapter.channel_type, exc.code).observe(
                     time.perf_counter() - began
@@ -211,7 +212,11 @@ class DispatcherWorker(BatchWorker):
                 pause = settings.backoff_s * 2 ** (attempt - 1)
                 if isinstance(exc, Throttled) and exc.retry_after:
                     pause = max(pause, min(exc.retry_after, 30.0))
-                await polling.pause(self.stopping, pause)
+                self._limit.release()  # no slot held while waiting: other customers go on
+                try:
+                    await polling.pause(self.stopping, pause)
+                finally:
+                    await self._limit.acquire()
                 if self.stopping.is_set():
                     raise ShuttingDown("stopping between attempts") from exc
                 continue

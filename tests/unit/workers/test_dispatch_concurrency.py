@@ -1,4 +1,4 @@
-"""The dispatcher's provider calls: a bounded pool, and no slot held across a retry's pause."""
+"""The dispatcher's sends: a bounded pool of slots, and none held across a retry's pause."""
 
 from __future__ import annotations
 
@@ -50,6 +50,12 @@ class GatedAdapter:
         return SendResult(external_ids=(f"SM{msg.message_id}",))
 
 
+async def call(worker: DispatcherWorker, adapter: GatedAdapter, to: str) -> SendResult:
+    """``_call`` as ``_send_all`` makes it: inside one of the worker's slots."""
+    async with worker._limit:
+        return await worker._call(adapter, message_send(message_id=f"m{to}", to=to))
+
+
 def dispatcher(concurrency: int, backoff_s: float) -> DispatcherWorker:
     dispatch = DispatchSettings(concurrency=concurrency, attempts=2, backoff_s=backoff_s)
     deps = Deps(
@@ -67,10 +73,7 @@ def dispatcher(concurrency: int, backoff_s: float) -> DispatcherWorker:
 async def test_calls_in_flight_never_exceed_the_concurrency_setting() -> None:
     worker, adapter = dispatcher(concurrency=3, backoff_s=0), GatedAdapter()
     adapter.full = 3
-    calls = [
-        asyncio.create_task(worker._call(adapter, message_send(message_id=f"m{i}", to=f"+2{i}")))
-        for i in range(8)
-    ]
+    calls = [asyncio.create_task(call(worker, adapter, f"+2{i}")) for i in range(8)]
     await asyncio.wait_for(adapter.busy.wait(), timeout=30)
     for _ in range(20):  # give the other five every chance to start
         await asyncio.sleep(0)
@@ -82,13 +85,11 @@ async def test_calls_in_flight_never_exceed_the_concurrency_setting() -> None:
 
 async def test_a_send_waiting_to_retry_leaves_its_slot_to_other_customers() -> None:
     worker, adapter = dispatcher(concurrency=1, backoff_s=60), GatedAdapter()
-    retrying = asyncio.create_task(worker._call(adapter, message_send(message_id="a", to="+1000")))
+    retrying = asyncio.create_task(call(worker, adapter, "+1000"))
     await asyncio.wait_for(adapter.failed.wait(), timeout=30)
     adapter.gate.set()
-    other = await asyncio.wait_for(
-        worker._call(adapter, message_send(message_id="b", to="+2000")), timeout=30
-    )
-    assert other.external_ids == ("SMb",)
+    other = await asyncio.wait_for(call(worker, adapter, "+2000"), timeout=30)
+    assert other.external_ids == ("SMm+2000",)
     assert not retrying.done()  # still in its 60 s pause, holding no slot
     worker.stopping.set()
     retrying.cancel()
