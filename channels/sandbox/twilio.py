@@ -42,7 +42,7 @@ class InboundRequest(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """An answer of the Messages API, already encoded (both ways in serve it: see fast.py)."""
+    """An answer of the Messages API, already encoded for either way of serving it (fast.py)."""
 
     status: int
     body: bytes
