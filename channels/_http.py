@@ -31,6 +31,20 @@ Rejection = Callable[[httpx.Response], SendError | None]
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
+KEEPALIVE_EXPIRY_S = 30.0
+"""Idle provider connections kept this long (httpx's default of 5 s reconnects between bursts)."""
+
+
+def pool_limits(concurrency: int) -> httpx.Limits:
+    """Connection pool limits for ``concurrency`` calls in flight: one kept-alive connection
+    each, so no call waits for a connection and none is opened per call."""
+    return httpx.Limits(
+        max_connections=concurrency,
+        max_keepalive_connections=concurrency,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+    )
+
+
 def transport_error(exc: httpx.TransportError) -> SendError:
     """The SendError for a transport failure: retryable only when nothing can have been sent."""
     detail = f"{type(exc).__name__}: {exc}"

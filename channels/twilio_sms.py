@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -96,11 +97,11 @@ class TwilioSms:
 
     async def send(self, msg: OutboundMessage) -> SendResult:
         """Post the message; return Twilio's sid and mapped status, or raise a SendError."""
-        form, auth = self._form(msg), self._auth()
+        form, headers = self._form(msg), {"Authorization": self._authorization()}
         root, account = self._config.base_url.rstrip("/"), self._config.account_sid
         url = f"{root}/2010-04-01/Accounts/{account}/Messages.json"
         try:
-            resp = await self._http.post(url, data=form, auth=auth)
+            resp = await self._http.post(url, data=form, headers=headers)
         except httpx.TransportError as exc:
             raise transport_error(exc) from exc
         raise_for_send_status(resp, reject=_rejection)
@@ -117,12 +118,14 @@ class TwilioSms:
         status = STATUS_MAP.get(str(body.get("status")), "unknown")
         return SendResult(external_ids=(sid,), status=status, raw=body)
 
-    def _auth(self) -> httpx.BasicAuth:
-        """Return basic auth, refusing empty credentials before any I/O."""
+    def _authorization(self) -> str:
+        """The basic ``Authorization`` header, refusing empty credentials before any I/O (a
+        header rather than ``httpx.BasicAuth``: no auth flow generator per request)."""
         token = self._config.auth_token.get_secret_value()
         if not self._config.account_sid or not token:
             raise ChannelConfigInvalid("twilio account_sid and auth_token are required")
-        return httpx.BasicAuth(self._config.account_sid, token)
+        pair = f"{self._config.account_sid}:{token}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
 
     def _form(self, msg: OutboundMessage) -> dict[str, str | list[str]]:
         """Build the Messages.json form; MediaUrl repeats once per attachment."""

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
+from channels._http import pool_limits
 from channels.base import ChannelAdapter
 from channels.sandbox.app import create_sandbox_app
 from channels.sandbox.config import SandboxConfig
@@ -154,7 +155,9 @@ class Service:
         self.ledger = LedgerStore(self._pool)
         await self.ledger.migrate()
         await create_topics(s, self.topics)
-        self._http = httpx.AsyncClient(timeout=s.dispatch.timeout_s)
+        self._http = httpx.AsyncClient(
+            timeout=s.dispatch.timeout_s, limits=pool_limits(s.dispatch.concurrency)
+        )
         if self._want_sandbox and s.sandbox.enabled:
             await self._start_sandbox()
         deps = Deps(

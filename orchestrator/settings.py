@@ -150,6 +150,9 @@ class DispatchSettings(_Section):
     attempts: int = Field(3, ge=1, le=20, description="tries of a retryable send before failing")
     backoff_s: float = Field(0.2, ge=0, le=60, description="first retry delay, doubled each try")
     timeout_s: float = Field(10.0, gt=0, le=120, description="HTTP timeout of one provider call")
+    concurrency: int = Field(
+        32, ge=1, le=1024, description="provider calls in flight at once; also the HTTP pool size"
+    )
 
 
 class TwilioSettings(TwilioConfig):

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from channels.sandbox.admin import admin_router
 from channels.sandbox.config import SandboxConfig
+from channels.sandbox.fast import SandboxApp
 from channels.sandbox.orders import orders_router
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.twilio import twilio_router
@@ -33,7 +34,8 @@ def create_sandbox_app(config: SandboxConfig, http: httpx.AsyncClient | None = N
         async with runtime.running():
             yield
 
-    app = FastAPI(title="Continuum sandbox provider", lifespan=lifespan)
+    app = SandboxApp(title="Continuum sandbox provider", lifespan=lifespan)
+    app.runtime = runtime
     app.state.sandbox = runtime
     app.include_router(twilio_router(runtime))
     app.include_router(admin_router(runtime))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 import httpx
 
-from channels.sandbox.runtime import SandboxRuntime
+from channels.sandbox.runtime import SandboxRuntime, Step
 from channels.sandbox.store import SandboxMessage
 from channels.twilio_signature import compute_signature
 
@@ -54,7 +55,9 @@ async def post_with_retries(runtime: SandboxRuntime, url: str, form: dict[str, s
         try:
             resp = await post_signed(runtime.http, url, form, token)
         except httpx.TransportError as exc:
-            logger.warning("callback to %s failed (try %d): %s", url, attempt + 1, exc)
+            logger.warning(
+                "callback to %s failed (try %d): %s %s", url, attempt + 1, type(exc).__name__, exc
+            )
             continue
         if resp.status_code < 500:
             return resp.is_success
@@ -62,12 +65,15 @@ async def post_with_retries(runtime: SandboxRuntime, url: str, form: dict[str, s
     return False
 
 
-async def deliver_statuses(runtime: SandboxRuntime, message: SandboxMessage) -> None:
-    """Walk a message through queued → sent → delivered, posting each status when asked to."""
-    for index, status in enumerate(STATUS_SEQUENCE):
-        if index:
-            await asyncio.sleep(runtime.config.status_delay_s)
-        message.status = status
-        url = message.status_callback
-        if url and await post_with_retries(runtime, url, status_form(message, status)):
-            message.callbacks.append(status)
+def status_steps(runtime: SandboxRuntime, message: SandboxMessage) -> list[Step]:
+    """The steps that walk ``message`` through queued → sent → delivered, for
+    :meth:`SandboxRuntime.submit`: each sets the status and posts it when a callback is asked."""
+    return [partial(deliver_status, runtime, message, status) for status in STATUS_SEQUENCE]
+
+
+async def deliver_status(runtime: SandboxRuntime, message: SandboxMessage, status: str) -> None:
+    """Set ``message``'s status and post the callback, if it asked for one."""
+    message.status = status
+    url = message.status_callback
+    if url and await post_with_retries(runtime, url, status_form(message, status)):
+        message.callbacks.append(status)

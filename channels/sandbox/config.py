@@ -27,3 +27,15 @@ class SandboxConfig(BaseModel):
     callback_backoff_s: float = Field(
         default=0.05, ge=0, description="First retry pause of a callback post; doubles each try."
     )
+    callback_senders: int = Field(
+        default=8,
+        ge=1,
+        description="Tasks posting status callbacks, and the size of their connection pool "
+        "(httpcore checks each idle pooled connection on every request: more only costs).",
+    )
+    callback_backlog: int = Field(
+        default=10_000,
+        ge=1,
+        description="Messages whose callbacks may be pending at once; past it the Messages API "
+        "waits for room (back-pressure) rather than queueing without bound.",
+    )

@@ -1,12 +1,20 @@
-"""What a running sandbox holds: config, store, HTTP client and its background tasks."""
+"""What a running sandbox holds: config, store, HTTP client and its callback pipeline.
+
+Status callbacks go through a bounded pipeline, never one task per message: the Messages API
+hands each message's steps (one per status) to :meth:`SandboxRuntime.submit`, which waits for
+one of ``callback_backlog`` slots; ``callback_senders`` tasks run the steps, sharing an HTTP
+client whose pool has as many connections as there are senders; one timer task holds each next
+step for ``status_delay_s``. The delay is the same for every step, so a FIFO of (due, step) is
+in due order and the timer only ever waits for its head.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
 
 import httpx
 
@@ -14,6 +22,14 @@ from channels.sandbox.config import SandboxConfig
 from channels.sandbox.store import MessageStore
 
 logger = logging.getLogger(__name__)
+
+Step = Callable[[], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Job:
+    steps: Sequence[Step]
+    index: int = 0
 
 
 class SandboxRuntime:
@@ -23,7 +39,11 @@ class SandboxRuntime:
         self.config = config
         self.store = MessageStore()
         self._http = http
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(config.callback_backlog)
+        self._in_flight = 0
+        self._ready: asyncio.Queue[_Job] = asyncio.Queue()
+        self._delayed: asyncio.Queue[tuple[float, _Job]] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -34,34 +54,73 @@ class SandboxRuntime:
 
     @property
     def pending(self) -> int:
-        """How many background tasks are still running."""
-        return len(self._tasks)
+        """How many submitted step sequences (messages' callbacks) have not finished."""
+        return self._in_flight
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` in the background, keeping a reference so it is not garbage collected."""
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
+    async def submit(self, steps: Sequence[Step]) -> None:
+        """Queue ``steps`` to run in order, ``status_delay_s`` apart; wait while the backlog is
+        full. A step that raises is logged and the next one still runs."""
+        if not steps:
+            return
+        await self._slots.acquire()
+        self._in_flight += 1
+        self._ready.put_nowait(_Job(steps))
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        """Forget a finished task and log its failure, if any."""
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("sandbox background task failed", exc_info=exc)
+    async def _sender(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self.config.status_delay_s
+        while True:
+            job = await self._ready.get()
+            try:
+                await job.steps[job.index]()
+            except Exception as exc:
+                logger.error("sandbox background task failed", exc_info=exc)
+            job.index += 1
+            if job.index < len(job.steps):
+                self._delayed.put_nowait((loop.time() + delay, job))
+            else:
+                self._in_flight -= 1
+                self._slots.release()
+
+    async def _timer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due, job = await self._delayed.get()
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._ready.put_nowait(job)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Own an HTTP client if none was injected; cancel background tasks on the way out."""
+        """Own an HTTP client if none was injected, start the senders; stop them on the way
+        out, dropping callbacks not yet sent."""
         owned = self._http is None
         if owned:
-            self._http = httpx.AsyncClient(timeout=5.0)
+            senders = self.config.callback_senders
+            limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
+            self._http = httpx.AsyncClient(timeout=5.0, limits=limits)
+        self._workers = [
+            asyncio.create_task(self._sender(), name=f"sandbox-callbacks-{i}")
+            for i in range(self.config.callback_senders)
+        ]
+        self._workers.append(asyncio.create_task(self._timer(), name="sandbox-callback-timer"))
         try:
             yield
         finally:
-            tasks = list(self._tasks)
-            for task in tasks:
+            for task in self._workers:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            self._workers = []
+            self._drop_pending()
             if owned and self._http is not None:
                 await self._http.aclose()
                 self._http = None
+
+    def _drop_pending(self) -> None:
+        for queue in (self._ready, self._delayed):
+            while not queue.empty():
+                queue.get_nowait()
+        for _ in range(self._in_flight):
+            self._slots.release()
+        self._in_flight = 0

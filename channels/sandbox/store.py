@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,7 +12,7 @@ from typing import Any
 
 def new_sid(prefix: str) -> str:
     """Return a Twilio-style sid: a two-letter prefix and 32 lowercase hex digits."""
-    return prefix + secrets.token_hex(16)
+    return f"{prefix}{random.getrandbits(128):032x}"
 
 
 @dataclass(slots=True)

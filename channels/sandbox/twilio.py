@@ -5,16 +5,20 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from channels.sandbox.callbacks import API_VERSION, deliver_statuses, post_signed
+from channels.sandbox.callbacks import API_VERSION, post_signed, status_steps
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.segments import count_segments
 from channels.sandbox.store import SandboxMessage, new_sid
@@ -36,12 +40,66 @@ class InboundRequest(BaseModel):
     body: str = Field(default="", description="The text.")
 
 
-def twilio_error(status: int, code: int, message: str) -> JSONResponse:
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer of the Messages API, already encoded for either way of serving it (fast.py)."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] | None = None
+
+
+def twilio_error(status: int, code: int, message: str) -> Reply:
     """Answer with Twilio's REST error body."""
     more_info = f"https://www.twilio.com/docs/errors/{code}"
     body = {"code": code, "message": message, "more_info": more_info, "status": status}
     headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    return Reply(status, orjson.dumps(body), headers)
+
+
+async def accept_message(
+    runtime: SandboxRuntime,
+    account_sid: str,
+    path: str,
+    authorization: str | None,
+    form: Mapping[str, list[str]],
+) -> Reply:
+    """``POST /2010-04-01/Accounts/{account_sid}/Messages.json``: check, store, queue callbacks."""
+    config = runtime.config
+    creds = basic_credentials(authorization)
+    expected = (config.twilio_account_sid, config.twilio_auth_token.get_secret_value())
+    if creds is None or not _same(creds, expected):
+        return twilio_error(401, 20003, "Authenticate")
+    if account_sid != creds[0]:
+        return twilio_error(404, 20404, f"The requested resource {path} was not found")
+    to, sender = _first(form, "To"), _first(form, "From")
+    body, media = _first(form, "Body"), form.get("MediaUrl", [])
+    if not to:
+        return twilio_error(400, 21604, "A 'To' phone number is required.")
+    if not sender:
+        return twilio_error(400, 21603, "A 'From' phone number is required.")
+    if not body and not media:
+        return twilio_error(400, 21602, "Message body is required.")
+    if to in MAGIC_TO_ERRORS:
+        return twilio_error(400, *MAGIC_TO_ERRORS[to])
+    message = SandboxMessage(
+        sid=new_sid("SM"),
+        account_sid=account_sid,
+        to=to,
+        sender=sender,
+        body=body,
+        created_at=datetime.now(UTC),
+        media_urls=tuple(media),
+        status_callback=_first(form, "StatusCallback") or None,
+    )
+    runtime.store.add(message)
+    await runtime.submit(status_steps(runtime, message))
+    return Reply(201, orjson.dumps(message_resource(message)))
+
+
+def _first(form: Mapping[str, list[str]], name: str) -> str:
+    values = form.get(name)
+    return values[-1] if values else ""  # the last of repeated fields, as starlette's form.get
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -60,7 +118,7 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
 def message_resource(message: SandboxMessage) -> dict[str, Any]:
     """Return a Twilio Message resource for ``message``."""
     uri = f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}"
-    created = format_datetime(message.created_at)
+    created = _rfc2822(message.created_at.replace(microsecond=0))
     return {
         "account_sid": message.account_sid,
         "api_version": API_VERSION,
@@ -85,45 +143,24 @@ def message_resource(message: SandboxMessage) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=4)
+def _rfc2822(at: datetime) -> str:
+    """``date_created`` as Twilio writes it; one per second, so the last few are kept."""
+    return format_datetime(at)
+
+
 def twilio_router(runtime: SandboxRuntime) -> APIRouter:
     """Build the Twilio routes bound to ``runtime``."""
     router = APIRouter()
     config = runtime.config
 
     @router.post("/2010-04-01/Accounts/{account_sid}/Messages.json")
-    async def create_message(account_sid: str, request: Request) -> JSONResponse:
-        creds = basic_credentials(request.headers.get("Authorization"))
-        expected = (config.twilio_account_sid, config.twilio_auth_token.get_secret_value())
-        if creds is None or not _same(creds, expected):
-            return twilio_error(401, 20003, "Authenticate")
-        if account_sid != creds[0]:
-            return twilio_error(
-                404, 20404, f"The requested resource {request.url.path} was not found"
-            )
-        form = await request.form()
-        to, sender = str(form.get("To") or ""), str(form.get("From") or "")
-        body, media = str(form.get("Body") or ""), [str(url) for url in form.getlist("MediaUrl")]
-        if not to:
-            return twilio_error(400, 21604, "A 'To' phone number is required.")
-        if not sender:
-            return twilio_error(400, 21603, "A 'From' phone number is required.")
-        if not body and not media:
-            return twilio_error(400, 21602, "Message body is required.")
-        if to in MAGIC_TO_ERRORS:
-            return twilio_error(400, *MAGIC_TO_ERRORS[to])
-        message = SandboxMessage(
-            sid=new_sid("SM"),
-            account_sid=account_sid,
-            to=to,
-            sender=sender,
-            body=body,
-            created_at=datetime.now(UTC),
-            media_urls=tuple(media),
-            status_callback=str(form.get("StatusCallback") or "") or None,
-        )
-        runtime.store.add(message)
-        runtime.spawn(deliver_statuses(runtime, message))
-        return JSONResponse(message_resource(message), status_code=201)
+    async def create_message(account_sid: str, request: Request) -> Response:
+        async with request.form() as form:  # closes any uploaded parts
+            fields = {key: [str(v) for v in form.getlist(key)] for key in form}
+        auth = request.headers.get("Authorization")
+        reply = await accept_message(runtime, account_sid, request.url.path, auth, fields)
+        return Response(reply.body, reply.status, reply.headers, "application/json")
 
     @router.post("/_sandbox/twilio/inbound")
     async def simulate_inbound(inbound: InboundRequest) -> JSONResponse:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from functools import update_wrapper
+from functools import lru_cache, update_wrapper
 from typing import Any
 
 from jinja2 import (
     ChainableUndefined,
+    Template,
     TemplateError,
     TemplateSyntaxError,
     meta,
@@ -281,6 +282,22 @@ def environment() -> FlowEnvironment:
     return _ENV
 
 
+COMPILED_CACHE_SIZE = 4096
+"""Compiled templates and expressions kept per process. A flow's sources are fixed once its
+catalogue is loaded, so the key is the source text: every flow version that uses the same text
+shares one compiled template, and a reloaded catalogue with new text simply compiles anew."""
+
+
+@lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def _template(source: str) -> Template:
+    return environment().from_string(source)
+
+
+@lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def _expression(expression: str) -> Callable[..., Any]:
+    return environment().compile_expression(expression, undefined_to_none=False)
+
+
 def render(source: str, variables: dict[str, Any]) -> str:
     """Render a template; raise :class:`ExpressionError` on any failure or overrun."""
     env = environment()
@@ -288,7 +305,7 @@ def render(source: str, variables: dict[str, Any]) -> str:
     parts: list[str] = []
     size = 0
     try:
-        for chunk in env.from_string(source).generate(variables):
+        for chunk in _template(source).generate(variables):
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:  # stop producing: never build the whole of a bomb
                 raise ExpressionError(f"rendered over {MAX_OUTPUT_CHARS} characters")
@@ -307,7 +324,7 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     env = environment()
     env.reset_budget()
     try:
-        return env.compile_expression(expression, undefined_to_none=False)(**variables)
+        return _expression(expression)(**variables)
     except ExpressionError:
         raise
     except bounds.TooLarge as exc:

@@ -10,6 +10,13 @@ message. A send that was claimed but whose result was never recorded (the proces
 the provider call) is recorded as ``unknown`` and never sent again: a duplicate message to a
 customer is worse than a missing one we can see in the ledger.
 
+Sends run concurrently across customers, at most ``dispatch.concurrency`` at once (their Redis
+calls within the client's pool; the provider HTTP pool keeps that many connections alive:
+``channels._http.pool_limits``), and each customer's messages go in order. A send waiting
+between retryable attempts gives its slot up until it tries again, so the rest of the batch
+goes on; the batch still commits only once that send has its outcome (issue 11
+moves retries off the batch).
+
 On stop, no new send is started; sends in flight get the runner's grace period to finish and be
 recorded. A send waiting between retryable attempts (none of which can have delivered it) gives
 its claim back, so the next owner sends it.
@@ -43,7 +50,6 @@ from orchestrator.workers.send_guard import SendGuard, command_fields
 
 log = logging.getLogger(__name__)
 
-CONCURRENCY = 32
 _STEPS = {
     "accepted": "provider_accepted",
     "rejected": "provider_rejected",
@@ -72,7 +78,7 @@ class DispatcherWorker(BatchWorker):
         self._outcomes = Outcomes(deps.store, publisher)
         self._adapters = adapters
         self._callbacks = status_callbacks
-        self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._limit = asyncio.Semaphore(deps.settings.dispatch.concurrency)
         self._guard = SendGuard(deps, publisher, policy, counters, deferred)
 
     def topics(self) -> list[str]:
@@ -115,7 +121,7 @@ class DispatcherWorker(BatchWorker):
 
     async def _send_all(self, items: list[tuple[Record, MessageSend]], st: CustomerState) -> None:
         for record, cmd in items:
-            async with self._limit:
+            async with self._limit:  # bounds Redis and provider calls in flight alike
                 await self._send_one(record, cmd, st)
 
     async def _send_one(self, record: Record, cmd: MessageSend, state: CustomerState) -> None:
@@ -206,7 +212,11 @@ class DispatcherWorker(BatchWorker):
                 pause = settings.backoff_s * 2 ** (attempt - 1)
                 if isinstance(exc, Throttled) and exc.retry_after:
                     pause = max(pause, min(exc.retry_after, 30.0))
-                await polling.pause(self.stopping, pause)
+                self._limit.release()  # no slot held while waiting: other customers go on
+                try:
+                    await polling.pause(self.stopping, pause)
+                finally:
+                    await self._limit.acquire()
                 if self.stopping.is_set():
                     raise ShuttingDown("stopping between attempts") from exc
                 continue

@@ -159,3 +159,24 @@ async def test_runtime_http_needs_start() -> None:
 )  # fmt: skip
 def test_count_segments(text: str, segments: int) -> None:
     assert count_segments(text) == segments
+
+
+async def test_a_multipart_send_is_answered_by_the_fastapi_route_alike(sandbox: Sandbox) -> None:
+    fast = await sandbox.client.post(sandbox.messages_path, data=FORM, auth=sandbox.auth)
+    multipart = await sandbox.client.post(
+        sandbox.messages_path, data=FORM, files={"unused": b""}, auth=sandbox.auth
+    )
+    assert fast.status_code == multipart.status_code == 201
+    assert multipart.headers["content-type"] == fast.headers["content-type"]
+    differ = {"sid", "uri", "subresource_uris", "date_created", "date_updated"}
+    strip = lambda r: {k: v for k, v in r.json().items() if k not in differ}  # noqa: E731
+    assert strip(fast) == strip(multipart)
+    denied = await sandbox.client.post(sandbox.messages_path, data=FORM, files={"u": b""})
+    assert (denied.status_code, denied.json()["code"]) == (401, 20003)
+
+
+async def test_an_oversized_send_is_413_not_read_whole(sandbox: Sandbox) -> None:
+    big = {**FORM, "Body": "x" * (2 << 20)}
+    resp = await sandbox.client.post(sandbox.messages_path, data=big, auth=sandbox.auth)
+    assert resp.status_code == 413
+    assert [m for m in (await sandbox.client.get("/_sandbox/messages")).json()] == []

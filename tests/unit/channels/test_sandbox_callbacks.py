@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import httpx
@@ -10,7 +11,7 @@ from sandbox_harness import SANDBOX_CONFIG, Sandbox, wait_until
 
 from channels.sandbox import create_sandbox_app
 from channels.sandbox.callbacks import status_form
-from channels.sandbox.runtime import SandboxRuntime
+from channels.sandbox.runtime import SandboxRuntime, Step
 from channels.sandbox.store import SandboxMessage
 from channels.twilio_signature import validate_signature
 from channels.twilio_sms import parse_inbound, parse_status_callback
@@ -169,12 +170,56 @@ async def test_simulated_inbound_unreachable(sandbox: Sandbox) -> None:
     assert resp.json()["sid"].startswith("SM")
 
 
-async def test_background_failure_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failing_step_is_logged_and_the_next_still_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ran: list[str] = []
+
     async def boom() -> None:
         raise RuntimeError("boom")
 
+    async def after() -> None:
+        ran.append("after")
+
     runtime = SandboxRuntime(SANDBOX_CONFIG, http=None)
     async with runtime.running():
-        runtime.spawn(boom())
+        await runtime.submit([boom, after])
         await wait_until(lambda: runtime.pending == 0)
     assert "background task failed" in caplog.text
+    assert ran == ["after"]
+
+
+async def test_callbacks_use_a_fixed_set_of_tasks_and_a_bounded_backlog() -> None:
+    config = SANDBOX_CONFIG.model_copy(update={"callback_senders": 3, "callback_backlog": 5})
+    gate = asyncio.Event()
+    started: list[int] = []
+
+    def step(i: int) -> Step:
+        async def run() -> None:
+            started.append(i)
+            await gate.wait()
+
+        return run
+
+    runtime = SandboxRuntime(config, http=None)
+    async with runtime.running():
+        tasks_before = len(asyncio.all_tasks())
+        for i in range(5):
+            await runtime.submit([step(i)])
+        assert len(asyncio.all_tasks()) == tasks_before  # no task per message
+        sixth = asyncio.create_task(runtime.submit([step(5)]))
+        await wait_until(lambda: len(started) == 3)  # three senders, three steps at a time
+        assert not sixth.done()  # the backlog is full: submit waits
+        assert runtime.pending == 5
+        gate.set()
+        await sixth
+        await wait_until(lambda: runtime.pending == 0)
+    assert sorted(started) == [0, 1, 2, 3, 4, 5]
+
+
+async def test_the_owned_client_pool_is_sized_to_the_senders() -> None:
+    config = SANDBOX_CONFIG.model_copy(update={"callback_senders": 7})
+    runtime = SandboxRuntime(config, http=None)
+    async with runtime.running():
+        pool = runtime.http._transport._pool  # type: ignore[attr-defined]
+        assert (pool._max_connections, pool._max_keepalive_connections) == (7, 7)

@@ -88,3 +88,32 @@ def test_durations(text: str, expected: timedelta) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
+
+
+def test_a_template_is_compiled_once_then_rendered_from_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from orchestrator.engine import expressions
+
+    source = "Hello {{ customer.name }}, {{ 2 + 3 }} (compile-once)"
+    assert render(source, {"customer": {"name": "Ann"}}) == "Hello Ann, 5 (compile-once)"
+    assert evaluate("customer.n + 1", {"customer": {"n": 1}}) == 2
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("compiled during rendering")
+
+    monkeypatch.setattr(expressions.FlowEnvironment, "from_string", refuse)
+    monkeypatch.setattr(expressions.FlowEnvironment, "compile_expression", refuse)
+    assert render(source, {"customer": {"name": "Bo"}}) == "Hello Bo, 5 (compile-once)"
+    assert evaluate("customer.n + 1", {"customer": {"n": 41}}) == 42
+
+
+def test_a_cached_template_still_gets_a_fresh_budget_each_time() -> None:
+    source = "{% for i in range(WORK) %}{% endfor %}ok".replace("WORK", str(WORK_BUDGET - 10))
+    assert [render(source, {}) for _ in range(3)] == ["ok", "ok", "ok"]
+
+
+def test_a_syntax_error_is_raised_every_time_not_cached_as_a_result() -> None:
+    for _ in range(2):
+        with pytest.raises(ExpressionError):
+            render("{{ oops(", {})

@@ -1,0 +1,96 @@
+"""The dispatcher's sends: a bounded pool of slots, and none held across a retry's pause."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any, ClassVar, cast
+
+from prometheus_client import CollectorRegistry
+
+from channels.base import OutboundMessage, SendResult
+from channels.errors import ConnectionFailed
+from orchestrator.metrics import Metrics
+from orchestrator.policy.spec import Policy
+from orchestrator.settings import DispatchSettings, Settings
+from orchestrator.topics import Topics
+from orchestrator.workers.base import Deps
+from orchestrator.workers.dispatcher import DispatcherWorker
+from tests.unit.sends import message_send
+
+
+class GatedAdapter:
+    """Fails the first call to "+1000" (retryable); every other call waits for ``gate``."""
+
+    channel_type: ClassVar[str] = "sms.test"
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.calls: list[str] = []
+        self.failed = asyncio.Event()
+        self.busy = asyncio.Event()  # set when ``in_flight`` reaches ``full``
+        self.full = 0
+
+    async def send(self, msg: OutboundMessage) -> SendResult:
+        self.calls.append(msg.to)
+        if msg.to == "+1000" and self.calls.count("+1000") == 1:
+            self.failed.set()
+            raise ConnectionFailed("refused")
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        if self.in_flight == self.full:
+            self.busy.set()
+        try:
+            await self.gate.wait()
+        finally:
+            self.in_flight -= 1
+        return SendResult(external_ids=(f"SM{msg.message_id}",))
+
+
+async def call(worker: DispatcherWorker, adapter: GatedAdapter, to: str) -> SendResult:
+    """``_call`` as ``_send_all`` makes it: inside one of the worker's slots."""
+    async with worker._limit:
+        return await worker._call(adapter, message_send(message_id=f"m{to}", to=to))
+
+
+def dispatcher(concurrency: int, backoff_s: float) -> DispatcherWorker:
+    dispatch = DispatchSettings(concurrency=concurrency, attempts=2, backoff_s=backoff_s)
+    deps = Deps(
+        settings=Settings(dispatch=dispatch),
+        topics=Topics(),
+        store=cast(Any, None),
+        metrics=Metrics(CollectorRegistry()),
+        clock=lambda: datetime(2026, 12, 1, tzinfo=UTC),
+        new_id=lambda: "c1",
+    )
+    none = cast(Any, None)
+    return DispatcherWorker(deps, none, {}, {}, policy=Policy, counters=none, deferred=none)
+
+
+async def test_calls_in_flight_never_exceed_the_concurrency_setting() -> None:
+    worker, adapter = dispatcher(concurrency=3, backoff_s=0), GatedAdapter()
+    adapter.full = 3
+    calls = [asyncio.create_task(call(worker, adapter, f"+2{i}")) for i in range(8)]
+    await asyncio.wait_for(adapter.busy.wait(), timeout=30)
+    for _ in range(20):  # give the other five every chance to start
+        await asyncio.sleep(0)
+    assert adapter.in_flight == 3
+    adapter.gate.set()
+    await asyncio.gather(*calls)
+    assert adapter.most_in_flight == 3
+
+
+async def test_a_send_waiting_to_retry_leaves_its_slot_to_other_customers() -> None:
+    worker, adapter = dispatcher(concurrency=1, backoff_s=60), GatedAdapter()
+    retrying = asyncio.create_task(call(worker, adapter, "+1000"))
+    await asyncio.wait_for(adapter.failed.wait(), timeout=30)
+    adapter.gate.set()
+    other = await asyncio.wait_for(call(worker, adapter, "+2000"), timeout=30)
+    assert other.external_ids == ("SMm+2000",)
+    assert not retrying.done()  # still in its 60 s pause, holding no slot
+    worker.stopping.set()
+    retrying.cancel()
+    await asyncio.gather(retrying, return_exceptions=True)
