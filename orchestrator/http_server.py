@@ -11,16 +11,20 @@ import uvicorn
 
 from orchestrator.errors import ConfigError
 
+TICK_S = 5.0
+"""How often an idle server wakes: its Date header may be this much behind (harmless, and each
+wake-up of an idle process costs CPU, most on a virtual machine)."""
+
 
 class _QuietServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, tick_s: float = 1.0) -> None:
+    def __init__(self, config: uvicorn.Config, tick_s: float = TICK_S) -> None:
         super().__init__(config)
         self.wake = asyncio.Event()
         self.tick_s = tick_s
 
     async def main_loop(self) -> None:
         # uvicorn's own loop wakes every 0.1 s to check should_exit, 10 times a second per
-        # server while idle; this one wakes once a second (the Date header's resolution), or
+        # server while idle; this one wakes every tick_s (the Date header's resolution), or
         # at once when stop() sets `wake`.
         counter = 0
         should_exit = await self.on_tick(counter)
@@ -39,7 +43,7 @@ class _QuietServer(uvicorn.Server):
 class HttpServer:
     """One uvicorn server for one app, as a task in the current loop."""
 
-    def __init__(self, app: Any, host: str, port: int, name: str, tick_s: float = 1.0) -> None:
+    def __init__(self, app: Any, host: str, port: int, name: str, tick_s: float = TICK_S) -> None:
         """``tick_s``: how often the idle server wakes (and refreshes its Date header)."""
         config = uvicorn.Config(
             app,

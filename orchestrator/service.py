@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 # brokers' stop, one second for each of cancelling and closing the pool, and the exit itself.
 STOP_GRACE_S = 4.0  # what a batch in flight, a polling loop or an HTTP request gets
 BROKER_STOP_S = 2.5  # leaving the consumer groups, flushing the producers
-METRICS_TICK_S = 5.0  # an idle /metrics server wakes this often (a stale Date header is fine)
 
 
 async def _finish(tasks: list[asyncio.Future[None]], timeout: float) -> None:
@@ -207,7 +206,7 @@ class Service:
         else:  # a worker process still serves its metrics, on a port of its own
             m = s.metrics
             app = metrics_app(self.metrics.registry)
-            server = HttpServer(app, m.host, m.port, "metrics", tick_s=METRICS_TICK_S)
+            server = HttpServer(app, m.host, m.port, "metrics")
             await server.start()
             self.http_servers.append(server)
 
