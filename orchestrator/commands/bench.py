@@ -7,12 +7,14 @@ import asyncio
 import dataclasses
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from orchestrator.bench import runner
 from orchestrator.bench.options import SCENARIOS, BenchOptions
-from orchestrator.bench.report import correctness
+from orchestrator.bench.report import Result, correctness
+from orchestrator.errors import ConfigError
 from orchestrator.settings import Settings
 
 MAX_CUSTOMERS = 999_999
@@ -102,10 +104,16 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
 
 
 async def bench(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the bench; exit 0 when every message was accounted for once, else 1.
+    """Run the bench; exit 0 when every scenario ran and every message was accounted for
+    once, else 1.
 
     SIGTERM cancels the run like Ctrl-C does, so every server and worker it started is stopped.
     """
+    if not await asyncio.to_thread(Path(settings.flows_dir).is_dir):
+        raise ConfigError(
+            f"{settings.flows_dir}: flows folder does not exist (run from the repository, or "
+            "set CONTINUUM_FLOWS_DIR)"
+        )
     task = asyncio.current_task()
     assert task is not None  # noqa: S101 - called from asyncio.run
     loop = asyncio.get_running_loop()
@@ -117,4 +125,9 @@ async def bench(settings: Settings, args: argparse.Namespace) -> int:
         return 130
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
-    return 0 if correctness(results)["ok"] else 1
+    return 0 if passed(results) else 1
+
+
+def passed(results: Sequence[Result]) -> bool:
+    """Every scenario ran to its end, and no message was lost or sent twice."""
+    return all(r.status == "ok" for r in results) and bool(correctness(results)["ok"])

@@ -118,3 +118,25 @@ def test_table_says_how_far_a_timed_out_scenario_got() -> None:
     text = table([late])
     assert "| e2e | **timed_out** | timed out after 60s: 7 of 10 delivered |" in text
     assert "| correctness | lost or unfinished / duplicate sends | 3 / 0 (NOT OK) |" in text
+
+
+def test_a_scenario_that_failed_or_timed_out_fails_the_run() -> None:
+    from orchestrator.bench.report import Result
+    from orchestrator.commands.bench import passed
+
+    sent = {"lost": 0, "duplicate_sends": 0}
+    assert passed([Result("limits"), Result("pipeline", fields=sent)])
+    # a worker that could not start: no message was lost, but nothing was checked either
+    assert not passed([Result("limits"), Result("pipeline", status="failed", note="exited")])
+    assert not passed([Result("e2e", status="timed_out", fields=sent)])
+
+
+def test_a_missing_flows_folder_exits_2_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONTINUUM_FLOWS_DIR", str(tmp_path / "nowhere"))
+    assert main(["bench", "--quick"]) == 2
+    assert "flows folder does not exist" in capsys.readouterr().err
