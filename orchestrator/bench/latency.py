@@ -16,7 +16,13 @@ from aiokafka import AIOKafkaProducer
 
 from orchestrator.bench.cost import Snapshot, cost_fields
 from orchestrator.bench.harness import Deployment, Endpoints
-from orchestrator.bench.load import Inbound, encode, end_offsets, fast_producer, inbound_plan
+from orchestrator.bench.load import (
+    Inbound,
+    end_offsets,
+    fast_producer,
+    inbound_plan,
+    send_inbound,
+)
 from orchestrator.bench.options import BenchOptions
 from orchestrator.bench.progress import Progress
 from orchestrator.bench.provider import ledger_count, sandbox_requests
@@ -108,18 +114,8 @@ async def _paced(
     while i < len(plan):
         due = min(len(plan), int((time.monotonic() - start) * rate) + 1)
         while i < due:
-            msg = plan[i]
-            at = time.time()
-            ts = int(at * 1000)
-            futures.append(
-                await producer.send(
-                    topics.inbound(msg.channel),
-                    encode(msg, at),
-                    key=msg.sender.encode(),
-                    timestamp_ms=ts,
-                )
-            )
-            sent[msg.sender] = ts / 1000
+            future, sent[plan[i].sender] = await send_inbound(producer, topics, plan[i])
+            futures.append(future)
             i += 1
         bar.to(i)
         await asyncio.sleep(_TICK_S)  # pacing the offered load, not waiting for a condition

@@ -90,6 +90,18 @@ def fast_producer(bootstrap: str) -> AIOKafkaProducer:
     )
 
 
+async def send_inbound(
+    producer: AIOKafkaProducer, topics: Topics, msg: Inbound
+) -> tuple[asyncio.Future[Any], float]:
+    """Hand ``msg`` to the producer, stamped now; its delivery future and timestamp (s)."""
+    at = time.time()
+    ts = int(at * 1000)
+    future = await producer.send(
+        topics.inbound(msg.channel), encode(msg, at), key=msg.sender.encode(), timestamp_ms=ts
+    )
+    return future, ts / 1000
+
+
 async def produce(
     producer: AIOKafkaProducer, topics: Topics, plan: Iterable[Inbound]
 ) -> dict[str, float]:
@@ -97,17 +109,8 @@ async def produce(
     sent: dict[str, float] = {}
     futures = []
     for msg in plan:
-        at = time.time()
-        ts = int(at * 1000)
-        futures.append(
-            await producer.send(
-                topics.inbound(msg.channel),
-                encode(msg, at),
-                key=msg.sender.encode(),
-                timestamp_ms=ts,
-            )
-        )
-        sent[msg.event_id] = ts / 1000
+        future, sent[msg.event_id] = await send_inbound(producer, topics, msg)
+        futures.append(future)
     await producer.flush()
     await asyncio.gather(*futures)
     return sent

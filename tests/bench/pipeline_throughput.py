@@ -35,22 +35,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from orchestrator.servers import free_port
+from tests.integration.helpers import sms_event
 
 INBOUND, OUTBOUND = "continuum.inbound.sms", "continuum.outbound.sms"
-
-
-def help_event(event_id: str, sender: str) -> bytes:
-    return orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": event_id,
-            "source": "/channels/sms/twilio",
-            "type": "message.received",
-            "time": "2026-11-22T12:00:00Z",
-            "datacontenttype": "application/json",
-            "data": {"channel": "sms", "from": sender, "to": "+15559990000", "text": "HELP"},
-        }
-    )
 
 
 Started = tuple[subprocess.Popen[bytes], dict[str, str]]
@@ -129,7 +116,9 @@ async def run(args: argparse.Namespace, urls: dict[str, str], pid: int) -> None:
     senders = [f"+1212{5_000_000 + i:07d}" for i in range(args.count)]  # fresh state each run
     started, cpu_before = time.perf_counter(), cpu_seconds(pid)
     for i, sender in enumerate(senders):
-        await producer.send(INBOUND, help_event(f"B{run_id}{i}", sender), key=sender.encode())
+        await producer.send(
+            INBOUND, sms_event(f"B{run_id}{i}", sender, "HELP"), key=sender.encode()
+        )
     await producer.flush()
     produced_at = time.perf_counter() - started
     seen: set[str] = set()
