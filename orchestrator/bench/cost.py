@@ -100,5 +100,13 @@ def cost_fields(
             for role in pids
         },
         "rss_mb": {role: rss_mb(pid) for role, pid in pids.items()},
-        "redis_bytes_per_customer": (after.redis_memory - before.redis_memory) / max(customers, 1),
+        "redis_bytes_per_customer": _per_customer(
+            after.redis_memory - before.redis_memory, customers
+        ),
     }
+
+
+def _per_customer(grown: int, customers: int) -> float | None:
+    """Bytes Redis grew by per customer; None when it shrank meanwhile (keys of earlier scenarios
+    expired, the allocator gave memory back): the run says nothing about a customer's cost then."""
+    return grown / max(customers, 1) if grown >= 0 else None

@@ -140,3 +140,10 @@ def test_a_missing_flows_folder_exits_2_before_anything_starts(
     monkeypatch.setenv("CONTINUUM_FLOWS_DIR", str(tmp_path / "nowhere"))
     assert main(["bench", "--quick"]) == 2
     assert "flows folder does not exist" in capsys.readouterr().err
+
+
+def test_redis_memory_per_customer_is_unknown_when_redis_shrank() -> None:
+    from orchestrator.bench.cost import _per_customer
+
+    assert _per_customer(8_850, 10) == 885
+    assert _per_customer(-2_307_000, 1_000) is None  # keys expired meanwhile: not a cost
