@@ -55,7 +55,10 @@ def test_bench_accounts_for_every_message(
         found = scenarios[name]
         assert found["status"] == "ok", (name, found["note"])
         promised = fields if name == "limits" else (*fields, *CORRECTNESS, *COST)
-        missing = [f for f in promised if found.get(f) is None]
+        assert set(promised) <= set(found), (name, set(promised) - set(found))
+        # Redis memory per customer is None when used_memory shrank meanwhile: with a few
+        # hundred customers the allocator's own swings can outweigh what they add.
+        missing = [f for f in promised if found[f] is None and f != "redis_bytes_per_customer"]
         assert not missing, (name, missing)
     pipeline = scenarios["pipeline"]
     assert pipeline["accounted"] == pipeline["messages"] == 300
