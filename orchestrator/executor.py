@@ -1,9 +1,9 @@
 """The executor: the only place the engine's decisions touch the world.
 
 For one batch it publishes commands and audit records as outcomes come, performs ``call``
-requests, and keeps timer changes; :meth:`Executor.finish` makes it all durable in the order
-that keeps redelivery safe: broker-confirmed records first, then the timers. The caller saves
-state after that, then commits.
+requests, and keeps timer changes; :meth:`Executor.confirm` makes the records durable and gives
+back the timer changes, in the order that keeps redelivery safe: broker-confirmed records first,
+then the caller writes the timers with (or before) the states, then commits.
 """
 
 from __future__ import annotations
@@ -105,14 +105,6 @@ class Executor:
                     await self._hand_off(decision, customer_id, at, event.event_id)
                 case EmitEvent():
                     await self._emit(decision, customer_id, at, event.event_id)
-
-    async def finish(self) -> None:
-        """Perform the calls, confirm every record with the broker, then change the timers."""
-        cancelled, timers = await self.confirm()
-        if cancelled:
-            await self._timers.cancel(cancelled)
-        if timers:
-            await self._timers.schedule(timers)
 
     async def confirm(self) -> tuple[list[str], list[TimerSpec]]:
         """Perform the calls and confirm every record with the broker; give back the timers

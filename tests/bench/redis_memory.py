@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import itertools
 import tempfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from orchestrator.engine.flowfile import load_flows
-from orchestrator.events import MESSAGE_SEND, AuditRecord, CloudEvent
+from orchestrator.events import MESSAGE_SEND
 from orchestrator.executor import Executor
 from orchestrator.metrics import Metrics
 from orchestrator.redis_client import RedisClient, make_redis
@@ -39,33 +38,10 @@ from orchestrator.topics import Topics
 from orchestrator.workers.base import Deps
 from orchestrator.workers.decision import DecisionWorker
 from orchestrator.workers.inbound import InboundWorker
+from tests.integration.helpers import FakeRecord, RecordingPublisher
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 BATCH = 500
-
-
-@dataclass
-class _Record:
-    topic: str
-    offset: int
-    value: bytes
-    key: bytes | None = None
-    partition: int = 0
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
-
-
-class _Publisher:
-    def __init__(self) -> None:
-        self.published: list[tuple[str, CloudEvent]] = []
-
-    async def publish(self, topic: str, event: CloudEvent, key: str | bytes | None) -> None:
-        self.published.append((topic, event))
-
-    async def audit(self, record: AuditRecord) -> None:
-        pass
-
-    async def flush(self) -> None:
-        pass
 
 
 def _sms(event_id: str, sender: str, text: str) -> bytes:
@@ -114,13 +90,13 @@ async def drive(
             for start in range(0, len(active), BATCH):
                 chunk = active[start : start + BATCH]
                 recs = [
-                    _Record(deps.topics.inbound("sms"), i, _sms(f"SM{seed}x{turn}x{s}", s, text))
+                    FakeRecord(deps.topics.inbound("sms"), i, _sms(f"SM{seed}x{turn}x{s}", s, text))
                     for i, (s, text) in enumerate(chunk)
                 ]
-                pub = _Publisher()
+                pub = RecordingPublisher()
                 await InboundWorker(deps, pub).handle(recs)  # type: ignore[arg-type]
                 # (the fakes stand in for the Publisher and the records)
-                decision_pub = _Publisher()
+                decision_pub = RecordingPublisher()
                 worker = DecisionWorker(
                     deps,
                     decision_pub,  # type: ignore[arg-type]
@@ -128,7 +104,7 @@ async def drive(
                     lambda p: Executor(p, deps.topics, RedisTimerStore(redis), http, hosts),
                 )
                 await worker.handle(
-                    [_Record(t, i, e.to_bytes()) for i, (t, e) in enumerate(pub.published)]  # type: ignore[misc]
+                    [FakeRecord(t, i, e.to_bytes()) for i, (t, e) in enumerate(pub.published)]  # type: ignore[misc]
                 )
                 sends = [e.data or {} for _, e in decision_pub.published if e.type == MESSAGE_SEND]
                 await deps.store.finish_sends([_finished(d) for d in sends])

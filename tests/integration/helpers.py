@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from orchestrator.events import AuditRecord
+from orchestrator.events import AuditRecord, CloudEvent
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 
@@ -137,3 +137,31 @@ class Pipeline:
         finally:
             await consumer.stop()
         return records
+
+
+@dataclass
+class FakeRecord:
+    """A consumed record, as a worker's ``handle`` takes it."""
+
+    topic: str
+    offset: int
+    value: bytes
+    key: bytes | None = None
+    partition: int = 0
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+class RecordingPublisher:
+    """Keeps what a worker publishes; confirms at once."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, CloudEvent]] = []
+
+    async def publish(self, topic: str, event: CloudEvent, key: str | bytes | None) -> None:
+        self.published.append((topic, event))
+
+    async def audit(self, record: AuditRecord) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass

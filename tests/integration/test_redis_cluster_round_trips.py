@@ -8,7 +8,6 @@ execution (on a cluster, redis-py sends a pipeline's per-node parts at once: one
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from redis.asyncio import RedisCluster
 
 from orchestrator.engine.flowfile import load_flows
 from orchestrator.engine.model import CustomerState
-from orchestrator.events import MESSAGE_SEND, MESSAGE_STATUS, AuditRecord, CloudEvent
+from orchestrator.events import MESSAGE_SEND, MESSAGE_STATUS, CloudEvent
 from orchestrator.executor import Executor
 from orchestrator.metrics import Metrics
 from orchestrator.policy.send_time import Counter
@@ -34,36 +33,10 @@ from orchestrator.workers.base import Deps
 from orchestrator.workers.decision import DecisionWorker
 from orchestrator.workers.inbound import InboundWorker
 from orchestrator.workers.status import StatusWorker
-from tests.integration.helpers import sms_event
+from tests.integration.helpers import FakeRecord, RecordingPublisher, sms_event
 
 BATCH = 50
 REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
-
-
-@dataclass
-class FakeRecord:
-    topic: str
-    offset: int
-    value: bytes
-    key: bytes | None = None
-    partition: int = 0
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
-
-
-class RecordingPublisher:
-    """Keeps what a worker publishes; confirms at once."""
-
-    def __init__(self) -> None:
-        self.published: list[tuple[str, CloudEvent]] = []
-
-    async def publish(self, topic: str, event: CloudEvent, key: str | bytes | None) -> None:
-        self.published.append((topic, event))
-
-    async def audit(self, record: AuditRecord) -> None:
-        pass
-
-    async def flush(self) -> None:
-        pass
 
 
 class RoundTrips:
