@@ -4,35 +4,54 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Generator
+from email.utils import formatdate
 from typing import Any
 
 import uvicorn
+from uvicorn.server import ServerState
 
 from orchestrator.errors import ConfigError
 
-TICK_S = 5.0
-"""How often an idle server wakes: its Date header may be this much behind (harmless, and each
-wake-up of an idle process costs CPU, most on a virtual machine)."""
+
+class _DateOnUse(ServerState):
+    """uvicorn's server state, with the Date header made when a response reads it (at most once
+    a second) instead of by a tick: an idle server then need not wake at all."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._config = config
+        self._second = -1
+        self._headers: list[tuple[bytes, bytes]] = []
+        super().__init__()
+
+    @property
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        now = int(time.time())
+        if now != self._second:
+            date = [(b"date", formatdate(now, usegmt=True).encode())]
+            extra = self._config.encoded_headers if self._config.loaded else []
+            self._second, self._headers = now, (date if self._config.date_header else []) + extra
+        return self._headers
+
+    @default_headers.setter
+    def default_headers(self, value: list[tuple[bytes, bytes]]) -> None:
+        pass  # uvicorn sets it at each tick; it is made on use here
 
 
 class _QuietServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, tick_s: float = TICK_S) -> None:
+    def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
+        self.server_state = _DateOnUse(config)
         self.wake = asyncio.Event()
-        self.tick_s = tick_s
 
     async def main_loop(self) -> None:
-        # uvicorn's own loop wakes every 0.1 s to check should_exit, 10 times a second per
-        # server while idle; this one wakes every tick_s (the Date header's resolution), or
-        # at once when stop() sets `wake`.
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + 10) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.tick_s)
-            should_exit = await self.on_tick(counter)
+        # uvicorn's own loop wakes every 0.1 s to check should_exit and refresh the Date
+        # header, 10 times a second per server while idle (each wake-up of an idle process
+        # costs CPU, most on a virtual machine); this one sleeps until stop() sets `wake`.
+        while not self.should_exit:
+            await self.wake.wait()
+            self.wake.clear()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -43,8 +62,7 @@ class _QuietServer(uvicorn.Server):
 class HttpServer:
     """One uvicorn server for one app, as a task in the current loop."""
 
-    def __init__(self, app: Any, host: str, port: int, name: str, tick_s: float = TICK_S) -> None:
-        """``tick_s``: how often the idle server wakes (and refreshes its Date header)."""
+    def __init__(self, app: Any, host: str, port: int, name: str) -> None:
         config = uvicorn.Config(
             app,
             host=host,
@@ -54,7 +72,7 @@ class HttpServer:
             access_log=False,
             log_config=None,  # its records go to our handlers (orchestrator.logs), as text or JSON
         )
-        self._server = _QuietServer(config, tick_s)
+        self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None
         self.name = name
 

@@ -11,8 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
 
 import orjson
 from redis.exceptions import RedisError
@@ -23,11 +22,10 @@ from orchestrator.errors import FlowError
 from orchestrator.redis_client import RedisClient
 from orchestrator.settings import Settings
 from orchestrator.state import keys
+from orchestrator.workers.polling import until_stopped
 
 log = logging.getLogger(__name__)
 
-
-T = TypeVar("T")
 
 # How often an idle listener wakes when no reload comes (stopping does not wait for it).
 LISTEN_WAKE_S = 30.0
@@ -81,7 +79,7 @@ class FlowReloader:
         async with self._redis.pubsub() as pubsub:
             await pubsub.subscribe(keys.flows_reload_channel())
             while not stop.is_set():
-                message = await _until_stopped(
+                message = await until_stopped(
                     pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_WAKE_S),
                     stop,
                 )
@@ -95,18 +93,6 @@ class FlowReloader:
                         "running set stays: %s",
                         "; ".join(exc.problems),
                     )
-
-
-async def _until_stopped(wait: Awaitable[T], stop: asyncio.Event) -> T | None:
-    """What ``wait`` gives, or None as soon as ``stop`` is set (``wait`` is then cancelled)."""
-    waiting, stopping = asyncio.ensure_future(wait), asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not waiting.done():
-            waiting.cancel()
-    return waiting.result() if waiting.done() and not waiting.cancelled() else None
 
 
 def _origin(data: object) -> str | None:

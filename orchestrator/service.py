@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
@@ -55,6 +56,7 @@ from orchestrator.workers.release import DeferredRelease
 from orchestrator.workers.runtime import WorkerRunner, make_broker, make_pacer
 from orchestrator.workers.scheduler import Scheduler
 from orchestrator.workers.status import StatusWorker
+from orchestrator.workers.wakeup import Bell, BellListener, bell_channel
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +140,7 @@ class Service:
         self._scheduler_stop = asyncio.Event()
         self._scheduler_task: asyncio.Task[None] | None = None
         self._listen_task: asyncio.Task[None] | None = None
+        self._bell_task: asyncio.Task[None] | None = None
         self._policy = Policy()  # the dispatcher's, when no decision worker runs here
         self._release: DeferredRelease | None = None
         self._release_task: asyncio.Task[None] | None = None
@@ -150,6 +153,7 @@ class Service:
         self._loaded = catalogue  # the set in force when no decision worker runs here
         self._redis = make_redis(s.redis)
         await self._redis.ping()
+        self._bell = Bell(self._redis, bell_channel(s.kafka.topic_prefix))
         self._pool = await asyncpg.create_pool(s.database, min_size=1, max_size=4)
         self.ledger = LedgerStore(self._pool)
         await self.ledger.migrate()
@@ -167,10 +171,11 @@ class Service:
             clock=utc_now,
             new_id=new_customer_id,
         )
-        pacer = make_pacer(s)  # records for one worker wake them all: the next hop is near
+        # Records for one worker wake them all (the next hop is near), and so do rings.
+        self.pacer = pacer = make_pacer(s)
         for name in self._worker_names:
             broker = make_broker(s, f"continuum-{name}")
-            publisher = Publisher(broker, self.topics, f"/continuum/{name}")
+            publisher = self._publisher(broker, f"/continuum/{name}")
             worker = self._build_worker(name, deps, publisher, catalogue)
             self.runners.append(WorkerRunner(worker, broker, s, self.metrics, pacer))
         brokers = [r.broker for r in self.runners]
@@ -180,6 +185,13 @@ class Service:
         if self._scheduler is not None or self._release is not None:
             brokers.append(self._scheduler_broker)  # the release loop publishes through it too
         await asyncio.gather(*(b.start() for b in brokers))
+        if self.runners:  # producers anywhere ring; the consumers here wake (workers/wakeup.py)
+            listener = BellListener(
+                self._redis, bell_channel(s.kafka.topic_prefix), pacer.rung, pacer.listening
+            )
+            self._bell_task = asyncio.create_task(
+                listener.run(self._scheduler_stop), name="wake-bell"
+            )
         self._reloader = FlowReloader(
             s,
             self._redis,
@@ -231,7 +243,7 @@ class Service:
                     self.topics,
                     timers,
                     self._redis,
-                    Publisher(self._scheduler_broker, self.topics, "/continuum/scheduler"),
+                    self._publisher(self._scheduler_broker, "/continuum/scheduler"),
                     self.catalogue,
                     utc_now,
                     self.metrics,
@@ -245,7 +257,7 @@ class Service:
                 }
                 callbacks = {TwilioSms.channel_type: self.settings.api_public_url + STATUS_PATH}
                 deferred = DeferredSends(self._redis)
-                release = Publisher(self._scheduler_broker, self.topics, "/continuum/release")
+                release = self._publisher(self._scheduler_broker, "/continuum/release")
                 self._release = DeferredRelease(
                     deferred, release, self.topics, utc_now, self.metrics
                 )
@@ -263,6 +275,9 @@ class Service:
             case _:
                 return LedgerSinkWorker(deps, publisher, self.ledger)
 
+    def _publisher(self, broker: KafkaBroker, source: str) -> Publisher:
+        return Publisher(broker, self.topics, source, self._bell)
+
     async def _start_sandbox(self) -> None:
         s = self.settings
         config = SandboxConfig(
@@ -274,7 +289,7 @@ class Service:
 
     async def _start_api(self) -> None:
         s = self.settings
-        publisher = Publisher(self._api_broker, self.topics, "/continuum/api")
+        publisher = self._publisher(self._api_broker, "/continuum/api")
         probes = {
             "kafka": self._probe_kafka,
             "redis": self._probe_redis,
@@ -368,7 +383,7 @@ class Service:
         answering this process's own dispatcher), and so do the polling loops.
         """
         self._scheduler_stop.set()
-        tasks = (self._scheduler_task, self._listen_task, self._release_task)
+        tasks = (self._scheduler_task, self._listen_task, self._release_task, self._bell_task)
         loops: list[asyncio.Future[None]] = [t for t in tasks if t is not None]
         await asyncio.gather(
             *(r.drain(STOP_GRACE_S) for r in self.runners),
@@ -388,4 +403,5 @@ class Service:
             except TimeoutError:
                 self._pool.terminate()
         if hasattr(self, "_redis"):
+            await self._bell.close()
             await self._redis.aclose()

@@ -77,6 +77,19 @@ class KafkaSettings(_Section):
     idle_after_s: float = Field(
         10.0, gt=0, le=3600, description="seconds without records before consumers wait long"
     )
+    sleep_after_s: float = Field(
+        20.0,
+        ge=0,
+        le=3600,
+        description="seconds more, once idle, before the consumers of topics only Continuum "
+        "writes to stop fetching until a producer rings for them over Redis (0: never sleep)",
+    )
+    sleep_probe_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="how often a sleeping consumer fetches anyway (in case a ring was lost)",
+    )
     session_timeout_ms: int = Field(
         20_000,
         ge=1_000,

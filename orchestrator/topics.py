@@ -64,6 +64,11 @@ class Topics:
             self.agent_tasks,
         ]
 
+    def external(self) -> frozenset[str]:
+        """The topics that clients other than Continuum produce to: the inbound channels and
+        business events. Their consumers never sleep (nothing rings for their records)."""
+        return frozenset([*(self.inbound(c) for c in CHANNELS), self.events])
+
     def channel_of(self, topic: str) -> str:
         """The channel a per-channel topic belongs to (its last dotted part)."""
         return topic.rsplit(".", 1)[-1]

@@ -11,13 +11,16 @@ through ``broker.publish`` as before.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from orchestrator.events import CONTENT_TYPE, AuditRecord, CloudEvent, audit_event_bytes
 from orchestrator.topics import Topics
+
+if TYPE_CHECKING:  # wakeup imports the polling loop, which imports the workers' base
+    from orchestrator.workers.wakeup import Bell
 
 _HEADERS = {"content-type": CONTENT_TYPE}
 _RAW_HEADERS = [("content-type", CONTENT_TYPE.encode())]
@@ -34,10 +37,14 @@ def aiokafka_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
 class Publisher:
     """Queues records on a broker's producer and confirms them together in :meth:`flush`."""
 
-    def __init__(self, broker: KafkaBroker, topics: Topics, source: str) -> None:
+    def __init__(
+        self, broker: KafkaBroker, topics: Topics, source: str, bell: Bell | None = None
+    ) -> None:
+        """``bell``: rung for each topic published to, so that sleeping consumers wake."""
         self._broker = broker
         self._topics = topics
         self._source = source
+        self._bell = bell
         self._pending: list[asyncio.Future[Any]] = []
 
     async def publish(self, topic: str, event: CloudEvent, key: str | bytes | None) -> None:
@@ -46,6 +53,8 @@ class Publisher:
 
     async def publish_confirmed(self, topic: str, event: CloudEvent, key: str | None) -> None:
         """Publish one event and wait for the broker's acknowledgement of it alone."""
+        if self._bell is not None:
+            self._bell.ring(topic)
         await self._broker.publish(
             event.to_bytes(),
             topic,
@@ -66,6 +75,8 @@ class Publisher:
 
     async def _send(self, topic: str, value: bytes, key: str | bytes | None) -> None:
         raw_key = key.encode() if isinstance(key, str) else key
+        if self._bell is not None:
+            self._bell.ring(topic)
         producer = aiokafka_producer(self._broker)
         if producer is None:
             future = await self._broker.publish(

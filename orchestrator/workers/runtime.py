@@ -29,10 +29,11 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
+from orchestrator.topics import Topics
 from orchestrator.workers import polling
 from orchestrator.workers.base import BatchWorker
 from orchestrator.workers.batch import Verdict, process
-from orchestrator.workers.polling import Pace, Pacer, fetch_without_pause
+from orchestrator.workers.pacing import Pace, Pacer, fetch_without_pause
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,15 @@ def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
 
 
 def make_pacer(settings: Settings) -> Pacer:
-    """The consumers' pace: the configured waits while records flow, the idle ones otherwise."""
+    """The consumers' pace: the configured waits while records flow, the idle ones after
+    ``idle_after_s``, asleep ``sleep_after_s`` later (:mod:`orchestrator.workers.pacing`)."""
     k = settings.kafka
     return Pacer(
         busy=Pace(k.fetch_max_wait_ms, k.batch_timeout_ms, BUSY_FETCHER_WAKE_MS),
         idle=Pace(k.idle_fetch_max_wait_ms, k.idle_batch_timeout_ms, IDLE_FETCHER_WAKE_MS),
         hot_s=k.idle_after_s,
+        sleep_after_s=k.sleep_after_s,
+        probe_s=k.sleep_probe_s,
     )
 
 
@@ -122,7 +126,9 @@ class WorkerRunner:
         self._subscriber(self._on_batch)
         fetch_without_pause(self._subscriber)
         self._pacer = pacer or make_pacer(settings)  # shared by the workers of a Service
-        self._pacer.attach(self._subscriber)
+        external = Topics(kafka.topic_prefix).external()
+        topics = worker.topics()
+        self._pacer.attach(self._subscriber, topics, sleeps=not external.intersection(topics))
 
     @property
     def consuming(self) -> bool:
