@@ -147,6 +147,13 @@ class MetricsSettings(_Section):
     port: int = Field(
         9464, ge=0, le=65535, description="port of /metrics in a process without the API"
     )
+    first_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="with `continuum up`: the first of consecutive ports for the worker "
+        "processes' /metrics, in the order `up` prints them (0: any free ports)",
+    )
 
 
 class SandboxSettings(_Section):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import os
 import signal
 import sys
@@ -102,9 +103,10 @@ def _children(settings: Settings, processes: Mapping[str, int]) -> list[Child]:
     ]
     if settings.sandbox.enabled:
         children.append(Child("sandbox", "sandbox", ("sandbox",), env, ready_line=SANDBOX_READY))
+    fixed = itertools.count(settings.metrics.first_port) if settings.metrics.first_port else None
     for role in WORKERS:
         for i in range(1, processes.get(role, 1) + 1):
-            port = servers.free_port(settings.metrics.host)
+            port = next(fixed) if fixed else servers.free_port(settings.metrics.host)
             children.append(
                 Child(
                     f"{role}.{i}",

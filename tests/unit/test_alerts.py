@@ -25,6 +25,11 @@ def test_promtool_check_rules() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_promtool_check_config_of_the_compose_prometheus() -> None:
+    result = _promtool("check", "config", "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_promtool_test_rules() -> None:
     result = _promtool("test", "rules", "alerts_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -18,6 +18,7 @@ from jsonschema import Draft7Validator
 from prometheus_client import CollectorRegistry
 
 from orchestrator.metrics import STAGES, Metrics
+from orchestrator.workers import WORKERS
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
@@ -104,6 +105,11 @@ def test_prometheus_config_exists_and_scrapes_continuum_metrics(compose: dict[st
         for target in static["targets"]
     }
     assert ("/metrics", "continuum:8080") in scraped
+    env = compose["services"]["continuum"]["environment"]
+    first = int(env["CONTINUUM_METRICS__FIRST_PORT"])
+    assert env["CONTINUUM_METRICS__HOST"] == "0.0.0.0"
+    for role, port in zip(WORKERS, range(first, first + len(WORKERS)), strict=True):
+        assert ("/metrics", f"continuum:{port}") in scraped, role  # each worker process
 
     for rule_file in config.get("rule_files", []):
         mounted = [m for m in mounts if m[1] == f"/etc/prometheus/{rule_file}"]
