@@ -161,8 +161,12 @@ class Metrics:
             self.consumer_lag_seconds.labels(worker).set(max(0.0, now() - newest / 1000))
 
 
-def metrics_app(registry: CollectorRegistry) -> Starlette:
-    """The ASGI app of a process without the API: ``GET /metrics`` and ``GET /healthz``."""
+def metrics_app(
+    registry: CollectorRegistry, not_ready: Callable[[], str | None] = lambda: None
+) -> Starlette:
+    """The ASGI app of a process without the API: ``GET /metrics``, ``GET /healthz`` (the
+    process runs) and ``GET /readyz``: 200, or 503 with what ``not_ready`` says is missing
+    (a worker that has not joined its consumer group yet)."""
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
@@ -170,4 +174,12 @@ def metrics_app(registry: CollectorRegistry) -> Starlette:
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[Route("/metrics", metrics), Route("/healthz", healthz)])
+    async def readyz(request: Request) -> Response:
+        missing = not_ready()
+        if missing is None:
+            return PlainTextResponse("ready")
+        return PlainTextResponse(f"not ready: {missing}", status_code=503)
+
+    return Starlette(
+        routes=[Route("/metrics", metrics), Route("/healthz", healthz), Route("/readyz", readyz)]
+    )

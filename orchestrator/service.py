@@ -217,7 +217,7 @@ class Service:
             await self._start_api()
         else:  # a worker process still serves its metrics, on a port of its own
             m = s.metrics
-            app = metrics_app(self.metrics.registry)
+            app = metrics_app(self.metrics.registry, self._not_consuming)
             server = HttpServer(app, m.host, m.port, "metrics")
             await server.start()
             self.http_servers.append(server)
@@ -371,6 +371,9 @@ class Service:
             self.decision.catalogue = catalogue
 
     async def _probe_workers(self) -> str | None:
+        return self._not_consuming()
+
+    def _not_consuming(self) -> str | None:
         waiting = [r.worker.name for r in self.runners if not r.consuming]
         return f"not consuming yet: {', '.join(waiting)}" if waiting else None
 

@@ -123,3 +123,12 @@ def test_the_flows_configmap_is_the_flows_folder() -> None:
         "deploy/k8s/flows-configmap.yaml is out of date: "
         ".venv/bin/python deploy/k8s/flows_configmap.py > deploy/k8s/flows-configmap.yaml"
     )
+
+
+def test_a_worker_is_ready_when_it_consumes_and_alive_while_it_runs() -> None:
+    for role in WORKERS:
+        container = _named("Deployment")[f"continuum-{role}"]["spec"]["template"]["spec"][
+            "containers"
+        ][0]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", role
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", role

@@ -110,3 +110,15 @@ async def test_metrics_app_serves_the_registry() -> None:
         assert (await http.get("/healthz")).text == "ok"
     assert response.status_code == 200
     assert 'continuum_timers{state="due"} 3.0' in response.text
+
+
+async def test_metrics_app_is_ready_only_when_the_process_says_so() -> None:
+    missing: list[str | None] = ["not consuming yet: decision"]
+    app = metrics_app(Metrics(CollectorRegistry()).registry, lambda: missing[0])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://worker") as http:
+        waiting = await http.get("/readyz")
+        missing[0] = None
+        ready = await http.get("/readyz")
+    assert (waiting.status_code, waiting.text) == (503, "not ready: not consuming yet: decision")
+    assert (ready.status_code, ready.text) == (200, "ready")
