@@ -170,7 +170,10 @@ async def worker(settings: Settings, names: list[str], *, api: bool) -> int:
     try:
         await service.start()
         await _wait_consuming(service)
-        print(f"continuum: workers consuming: {', '.join(names) or 'none'}", flush=True)
+        if names:
+            print(f"{WORKERS_READY}: {', '.join(names)}", flush=True)
+        if api:
+            print(f"continuum: api serving {settings.api_public_url}", flush=True)
         await _until_signal(service)
     finally:
         await service.stop()
