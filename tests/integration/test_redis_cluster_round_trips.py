@@ -365,3 +365,16 @@ async def test_a_mixed_batch_takes_the_same_four_round_trips(client: RedisClient
     for state in capped:  # the deferred one was not counted
         key = keys.cap_counter_key(state.customer_id, "marketing-daily", "all")
         assert await client.zrange(key, 0, -1) == [f"msg_1_{state.customer_id}".encode()]
+
+
+async def test_a_message_twice_in_one_batch_is_sent_once(client: RedisClient) -> None:
+    store = RedisStateStore(client)
+    d = deps(store)
+    await store.save_states([customer("cus_000007")])
+    adapter = SandboxStub()
+    twice = [send_record(i, "msg_twice", "cus_000007", "Hello") for i in range(2)]
+
+    await dispatcher(client, d, adapter).handle(twice)  # type: ignore[arg-type]
+
+    assert [m.message_id for m in adapter.sent] == ["msg_twice"]
+    assert await ledger_state(client, "msg_twice") == "accepted"
