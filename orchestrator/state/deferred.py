@@ -1,4 +1,5 @@
-"""Sends the contact policy deferred (``not_before``, quiet hours, a deferring cap), in Redis.
+"""Sends the contact policy deferred (``not_before``, quiet hours, a deferring cap), and the
+dispatcher's retries of retryable provider failures, in Redis.
 
 The timers' pattern (:mod:`orchestrator.state.timers`): a *due* sorted set scored by when the
 message may go, a *leased* sorted set scored by lease expiry, and a hash of payloads, all under
