@@ -5,7 +5,10 @@ Cluster, redis-py splits it by node and sends the parts at once: still one round
 node, in parallel) or a transaction on the keys of one hash tag, so it all works on a single
 Redis and on a Redis Cluster alike (:mod:`orchestrator.redis_client`).
 
-Per batch, a worker stage makes at most two round trips: one read, one write.
+Per batch, a worker stage makes at most two round trips: one read, one write; the dispatcher
+four, each forced by an invariant (:mod:`orchestrator.workers.dispatcher`). The ``queue_*``
+functions put an operation's commands on a caller's pipeline, so that operations that do not
+depend on each other share one round trip.
 """
 
 from __future__ import annotations
