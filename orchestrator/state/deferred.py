@@ -1,4 +1,5 @@
-"""Sends the contact policy deferred (``not_before``, quiet hours, a deferring cap), in Redis.
+"""Sends the contact policy deferred (``not_before``, quiet hours, a deferring cap), and the
+dispatcher's retries of retryable provider failures, in Redis.
 
 The timers' pattern (:mod:`orchestrator.state.timers`): a *due* sorted set scored by when the
 message may go, a *leased* sorted set scored by lease expiry, and a hash of payloads, all under
@@ -29,10 +30,22 @@ import orjson
 from orchestrator.doorbell import Doorbell
 from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
-from orchestrator.state.due_queue import DueQueue
+from orchestrator.state.due_queue import DueQueue, ms
+
+# KEYS: due, leased, data. ARGV: (id, due ms, payload) triples. What ``DueQueue.put`` does in a
+# transaction, as one script, so that it can share a non-transactional pipeline (on a cluster,
+# with commands for other slots) and still be atomic: the payload is written before the id is
+# due, and an ``ack`` of an earlier lease cannot fall between (it would drop the new payload).
+_PUT = """
+for i = 1, #ARGV, 3 do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
+  redis.call('ZREM', KEYS[2], ARGV[i])
+  redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
+end
+return #ARGV / 3
+"""
 
 
-# The scripts of :mod:`orchestrator.state.timers`, on the deferred keys.
 @dataclass(frozen=True, slots=True)
 class DeferredSend:
     """One ``message.send`` record (``value``) to put back on its outbound topic at ``due``."""
@@ -57,6 +70,20 @@ class DeferredSend:
         doc: dict[str, Any] = orjson.loads(raw)
         doc["due"] = datetime.fromisoformat(doc["due"])
         return cls(**doc)
+
+
+def queue_deferrals(pipe: Any, sends: Sequence[DeferredSend]) -> None:
+    """Queue on ``pipe`` (any pipeline, on a single Redis or a cluster) one script that keeps
+    ``sends`` until they are due, as :meth:`DeferredSends.defer` does. The caller rings
+    :attr:`DeferredSends.added` once the pipeline ran. ``EVAL``, not ``EVALSHA``: redis-py's
+    cluster pipeline refuses the latter, and it is one call per batch."""
+    if not sends:
+        return
+    args: list[str | int | bytes] = []
+    for s in sends:
+        args += [s.message_id, ms(s.due), s.to_json()]
+    names = (keys.deferred_due_key(), keys.deferred_leased_key(), keys.deferred_data_key())
+    pipe.eval(_PUT, len(names), *names, *args)
 
 
 class DeferredSends:

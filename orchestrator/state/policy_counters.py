@@ -98,31 +98,54 @@ class PolicyCounters:
         """:meth:`admit` for (customer id, member, counters) items, in one round trip: one
         script call per item in a non-transactional pipeline (each on one customer's slot), run
         in order, so a customer's messages are counted in the order given."""
-        todo = [(i, cid, member, counters) for i, (cid, member, counters) in enumerate(items)]
-        todo = [t for t in todo if t[3]]
-        out = [ADMITTED] * len(items)
-        if not todo:
-            return out
         for attempt in range(2):
             async with self._redis.pipeline(transaction=False) as pipe:
-                for _, cid, member, counters in todo:
-                    names = [counter_key(cid, c) for c in counters]
-                    args = _args(member, counters, now)
-                    if self._cluster:  # redis-py's cluster pipeline refuses EVALSHA
-                        pipe.eval(_ADMIT, len(names), *names, *args)
-                    else:
-                        pipe.evalsha(self._admit.sha, len(names), *names, *args)
+                todo = self.queue(pipe, items, now)
+                if not todo:
+                    return [ADMITTED] * len(items)
                 results = await pipe.execute(raise_on_error=False)
-            if attempt == 0 and any(isinstance(r, NoScriptError) for r in results):
+            admissions = self.read(items, todo, results)
+            if admissions is not None:
+                return admissions
+            if attempt == 0:
                 # A server that restarted or flushed its scripts: load it (on every primary of
                 # a cluster) and run the batch again; admitting a member twice is a no-op.
                 await self._redis.script_load(_ADMIT)
-                continue
-            break
-        for (i, _, _, counters), result in zip(todo, results, strict=True):
+        raise NoScriptError("the admission script could not be loaded")
+
+    def queue(
+        self, pipe: Any, items: Sequence[tuple[str, str, Sequence[Counter]]], now: datetime
+    ) -> list[int]:
+        """Queue on ``pipe`` (non-transactional, run with ``raise_on_error=False``) the
+        admissions of the items that have counters; their indices in ``items``, in the order
+        queued (for :meth:`read`)."""
+        todo = [i for i, (_, _, counters) in enumerate(items) if counters]
+        for i in todo:
+            cid, member, counters = items[i]
+            names = [counter_key(cid, c) for c in counters]
+            args = _args(member, counters, now)
+            if self._cluster:  # redis-py's cluster pipeline refuses EVALSHA
+                pipe.eval(_ADMIT, len(names), *names, *args)
+            else:
+                pipe.evalsha(self._admit.sha, len(names), *names, *args)
+        return todo
+
+    def read(
+        self,
+        items: Sequence[tuple[str, str, Sequence[Counter]]],
+        todo: Sequence[int],
+        results: Sequence[Any],
+    ) -> list[Admission] | None:
+        """The admissions :meth:`queue` asked for, from their results; None if the server did
+        not have the script (then :meth:`admit_many` loads it and admits again: a member
+        already counted passes)."""
+        if any(isinstance(r, NoScriptError) for r in results):
+            return None
+        out = [ADMITTED] * len(items)
+        for i, result in zip(todo, results, strict=True):
             if isinstance(result, Exception):
                 raise result
-            out[i] = _admission(counters, result)
+            out[i] = _admission(items[i][2], result)
         return out
 
 

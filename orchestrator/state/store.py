@@ -5,7 +5,10 @@ Cluster, redis-py splits it by node and sends the parts at once: still one round
 node, in parallel) or a transaction on the keys of one hash tag, so it all works on a single
 Redis and on a Redis Cluster alike (:mod:`orchestrator.redis_client`).
 
-Per batch, a worker stage makes at most two round trips: one read, one write.
+Per batch, a worker stage makes at most two round trips: one read, one write; the dispatcher
+four, each forced by an invariant (:mod:`orchestrator.workers.dispatcher`). The ``queue_*``
+functions put an operation's commands on a caller's pipeline, so that operations that do not
+depend on each other share one round trip.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from orchestrator.engine.model import CustomerState
 from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
 from orchestrator.state.codec import dump_entry, dump_state, load_entry, load_state
+from orchestrator.state.deferred import DeferredSend, queue_deferrals
 from orchestrator.state.due_queue import queue_put, queue_remove
 from orchestrator.state.timers import TimerSpec
 
@@ -201,19 +205,9 @@ class RedisStateStore:
         if not items:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
-            for message_id, entry in items:
-                pipe.set(
-                    keys.send_key(message_id),
-                    dump_entry(entry),
-                    nx=True,
-                    ex=SEND_LEDGER_TTL_S,
-                    get=True,
-                )
+            queue_claims(pipe, items)
             raw = await pipe.execute()
-        return [
-            SendClaim(True, None) if old is None else SendClaim(False, load_entry(old))
-            for old in raw
-        ]
+        return read_claims(raw)
 
     async def finish_send(
         self, message_id: str, entry: dict[str, Any], provider: str, external_ids: Sequence[str]
@@ -223,15 +217,7 @@ class RedisStateStore:
 
     async def finish_sends(self, sends: Sequence[FinishedSend]) -> None:
         """:meth:`finish_send` for many sends, in one round trip."""
-        if not sends:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for send in sends:
-                doc = dump_entry(send.entry)
-                pipe.set(keys.send_key(send.message_id), doc, ex=SEND_LEDGER_TTL_S)
-                for ext in send.external_ids:
-                    pipe.set(keys.external_id_key(send.provider, ext), doc, ex=SEND_LEDGER_TTL_S)
-            await pipe.execute()
+        await self.settle_sends(sends)
 
     async def release_send(self, message_id: str) -> None:
         """Drop a claim whose provider call was never made, so that a later attempt sends it."""
@@ -240,12 +226,30 @@ class RedisStateStore:
     async def release_sends(self, message_ids: Sequence[str]) -> None:
         """:meth:`release_send` for many messages, in one round trip (one DEL per key, as a
         multi-key DEL would span slots on a cluster)."""
-        if not message_ids:
+        await self.settle_sends((), released=message_ids)
+
+    async def settle_sends(
+        self,
+        sends: Sequence[FinishedSend],
+        *,
+        released: Sequence[str] = (),
+        deferred: Sequence[DeferredSend] = (),
+    ) -> None:
+        """The end of a dispatcher batch in one round trip: sends to put back in the deferred
+        queue (atomically, one script on ``{deferred}``), claims to release, results to record."""
+        if not sends and not released and not deferred:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for message_id in message_ids:
-                pipe.delete(keys.send_key(message_id))
+            queue_deferrals(pipe, deferred)
+            queue_releases(pipe, released)
+            queue_finishes(pipe, sends)
             await pipe.execute()
+
+    def pipeline(self) -> Any:
+        """A non-transactional pipeline on this store's client, for callers that put the
+        commands of several operations (``queue_*`` here and in :mod:`..policy_counters`,
+        :mod:`..deferred`) in one round trip."""
+        return self._redis.pipeline(transaction=False)
 
     async def lookup_external(
         self, items: Sequence[tuple[str, str]]
@@ -258,6 +262,37 @@ class RedisStateStore:
                 pipe.get(keys.external_id_key(provider, external_id))
             raw = await pipe.execute()
         return [load_entry(doc) if doc else None for doc in raw]
+
+
+def queue_claims(pipe: Any, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Queue on ``pipe`` one ``SET NX GET`` per (message id, entry): a claim in the send ledger
+    (read the answers with :func:`read_claims`)."""
+    for message_id, entry in items:
+        pipe.set(
+            keys.send_key(message_id), dump_entry(entry), nx=True, ex=SEND_LEDGER_TTL_S, get=True
+        )
+
+
+def read_claims(raw: Sequence[Any]) -> list[SendClaim]:
+    """The claims answered by the commands :func:`queue_claims` queued."""
+    return [
+        SendClaim(True, None) if old is None else SendClaim(False, load_entry(old)) for old in raw
+    ]
+
+
+def queue_finishes(pipe: Any, sends: Sequence[FinishedSend]) -> None:
+    """Queue on ``pipe`` the writes of sends' results and of their provider ids."""
+    for send in sends:
+        doc = dump_entry(send.entry)
+        pipe.set(keys.send_key(send.message_id), doc, ex=SEND_LEDGER_TTL_S)
+        for ext in send.external_ids:
+            pipe.set(keys.external_id_key(send.provider, ext), doc, ex=SEND_LEDGER_TTL_S)
+
+
+def queue_releases(pipe: Any, message_ids: Sequence[str]) -> None:
+    """Queue on ``pipe`` one DEL per released claim."""
+    for message_id in message_ids:
+        pipe.delete(keys.send_key(message_id))
 
 
 def _timer_changes(pipe: Any, schedule: Sequence[TimerSpec], cancel: Sequence[str]) -> None:

@@ -10,16 +10,40 @@ message. A send that was claimed but whose result was never recorded (the proces
 the provider call) is recorded as ``unknown`` and never sent again: a duplicate message to a
 customer is worse than a missing one we can see in the ledger.
 
-Sends run concurrently across customers, at most ``dispatch.concurrency`` at once (their Redis
-calls within the client's pool; the provider HTTP pool keeps that many connections alive:
-``channels._http.pool_limits``), and each customer's messages go in order. A send waiting
-between retryable attempts gives its slot up until it tries again, so the rest of the batch
-goes on; the batch still commits only once that send has its outcome (issue 11
-moves retries off the batch).
+A batch goes in phases, with a fixed number of Redis round trips whatever its size:
 
-On stop, no new send is started; sends in flight get the runner's grace period to finish and be
-recorded. A send waiting between retryable attempts (none of which can have delivered it) gives
-its claim back, so the next owner sends it.
+1. decode; **load** the customers' states (round trip 1);
+2. the pure send-time rules on each message (:func:`orchestrator.policy.send_time.check`);
+3. **admit** the messages that may go (caps and the loop guard, one script per message), and in
+   the same pipeline claim the blocked ones as ``blocked`` and keep the deferred ones (2);
+4. **claim** the admitted ones as ``pending``, and claim as ``blocked`` or keep as deferred the
+   ones a full counter stopped (3);
+5. the provider calls, concurrently across customers, each customer's messages in order;
+6. **settle**: every outcome, released claim and retry in one pipeline (4)
+   (:class:`~orchestrator.workers.outcomes.Outcomes`); then the audit records are confirmed and
+   the batch commits.
+
+Four, not the issue's two, because each depends on the answer of the one before: the verdict
+that decides whether a message is counted needs the state (a message blocked or deferred must
+not count against a cap, and a consent granted in the same decision must be seen); a message
+over a cap must be neither counted nor claimed, so its claim waits for the admission; a claim
+must be durable before its provider call; and the outcome exists only after the call. The
+counters, the state and the send ledger entry live in different slots on a cluster, so no
+script can join two of these steps. A batch that starts after a rewind first writes the kept
+outcomes (one more). See docs/performance.md ("Redis round trips").
+
+Sends run concurrently across customers, at most ``dispatch.concurrency`` at once (the provider
+HTTP pool keeps that many connections alive: ``channels._http.pool_limits``), and each
+customer's messages go in order. A retryable failure (could not connect, 5xx, 429; not an
+unknown outcome) does not hold the batch: the claim is released and the original record goes to
+the deferred queue, due after ``dispatch.backoff_s`` doubled per attempt (a 429's
+``Retry-After`` honoured up to 30 s), carrying the attempt number in the CloudEvent extension
+attribute ``dispatchattempt``; the release loop puts it back on its topic and the next attempt
+runs the whole send-time policy again. After ``dispatch.attempts`` attempts it is ``failed``.
+A retried message may so go after a later message of the same customer.
+
+On stop, no new send is started (their claims are released, so the next owner sends them);
+sends in flight get the runner's grace period to finish and be recorded.
 """
 
 from __future__ import annotations
@@ -29,19 +53,29 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from channels.base import ChannelAdapter, OutboundMessage, SendResult
 from channels.errors import OutcomeUnknown, SendError, Throttled
-from orchestrator.engine.model import CustomerState
 from orchestrator.errors import BadRecord, ShuttingDown
-from orchestrator.events import MESSAGE_SEND, MessageSend, parse_data, parse_envelope
+from orchestrator.events import (
+    MESSAGE_SEND,
+    CloudEvent,
+    MessageSend,
+    dumps,
+    parse_data,
+    parse_envelope,
+    present,
+)
 from orchestrator.ledger.records import audit
+from orchestrator.policy.send_time import Counter, SendCheck
 from orchestrator.policy.spec import Policy
 from orchestrator.settings import CHANNELS
-from orchestrator.state.deferred import DeferredSends
+from orchestrator.state.deferred import DeferredSend, DeferredSends, queue_deferrals
 from orchestrator.state.policy_counters import PolicyCounters
-from orchestrator.workers import polling
+from orchestrator.state.store import SendClaim, queue_claims, read_claims
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.outcomes import Outcome, Outcomes
 from orchestrator.workers.publisher import Publisher
@@ -50,11 +84,30 @@ from orchestrator.workers.send_guard import SendGuard, command_fields
 
 log = logging.getLogger(__name__)
 
+ATTEMPT = "dispatchattempt"
+"""The CloudEvent extension attribute of a retried ``message.send``: its attempt number (the
+first attempt has none)."""
+RETRY_AFTER_MAX_S = 30.0
+
 _STEPS = {
     "accepted": "provider_accepted",
     "rejected": "provider_rejected",
     "unknown": "provider_unknown",
 }
+
+
+@dataclass(slots=True)
+class _Send:
+    """One ``message.send`` through the phases of a batch."""
+
+    record: Record
+    event: CloudEvent
+    cmd: MessageSend
+    attempt: int
+    entry: dict[str, Any]
+    verdict: SendCheck = field(default_factory=lambda: SendCheck("send", "", ""))
+    counters: list[Counter] = field(default_factory=list)
+    claim: SendClaim | None = None
 
 
 class DispatcherWorker(BatchWorker):
@@ -75,34 +128,60 @@ class DispatcherWorker(BatchWorker):
         deferred: DeferredSends,
     ) -> None:
         super().__init__(deps, publisher)
-        self._outcomes = Outcomes(deps.store, publisher)
+        self._outcomes = Outcomes(deps.store, publisher, deferred=deferred.added)
         self._adapters = adapters
         self._callbacks = status_callbacks
         self._limit = asyncio.Semaphore(deps.settings.dispatch.concurrency)
-        self._guard = SendGuard(deps, publisher, policy, counters, deferred)
+        self._guard = SendGuard(deps, publisher, policy)
+        self._counters, self._deferred = counters, deferred
+        self._labels: dict[str, str] = {}  # this batch's stage outcome per message id
 
     def topics(self) -> list[str]:
         """One outbound topic per channel."""
         return [self._deps.topics.outbound(c) for c in CHANNELS]
 
     async def handle(self, records: Sequence[Record]) -> None:
-        """Send one batch: customers in parallel, each customer's messages in order."""
+        """Send one batch: the phases of the module docstring."""
         await self._outcomes.write_kept()  # outcomes of a rewound batch first (outcomes.py)
-        per_customer: dict[str, list[tuple[Record, MessageSend]]] = defaultdict(list)
+        started = time.perf_counter()
+        sends: list[_Send] = []
+        repeats: list[_Send] = []  # a message id seen earlier in this batch (a producer retry)
+        seen: set[str] = set()
         for record in records:
             try:
-                cmd = self._decode(record)
+                s = self._decode(record)
             except BadRecord as exc:
                 await self.reject(record, exc)
                 continue
-            per_customer[cmd.customer_id].append((record, cmd))
-        states = await self._deps.store.load_states(list(per_customer))
+            (repeats if s.cmd.message_id in seen else sends).append(s)
+            seen.add(s.cmd.message_id)
+        if not sends:
+            return
+        self._labels = {}
+        now = self._deps.clock()
+        states = await self._deps.store.load_states([s.cmd.customer_id for s in sends])
+        for s in sends:
+            s.verdict, s.counters = self._guard.verdict(s.cmd, states[s.cmd.customer_id], now)
+        await self._admit_and_claim(sends, now)
+        settled = await self._record_verdicts(sends, now, started)
+        go: dict[str, list[_Send]] = defaultdict(list)
+        for s in sends:
+            if s.verdict.action == "send" and s.claim is not None and s.claim.claimed:
+                go[s.cmd.customer_id].append(s)
         # Every send runs to its end before a failure rewinds the batch, so that each outcome
         # is recorded, or kept for the retry, and none is abandoned half way.
+        done: list[tuple[_Send, Outcome, str]] = []
         results = await asyncio.gather(
-            *(self._send_all(items, states[cid]) for cid, items in per_customer.items()),
-            return_exceptions=True,
+            *(self._send_all(items, done) for items in go.values()), return_exceptions=True
         )
+        await self._outcomes.record_all(settled + [outcome for _, outcome, _ in done])
+        for s, _, label in done:
+            if label != "released":
+                self._observe(s.cmd, label, started)
+        for s in repeats:  # refused as the duplicates they are, with what the first became
+            previous = {**s.entry, "state": self._labels.get(s.cmd.message_id, "pending")}
+            label, _ = await refuse_resend(self._pub, self._guard, s.record, s.cmd, previous, now)
+            self._observe(s.cmd, label, started)
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         if failure is not None and not isinstance(failure, ShuttingDown):
             raise failure
@@ -113,83 +192,135 @@ class DispatcherWorker(BatchWorker):
         if failure is not None:
             raise failure
 
-    def _decode(self, record: Record) -> MessageSend:
+    def _decode(self, record: Record) -> _Send:
         event = parse_envelope(record.value or b"", record.headers)
         if event.type != MESSAGE_SEND:
             raise BadRecord("wrong_type", f"expected {MESSAGE_SEND}, got {event.type!r}")
-        return parse_data(event, MessageSend)
-
-    async def _send_all(self, items: list[tuple[Record, MessageSend]], st: CustomerState) -> None:
-        for record, cmd in items:
-            async with self._limit:  # bounds Redis and provider calls in flight alike
-                await self._send_one(record, cmd, st)
-
-    async def _send_one(self, record: Record, cmd: MessageSend, state: CustomerState) -> None:
-        if self.stopping.is_set():
-            raise ShuttingDown("stopping: the send is left to the next owner")
-        started, now = time.perf_counter(), self._deps.clock()
-        verdict = await self._guard.check(cmd, state, now)
-        if verdict.action == "defer":
-            await self._guard.defer(record, cmd, verdict, now)
-            self._observe(cmd, "deferred", started)
-            return
+        cmd = parse_data(event, MessageSend)
+        attempt = (event.model_extra or {}).get(ATTEMPT, 1)
+        if type(attempt) is not int or attempt < 1:
+            raise BadRecord("bad_attempt", f"{ATTEMPT} must be a positive integer: {attempt!r}")
         adapter = self._adapters.get(cmd.channel)
-        provider = adapter.channel_type if adapter else None
         entry = {
             "state": "pending",
             "message_id": cmd.message_id,
             "customer_id": cmd.customer_id,
             "channel": cmd.channel,
             "to": cmd.to,
-            "provider": provider,
+            "provider": adapter.channel_type if adapter else None,
         }
-        if verdict.action == "block":
-            claim = await self._guard.block(cmd, verdict, entry, now)
-        else:
-            claim = await self._deps.store.claim_send(cmd.message_id, entry)
-        if not claim.claimed:
-            previous = claim.previous or {}
-            outcome = await refuse_resend(
-                self._deps, self._pub, self._guard, record, cmd, previous, now
+        return _Send(record, event, cmd, attempt, entry)
+
+    async def _admit_and_claim(self, sends: list[_Send], now: datetime) -> None:
+        """Round trips 2 and 3: admissions with the first claims and deferrals, then the
+        claims and deferrals that depend on the admissions. Sets each send's final verdict and
+        its claim (None for a deferred message)."""
+        going = [s for s in sends if s.verdict.action == "send"]
+        admit = [(s.cmd.customer_id, s.cmd.message_id, s.counters) for s in going]
+        early = [s for s in sends if s.verdict.action != "send"]
+        async with self._deps.store.pipeline() as pipe:
+            todo = self._counters.queue(pipe, admit, now)
+            admitted_at = len(pipe)
+            self._queue_verdicts(pipe, early, now)
+            raw = await pipe.execute(raise_on_error=False) if len(pipe) else []
+        _raise_first(raw[admitted_at:])
+        self._read_claims(early, raw[admitted_at:])
+        admissions = self._counters.read(admit, todo, raw[:admitted_at])
+        if admissions is None:  # the server had lost the script: one more round trip
+            admissions = await self._counters.admit_many(admit, now)
+        for s, admission in zip(going, admissions, strict=True):
+            s.verdict = self._guard.admitted(s.verdict, admission)
+        async with self._deps.store.pipeline() as pipe:
+            self._queue_verdicts(pipe, going, now)
+            raw = await pipe.execute() if len(pipe) else []
+        self._read_claims(going, raw)
+        if any(s.verdict.action == "defer" for s in sends):
+            self._deferred.added.ring()
+
+    def _queue_verdicts(self, pipe: Any, sends: list[_Send], now: datetime) -> None:
+        """Claims (``pending`` or ``blocked``) in verdict order, then one deferral script."""
+        claims = [
+            (
+                s.cmd.message_id,
+                self._guard.blocked_entry(s.entry, s.verdict)
+                if s.verdict.action == "block"
+                else s.entry,
             )
-            self._observe(cmd, outcome, started)
-            return
-        if verdict.action == "block":
-            self._observe(cmd, "blocked", started)
-            return
+            for s in sends
+            if s.verdict.action != "defer"
+        ]
+        queue_claims(pipe, claims)
+        deferred = [
+            self._guard.deferral(s.record, s.cmd, s.verdict, now)
+            for s in sends
+            if s.verdict.action == "defer"
+        ]
+        queue_deferrals(pipe, deferred)
+
+    @staticmethod
+    def _read_claims(sends: list[_Send], raw: Sequence[Any]) -> None:
+        claimed = [s for s in sends if s.verdict.action != "defer"]
+        for s, claim in zip(claimed, read_claims(raw[: len(claimed)]), strict=True):
+            s.claim = claim
+
+    async def _record_verdicts(
+        self, sends: list[_Send], now: datetime, started: float
+    ) -> list[Outcome]:
+        """The ledger records of the deferred, the blocked and the refused messages; the
+        ``unknown`` outcomes of refused ones found ``pending``, to write with the batch's."""
+        settled: list[Outcome] = []
+        for s in sends:
+            if s.verdict.action == "defer":
+                await self._guard.record(s.cmd, s.verdict, now)
+                self._observe(s.cmd, "deferred", started)
+                continue
+            if s.claim is not None and not s.claim.claimed:  # every other one was claimed
+                label, outcome = await refuse_resend(
+                    self._pub, self._guard, s.record, s.cmd, s.claim.previous or {}, now
+                )
+                if outcome is not None:
+                    settled.append(outcome)
+                self._observe(s.cmd, label, started)
+            elif s.verdict.action == "block":
+                await self._guard.record(s.cmd, s.verdict, now)
+                self._observe(s.cmd, "blocked", started)
+        return settled
+
+    async def _send_all(self, items: list[_Send], done: list[tuple[_Send, Outcome, str]]) -> None:
+        """One customer's sends in order; on stop, the claims of those not started are
+        released and :class:`ShuttingDown` raised."""
+        for i, s in enumerate(items):
+            async with self._limit:  # bounds the provider calls in flight
+                if self.stopping.is_set():
+                    for rest in items[i:]:
+                        release = Outcome(rest.cmd.message_id, None, "none", (), None)
+                        done.append((rest, release, "released"))
+                    raise ShuttingDown("stopping: the send is left to the next owner")
+                done.append(await self._attempt(s))
+
+    async def _attempt(self, s: _Send) -> tuple[_Send, Outcome, str]:
+        cmd = s.cmd
+        adapter = self._adapters.get(cmd.channel)
         if adapter is None:
-            await self._finish(
-                cmd,
-                entry,
-                "rejected",
-                "no_adapter",
-                started,
-                reason=f"no adapter is configured for channel {cmd.channel!r}",
-            )
-            return
+            reason = f"no adapter is configured for channel {cmd.channel!r}"
+            return self._finish(s, "rejected", "no_adapter", reason=reason)
         try:
             result = await self._call(adapter, cmd)
-        except ShuttingDown:
-            await self._deps.store.release_send(cmd.message_id)  # no attempt can have delivered
-            raise
         except SendError as exc:
+            ext_code = getattr(exc, "ext_code", None)
             if isinstance(exc, OutcomeUnknown):
-                outcome = "unknown"
+                state = "unknown"
+            elif not exc.retryable:
+                state = "rejected"
+            elif s.attempt < self._deps.settings.dispatch.attempts:
+                return self._retry(s, exc, ext_code)
             else:
-                outcome = "failed" if exc.retryable else "rejected"
-            await self._finish(
-                cmd,
-                entry,
-                outcome,
-                exc.code,
-                started,
-                reason=str(exc),
-                ext_code=getattr(exc, "ext_code", None),
-            )
-            return
-        await self._finish(cmd, entry, "accepted", result.status, started, result=result)
+                state = "failed"
+            return self._finish(s, state, exc.code, reason=str(exc), ext_code=ext_code)
+        return self._finish(s, "accepted", result.status, result=result)
 
     async def _call(self, adapter: ChannelAdapter, cmd: MessageSend) -> SendResult:
+        """One provider call (retries are deferred sends: :meth:`_retry`)."""
         msg = OutboundMessage(
             message_id=cmd.message_id,
             to=cmd.to,
@@ -198,65 +329,85 @@ class DispatcherWorker(BatchWorker):
             attachments=tuple(cmd.attachments),
             status_callback=self._callbacks.get(adapter.channel_type),
         )
-        settings = self._deps.settings.dispatch
-        for attempt in range(1, settings.attempts + 1):
-            began = time.perf_counter()
-            try:
-                result = await adapter.send(msg)
-            except SendError as exc:
-                self._deps.metrics.provider_seconds.labels(adapter.channel_type, exc.code).observe(
-                    time.perf_counter() - began
-                )
-                if not exc.retryable or attempt == settings.attempts:
-                    raise
-                pause = settings.backoff_s * 2 ** (attempt - 1)
-                if isinstance(exc, Throttled) and exc.retry_after:
-                    pause = max(pause, min(exc.retry_after, 30.0))
-                self._limit.release()  # no slot held while waiting: other customers go on
-                try:
-                    await polling.pause(self.stopping, pause)
-                finally:
-                    await self._limit.acquire()
-                if self.stopping.is_set():
-                    raise ShuttingDown("stopping between attempts") from exc
-                continue
-            self._deps.metrics.provider_seconds.labels(adapter.channel_type, "ok").observe(
+        began = time.perf_counter()
+        try:
+            result = await adapter.send(msg)
+        except SendError as exc:
+            self._deps.metrics.provider_seconds.labels(adapter.channel_type, exc.code).observe(
                 time.perf_counter() - began
             )
-            return result
-        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+            raise
+        self._deps.metrics.provider_seconds.labels(adapter.channel_type, "ok").observe(
+            time.perf_counter() - began
+        )
+        return result
 
-    async def _finish(
+    def _retry(self, s: _Send, exc: SendError, ext_code: str | None) -> tuple[_Send, Outcome, str]:
+        """Release the claim and defer the original record to the next attempt's due time."""
+        settings = self._deps.settings.dispatch
+        pause = settings.backoff_s * 2 ** (s.attempt - 1)
+        if isinstance(exc, Throttled) and exc.retry_after:
+            pause = max(pause, min(exc.retry_after, RETRY_AFTER_MAX_S))
+        now = self._deps.clock()
+        due = now + timedelta(seconds=pause)
+        value = dumps({**present(s.event), ATTEMPT: s.attempt + 1}).decode()
+        cmd = s.cmd
+        retry = DeferredSend(cmd.message_id, cmd.customer_id, cmd.channel, due, value)
+        detail: dict[str, Any] = {"attempt": s.attempt, "next_due": due.isoformat()}
+        if ext_code:
+            detail["provider_error_code"] = ext_code
+        row = audit(
+            "provider_failed",
+            exc.code,
+            identity=(cmd.message_id, str(s.attempt)),
+            at=now,
+            **command_fields(cmd),
+            provider=s.entry["provider"],
+            reason=str(exc),
+            detail=detail,
+        )
+        provider = s.entry["provider"] or "none"
+        return s, Outcome(cmd.message_id, None, provider, (), row, retry), "retried"
+
+    def _finish(
         self,
-        cmd: MessageSend,
-        entry: dict[str, Any],
+        s: _Send,
         state: str,
         code: str,
-        started: float,
         *,
         result: SendResult | None = None,
         reason: str | None = None,
         ext_code: str | None = None,
-    ) -> None:
+    ) -> tuple[_Send, Outcome, str]:
+        cmd, entry = s.cmd, s.entry
         external_ids = result.external_ids if result else ()
         done = {**entry, "state": state, "code": code, "external_ids": list(external_ids)}
         step = _STEPS.get(state, "provider_failed")
+        detail: dict[str, Any] = {"provider_error_code": ext_code} if ext_code else {}
+        identity: tuple[str, ...] = (cmd.message_id,)
+        if step == "provider_failed":  # one record per failed attempt
+            identity, detail = (cmd.message_id, str(s.attempt)), {**detail, "attempt": s.attempt}
         row = audit(
             step,
             code,
-            identity=(cmd.message_id,),
+            identity=identity,
             at=self._deps.clock(),
             **command_fields(cmd),
             provider=entry["provider"],
             external_id=external_ids[0] if external_ids else None,
             reason=reason,
-            detail={"provider_error_code": ext_code} if ext_code else {},
+            detail=detail,
         )
         provider = entry["provider"] or "none"
-        await self._outcomes.record(
-            Outcome(cmd.message_id, done, provider, tuple(external_ids), row)
-        )
-        self._observe(cmd, state, started)
+        return s, Outcome(cmd.message_id, done, provider, tuple(external_ids), row), state
 
     def _observe(self, cmd: MessageSend, outcome: str, started: float) -> None:
+        self._labels.setdefault(cmd.message_id, outcome)
         self._deps.metrics.observe(self.stage, cmd.channel, outcome, time.perf_counter() - started)
+
+
+def _raise_first(results: Sequence[Any]) -> None:
+    """Raise the first error among a pipeline's results (run with ``raise_on_error=False``)."""
+    for result in results:
+        if isinstance(result, Exception):
+            raise result

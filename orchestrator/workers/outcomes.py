@@ -1,10 +1,12 @@
 """Provider outcomes the dispatcher knows and has not yet made durable.
 
-A provider call's result must reach the send ledger (Redis) and the audit topic. When Redis
+A provider call's result (or, after a retryable failure, the released claim and the retry in
+the deferred queue) must reach the send ledger (Redis) and the audit topic. When Redis
 fails just then, the batch is rewound; without this book the redelivery would find the entry
 still ``pending`` and record ``provider_unknown``, though this process knows what happened.
 
-So every outcome is first kept here, then written: the Redis write is retried for a bounded
+So every outcome is first kept here, then written (a batch's outcomes together, in one round
+trip: :meth:`RedisStateStore.settle_sends`): the Redis write is retried for a bounded
 time (``deadline_s``), and if it still fails the batch is rewound with the outcome kept. The
 next batch this dispatcher handles, the redelivery among them, starts by writing every kept
 outcome (it is rewound again while that fails), so the redelivered record finds the real state
@@ -16,13 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
 
+from orchestrator.doorbell import Doorbell
 from orchestrator.events import AuditRecord
-from orchestrator.state.store import RedisStateStore
+from orchestrator.state.deferred import DeferredSend
+from orchestrator.state.store import FinishedSend, RedisStateStore
 from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -30,13 +35,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One provider call's result: the send ledger entry and its ledger record."""
+    """How one claimed send ended, for the send ledger and the ledger.
+
+    ``entry`` is the send ledger's new entry; None releases the claim (no attempt can have
+    delivered the message), and ``retry`` then puts its record back in the deferred queue.
+    ``row`` is its ledger record, if it has one.
+    """
 
     message_id: str
-    entry: dict[str, Any]
+    entry: dict[str, Any] | None
     provider: str
     external_ids: tuple[str, ...]
-    row: AuditRecord
+    row: AuditRecord | None
+    retry: DeferredSend | None = None
 
 
 class Outcomes:
@@ -49,8 +60,9 @@ class Outcomes:
         *,
         deadline_s: float = 1.0,
         pause_s: float = 0.1,
+        deferred: Doorbell | None = None,
     ) -> None:
-        self._store, self._pub = store, publisher
+        self._store, self._pub, self._doorbell = store, publisher, deferred
         self._deadline_s, self._pause_s = deadline_s, pause_s
         self._kept: dict[str, Outcome] = {}
         self._written: set[str] = set()
@@ -60,14 +72,21 @@ class Outcomes:
 
     async def record(self, outcome: Outcome) -> None:
         """Keep ``outcome`` and write it; raise (keeping it) if Redis stays down."""
-        self._kept[outcome.message_id] = outcome
-        await self._write(outcome, retry=True)
+        await self.record_all([outcome])
+
+    async def record_all(self, outcomes: Sequence[Outcome]) -> None:
+        """Keep ``outcomes`` and write them in one round trip; raise (keeping them) if Redis
+        stays down."""
+        for outcome in outcomes:
+            self._kept[outcome.message_id] = outcome
+        await self._write(outcomes, retry=True)
 
     async def write_kept(self) -> None:
-        """Write every outcome kept from an earlier, rewound batch; raise if one fails."""
+        """Write every outcome kept from an earlier, rewound batch; raise if that fails."""
         self._written.clear()  # written before but unconfirmed: its audit may be lost
-        for outcome in list(self._kept.values()):
-            await self._write(outcome, retry=False)
+        kept = list(self._kept.values())
+        await self._write(kept, retry=False)
+        for outcome in kept:
             log.info("dispatch: recorded the kept outcome of %s", outcome.message_id)
 
     def confirmed(self) -> None:
@@ -76,23 +95,34 @@ class Outcomes:
             self._kept.pop(message_id, None)
         self._written.clear()
 
-    async def _write(self, outcome: Outcome, *, retry: bool) -> None:
+    async def _write(self, outcomes: Sequence[Outcome], *, retry: bool) -> None:
+        if not outcomes:
+            return
+        finished = [
+            FinishedSend(o.message_id, o.entry, o.provider, o.external_ids)
+            for o in outcomes
+            if o.entry is not None
+        ]
+        released = [o.message_id for o in outcomes if o.entry is None]
+        deferred = [o.retry for o in outcomes if o.retry is not None]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self._deadline_s if retry else 0.0)
         while True:
             try:
-                await self._store.finish_send(
-                    outcome.message_id, outcome.entry, outcome.provider, outcome.external_ids
-                )
+                await self._store.settle_sends(finished, released=released, deferred=deferred)
                 break
             except (RedisError, OSError) as exc:
                 if loop.time() + self._pause_s > deadline:
                     log.error(
-                        "dispatch: could not record %s (%s); kept for the retried batch",
-                        outcome.message_id,
+                        "dispatch: could not record %d outcomes (%s); kept for the retried batch",
+                        len(outcomes),
                         exc,
                     )
                     raise
                 await asyncio.sleep(self._pause_s)
-        await self._pub.audit(outcome.row)
-        self._written.add(outcome.message_id)
+        if deferred and self._doorbell is not None:
+            self._doorbell.ring()
+        for outcome in outcomes:
+            if outcome.row is not None:
+                await self._pub.audit(outcome.row)
+            self._written.add(outcome.message_id)

@@ -1,5 +1,9 @@
 """Puts deferred sends back on their outbound topic when they are due, from any replica.
 
+Deferred sends are those the contact policy held back and the dispatcher's retries after a
+retryable provider failure (their record carries the attempt number in its ``dispatchattempt``
+extension attribute, which is re-published as it is).
+
 Every ``tick_s`` (1 s) the loop claims due sends (expired leases are requeued every 10 s) (see
 :mod:`orchestrator.state.deferred`), re-publishes each original ``message.send`` record to
 ``outbound.<channel>`` keyed by customer id, waits for the broker's confirmation and only then

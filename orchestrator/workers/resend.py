@@ -14,44 +14,42 @@ from typing import Any
 from orchestrator.events import MessageSend
 from orchestrator.ledger.records import audit
 from orchestrator.policy.send_time import SendCheck
-from orchestrator.workers.base import Deps, Record, position
+from orchestrator.workers.base import Record, position
+from orchestrator.workers.outcomes import Outcome
 from orchestrator.workers.publisher import Publisher
 from orchestrator.workers.send_guard import SendGuard
 
 
 async def refuse_resend(
-    deps: Deps,
     pub: Publisher,
     guard: SendGuard,
     record: Record,
     cmd: MessageSend,
     previous: dict[str, Any],
     at: datetime,
-) -> str:
-    """Record why ``cmd`` is not sent again; return the outcome for the stage metrics."""
+) -> tuple[str, Outcome | None]:
+    """Record why ``cmd`` is not sent again; return the outcome for the stage metrics, and for
+    a ``pending`` entry the ``unknown`` outcome to write with the batch's outcomes."""
     was = previous.get("state", "unknown")
     if was == "blocked":
         check = SendCheck("block", str(previous.get("code")), str(previous.get("reason")))
         await guard.record(cmd, check, at, count=False)
-        return "blocked"
+        return "blocked", None
     if was == "pending":
         unknown = {**previous, "state": "unknown"}
-        await deps.store.finish_send(cmd.message_id, unknown, "none", ())
-        await pub.audit(
-            audit(
-                "provider_unknown",
-                "unknown",
-                identity=(cmd.message_id,),
-                at=at,
-                customer_id=cmd.customer_id,
-                channel=cmd.channel,
-                address=cmd.to,
-                message_id=cmd.message_id,
-                provider=previous.get("provider"),
-                reason="an earlier attempt ended before its result was recorded",
-            )
+        row = audit(
+            "provider_unknown",
+            "unknown",
+            identity=(cmd.message_id,),
+            at=at,
+            customer_id=cmd.customer_id,
+            channel=cmd.channel,
+            address=cmd.to,
+            message_id=cmd.message_id,
+            provider=previous.get("provider"),
+            reason="an earlier attempt ended before its result was recorded",
         )
-        return "unknown"
+        return "unknown", Outcome(cmd.message_id, unknown, "none", (), row)
     await pub.audit(
         audit(
             "duplicate_send_refused",
@@ -66,4 +64,4 @@ async def refuse_resend(
             reason=f"the send ledger already has this message as {was}",
         )
     )
-    return "duplicate"
+    return "duplicate", None

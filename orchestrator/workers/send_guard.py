@@ -1,9 +1,12 @@
 """The contact policy at send time, for the dispatcher: the verdict, and what it leaves behind.
 
-:meth:`SendGuard.check` runs the pure rules (:mod:`orchestrator.policy.send_time`) on the
-customer's current state, then counts caps and the loop guard atomically in Redis. A blocked
-message is written to the send ledger as ``blocked`` (so no redelivery ever sends it); a
-deferred one is kept in :class:`~orchestrator.state.deferred.DeferredSends` until it is due.
+:meth:`SendGuard.verdict` runs the pure rules (:mod:`orchestrator.policy.send_time`) on the
+customer's current state; the dispatcher then counts caps and the loop guard atomically in Redis
+for a whole batch (:meth:`PolicyCounters.admit_many`'s script per message) and
+:meth:`SendGuard.admitted` turns a full counter into its verdict. A blocked message is written
+to the send ledger as ``blocked`` (so no redelivery ever sends it); a deferred one is kept in
+:class:`~orchestrator.state.deferred.DeferredSends` until it is due. The Redis calls are the
+dispatcher's, batched (:mod:`orchestrator.workers.dispatcher`); this module makes none.
 Either way the ledger gets one ``policy_blocked`` or ``policy_deferred`` record per message and
 rule (its id is derived from both, so a redelivery writes the same record again).
 """
@@ -18,11 +21,10 @@ from orchestrator.engine.model import CustomerState
 from orchestrator.events import MessageSend
 from orchestrator.ledger.records import audit
 from orchestrator.policy import send_time
-from orchestrator.policy.send_time import SendCheck
+from orchestrator.policy.send_time import Counter, SendCheck
 from orchestrator.policy.spec import Policy
-from orchestrator.state.deferred import DeferredSend, DeferredSends
-from orchestrator.state.policy_counters import PolicyCounters
-from orchestrator.state.store import SendClaim
+from orchestrator.state.deferred import DeferredSend
+from orchestrator.state.policy_counters import Admission
 from orchestrator.workers.base import Deps, Record
 from orchestrator.workers.publisher import Publisher
 
@@ -38,45 +40,40 @@ class SendGuard:
         deps: Deps,
         publisher: Publisher,
         policy: Callable[[], Policy],
-        counters: PolicyCounters,
-        deferred: DeferredSends,
     ) -> None:
         self._deps, self._pub, self._policy = deps, publisher, policy
-        self._counters, self._deferred = counters, deferred
 
-    async def check(self, cmd: MessageSend, state: CustomerState, now: datetime) -> SendCheck:
-        """``send``, ``block`` or ``defer``; a ``send`` has been counted in its caps."""
+    def verdict(
+        self, cmd: MessageSend, state: CustomerState, now: datetime
+    ) -> tuple[SendCheck, list[Counter]]:
+        """The pure rules' verdict on ``cmd``, and for a ``send`` the counters it must fit (to
+        count with :meth:`PolicyCounters.admit_many`, then :meth:`admitted`). No I/O."""
         policy = self._policy()
         verdict = send_time.check(policy, send_time.customer_of(state), cmd, now)
         if verdict.action != "send":
-            return verdict
-        counters = send_time.counters_for(policy, cmd)
-        admission = await self._counters.admit(cmd.customer_id, cmd.message_id, counters, now)
+            return verdict, []
+        return verdict, send_time.counters_for(policy, cmd)
+
+    @staticmethod
+    def admitted(verdict: SendCheck, admission: Admission) -> SendCheck:
+        """The verdict once the counters answered: still ``send`` (counted), or the full
+        counter's ``block`` or ``defer`` (not counted)."""
         if admission.ok or admission.counter is None or admission.until is None:
             return verdict
         return send_time.over_limit(admission.counter, admission.until)
 
-    async def block(
-        self, cmd: MessageSend, verdict: SendCheck, entry: dict[str, Any], now: datetime
-    ) -> SendClaim:
-        """Write the message to the send ledger as ``blocked`` and record why; if the ledger
-        already has it, nothing is written and the claim says what was there."""
-        blocked = {**entry, "state": "blocked", "code": verdict.rule, "reason": verdict.reason}
-        claim = await self._deps.store.claim_send(cmd.message_id, blocked)
-        if claim.claimed:
-            await self.record(cmd, verdict, now)
-        return claim
+    @staticmethod
+    def blocked_entry(entry: dict[str, Any], verdict: SendCheck) -> dict[str, Any]:
+        """The send ledger entry of a blocked message."""
+        return {**entry, "state": "blocked", "code": verdict.rule, "reason": verdict.reason}
 
-    async def defer(
-        self, record: Record, cmd: MessageSend, verdict: SendCheck, now: datetime
-    ) -> None:
-        """Keep the original record until ``verdict.due`` and record why."""
-        due = verdict.due or now
+    @staticmethod
+    def deferral(
+        record: Record, cmd: MessageSend, verdict: SendCheck, now: datetime
+    ) -> DeferredSend:
+        """The original record, kept until ``verdict.due``."""
         value = (record.value or b"").decode()
-        await self._deferred.defer(
-            [DeferredSend(cmd.message_id, cmd.customer_id, cmd.channel, due, value)]
-        )
-        await self.record(cmd, verdict, now)
+        return DeferredSend(cmd.message_id, cmd.customer_id, cmd.channel, verdict.due or now, value)
 
     async def record(
         self, cmd: MessageSend, verdict: SendCheck, now: datetime, *, count: bool = True

@@ -1,15 +1,18 @@
-"""The dispatcher's sends: a bounded pool of slots, and none held across a retry's pause."""
+"""The dispatcher's sends: a bounded pool of slots, and no retry's pause inside a send."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, ClassVar, cast
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from channels.base import OutboundMessage, SendResult
 from channels.errors import ConnectionFailed
+from orchestrator.doorbell import Doorbell
 from orchestrator.metrics import Metrics
 from orchestrator.policy.spec import Policy
 from orchestrator.settings import DispatchSettings, Settings
@@ -67,7 +70,8 @@ def dispatcher(concurrency: int, backoff_s: float) -> DispatcherWorker:
         new_id=lambda: "c1",
     )
     none = cast(Any, None)
-    return DispatcherWorker(deps, none, {}, {}, policy=Policy, counters=none, deferred=none)
+    deferred = cast(Any, SimpleNamespace(added=Doorbell()))
+    return DispatcherWorker(deps, none, {}, {}, policy=Policy, counters=none, deferred=deferred)
 
 
 async def test_calls_in_flight_never_exceed_the_concurrency_setting() -> None:
@@ -83,14 +87,12 @@ async def test_calls_in_flight_never_exceed_the_concurrency_setting() -> None:
     assert adapter.most_in_flight == 3
 
 
-async def test_a_send_waiting_to_retry_leaves_its_slot_to_other_customers() -> None:
+async def test_a_retryable_failure_returns_at_once_and_frees_its_slot() -> None:
+    # A 60 s backoff: the call must not wait for it (the retry is a deferred send now).
     worker, adapter = dispatcher(concurrency=1, backoff_s=60), GatedAdapter()
-    retrying = asyncio.create_task(call(worker, adapter, "+1000"))
-    await asyncio.wait_for(adapter.failed.wait(), timeout=30)
+    with pytest.raises(ConnectionFailed):
+        await asyncio.wait_for(call(worker, adapter, "+1000"), timeout=30)
     adapter.gate.set()
     other = await asyncio.wait_for(call(worker, adapter, "+2000"), timeout=30)
     assert other.external_ids == ("SMm+2000",)
-    assert not retrying.done()  # still in its 60 s pause, holding no slot
-    worker.stopping.set()
-    retrying.cancel()
-    await asyncio.gather(retrying, return_exceptions=True)
+    assert adapter.calls == ["+1000", "+2000"]  # tried once: no retry inside the batch

@@ -11,7 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from orchestrator.events import AuditRecord
 from orchestrator.ledger.records import audit
-from orchestrator.state.store import RedisStateStore
+from orchestrator.state.store import FinishedSend, RedisStateStore
 from orchestrator.workers.outcomes import Outcome, Outcomes
 from orchestrator.workers.publisher import Publisher
 
@@ -21,13 +21,17 @@ class FlakyStore:
         self.failures = failures
         self.written: list[tuple[str, dict[str, Any]]] = []
 
-    async def finish_send(
-        self, message_id: str, entry: dict[str, Any], provider: str, external_ids: Sequence[str]
+    async def settle_sends(
+        self,
+        sends: Sequence[FinishedSend],
+        *,
+        released: Sequence[str] = (),
+        deferred: Sequence[object] = (),
     ) -> None:
         if self.failures:
             self.failures -= 1
             raise RedisConnectionError("connection reset")
-        self.written.append((message_id, entry))
+        self.written += [(s.message_id, s.entry) for s in sends]
 
 
 class RecordingPublisher:
