@@ -78,12 +78,19 @@ class HttpServer:
 
     async def start(self, timeout: float = 10.0) -> None:
         """Start serving; raise :class:`ConfigError` if it cannot (port in use, say)."""
-        self._task = asyncio.create_task(self._server.serve(), name=f"http:{self.name}")
+        self._task = asyncio.create_task(self._serve(), name=f"http:{self.name}")
         deadline = asyncio.get_running_loop().time() + timeout
         while not self._server.started:
             if self._task.done() or asyncio.get_running_loop().time() > deadline:
                 raise ConfigError(f"{self.name}: could not listen on {self.url}")
             await asyncio.sleep(0.01)
+
+    async def _serve(self) -> None:
+        # uvicorn answers a port in use with sys.exit(3) inside the task; a SystemExit that
+        # leaves a task stops the whole event loop with a traceback. Kept here, the task just
+        # ends, and start() says which address could not be bound.
+        with contextlib.suppress(SystemExit):
+            await self._server.serve()
 
     @property
     def port(self) -> int:
