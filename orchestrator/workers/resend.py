@@ -31,6 +31,14 @@ async def refuse_resend(
     """Record why ``cmd`` is not sent again; return the outcome for the stage metrics, and for
     a ``pending`` entry the ``unknown`` outcome to write with the batch's outcomes."""
     was = previous.get("state", "unknown")
+    about: dict[str, Any] = {
+        "at": at,
+        "customer_id": cmd.customer_id,
+        "channel": cmd.channel,
+        "address": cmd.to,
+        "message_id": cmd.message_id,
+        "provider": previous.get("provider"),
+    }
     if was == "blocked":
         check = SendCheck("block", str(previous.get("code")), str(previous.get("reason")))
         await guard.record(cmd, check, at, count=False)
@@ -41,12 +49,7 @@ async def refuse_resend(
             "provider_unknown",
             "unknown",
             identity=(cmd.message_id,),
-            at=at,
-            customer_id=cmd.customer_id,
-            channel=cmd.channel,
-            address=cmd.to,
-            message_id=cmd.message_id,
-            provider=previous.get("provider"),
+            **about,
             reason="an earlier attempt ended before its result was recorded",
         )
         return "unknown", Outcome(cmd.message_id, unknown, "none", (), row)
@@ -55,12 +58,7 @@ async def refuse_resend(
             "duplicate_send_refused",
             was,
             identity=(cmd.message_id, position(record)),
-            at=at,
-            customer_id=cmd.customer_id,
-            channel=cmd.channel,
-            address=cmd.to,
-            message_id=cmd.message_id,
-            provider=previous.get("provider"),
+            **about,
             reason=f"the send ledger already has this message as {was}",
         )
     )
