@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from channels.base import ChannelAdapter
-from channels.twilio_sms import TwilioSms
+from channels.twilio.adapter import TwilioSms
 
 ADAPTERS: Mapping[str, type[ChannelAdapter]] = {
     TwilioSms.channel_type: TwilioSms,

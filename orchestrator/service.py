@@ -26,7 +26,7 @@ from channels._http import pool_limits
 from channels.base import ChannelAdapter
 from channels.sandbox.app import create_sandbox_app
 from channels.sandbox.config import SandboxConfig
-from channels.twilio_sms import TwilioSms
+from channels.twilio.adapter import TwilioSms
 from orchestrator.api.app import ApiDeps, create_app
 from orchestrator.api.twilio import STATUS_PATH
 from orchestrator.engine.catalogue import Catalogue

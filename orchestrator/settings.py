@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from channels.twilio_sms import TwilioConfig
+from channels.twilio.adapter import TwilioConfig
 
 CHANNELS: tuple[str, ...] = ("sms", "whatsapp", "email", "webchat")
 """The inbound channels, one topic each."""

@@ -22,7 +22,7 @@ from channels.sandbox.config import SandboxConfig
 from channels.sandbox.fast import SandboxApp
 from channels.sandbox.orders import orders_router
 from channels.sandbox.runtime import SandboxRuntime
-from channels.sandbox.twilio import twilio_router
+from channels.twilio.sandbox import twilio_router
 
 
 def create_sandbox_app(config: SandboxConfig, http: httpx.AsyncClient | None = None) -> FastAPI:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from channels.twilio_signature import compute_signature
+from channels.twilio.signature import compute_signature
 from orchestrator.api.app import ApiDeps, create_app
 from orchestrator.api.twilio import INBOUND_PATH, STATUS_PATH
 from orchestrator.metrics import Metrics

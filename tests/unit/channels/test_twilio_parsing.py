@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels.twilio_sms import (
+from channels.twilio.adapter import (
     STATUS_MAP,
     InboundSms,
     StatusReport,

@@ -1,0 +1,1 @@
+"""Twilio Programmable Messaging (SMS): send, webhooks, signature, status map and sandbox fake."""
