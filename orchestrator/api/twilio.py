@@ -18,8 +18,8 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from channels.twilio.signature import validate_signature
 from channels.twilio.adapter import TwilioSms, parse_inbound, parse_status_callback
+from channels.twilio.signature import validate_signature
 from orchestrator.addresses import InvalidAddress, normalize_phone
 from orchestrator.api.models import (
     UNAVAILABLE,
