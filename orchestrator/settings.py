@@ -31,9 +31,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from channels.twilio.adapter import TwilioConfig
 
-CHANNELS: tuple[str, ...] = ("sms", "whatsapp", "email", "webchat")
-"""The inbound channels, one topic each."""
-
 ENV_FILE = ".env"
 """Settings are also read from this file in the working folder, when it exists."""
 

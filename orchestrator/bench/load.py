@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from orchestrator.settings import CHANNELS
+from orchestrator.media import MEDIA
 from orchestrator.topics import Topics
 
 HELP_TEXT = "HELP"
@@ -45,7 +45,7 @@ def address(channel: str, customer: int, block: int) -> str:
 
 
 def inbound_plan(
-    run: str, count: int, customers: int, block: int, channels: Iterable[str] = CHANNELS
+    run: str, count: int, customers: int, block: int, channels: Iterable[str] = MEDIA
 ) -> list[Inbound]:
     """``count`` messages over ``customers`` customers, each customer on one channel."""
     chans = tuple(channels)
