@@ -22,7 +22,7 @@ from pydantic import BaseModel, SecretStr
 from channels import ADAPTERS
 from channels.base import OutboundMessage, SendResult
 from channels.errors import SendError
-from channels.twilio.adapter import TwilioConfig
+from channels.twilio.settings import TwilioConfig
 
 CONFIGS: Mapping[str, BaseModel] = {
     "sms.twilio": TwilioConfig(
