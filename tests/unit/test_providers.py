@@ -1,4 +1,4 @@
-"""The dispatcher's adapters come from the settings and the registry, several per medium in order."""
+"""The dispatcher's adapters come from the settings and the registry, in order per medium."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``CONTINUUM_CHANNELS__<MEDIUM>``: each medium's providers, in order, checked against the registry."""
+"""``CONTINUUM_CHANNELS__<MEDIUM>``: each medium's providers in order, checked by the registry."""
 
 from __future__ import annotations
 
