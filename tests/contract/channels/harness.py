@@ -87,6 +87,16 @@ BASIC_AUTH: Mapping[str, tuple[str, str]] = {
 Queued = httpx.Response | httpx.TransportError
 
 
+def queued_response(item: Mapping[str, Any]) -> Queued:
+    """A case file's queued response (status, json|body, headers) or transport error."""
+    if "error" in item:
+        kinds = {"connect": httpx.ConnectError, "timeout": httpx.ReadTimeout}
+        return kinds[item["error"]](f"simulated {item['error']} error")
+    if "json" in item:
+        return httpx.Response(item["status"], json=item["json"], headers=item.get("headers"))
+    return httpx.Response(item["status"], text=item.get("body", ""), headers=item.get("headers"))
+
+
 @dataclass
 class SendOutcome:
     """What one harness run produced: a result or an error, and the requests made."""

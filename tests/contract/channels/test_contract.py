@@ -11,9 +11,9 @@ from harness import (
     CASES_DIR,
     CONFIGS,
     CREDENTIAL_FIELDS,
-    Queued,
     blank_credential,
     case_path,
+    queued_response,
     run_send,
 )
 
@@ -38,16 +38,6 @@ def load_cases() -> list[Any]:
     ]
 
 
-def queued(item: dict[str, Any]) -> Queued:
-    """Build a queued response (status, json|body, headers) or transport error from case data."""
-    if "error" in item:
-        kinds = {"connect": httpx.ConnectError, "timeout": httpx.ReadTimeout}
-        return kinds[item["error"]](f"simulated {item['error']} error")
-    if "json" in item:
-        return httpx.Response(item["status"], json=item["json"], headers=item.get("headers"))
-    return httpx.Response(item["status"], text=item.get("body", ""), headers=item.get("headers"))
-
-
 @pytest.mark.parametrize("channel_type", sorted(PROVIDERS))
 def test_every_provider_has_a_case_file(channel_type: str) -> None:
     assert case_path(channel_type).is_file(), f"{channel_type} has no case file"
@@ -69,7 +59,7 @@ async def test_case(
     msg_data = {"message_id": "msg-1", **case["msg"]}
     msg_data["attachments"] = tuple(msg_data.get("attachments", ()))
     responses = {
-        url: [queued(i) for i in items] for url, items in case.get("responses", {}).items()
+        url: [queued_response(i) for i in items] for url, items in case.get("responses", {}).items()
     }
     outcome = await run_send(
         channel_type,
