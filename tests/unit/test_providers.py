@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
-from types import SimpleNamespace
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import httpx
-from prometheus_client import CollectorRegistry
 
 from channels import PROVIDERS
 from channels.base import OutboundMessage, SendResult
 from channels.twilio import TWILIO
 from channels.twilio.adapter import TwilioSms
 from channels.twilio.settings import TwilioConfig
-from orchestrator.doorbell import Doorbell
 from orchestrator.media import MEDIA
-from orchestrator.metrics import Metrics
-from orchestrator.policy.spec import Policy
 from orchestrator.providers import build_adapters, enabled, primaries, status_callbacks
 from orchestrator.settings import Settings
-from orchestrator.topics import Topics
-from orchestrator.workers.base import Deps
-from orchestrator.workers.dispatcher import DispatcherWorker, _Send
-from tests.unit.sends import message_send
+from orchestrator.workers.dispatcher import _Send
+from tests.unit.sends import bare_dispatcher, message_send
 
 
 class EchoSms:
@@ -87,27 +79,10 @@ def test_only_enabled_providers_with_a_status_path_get_callbacks() -> None:
 
 async def test_a_send_on_the_webhook_medium_without_a_provider_is_no_adapter() -> None:
     settings = Settings()
-    deps = Deps(
-        settings=settings,
-        topics=Topics(),
-        store=cast(Any, None),
-        metrics=Metrics(CollectorRegistry()),
-        clock=lambda: datetime(2026, 12, 1, tzinfo=UTC),
-        new_id=lambda: "c1",
-    )
-    none = cast(Any, None)
-    deferred = cast(Any, SimpleNamespace(added=Doorbell()))
     async with httpx.AsyncClient() as http:
         adapters = primaries(build_adapters(settings, http))
-    worker = DispatcherWorker(
-        deps,
-        none,
-        adapters,
-        status_callbacks(settings),
-        policy=Policy,
-        counters=none,
-        deferred=deferred,
-    )
+    worker = bare_dispatcher(settings, adapters, status_callbacks(settings))
+    none: Any = None
     cmd = message_send(channel="webhook", to="partner-1")
     entry = {"state": "pending", "message_id": cmd.message_id, "provider": None}
     send = _Send(record=none, event=none, cmd=cmd, attempt=1, entry=entry)
