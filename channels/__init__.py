@@ -1,7 +1,7 @@
 """The provider registry: every provider Continuum knows, keyed by ``channel_type``.
 
 ``channel_type`` is ``"<medium>.<provider>"`` (``"sms.twilio"``). A provider is listed here
-explicitly, one line each (not registered by an import side effect); see ``docs/channels.md``.
+explicitly in the tuple below (not registered by an import side effect); see ``docs/channels.md``.
 """
 
 from __future__ import annotations
