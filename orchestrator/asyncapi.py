@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from orchestrator import events as ev
-from orchestrator.settings import CHANNELS
+from orchestrator.media import MEDIA
 from orchestrator.topics import Topics
 
 SCHEMAS = "#/components/schemas/"
@@ -132,7 +132,7 @@ class _Channel:
 
 def _channels(topics: Topics) -> dict[str, _Channel]:
     out: dict[str, _Channel] = {}
-    for c in CHANNELS:
+    for c in MEDIA:
         out[f"inbound_{c}"] = _Channel(
             topics.inbound(c),
             f"Inbound {c} messages, keyed by sender address. Produce yours here.",

@@ -20,8 +20,8 @@ from pydantic_settings import SettingsError
 
 from orchestrator import commands, logs
 from orchestrator.errors import ConfigError
+from orchestrator.media import MEDIA
 from orchestrator.settings import (
-    CHANNELS,
     Settings,
     describe_error,
     unknown_variables,
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         'continuum send sms --from +15551230001 "where is my order"',
         'continuum send sms --from +15551230005 --id SMdup1 "order?"',
     )
-    s.add_argument("channel", choices=CHANNELS)
+    s.add_argument("channel", choices=MEDIA)
     s.add_argument("text", help="the message text")
     s.add_argument("--from", dest="sender", required=True, help="the customer's address")
     s.add_argument("--to", dest="recipient", default=None, help="our address they wrote to")
@@ -173,7 +173,7 @@ def _ledger(sub: Subparsers) -> None:
     q.add_argument("--step", help="only this step (inbound_received, decision, ...)")
     q.add_argument("--outcome", help="only this outcome (delivered, policy_blocked, ...)")
     q.add_argument("--flow", help="only records of this flow id")
-    q.add_argument("--channel", choices=CHANNELS, help="only records on this channel")
+    q.add_argument("--channel", choices=MEDIA, help="only records on this channel")
     q.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
     q.add_argument(
         "--limit", type=commands.positive_int, default=10_000, help="records at most (10000)"
@@ -245,7 +245,7 @@ def _policy(sub: Subparsers) -> None:
     who.add_argument("--customer", help="a customer id")
     who.add_argument("--address", help="an address of the customer (phone, email...)")
     e.add_argument("--purpose", required=True, choices=("transactional", "service", "marketing"))
-    e.add_argument("--channel", required=True, choices=CHANNELS)
+    e.add_argument("--channel", required=True, choices=MEDIA)
     e.add_argument("--at", type=commands.parse_time, help="ISO 8601 time (default: now, UTC)")
     e.add_argument("--text", default="", help="the message text (for the loop guard)")
     e.add_argument(
@@ -287,7 +287,7 @@ def _flow_tools(fsub: Subparsers, default: str) -> None:
         "echo 'where is my order' | continuum flows simulate order-status",
     )
     sim.add_argument("flow", help="the flow id to try")
-    sim.add_argument("--channel", choices=CHANNELS, default="sms")
+    sim.add_argument("--channel", choices=MEDIA, default="sms")
     sim.add_argument(
         "--from",
         dest="sender",

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import to_jsonable_python
 
 from orchestrator.errors import BadRecord
+from orchestrator.media import Medium
 
 CONTENT_TYPE = "application/cloudevents+json"
 CE_HEADER_PREFIX = "ce_"
@@ -309,7 +310,7 @@ def _explain(exc: ValidationError) -> str:
 class CustomerAddress(_Data):
     """A customer named by where they can be reached."""
 
-    channel: Literal["sms", "whatsapp", "email", "webchat"]
+    channel: Medium
     address: str = Field(min_length=1, description="normalised (see docs/wire-format.md)")
 
 

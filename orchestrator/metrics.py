@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from orchestrator.settings import CHANNELS
+from orchestrator.media import MEDIA
 
 STAGES = ("inbound", "events", "decision", "dispatch", "status", "ledger", "webhook")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -31,7 +31,7 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 def channel_label(channel: str | None) -> str:
     """A channel name safe to use as a label value."""
-    return channel if channel in CHANNELS else "other"
+    return channel if channel in MEDIA else "other"
 
 
 class Metrics:

@@ -23,12 +23,9 @@ from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
 from channels._http import pool_limits
-from channels.base import ChannelAdapter
 from channels.sandbox.app import create_sandbox_app
 from channels.sandbox.config import SandboxConfig
-from channels.twilio_sms import TwilioSms
 from orchestrator.api.app import ApiDeps, create_app
-from orchestrator.api.twilio import STATUS_PATH
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.flowfile import load_flows
 from orchestrator.executor import Executor
@@ -36,6 +33,7 @@ from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
 from orchestrator.metrics import Metrics, metrics_app
 from orchestrator.policy.spec import Policy
+from orchestrator.providers import build_adapters, primaries, status_callbacks
 from orchestrator.redis_client import make_redis
 from orchestrator.reload import FlowReloader
 from orchestrator.settings import Settings
@@ -252,10 +250,8 @@ class Service:
             case "events":
                 return EventsWorker(deps, publisher)
             case "dispatcher":
-                adapters: dict[str, ChannelAdapter] = {
-                    "sms": TwilioSms(self.settings.twilio, self._http)
-                }
-                callbacks = {TwilioSms.channel_type: self.settings.api_public_url + STATUS_PATH}
+                adapters = primaries(build_adapters(self.settings, self._http))
+                callbacks = status_callbacks(self.settings)
                 deferred = DeferredSends(self._redis)
                 release = self._publisher(self._scheduler_broker, "/continuum/release")
                 self._release = DeferredRelease(

@@ -29,16 +29,16 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from channels.twilio_sms import TwilioConfig
-
-CHANNELS: tuple[str, ...] = ("sms", "whatsapp", "email", "webchat")
-"""The inbound channels, one topic each."""
+from channels import PROVIDERS, find
+from channels.provider import UnknownProvider
+from channels.twilio.settings import TwilioSettings
+from orchestrator.media import MEDIA, Medium
 
 ENV_FILE = ".env"
 """Settings are also read from this file in the working folder, when it exists."""
 
-SANDBOX_ACCOUNT_SID = "AC00000000000000000000000000000000"
-SANDBOX_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105 - the local sandbox's well-known token
+DEFAULT_CHANNELS: Mapping[Medium, tuple[str, ...]] = {"sms": ("twilio",)}
+"""The providers of each medium unless ``CONTINUUM_CHANNELS__<MEDIUM>`` says otherwise."""
 
 
 class _Section(BaseModel):
@@ -175,20 +175,6 @@ class DispatchSettings(_Section):
     )
 
 
-class TwilioSettings(TwilioConfig):
-    """Twilio credentials; the defaults point at the local sandbox, so each can be set alone."""
-
-    account_sid: str = Field(SANDBOX_ACCOUNT_SID, description="Twilio Account SID (AC...)")
-    auth_token: SecretStr = Field(
-        SecretStr(SANDBOX_AUTH_TOKEN), description="Twilio auth token; also checks webhooks"
-    )
-    base_url: str = Field(
-        "http://127.0.0.1:8090",
-        description="Twilio API base URL; defaults to the local sandbox's address",
-    )
-    from_number: str | None = Field("+15559990000", description="default sender number")
-
-
 class Settings(BaseSettings):
     """Every setting of a Continuum process."""
 
@@ -225,6 +211,12 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     sandbox: SandboxSettings = SandboxSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    channels: dict[Medium, tuple[str, ...]] = Field(
+        default_factory=lambda: {m: DEFAULT_CHANNELS.get(m, ()) for m in MEDIA},
+        description="each medium's providers in order, comma-separated: "
+        "CONTINUUM_CHANNELS__SMS=twilio (the default; the other media default to none). "
+        "The first sends; the rest wait for failover",
+    )
     twilio: TwilioSettings = TwilioSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
@@ -244,21 +236,56 @@ class Settings(BaseSettings):
             return tuple(h.strip().lower() for h in value.split(",") if h.strip())
         return value
 
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channel_lists(cls, value: Any) -> Any:
+        """Comma-separated names; a medium left out keeps its default (``sms``: twilio)."""
+        if not isinstance(value, dict):
+            return value
+        given = {
+            str(k).lower(): tuple(n.strip() for n in v.split(",") if n.strip())
+            if isinstance(v, str)
+            else v
+            for k, v in value.items()
+        }
+        return {**{m: DEFAULT_CHANNELS.get(m, ()) for m in MEDIA}, **given}
+
+    @field_validator("channels")
+    @classmethod
+    def _known_providers(
+        cls, value: dict[Medium, tuple[str, ...]]
+    ) -> dict[Medium, tuple[str, ...]]:
+        """Every listed provider is in the registry, and listed once."""
+        for medium, names in value.items():
+            for name in names:
+                try:
+                    find(medium, name, PROVIDERS)
+                except UnknownProvider as exc:
+                    raise ValueError(f"CHANNELS__{medium.upper()}: {exc}") from None
+            if len(set(names)) != len(names):
+                raise ValueError(f"CHANNELS__{medium.upper()} lists a provider twice: {names}")
+        return value
+
     @model_validator(mode="before")
     @classmethod
-    def _twilio_defaults_to_the_sandbox(cls, data: Any) -> Any:
-        """Unless Twilio's base URL is given, it follows wherever the sandbox listens."""
+    def _providers_default_to_the_sandbox(cls, data: Any) -> Any:
+        """Unless a provider's base URL is given, it follows wherever the sandbox listens."""
         if not isinstance(data, dict):
-            return data
-        twilio = data.get("twilio")
-        if twilio is not None and (not isinstance(twilio, dict) or "base_url" in twilio):
             return data
         sandbox = data.get("sandbox")
         sandbox = sandbox if isinstance(sandbox, dict) else {}
         host = str(sandbox.get("host", "127.0.0.1"))
         host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - not a bind
-        port = sandbox.get("port", 8090)
-        return {**data, "twilio": {**(twilio or {}), "base_url": f"http://{host}:{port}"}}
+        url = f"http://{host}:{sandbox.get('port', 8090)}"
+        for provider in PROVIDERS.values():
+            key = provider.settings_key
+            section = data.get(key)
+            if "base_url" not in provider.settings.model_fields or (
+                section is not None and (not isinstance(section, dict) or "base_url" in section)
+            ):
+                continue
+            data = {**data, key: {**(section or {}), "base_url": url}}
+        return data
 
     @model_validator(mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.settings import CHANNELS
+from orchestrator.media import MEDIA
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ class Topics:
 
     def all(self) -> list[str]:
         """Every topic, for creation at start."""
-        per_channel = [t for c in CHANNELS for t in (self.inbound(c), self.outbound(c))]
+        per_channel = [t for c in MEDIA for t in (self.inbound(c), self.outbound(c))]
         return [
             *per_channel,
             self.customer,
@@ -67,7 +67,7 @@ class Topics:
     def external(self) -> frozenset[str]:
         """The topics that clients other than Continuum produce to: the inbound channels and
         business events. Their consumers never sleep (nothing rings for their records)."""
-        return frozenset([*(self.inbound(c) for c in CHANNELS), self.events])
+        return frozenset([*(self.inbound(c) for c in MEDIA), self.events])
 
     def channel_of(self, topic: str) -> str:
         """The channel a per-channel topic belongs to (its last dotted part)."""

@@ -1,4 +1,7 @@
-"""Build the sandbox provider: a FastAPI app speaking Twilio's HTTP API on loopback.
+"""Build the sandbox provider: a FastAPI app speaking every registered provider's API on loopback.
+
+Each provider brings its own fake (``Provider.sandbox``, e.g. :mod:`channels.twilio.sandbox`);
+this app mounts them all, with the admin routes and the pretend order API.
 
 Example::
 
@@ -17,12 +20,12 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from channels import PROVIDERS
 from channels.sandbox.admin import admin_router
 from channels.sandbox.config import SandboxConfig
 from channels.sandbox.fast import SandboxApp
 from channels.sandbox.orders import orders_router
 from channels.sandbox.runtime import SandboxRuntime
-from channels.sandbox.twilio import twilio_router
 
 
 def create_sandbox_app(config: SandboxConfig, http: httpx.AsyncClient | None = None) -> FastAPI:
@@ -37,7 +40,8 @@ def create_sandbox_app(config: SandboxConfig, http: httpx.AsyncClient | None = N
     app = SandboxApp(title="Continuum sandbox provider", lifespan=lifespan)
     app.runtime = runtime
     app.state.sandbox = runtime
-    app.include_router(twilio_router(runtime))
+    for provider in PROVIDERS.values():
+        app.include_router(provider.sandbox(runtime))
     app.include_router(admin_router(runtime))
     app.include_router(orders_router())
     return app

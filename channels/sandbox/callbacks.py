@@ -10,7 +10,7 @@ import httpx
 
 from channels.sandbox.runtime import SandboxRuntime, Step
 from channels.sandbox.store import SandboxMessage
-from channels.twilio_signature import compute_signature
+from channels.twilio.signature import compute_signature
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A provider sandbox must answer thousands of sends a second. Through FastAPI's router, request
 object and form parser, ``POST .../Messages.json`` cost three times its own work; here the one
 route the dispatcher calls is matched on the raw scope, its urlencoded body parsed with the
-standard library, and the same :func:`~channels.sandbox.twilio.accept_message` answers. Every
+standard library, and the same :func:`~channels.twilio.sandbox.accept_message` answers. Every
 other request (and a Messages.json post that is not urlencoded) goes to the FastAPI app.
 """
 
@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from channels.sandbox.runtime import SandboxRuntime
-from channels.sandbox.twilio import accept_message, twilio_error
+from channels.twilio.sandbox import accept_message, twilio_error
 
 _MESSAGES = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages\.json")
 _URLENCODED = b"application/x-www-form-urlencoded"

@@ -13,9 +13,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator.api.flows import flows_router
 from orchestrator.api.models import FlowsRejected, FlowsReloaded, Health, Readiness, error
-from orchestrator.api.twilio import twilio_router
+from orchestrator.api.webhooks import webhooks_router
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.metrics import Metrics
+from orchestrator.providers import enabled
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics
 from orchestrator.workers.publisher import Publisher
@@ -85,7 +86,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
         """Prometheus text format."""
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(twilio_router(deps))
+    providers = [p for chain in enabled(deps.settings).values() for p in chain]
+    app.include_router(webhooks_router(deps, providers))
     app.include_router(
         flows_router(deps),
         dependencies=[Security(_OPERATOR)],

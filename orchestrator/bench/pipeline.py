@@ -25,7 +25,7 @@ from orchestrator.bench.load import (
 from orchestrator.bench.options import BenchOptions
 from orchestrator.bench.progress import Progress
 from orchestrator.bench.report import Result, timed_out
-from orchestrator.settings import CHANNELS
+from orchestrator.media import MEDIA
 
 ROLES = ("inbound", "decision")
 BLOCK = 1
@@ -47,7 +47,7 @@ async def run(
     async with Deployment.start(endpoints, prefix, ROLES, options.work, api=False) as dep:
         topics = dep.topics
         out = Outbound(run_id)
-        watched = [*(topics.outbound(c) for c in CHANNELS), topics.audit]
+        watched = [*(topics.outbound(c) for c in MEDIA), topics.audit]
         consumer = await reader(endpoints.kafka, watched)
         stop = asyncio.Event()
         follower = asyncio.create_task(follow(consumer, out, topics.audit, stop))

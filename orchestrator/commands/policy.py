@@ -26,12 +26,13 @@ from redis.exceptions import RedisError
 from orchestrator.addresses import normalize_lookup
 from orchestrator.engine.model import CustomerState
 from orchestrator.errors import ConfigError, FlowError
+from orchestrator.media import MEDIA
 from orchestrator.policy.evaluate import Candidate, Customer, Verdict, evaluate
 from orchestrator.policy.history import Sent, text_hash
 from orchestrator.policy.loader import load_policy
 from orchestrator.policy.spec import Policy
 from orchestrator.redis_client import make_redis
-from orchestrator.settings import CHANNELS, Settings
+from orchestrator.settings import Settings
 from orchestrator.state.store import RedisStateStore
 
 EXIT_USAGE = 2
@@ -164,7 +165,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 async def _find(url: str, address: str, channel: str) -> str:
     """The customer who owns ``address``: on ``channel`` first, then on any channel."""
     redis = make_redis(url, socket_connect_timeout=5)
-    order = [channel, *(c for c in CHANNELS if c != channel)]
+    order = [channel, *(c for c in MEDIA if c != channel)]
     try:
         owners = await RedisStateStore(redis).owners(
             [(c, normalize_lookup(c, address)) for c in order]

@@ -13,20 +13,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from orchestrator.engine.durations import duration_schema, parse_duration
+from orchestrator.media import MEDIA as CHANNELS
+from orchestrator.media import Medium as Channel
 
 SPEC_VERSION = 1
 STAGES = ("awareness", "consideration", "purchase", "onboarding", "support", "renewal", "win-back")
-CHANNELS: tuple[Literal["sms", "whatsapp", "email", "webchat"], ...] = (
-    "sms",
-    "whatsapp",
-    "email",
-    "webchat",
-)
 PURPOSES = ("transactional", "service", "marketing")
 STATUSES = ("failed", "undelivered", "read", "delivered", "sent")
 STEP_ID = r"^[a-z][a-z0-9_-]{0,63}$"
 
-Channel = Literal["sms", "whatsapp", "email", "webchat"]
 Stage = Literal[
     "awareness", "consideration", "purchase", "onboarding", "support", "renewal", "win-back"
 ]
@@ -238,7 +233,7 @@ class ConsentChange(Spec):
 
     purpose: Purpose
     status: Literal["granted", "confirmed", "revoked"]
-    channel: Literal["reply", "all", "sms", "whatsapp", "email", "webchat"] = "reply"
+    channel: Literal["reply", "all"] | Channel = "reply"
 
 
 class SetStep(StepBase):

@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orchestrator.engine.durations import duration_schema, parse_duration
+from orchestrator.media import Medium as Channel
 
 Purpose = Literal["transactional", "service", "marketing"]
-Channel = Literal["sms", "whatsapp", "email", "webchat"]
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 

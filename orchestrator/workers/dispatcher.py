@@ -70,9 +70,9 @@ from orchestrator.events import (
     present,
 )
 from orchestrator.ledger.records import audit
+from orchestrator.media import MEDIA
 from orchestrator.policy.send_time import Counter, SendCheck
 from orchestrator.policy.spec import Policy
-from orchestrator.settings import CHANNELS
 from orchestrator.state.deferred import DeferredSend, DeferredSends, queue_deferrals
 from orchestrator.state.policy_counters import PolicyCounters
 from orchestrator.state.store import SendClaim, queue_claims, read_claims
@@ -138,7 +138,7 @@ class DispatcherWorker(BatchWorker):
 
     def topics(self) -> list[str]:
         """One outbound topic per channel."""
-        return [self._deps.topics.outbound(c) for c in CHANNELS]
+        return [self._deps.topics.outbound(c) for c in MEDIA]
 
     async def handle(self, records: Sequence[Record]) -> None:
         """Send one batch: the phases of the module docstring."""

@@ -18,7 +18,7 @@ from orchestrator.addresses import InvalidAddress, normalize
 from orchestrator.errors import BadRecord
 from orchestrator.events import BUSINESS_PREFIX, CloudEvent, parse_envelope
 from orchestrator.ledger.records import audit
-from orchestrator.settings import CHANNELS
+from orchestrator.media import MEDIA
 from orchestrator.workers.base import BatchWorker, Record
 
 
@@ -93,7 +93,7 @@ def _decode(record: Record) -> tuple[CloudEvent, str | tuple[str, str]]:
         return event, who
     if isinstance(who, dict):
         channel, address = who.get("channel"), who.get("address")
-        if channel in CHANNELS and isinstance(address, str) and address:
+        if channel in MEDIA and isinstance(address, str) and address:
             try:
                 return event, (channel, normalize(channel, address))
             except InvalidAddress as exc:

@@ -24,7 +24,7 @@ from orchestrator.events import (
     parse_envelope,
 )
 from orchestrator.ledger.records import audit
-from orchestrator.settings import CHANNELS
+from orchestrator.media import MEDIA
 from orchestrator.workers.base import BatchWorker, Record, position
 
 
@@ -43,7 +43,7 @@ class InboundWorker(BatchWorker):
 
     def topics(self) -> list[str]:
         """One topic per channel."""
-        return [self._deps.topics.inbound(c) for c in CHANNELS]
+        return [self._deps.topics.inbound(c) for c in MEDIA]
 
     async def handle(self, records: Sequence[Record]) -> None:
         """Process one batch; durable when this returns."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from channels.twilio_signature import compute_signature
-from orchestrator.api.twilio import STATUS_PATH
+from channels.twilio.signature import compute_signature
+from channels.twilio.webhooks import STATUS_PATH
 from tests.integration.helpers import Pipeline, eventually
 
 CUSTOMER = "+15551234567"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from channels.twilio_signature import compute_signature
-from orchestrator.api.twilio import INBOUND_PATH
+from channels.twilio.signature import compute_signature
+from channels.twilio.webhooks import INBOUND_PATH
 from orchestrator.events import AuditRecord
 from tests.integration.helpers import Pipeline, eventually, sms_event
 

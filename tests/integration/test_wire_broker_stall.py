@@ -17,9 +17,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from channels.twilio_signature import compute_signature
+from channels.twilio.signature import compute_signature
+from channels.twilio.webhooks import INBOUND_PATH, STATUS_PATH
 from orchestrator.api.app import ApiDeps, create_app
-from orchestrator.api.twilio import INBOUND_PATH, STATUS_PATH
 from orchestrator.metrics import Metrics
 from orchestrator.servers import EmbeddedServer, free_port, start_kafka
 from orchestrator.settings import Settings

@@ -39,7 +39,9 @@ def _exit_code(argv: list[str]) -> int | str | None:
         pytest.param(["sandbox"], ["usage: continuum sandbox"], id="sandbox"),
         pytest.param(["topics"], ["usage: continuum topics"], id="topics"),
         pytest.param(
-            ["send"], ["--from", "--to", "--id", "{sms,whatsapp,email,webchat}", "text"], id="send"
+            ["send"],
+            ["--from", "--to", "--id", "{sms,whatsapp,email,webchat,webhook}", "text"],
+            id="send",
         ),
         pytest.param(["ledger"], ["query"], id="ledger"),
         pytest.param(

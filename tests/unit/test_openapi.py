@@ -10,9 +10,9 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
-from channels.twilio_signature import compute_signature
+from channels.twilio.signature import compute_signature
+from channels.twilio.webhooks import INBOUND_PATH, STATUS_PATH
 from orchestrator.api.app import ApiDeps, create_app
-from orchestrator.api.twilio import INBOUND_PATH, STATUS_PATH
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics

@@ -1,5 +1,9 @@
 """Contract harness: run one adapter send against queued HTTP responses and check the invariants.
 
+Everything it knows about a provider comes from the provider's case file,
+``cases/<channel_type>.yaml``: a ``provider`` header (a working config, the default URL, the
+credential and basic-auth fields) and the ``cases``.
+
 Every adapter goes through the same checks (CO ``handlertest.RunOutgoingTestCases``): the requests
 match, no queued response is left over, no ``secret_fields`` value leaks into requests, logs,
 results or errors, and the outcome is a ``SendResult`` or a ``SendError``.
@@ -12,37 +16,85 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus
 
 import httpx
 import pytest
+import yaml
 from pydantic import BaseModel, SecretStr
 
-from channels import ADAPTERS
+from channels import ADAPTERS, PROVIDERS
 from channels.base import OutboundMessage, SendResult
 from channels.errors import SendError
-from channels.twilio_sms import TwilioConfig
 
-CONFIGS: Mapping[str, BaseModel] = {
-    "sms.twilio": TwilioConfig(
-        account_sid="AC1", auth_token=SecretStr("tw-secret-7f3a9c"), from_number="+15559999"
-    ),
-}
-"""One working config per channel_type; every adapter in ADAPTERS needs an entry."""
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+"""One ``<channel_type>.yaml`` per registered provider: a ``provider`` header and ``cases``."""
 
-DEFAULT_URLS: Mapping[str, str] = {
-    "sms.twilio": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json",
+
+@dataclass(frozen=True)
+class CaseFile:
+    """A provider's case file: what the harness needs to run it, and its send cases."""
+
+    config: BaseModel
+    default_url: str
+    credential_fields: tuple[str, ...]
+    basic_auth: tuple[str, str] | None
+    cases: list[dict[str, Any]]
+
+
+def case_path(channel_type: str) -> Path:
+    """Where the case file of ``channel_type`` is."""
+    return CASES_DIR / f"{channel_type}.yaml"
+
+
+def load_case_file(channel_type: str) -> CaseFile:
+    """Read and check the case file of a registered provider."""
+    data = yaml.safe_load(case_path(channel_type).read_text(encoding="utf-8"))
+    head = data["provider"]
+    auth = head.get("basic_auth")
+    return CaseFile(
+        config=PROVIDERS[channel_type].settings.model_validate(head["config"]),
+        default_url=head["default_url"],
+        credential_fields=tuple(head["credential_fields"]),
+        basic_auth=(auth[0], auth[1]) if auth else None,
+        cases=list(data["cases"]),
+    )
+
+
+CASE_FILES: Mapping[str, CaseFile] = {
+    ct: load_case_file(ct) for ct in sorted(PROVIDERS) if case_path(ct).is_file()
 }
+"""Every registered provider's case file that exists (a missing one fails a contract test)."""
+
+CONFIGS: Mapping[str, BaseModel] = {ct: f.config for ct, f in CASE_FILES.items()}
+"""One working config per channel_type."""
+
+DEFAULT_URLS: Mapping[str, str] = {ct: f.default_url for ct, f in CASE_FILES.items()}
 """Where each adapter sends with its CONFIGS entry; used when responses are given as a list."""
 
-CREDENTIAL_FIELDS: Mapping[str, tuple[str, ...]] = {"sms.twilio": ("account_sid", "auth_token")}
+CREDENTIAL_FIELDS: Mapping[str, tuple[str, ...]] = {
+    ct: f.credential_fields for ct, f in CASE_FILES.items()
+}
 """Config fields that must be non-empty; blanking any one must raise ChannelConfigInvalid."""
 
-BASIC_AUTH: Mapping[str, tuple[str, str]] = {"sms.twilio": ("account_sid", "auth_token")}
+BASIC_AUTH: Mapping[str, tuple[str, str]] = {
+    ct: f.basic_auth for ct, f in CASE_FILES.items() if f.basic_auth
+}
 """Config fields (user, password) every request's basic-auth header must carry."""
 
 Queued = httpx.Response | httpx.TransportError
+
+
+def queued_response(item: Mapping[str, Any]) -> Queued:
+    """A case file's queued response (status, json|body, headers) or transport error."""
+    if "error" in item:
+        kinds = {"connect": httpx.ConnectError, "timeout": httpx.ReadTimeout}
+        return kinds[item["error"]](f"simulated {item['error']} error")
+    if "json" in item:
+        return httpx.Response(item["status"], json=item["json"], headers=item.get("headers"))
+    return httpx.Response(item["status"], text=item.get("body", ""), headers=item.get("headers"))
 
 
 @dataclass

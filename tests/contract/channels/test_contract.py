@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from harness import (
+    CASE_FILES,
+    CASES_DIR,
     CONFIGS,
     CREDENTIAL_FIELDS,
-    DEFAULT_URLS,
-    Queued,
     blank_credential,
+    case_path,
+    queued_response,
     run_send,
 )
 
-from channels import ADAPTERS, errors
+from channels import ADAPTERS, PROVIDERS, errors
 from channels.base import OutboundMessage
 from channels.errors import (
     ChannelConfigInvalid,
@@ -28,38 +28,27 @@ from channels.errors import (
     Throttled,
 )
 
-CASES_DIR = Path(__file__).resolve().parent / "cases"
-
 
 def load_cases() -> list[Any]:
-    """Return one pytest param per case of every channel's cases file."""
-    params = []
-    for path in sorted(CASES_DIR.glob("*.yaml")):
-        for case in yaml.safe_load(path.read_text(encoding="utf-8")):
-            params.append(pytest.param(path.stem, case, id=f"{path.stem}:{case['label']}"))
-    return params
+    """Return one pytest param per case of every registered provider's case file."""
+    return [
+        pytest.param(ct, case, id=f"{ct}:{case['label']}")
+        for ct, case_file in CASE_FILES.items()
+        for case in case_file.cases
+    ]
 
 
-def queued(item: dict[str, Any]) -> Queued:
-    """Build a queued response (status, json|body, headers) or transport error from case data."""
-    if "error" in item:
-        kinds = {"connect": httpx.ConnectError, "timeout": httpx.ReadTimeout}
-        return kinds[item["error"]](f"simulated {item['error']} error")
-    if "json" in item:
-        return httpx.Response(item["status"], json=item["json"], headers=item.get("headers"))
-    return httpx.Response(item["status"], text=item.get("body", ""), headers=item.get("headers"))
-
-
-@pytest.mark.parametrize("channel_type", sorted(ADAPTERS))
-def test_every_adapter_has_cases_and_config(channel_type: str) -> None:
-    assert (CASES_DIR / f"{channel_type}.yaml").is_file()
-    assert channel_type in CONFIGS
-    assert channel_type in DEFAULT_URLS
+@pytest.mark.parametrize("channel_type", sorted(PROVIDERS))
+def test_every_provider_has_a_case_file(channel_type: str) -> None:
+    assert case_path(channel_type).is_file(), f"{channel_type} has no case file"
+    case_file = CASE_FILES[channel_type]
+    assert isinstance(case_file.config, PROVIDERS[channel_type].settings)
+    assert case_file.cases, "at least one case"
     assert ADAPTERS[channel_type].channel_type == channel_type
 
 
-def test_every_cases_file_names_an_adapter() -> None:
-    assert {path.stem for path in CASES_DIR.glob("*.yaml")} <= set(ADAPTERS)
+def test_every_case_file_names_a_provider() -> None:
+    assert {path.stem for path in CASES_DIR.glob("*.yaml")} <= set(PROVIDERS)
 
 
 @pytest.mark.parametrize(("channel_type", "case"), load_cases())
@@ -70,7 +59,7 @@ async def test_case(
     msg_data = {"message_id": "msg-1", **case["msg"]}
     msg_data["attachments"] = tuple(msg_data.get("attachments", ()))
     responses = {
-        url: [queued(i) for i in items] for url, items in case.get("responses", {}).items()
+        url: [queued_response(i) for i in items] for url, items in case.get("responses", {}).items()
     }
     outcome = await run_send(
         channel_type,
@@ -100,7 +89,7 @@ async def test_case(
         pytest.param(400, ResponseStatus, id="4xx-permanent"),
     ],
 )
-@pytest.mark.parametrize("channel_type", sorted(ADAPTERS))
+@pytest.mark.parametrize("channel_type", sorted(CASE_FILES))
 async def test_http_status_mapping(
     channel_type: str, status: int, error: type[SendError], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -111,7 +100,7 @@ async def test_http_status_mapping(
     assert outcome.error.retryable is error.retryable
 
 
-@pytest.mark.parametrize("channel_type", sorted(ADAPTERS))
+@pytest.mark.parametrize("channel_type", sorted(CASE_FILES))
 async def test_transport_error_is_connection_failed(
     channel_type: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -127,7 +116,7 @@ async def test_transport_error_is_connection_failed(
     [httpx.ReadTimeout("read timed out"), httpx.RemoteProtocolError("peer closed")],
     ids=["read-timeout", "protocol-error"],
 )
-@pytest.mark.parametrize("channel_type", sorted(ADAPTERS))
+@pytest.mark.parametrize("channel_type", sorted(CASE_FILES))
 async def test_failure_after_sending_is_outcome_unknown_and_not_retried(
     channel_type: str, exc: httpx.TransportError, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -138,7 +127,7 @@ async def test_failure_after_sending_is_outcome_unknown_and_not_retried(
 
 @pytest.mark.parametrize(
     ("channel_type", "field_name"),
-    [(ct, name) for ct in sorted(ADAPTERS) for name in CREDENTIAL_FIELDS[ct]],
+    [(ct, name) for ct in sorted(CASE_FILES) for name in CREDENTIAL_FIELDS[ct]],
 )
 async def test_missing_credentials_fail_before_io(
     channel_type: str, field_name: str, caplog: pytest.LogCaptureFixture

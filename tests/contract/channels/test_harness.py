@@ -11,7 +11,7 @@ from harness import CONFIGS, DEFAULT_URLS, run_send
 
 from channels import ADAPTERS
 from channels.base import OutboundMessage, SendResult
-from channels.twilio_sms import TwilioSms
+from channels.twilio.adapter import TwilioSms
 
 OK = {"sid": "SM1", "status": "queued"}
 

@@ -14,7 +14,8 @@ from channels.base import OutboundMessage
 from channels.errors import RejectedWithReason
 from channels.sandbox import SandboxConfig, create_sandbox_app
 from channels.sandbox.segments import count_segments
-from channels.twilio_sms import TwilioConfig, TwilioSms
+from channels.twilio.adapter import TwilioSms
+from channels.twilio.settings import TwilioConfig
 
 SID_RE = re.compile(r"^SM[0-9a-f]{32}$")
 FORM = {"To": "+15550001", "From": "+15559999", "Body": "hello"}

@@ -13,8 +13,8 @@ from channels.sandbox import create_sandbox_app
 from channels.sandbox.callbacks import status_form
 from channels.sandbox.runtime import SandboxRuntime, Step
 from channels.sandbox.store import SandboxMessage
-from channels.twilio_signature import validate_signature
-from channels.twilio_sms import parse_inbound, parse_status_callback
+from channels.twilio.adapter import parse_inbound, parse_status_callback
+from channels.twilio.signature import validate_signature
 
 HOOK = "https://continuum.test/webhooks/twilio/status?tenant=t1"
 FORM = {"To": "+15550001", "From": "+15559999", "Body": "hello", "StatusCallback": HOOK}

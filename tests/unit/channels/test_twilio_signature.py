@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from channels.twilio_signature import compute_signature, validate_signature
+from channels.twilio.signature import compute_signature, validate_signature
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 VECTORS = REPO_ROOT.parent / "shared" / "vectors" / "twilio_signature.json"

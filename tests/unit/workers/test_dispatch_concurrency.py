@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from types import SimpleNamespace
-from typing import Any, ClassVar, cast
+from typing import ClassVar
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from channels.base import OutboundMessage, SendResult
 from channels.errors import ConnectionFailed
-from orchestrator.doorbell import Doorbell
-from orchestrator.metrics import Metrics
-from orchestrator.policy.spec import Policy
 from orchestrator.settings import DispatchSettings, Settings
-from orchestrator.topics import Topics
-from orchestrator.workers.base import Deps
 from orchestrator.workers.dispatcher import DispatcherWorker
-from tests.unit.sends import message_send
+from tests.unit.sends import bare_dispatcher, message_send
 
 
 class GatedAdapter:
@@ -61,17 +53,7 @@ async def call(worker: DispatcherWorker, adapter: GatedAdapter, to: str) -> Send
 
 def dispatcher(concurrency: int, backoff_s: float) -> DispatcherWorker:
     dispatch = DispatchSettings(concurrency=concurrency, attempts=2, backoff_s=backoff_s)
-    deps = Deps(
-        settings=Settings(dispatch=dispatch),
-        topics=Topics(),
-        store=cast(Any, None),
-        metrics=Metrics(CollectorRegistry()),
-        clock=lambda: datetime(2026, 12, 1, tzinfo=UTC),
-        new_id=lambda: "c1",
-    )
-    none = cast(Any, None)
-    deferred = cast(Any, SimpleNamespace(added=Doorbell()))
-    return DispatcherWorker(deps, none, {}, {}, policy=Policy, counters=none, deferred=deferred)
+    return bare_dispatcher(Settings(dispatch=dispatch))
 
 
 async def test_calls_in_flight_never_exceed_the_concurrency_setting() -> None:

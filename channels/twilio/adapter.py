@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from channels._http import parse_json, raise_for_send_status, transport_error
 from channels.base import OutboundMessage, SendResult
@@ -26,6 +25,8 @@ from channels.errors import (
     ResponseUnparseable,
     SendError,
 )
+from channels.twilio.settings import TwilioConfig
+from channels.webhooks import StatusReport
 
 STATUS_MAP: Mapping[str, str] = {
     "accepted": "queued",
@@ -43,35 +44,10 @@ STATUS_MAP: Mapping[str, str] = {
 }
 """Twilio message status → Continuum status; anything else maps to ``"unknown"``."""
 
-_STOPPED_CODES = frozenset({"21610"})  # "Attempt to send to unsubscribed recipient" (STOP)
-
-
-class TwilioConfig(BaseModel):
-    """Credentials and defaults for one Twilio account."""
-
-    model_config = ConfigDict(frozen=True)
-
-    account_sid: str = Field(description="Twilio Account SID (AC...), also the basic-auth user.")
-    auth_token: SecretStr = Field(
-        description="Twilio Auth Token: basic-auth password and webhook key."
-    )
-    base_url: str = Field(
-        default="https://api.twilio.com", description="Twilio REST API root, or the sandbox's."
-    )
-    from_number: str | None = Field(
-        default=None, description="Default sender (E.164 or alphanumeric) when a message has none."
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class StatusReport:
-    """One Twilio status callback, decoded: which message, its mapped and raw status, and why."""
-
-    external_id: str
-    status: str
-    provider_status: str
-    error_code: str | None = None
-    error_message: str | None = None
+ERROR_CODES: Mapping[str, type[SendError]] = {
+    "21610": ContactStopped,  # "Attempt to send to unsubscribed recipient" (they texted STOP)
+}
+"""Twilio error code → the SendError it raises; any other code is RejectedWithReason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +166,8 @@ def _rejection(resp: httpx.Response) -> SendError | None:
     if not isinstance(body, dict) or body.get("code") in (None, ""):
         return None
     code, message = _text(body["code"]), _text(body.get("message"))
-    if code in _STOPPED_CODES:
-        return ContactStopped(message, status_code=resp.status_code)
+    if (kind := ERROR_CODES.get(code)) is not None:
+        return kind(message, status_code=resp.status_code)
     return RejectedWithReason(code, message, status_code=resp.status_code)
 
 

@@ -149,7 +149,7 @@ def _rfc2822(at: datetime) -> str:
     return format_datetime(at)
 
 
-def twilio_router(runtime: SandboxRuntime) -> APIRouter:
+def twilio_sandbox(runtime: SandboxRuntime) -> APIRouter:
     """Build the Twilio routes bound to ``runtime``."""
     router = APIRouter()
     config = runtime.config

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from channels.twilio_sms import (
-    STATUS_MAP,
-    InboundSms,
-    StatusReport,
-    TwilioConfig,
-    parse_inbound,
-    parse_status_callback,
-)
+from channels.twilio.adapter import STATUS_MAP, InboundSms, parse_inbound, parse_status_callback
+from channels.twilio.settings import TwilioConfig
+from channels.webhooks import StatusReport
 
 CONTINUUM_STATUSES = {"queued", "sent", "delivered", "read", "failed", "undelivered", "unknown"}
 TWILIO_STATUSES = {
