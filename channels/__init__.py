@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from channels.base import ChannelAdapter
+from channels.generic import GENERIC
 from channels.provider import Provider, UnknownProvider
 from channels.twilio import TWILIO
 
-PROVIDERS: Mapping[str, Provider] = {p.channel_type: p for p in (TWILIO,)}
+PROVIDERS: Mapping[str, Provider] = {p.channel_type: p for p in (TWILIO, GENERIC)}
 """Every provider, by ``channel_type``."""
 
 ADAPTERS: Mapping[str, type[ChannelAdapter]] = {k: p.adapter for k, p in PROVIDERS.items()}

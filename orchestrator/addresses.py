@@ -10,7 +10,7 @@ address it received through :func:`normalize`, so that ``+1 (555) 123-0001`` and
   the ``+1 555`` numbers of the docs and tests are possible but not valid.
 - ``email``: surrounding space and a ``mailto:`` prefix dropped, the domain lower-cased; the
   local part is kept as typed (RFC 5321 lets servers treat it case-sensitively).
-- anything else (``webchat`` session ids): surrounding space dropped.
+- anything else (``webchat`` session ids, ``webhook`` ids): surrounding space dropped.
 
 An address that cannot be normalised raises :class:`InvalidAddress`: callers turn it into a
 4xx, a CLI error, or a dead letter with the reason ``invalid_address``. Pure: no I/O.

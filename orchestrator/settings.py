@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from channels import PROVIDERS, find
+from channels.generic import GenericSettings
 from channels.provider import UnknownProvider
 from channels.twilio.settings import TwilioSettings
 from orchestrator.media import MEDIA, Medium
@@ -218,6 +219,7 @@ class Settings(BaseSettings):
         "The first sends; the rest wait for failover",
     )
     twilio: TwilioSettings = TwilioSettings()
+    generic: GenericSettings = GenericSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["text", "json"] = Field(

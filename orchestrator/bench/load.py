@@ -45,8 +45,9 @@ def address(channel: str, customer: int, block: int) -> str:
 
 
 ANSWERED = tuple(m for m in MEDIA if m != "webhook")
-"""The media the shipped HELP flow answers on (``flows/help.yaml``): every medium but
-``webhook``, which no shipped flow listens to yet, so its messages would never be replied to."""
+"""The media the bench loads: every medium but ``webhook``, whose provider (``generic``) is
+off unless ``CONTINUUM_CHANNELS__WEBHOOK`` enables it, so its messages would never be replied
+to."""
 
 
 def inbound_plan(

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.addresses import InvalidAddress, guess_channel, normalize, normalize_lookup
+from orchestrator.addresses import (
+    MAX_LENGTH,
+    InvalidAddress,
+    guess_channel,
+    normalize,
+    normalize_lookup,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +82,15 @@ def test_webchat_session_ids_are_trimmed_but_otherwise_opaque() -> None:
     for bad in ("", "two words", "a\nb"):
         with pytest.raises(InvalidAddress):
             normalize("webchat", bad)
+
+
+def test_webhook_addresses_are_opaque_ids_trimmed_and_bounded() -> None:
+    assert normalize("webhook", " crm-contact-4711 ") == "crm-contact-4711"
+    assert normalize("webhook", "CRM:Contact/4711") == "CRM:Contact/4711"
+    assert normalize("webhook", "x" * MAX_LENGTH) == "x" * MAX_LENGTH
+    for bad in ("", "   ", "two words", "a\tb", "x" * (MAX_LENGTH + 1)):
+        with pytest.raises(InvalidAddress):
+            normalize("webhook", bad)
 
 
 @given(channel=st.sampled_from(["sms", "whatsapp", "email", "webchat"]), text=st.text())

@@ -45,12 +45,15 @@ class RecordingWebhooks:
     """
 
     hooks: list[Hook] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
+    """Every post as sent (raw body and headers), for providers whose webhooks are not forms."""
     script: dict[str, list[int | Exception]] = field(default_factory=dict)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
         form = dict(parse_qsl(request.content.decode(), keep_blank_values=True))
         self.hooks.append(Hook(url, form, request.headers.get("X-Twilio-Signature")))
+        self.requests.append(request)
         answers = self.script.get(url)
         answer = answers.pop(0) if answers else 200
         if isinstance(answer, Exception):
