@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping
 from channels.base import ChannelAdapter
 from channels.provider import Provider, UnknownProvider
 from channels.twilio import TWILIO
+from channels.vonage import VONAGE
 
-PROVIDERS: Mapping[str, Provider] = {p.channel_type: p for p in (TWILIO,)}
+PROVIDERS: Mapping[str, Provider] = {p.channel_type: p for p in (TWILIO, VONAGE)}
 """Every provider, by ``channel_type``."""
 
 ADAPTERS: Mapping[str, type[ChannelAdapter]] = {k: p.adapter for k, p in PROVIDERS.items()}

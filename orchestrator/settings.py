@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from channels import PROVIDERS, find
 from channels.provider import UnknownProvider
 from channels.twilio.settings import TwilioSettings
+from channels.vonage import VonageSettings
 from orchestrator.media import MEDIA, Medium
 
 ENV_FILE = ".env"
@@ -218,6 +219,7 @@ class Settings(BaseSettings):
         "The first sends; the rest wait for failover",
     )
     twilio: TwilioSettings = TwilioSettings()
+    vonage: VonageSettings = VonageSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["text", "json"] = Field(
