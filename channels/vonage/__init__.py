@@ -93,7 +93,7 @@ class VonageSettings(BaseModel):
 
 
 def signed_string(params: Mapping[str, str]) -> str:
-    """``&name=value`` for each parameter but ``sig``, sorted; ``&`` and ``=`` in values as ``_``."""
+    """``&name=value`` for each parameter but ``sig``, sorted; ``&``, ``=`` in values as ``_``."""
     return "".join(
         f"&{k}={str(v).replace('&', '_').replace('=', '_')}"
         for k, v in sorted(params.items())
