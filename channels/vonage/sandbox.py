@@ -46,11 +46,16 @@ class InboundRequest(BaseModel):
 def _signed(params: dict[str, str], secret: str) -> dict[str, str]:
     """``params`` with ``timestamp``, ``nonce`` and the SHA-256 HMAC ``sig`` Vonage adds."""
     out = {**params, "timestamp": str(int(time.time())), "nonce": str(uuid.uuid4())}
-    signed = "".join(
-        f"&{k}={v.replace('&', '_').replace('=', '_')}" for k, v in sorted(out.items())
-    )
-    out["sig"] = hmac.new(secret.encode(), signed.encode(), hashlib.sha256).hexdigest().upper()
+    out["sig"] = _sig(out, secret)
     return out
+
+
+def _sig(params: dict[str, str], secret: str) -> str:
+    """Vonage's SHA-256 HMAC signature of ``params``, upper-case hex as Vonage sends it."""
+    signed = "".join(
+        f"&{k}={v.replace('&', '_').replace('=', '_')}" for k, v in sorted(params.items())
+    )
+    return hmac.new(secret.encode(), signed.encode(), hashlib.sha256).hexdigest().upper()
 
 
 def _message_id() -> str:
@@ -80,10 +85,17 @@ async def _fields(request: Request) -> dict[str, str]:
 
 def _refusal(fields: dict[str, str]) -> JSONResponse | None:
     """Vonage's answer to a send with bad credentials or a missing field, or None."""
-    if not fields.get("api_key") or not fields.get("api_secret"):
+    if not fields.get("api_key") or not (fields.get("api_secret") or fields.get("sig")):
         return _error("2", "Missing api_key or api_secret")
+    if fields.get("api_secret") and fields.get("sig"):
+        return _error("32", "Signature and API secret disallowed")
     key_ok = _same(fields["api_key"], SANDBOX_API_KEY)
-    if not (_same(fields["api_secret"], SANDBOX_API_SECRET) and key_ok):
+    if "sig" in fields:
+        unsigned = {k: v for k, v in fields.items() if k != "sig"}
+        want = _sig(unsigned, SANDBOX_SIGNATURE_SECRET)
+        if not (_same(fields["sig"].upper(), want) and key_ok):
+            return _error("14", "Invalid Signature")
+    elif not (_same(fields["api_secret"], SANDBOX_API_SECRET) and key_ok):
         return _error("4", "Bad Credentials")
     for name in ("from", "to", "text"):
         if not fields.get(name):
