@@ -1,6 +1,6 @@
 """Vonage SMS: ``POST /sms/json``, inbound SMS and delivery-receipt webhooks, signed requests.
 
-Vonage signs a webhook by HMAC-SHA256 over its sorted parameters (see :func:`sign`); the
+Vonage signs a webhook by HMAC-SHA256 over its sorted parameters (``signature.py``); the
 parameters carry ``timestamp`` (Unix seconds) and ``nonce``, and a request whose timestamp is
 more than ``REPLAY_WINDOW_S`` from now is refused as a replay. Each webhook answers 2xx only
 once the broker has stored its event (503 with ``Retry-After`` otherwise, from the context).
@@ -8,8 +8,6 @@ once the broker has stored its event (503 with ``Retry-After`` otherwise, from t
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -37,12 +35,28 @@ from channels.vonage.sandbox import (
     SANDBOX_SIGNATURE_SECRET,
     vonage_sandbox,
 )
+from channels.vonage.signature import REPLAY_WINDOW_S, fresh, sign, signed_string, verify
 from channels.webhooks import UNAVAILABLE, InboundMessage, StatusReport, WebhookContext, error
+
+__all__ = [
+    "ERROR_CODES",
+    "INBOUND_PATH",
+    "REPLAY_WINDOW_S",
+    "STATUS_MAP",
+    "STATUS_PATH",
+    "VONAGE",
+    "VonageSettings",
+    "VonageSms",
+    "e164",
+    "fresh",
+    "sign",
+    "signed_string",
+    "verify",
+    "vonage_webhooks",
+]
 
 INBOUND_PATH = "/webhooks/vonage/inbound"
 STATUS_PATH = "/webhooks/vonage/status"
-REPLAY_WINDOW_S = 300
-"""A signed request whose ``timestamp`` is further than this from now is refused (replay)."""
 
 STATUS_MAP: Mapping[str, str] = {
     "accepted": "sent",
@@ -90,34 +104,6 @@ class VonageSettings(BaseModel):
         "http://127.0.0.1:8090",
         description="SMS API root, https://rest.nexmo.com (follows the sandbox)",
     )
-
-
-def signed_string(params: Mapping[str, str]) -> str:
-    """``&name=value`` for each parameter but ``sig``, sorted; ``&``, ``=`` in values as ``_``."""
-    return "".join(
-        f"&{k}={str(v).replace('&', '_').replace('=', '_')}"
-        for k, v in sorted(params.items())
-        if k != "sig"
-    )
-
-
-def sign(secret: str, params: Mapping[str, str]) -> str:
-    """Vonage's ``sig``: hex HMAC-SHA256 of :func:`signed_string` with the signature secret."""
-    return hmac.new(secret.encode(), signed_string(params).encode(), hashlib.sha256).hexdigest()
-
-
-def verify(secret: str, params: Mapping[str, str], sig: str) -> bool:
-    """Whether ``sig`` signs ``params`` (case-insensitive hex, compared in constant time)."""
-    return hmac.compare_digest(sign(secret, params).encode(), sig.lower().encode())
-
-
-def fresh(params: Mapping[str, str], now: float | None = None) -> bool:
-    """Whether the signed ``timestamp`` is within ``REPLAY_WINDOW_S`` of ``now``."""
-    try:
-        stamp = int(params.get("timestamp", ""))
-    except ValueError:
-        return False
-    return abs((time.time() if now is None else now) - stamp) <= REPLAY_WINDOW_S
 
 
 def e164(msisdn: str) -> str:

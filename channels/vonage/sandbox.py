@@ -3,7 +3,6 @@ an inbound-SMS simulator (``POST /_sandbox/vonage/inbound``), signed as Vonage s
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import random
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.store import SandboxMessage
+from channels.vonage.signature import sign
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +51,8 @@ def _signed(params: dict[str, str], secret: str) -> dict[str, str]:
 
 
 def _sig(params: dict[str, str], secret: str) -> str:
-    """Vonage's SHA-256 HMAC signature of ``params``, upper-case hex as Vonage sends it."""
-    signed = "".join(
-        f"&{k}={v.replace('&', '_').replace('=', '_')}" for k, v in sorted(params.items())
-    )
-    return hmac.new(secret.encode(), signed.encode(), hashlib.sha256).hexdigest().upper()
+    """Vonage's signature of ``params``, upper-case hex as Vonage sends it."""
+    return sign(secret, params).upper()
 
 
 def _message_id() -> str:
