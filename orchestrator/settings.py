@@ -33,6 +33,7 @@ from channels import PROVIDERS, find
 from channels.generic import GenericSettings
 from channels.provider import UnknownProvider
 from channels.twilio.settings import TwilioSettings
+from channels.vonage import VonageSettings
 from orchestrator.media import MEDIA, Medium
 
 ENV_FILE = ".env"
@@ -220,6 +221,7 @@ class Settings(BaseSettings):
     )
     twilio: TwilioSettings = TwilioSettings()
     generic: GenericSettings = GenericSettings()
+    vonage: VonageSettings = VonageSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["text", "json"] = Field(

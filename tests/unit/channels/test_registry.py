@@ -95,7 +95,9 @@ def test_a_provider_maps_statuses_and_error_codes(channel_type: str) -> None:
 
 
 def test_an_unknown_provider_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(UnknownProvider, match=r"unknown sms provider 'nope' \(known: twilio\)"):
+    with pytest.raises(
+        UnknownProvider, match=r"unknown sms provider 'nope' \(known: twilio, vonage\)"
+    ):
         find("sms", "nope")
     with pytest.raises(UnknownProvider, match=r"unknown email provider 'twilio' \(known: none\)"):
         find("email", "twilio")
