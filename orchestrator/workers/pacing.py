@@ -21,7 +21,7 @@ sleep, since nothing rings for those records; nor does anyone while the bell is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any, Protocol
@@ -103,11 +103,6 @@ class Pacer:
         self._apply_to(member, self.current)
         if self._timer is None and self.current is self.busy_pace:
             self._after(self._hot_s, self.go_idle)
-
-    @property
-    def topics(self) -> Collection[str]:
-        """Every topic the paced consumers read."""
-        return frozenset(chain.from_iterable(m.topics for m in self._members))
 
     def records_seen(self) -> None:
         """Records arrived: be busy now and for ``hot_s`` more (call from the event loop)."""
