@@ -30,6 +30,11 @@ def send_key(message_id: str) -> str:
     return f"ct:send:{message_id}"
 
 
+def message_status_key(message_id: str) -> str:
+    """One sent message's delivery status (a one-member sorted set scored by rank)."""
+    return f"ct:mstatus:{message_id}"
+
+
 def external_id_key(provider: str, external_id: str) -> str:
     """Maps a provider's message id back to Continuum's outbound message."""
     return f"ct:ext:{provider}:{external_id}"

@@ -25,6 +25,7 @@ from orchestrator.state import keys
 from orchestrator.state.codec import dump_entry, dump_state, load_entry, load_state
 from orchestrator.state.deferred import DeferredSend, queue_deferrals
 from orchestrator.state.due_queue import queue_put, queue_remove
+from orchestrator.state.message_status import Advance, advance
 from orchestrator.state.timers import TimerSpec
 
 SEND_LEDGER_TTL_S = 30 * 24 * 3600
@@ -250,6 +251,11 @@ class RedisStateStore:
         commands of several operations (``queue_*`` here and in :mod:`..policy_counters`,
         :mod:`..deferred`) in one round trip."""
         return self._redis.pipeline(transaction=False)
+
+    async def advance_statuses(self, items: Sequence[tuple[str, str]]) -> list[Advance]:
+        """Apply (message id, status) receipts in order, each only if it moves its message
+        forward (:mod:`.message_status`), in one round trip."""
+        return await advance(self._redis, items)
 
     async def lookup_external(
         self, items: Sequence[tuple[str, str]]

@@ -17,6 +17,7 @@ from orchestrator.events import (
     parse_envelope,
 )
 from orchestrator.ledger.records import audit
+from orchestrator.state.message_status import Advance
 from orchestrator.workers.base import BatchWorker, Record
 
 # A receipt can overtake the dispatcher's own record of the send by a few milliseconds.
@@ -47,10 +48,16 @@ class StatusWorker(BatchWorker):
             except BadRecord as exc:
                 await self.reject(record, exc)
         sends = await self._lookup([r for _, r in receipts])
+        verdicts = await self._advance(receipts, sends)
         outcomes: list[tuple[str | None, str]] = []
         for (event_id, receipt), send in zip(receipts, sends, strict=True):
-            await self._record(event_id, receipt, send)
-            outcomes.append((send["channel"], receipt.status) if send else (None, "unmatched"))
+            verdict = verdicts.get(id(receipt))
+            await self._record(event_id, receipt, send, verdict)
+            if not send:
+                outcomes.append((None, "unmatched"))
+            else:
+                stale = verdict is not None and not verdict.applied
+                outcomes.append((send["channel"], "stale" if stale else receipt.status))
         await self._pub.flush()
         self.observe(outcomes, started, len(records))
 
@@ -84,8 +91,28 @@ class StatusWorker(BatchWorker):
             found = await self._deps.store.lookup_external(keys)
         return found
 
-    async def _record(self, event_id: str, r: MessageStatus, send: dict[str, Any] | None) -> None:
-        if send and send.get("customer_id") and r.status in STATUSES:
+    async def _advance(
+        self, receipts: list[tuple[str, MessageStatus]], sends: list[dict[str, Any] | None]
+    ) -> dict[int, Advance]:
+        """Each matched receipt's verdict (keyed by ``id(receipt)``): whether it moves its
+        message forward; receipts of one message in one batch are applied in batch order."""
+        matched = [
+            (receipt, str(send["message_id"]))
+            for (_, receipt), send in zip(receipts, sends, strict=True)
+            if send and send.get("message_id")
+        ]
+        found = await self._deps.store.advance_statuses([(m, r.status) for r, m in matched])
+        return {id(r): v for (r, _), v in zip(matched, found, strict=True)}
+
+    async def _record(
+        self,
+        event_id: str,
+        r: MessageStatus,
+        send: dict[str, Any] | None,
+        verdict: Advance | None = None,
+    ) -> None:
+        stale = verdict is not None and not verdict.applied
+        if send and send.get("customer_id") and r.status in STATUSES and not stale:
             await self._forward(event_id, r, send)
         send = send or {}
         detail = {
@@ -93,9 +120,13 @@ class StatusWorker(BatchWorker):
             for k, v in (("provider_status", r.provider_status), ("error_code", r.error_code))
             if v
         }
+        reason = r.error_message or (None if send else "no sent message has this id")
+        if stale and verdict is not None:
+            detail["current"] = verdict.current
+            reason = f"the message is already {verdict.current}: its status does not move back"
         await self._pub.audit(
             audit(
-                "status_changed",
+                "status_stale" if stale else "status_changed",
                 r.status,
                 identity=(r.provider, r.external_id, event_id),
                 at=self._deps.clock(),
@@ -105,7 +136,7 @@ class StatusWorker(BatchWorker):
                 message_id=send.get("message_id"),
                 provider=r.provider,
                 external_id=r.external_id,
-                reason=r.error_message or (None if send else "no sent message has this id"),
+                reason=reason,
                 detail=detail,
             )
         )
