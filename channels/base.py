@@ -8,6 +8,7 @@ imports anything from ``orchestrator``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -20,7 +21,10 @@ class OutboundMessage:
 
     ``message_id`` is Continuum's deterministic id; adapters pass it to providers that accept an
     idempotency key or client reference. ``status_callback`` is where the provider should post
-    delivery receipts, when it supports per-message callbacks.
+    delivery receipts, when it supports per-message callbacks. ``content`` asks for more than
+    text where the medium has it (WhatsApp's templates and reply buttons:
+    ``{"kind": "template" | "buttons" | "list", ...}``, see :mod:`channels.meta.send`); None,
+    the default, is the text alone, and a provider without such messages ignores it.
     """
 
     message_id: str
@@ -29,6 +33,7 @@ class OutboundMessage:
     sender: str | None = None
     attachments: tuple[str, ...] = ()
     status_callback: str | None = None
+    content: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
