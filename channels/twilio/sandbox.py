@@ -91,6 +91,8 @@ async def accept_message(
         created_at=datetime.now(UTC),
         media_urls=tuple(media),
         status_callback=_first(form, "StatusCallback") or None,
+        provider="twilio",
+        channel="sms",
     )
     runtime.store.add(message)
     await runtime.submit(status_steps(runtime, message))
