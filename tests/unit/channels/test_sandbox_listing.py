@@ -12,6 +12,7 @@ from sandbox_harness import Sandbox
 from channels.base import OutboundMessage
 from channels.generic import GenericSettings, GenericWebhook
 from channels.generic.sandbox import SEND_PATH
+from channels.sandbox.fast import SandboxApp
 from channels.sandbox.store import SandboxMessage
 from channels.twilio.adapter import TwilioSms
 from channels.twilio.settings import TwilioConfig
@@ -107,3 +108,10 @@ def test_sandbox_message_keeps_its_old_constructor_and_defaults_to_sms() -> None
     assert (old.channel, old.summary()["channel"], old.summary()["id"]) == ("sms", "sms", "id-1")
     new = SandboxMessage("id-2", "acct", "a", "b", "hi", at, provider="x", channel="email")
     assert new.summary()["channel"] == "email"
+
+
+async def test_the_fast_app_serves_every_provider_not_only_twilio(sandbox: Sandbox) -> None:
+    """``SandboxApp`` (fast.py) shortcuts only Twilio's Messages.json; the others still answer."""
+    assert isinstance(sandbox.app, SandboxApp)
+    await _send_one_of_each(sandbox)  # raises on any refusal
+    assert {m["provider"] for m in await _list(sandbox)} == {"twilio", "vonage", "generic"}
