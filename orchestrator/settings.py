@@ -286,11 +286,18 @@ class Settings(BaseSettings):
         for provider in PROVIDERS.values():
             key = provider.settings_key
             section = data.get(key)
-            if "base_url" not in provider.settings.model_fields or (
-                section is not None and (not isinstance(section, dict) or "base_url" in section)
-            ):
+            if section is not None and not isinstance(section, dict):
                 continue
-            data = {**data, key: {**(section or {}), "base_url": url}}
+            given = section or {}
+            moved = {
+                name: url + default[len(_SANDBOX_DEFAULT) :]
+                for name, default in _sandbox_url_defaults(provider.settings).items()
+                if name not in given
+            }
+            if "base_url" in provider.settings.model_fields and "base_url" not in given:
+                moved["base_url"] = url
+            if moved:
+                data = {**data, key: {**given, **moved}}
         return data
 
     @model_validator(mode="before")
@@ -346,6 +353,23 @@ def variables(environ: Mapping[str, str]) -> dict[str, str]:
     if isinstance(env_file, str | Path) and Path(env_file).is_file():
         found = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
     return {**found, **environ}
+
+
+_SANDBOX_DEFAULT = "http://127.0.0.1:8090"
+"""Where the sandbox listens by default: a provider URL default under it follows the sandbox."""
+
+
+def _sandbox_url_defaults(section: type[BaseModel]) -> dict[str, str]:
+    """The fields of a provider's settings whose default is a URL on the default sandbox (the
+    generic webhook's ``url``, say): each moves with ``CONTINUUM_SANDBOX__HOST``/``__PORT``."""
+    found = {}
+    for name, info in section.model_fields.items():
+        default = info.default
+        if isinstance(default, str) and (
+            default == _SANDBOX_DEFAULT or default.startswith(_SANDBOX_DEFAULT + "/")
+        ):
+            found[name] = default
+    return found
 
 
 def _sandbox_address(sandbox: Any) -> tuple[str, int]:

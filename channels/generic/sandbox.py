@@ -84,6 +84,7 @@ def generic_sandbox(runtime: SandboxRuntime) -> APIRouter:
             datetime.now(UTC),
             status_callback=str(status_url) if status_url else None,
             provider="generic",
+            channel="webhook",
         )
         runtime.store.add(message)
         if message.status_callback:

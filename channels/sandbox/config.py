@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+SANDBOX_API_KEY_SID = "SK00000000000000000000000000000000"
+"""The Twilio API key the sandbox accepts (with :data:`SANDBOX_API_KEY_SECRET`) besides the
+account's auth token."""
+SANDBOX_API_KEY_SECRET = "sandbox-api-key-secret"  # noqa: S105 - the sandbox's, public
+SANDBOX_MESSAGING_SERVICE_SID = "MG00000000000000000000000000000000"
+"""The Twilio messaging service the sandbox knows; it sends from :data:`SANDBOX_SERVICE_SENDER`."""
+SANDBOX_SERVICE_SENDER = "+15559990001"
+
 
 class SandboxConfig(BaseModel):
-    """The sandbox's one fake Twilio account and its callback timing."""
+    """The sandbox's one fake Twilio account (its token, API key and messaging service) and its
+    callback timing."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -17,6 +26,23 @@ class SandboxConfig(BaseModel):
     twilio_auth_token: SecretStr = Field(
         default=SecretStr("sandbox-auth-token"),
         description="Auth token: basic-auth password and the key that signs webhooks.",
+    )
+    twilio_api_key_sid: str = Field(
+        default=SANDBOX_API_KEY_SID,
+        description="API key SID the sandbox also accepts as basic-auth user (for the account).",
+    )
+    twilio_api_key_secret: SecretStr = Field(
+        default=SecretStr(SANDBOX_API_KEY_SECRET),
+        description="That API key's secret (basic-auth password); webhooks stay signed with "
+        "the auth token, as Twilio signs them.",
+    )
+    twilio_messaging_service_sid: str = Field(
+        default=SANDBOX_MESSAGING_SERVICE_SID,
+        description="The Messaging Service the sandbox knows (MessagingServiceSid of a send).",
+    )
+    twilio_service_sender: str = Field(
+        default=SANDBOX_SERVICE_SENDER,
+        description="The number that messaging service sends from when a send has no From.",
     )
     status_delay_s: float = Field(
         default=0.05, ge=0, description="Pause between successive status callbacks of a message."

@@ -5,6 +5,16 @@ object and form parser, ``POST .../Messages.json`` cost three times its own work
 route the dispatcher calls is matched on the raw scope, its urlencoded body parsed with the
 standard library, and the same :func:`~channels.twilio.sandbox.accept_message` answers. Every
 other request (and a Messages.json post that is not urlencoded) goes to the FastAPI app.
+
+This is not a second sandbox: :class:`SandboxApp` *is* the sandbox app
+(:func:`~channels.sandbox.app.create_sandbox_app` builds it), so every registered provider's
+fake, the admin routes and the order API are served as before, through FastAPI. Only the
+shortcut is Twilio's, on purpose: ``continuum bench`` (``orchestrator/bench/``) drives SMS
+through the default SMS provider, ``twilio``, so Messages.json is the one provider route under
+load; Vonage's ``/sms/json`` and the generic webhook's ``/generic/messages`` are not on any
+bench path and keep FastAPI's parsing (their answers are the same either way). A provider whose
+route a benchmark starts to load would get its shortcut here, answering through the same
+function its FastAPI route calls, as Twilio's does.
 """
 
 from __future__ import annotations

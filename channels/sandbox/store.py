@@ -28,16 +28,23 @@ class SandboxMessage:
     media_urls: tuple[str, ...] = ()
     status_callback: str | None = None
     provider: str = "twilio"
+    channel: str = "sms"
+    """The medium the message went out on: sms, whatsapp, email, webchat or webhook."""
     status: str = "queued"
     callbacks: list[str] = field(default_factory=list)
     received_at: float = field(default_factory=time.time)
     """When the provider request arrived (Unix seconds): what `continuum bench` times to."""
 
     def summary(self) -> dict[str, Any]:
-        """Return the JSON object ``GET /_sandbox/messages`` lists for this message."""
+        """Return the JSON object ``GET /_sandbox/messages`` lists for this message: the common
+        keys (``id``, ``provider``, ``channel``, ``to``, ``from``, ``body``, ``status``,
+        ``callbacks``, ``created_at``) and the older ones (``sid`` is ``id``, ``media_urls``,
+        ``status_callback``, ``received_at``) that tests and ``continuum bench`` read."""
         return {
+            "id": self.sid,
             "sid": self.sid,
             "provider": self.provider,
+            "channel": self.channel,
             "to": self.to,
             "from": self.sender,
             "body": self.body,
@@ -65,6 +72,19 @@ class MessageStore:
         count = len(self._messages)
         self._messages.clear()
         return count
+
+    def matching(
+        self, provider: str | None = None, channel: str | None = None, to: str | None = None
+    ) -> list[SandboxMessage]:
+        """The messages, in order, whose ``provider``, ``channel`` and ``to`` equal each given
+        value exactly (``to`` as the provider received it: no normalising)."""
+        return [
+            m
+            for m in self._messages
+            if (provider is None or m.provider == provider)
+            and (channel is None or m.channel == channel)
+            and (to is None or m.to == to)
+        ]
 
     def __iter__(self) -> Iterator[SandboxMessage]:
         return iter(list(self._messages))

@@ -66,7 +66,7 @@ class TwilioSms:
 
     channel_type: ClassVar[str] = "sms.twilio"
     channel: ClassVar[str] = "sms"
-    secret_fields: ClassVar[tuple[str, ...]] = ("auth_token",)
+    secret_fields: ClassVar[tuple[str, ...]] = ("auth_token", "api_key_secret")
 
     def __init__(self, config: TwilioConfig, http: httpx.AsyncClient) -> None:
         self._config, self._http = config, http
@@ -96,19 +96,40 @@ class TwilioSms:
 
     def _authorization(self) -> str:
         """The basic ``Authorization`` header, refusing empty credentials before any I/O (a
-        header rather than ``httpx.BasicAuth``: no auth flow generator per request)."""
-        token = self._config.auth_token.get_secret_value()
-        if not self._config.account_sid or not token:
+        header rather than ``httpx.BasicAuth``: no auth flow generator per request).
+
+        With an API key it is ``api_key_sid:api_key_secret``, else
+        ``account_sid:auth_token``; the URL names the account either way."""
+        config = self._config
+        token = config.auth_token.get_secret_value()
+        if not config.account_sid or not token:
             raise ChannelConfigInvalid("twilio account_sid and auth_token are required")
-        pair = f"{self._config.account_sid}:{token}".encode()
+        user, password = config.account_sid, token
+        if config.api_key_sid is not None and config.api_key_secret is not None:
+            user, password = config.api_key_sid, config.api_key_secret.get_secret_value()
+            if not password:
+                raise ChannelConfigInvalid("twilio api_key_secret is empty")
+        pair = f"{user}:{password}".encode()
         return "Basic " + base64.b64encode(pair).decode("ascii")
 
     def _form(self, msg: OutboundMessage) -> dict[str, str | list[str]]:
-        """Build the Messages.json form; MediaUrl repeats once per attachment."""
-        sender = msg.sender or self._config.from_number
-        if not sender:
-            raise ChannelConfigInvalid("no sender: message has none and from_number is unset")
-        form: dict[str, str | list[str]] = {"To": msg.to, "From": sender, "Body": msg.text}
+        """Build the Messages.json form; MediaUrl repeats once per attachment.
+
+        The sender is the message's own, else the messaging service (``MessagingServiceSid``
+        instead of ``From``: the service picks the number), else ``from_number``."""
+        form: dict[str, str | list[str]] = {"To": msg.to}
+        if msg.sender:
+            form["From"] = msg.sender
+        elif self._config.messaging_service_sid:
+            form["MessagingServiceSid"] = self._config.messaging_service_sid
+        elif self._config.from_number:
+            form["From"] = self._config.from_number
+        else:
+            raise ChannelConfigInvalid(
+                "no sender: message has none and neither messaging_service_sid nor from_number "
+                "is set"
+            )
+        form["Body"] = msg.text
         if msg.status_callback:
             form["StatusCallback"] = msg.status_callback
         if msg.attachments:

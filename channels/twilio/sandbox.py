@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.sandbox.callbacks import API_VERSION, post_signed, status_steps
+from channels.sandbox.config import SandboxConfig
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.segments import count_segments
 from channels.sandbox.store import SandboxMessage, new_sid
@@ -67,15 +68,19 @@ async def accept_message(
     """``POST /2010-04-01/Accounts/{account_sid}/Messages.json``: check, store, queue callbacks."""
     config = runtime.config
     creds = basic_credentials(authorization)
-    expected = (config.twilio_account_sid, config.twilio_auth_token.get_secret_value())
-    if creds is None or not _same(creds, expected):
+    if creds is None or not _known(creds, config):
         return twilio_error(401, 20003, "Authenticate")
-    if account_sid != creds[0]:
+    if account_sid != config.twilio_account_sid:  # an API key (SK) belongs to this account only
         return twilio_error(404, 20404, f"The requested resource {path} was not found")
     to, sender = _first(form, "To"), _first(form, "From")
+    service = _first(form, "MessagingServiceSid") or None
     body, media = _first(form, "Body"), form.get("MediaUrl", [])
     if not to:
         return twilio_error(400, 21604, "A 'To' phone number is required.")
+    if service is not None and service != config.twilio_messaging_service_sid:
+        return twilio_error(400, 21701, f"The Messaging Service Sid {service} is invalid.")
+    if not sender and service is not None:
+        sender = config.twilio_service_sender  # the service's sender pool: one number here
     if not sender:
         return twilio_error(400, 21603, "A 'From' phone number is required.")
     if not body and not media:
@@ -91,10 +96,17 @@ async def accept_message(
         created_at=datetime.now(UTC),
         media_urls=tuple(media),
         status_callback=_first(form, "StatusCallback") or None,
+        provider="twilio",
+        channel="sms",
     )
     runtime.store.add(message)
     await runtime.submit(status_steps(runtime, message))
-    return Reply(201, orjson.dumps(message_resource(message)))
+    resource = message_resource(message)
+    if service is not None:  # as Twilio answers a send through a service
+        resource["messaging_service_sid"] = service
+        if not _first(form, "From"):
+            resource.update({"from": None, "status": "accepted"})
+    return Reply(201, orjson.dumps(resource))
 
 
 def _first(form: Mapping[str, list[str]], name: str) -> str:
@@ -186,6 +198,15 @@ def twilio_sandbox(runtime: SandboxRuntime) -> APIRouter:
         return JSONResponse({"sid": sid, "status_code": resp.status_code})
 
     return router
+
+
+def _known(given: tuple[str, str], config: SandboxConfig) -> bool:
+    """Whether ``given`` is the account's SID and auth token or its API key and secret, each
+    compared in constant time (both pairs always checked)."""
+    token = (config.twilio_account_sid, config.twilio_auth_token.get_secret_value())
+    key = (config.twilio_api_key_sid, config.twilio_api_key_secret.get_secret_value())
+    by_token, by_key = _same(given, token), _same(given, key)
+    return by_token or by_key
 
 
 def _same(given: tuple[str, str], expected: tuple[str, str]) -> bool:

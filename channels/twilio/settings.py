@@ -7,7 +7,9 @@ the local sandbox, so that ``continuum up`` works with no settings and each can 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 SANDBOX_ACCOUNT_SID = "AC00000000000000000000000000000000"
 SANDBOX_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105 - the local sandbox's well-known token
@@ -28,6 +30,53 @@ class TwilioConfig(BaseModel):
     from_number: str | None = Field(
         default=None, description="Default sender (E.164 or alphanumeric) when a message has none."
     )
+    messaging_service_sid: str | None = Field(
+        default=None,
+        description="Messaging Service SID (MG...): when set, a message without its own sender "
+        "carries MessagingServiceSid instead of From (the service picks the sender).",
+    )
+    api_key_sid: str | None = Field(
+        default=None,
+        description="API key SID (SK...): when set with api_key_secret, the basic-auth user "
+        "instead of the account SID (the URL still names the account).",
+    )
+    api_key_secret: SecretStr | None = Field(
+        default=None, description="The API key's secret: then the basic-auth password."
+    )
+
+    @field_validator("messaging_service_sid", "api_key_sid", "api_key_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """An empty variable (``CONTINUUM_TWILIO__API_KEY_SID=``) means unset."""
+        if isinstance(value, SecretStr) and not value.get_secret_value():
+            return None
+        return None if value == "" else value
+
+    @field_validator("messaging_service_sid")
+    @classmethod
+    def _messaging_service_sid(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("MG"):
+            raise ValueError("a Twilio Messaging Service SID starts with MG")
+        return value
+
+    @field_validator("api_key_sid")
+    @classmethod
+    def _api_key_sid(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("SK"):
+            raise ValueError("a Twilio API key SID starts with SK (not AC: that is the account)")
+        return value
+
+    @model_validator(mode="after")
+    def _api_key_pair(self) -> Self:
+        """An API key is its SID and its secret: both or neither."""
+        if (self.api_key_sid is None) != (self.api_key_secret is None):
+            given, missing = (
+                ("API_KEY_SID", "API_KEY_SECRET")
+                if self.api_key_secret is None
+                else ("API_KEY_SECRET", "API_KEY_SID")
+            )
+            raise ValueError(f"twilio {given} is set but {missing} is not: set both or neither")
+        return self
 
 
 class TwilioSettings(TwilioConfig):

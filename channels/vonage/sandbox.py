@@ -148,6 +148,7 @@ def vonage_sandbox(runtime: SandboxRuntime) -> APIRouter:
             created_at=datetime.now(UTC),
             status_callback=fields.get("callback") or None,
             provider="vonage",
+            channel="sms",
             status="submitted",
         )
         runtime.store.add(message)

@@ -55,7 +55,8 @@ def test_every_case_file_names_a_provider() -> None:
 async def test_case(
     channel_type: str, case: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = CONFIGS[channel_type].model_copy(update=case.get("config", {}))
+    base = CONFIGS[channel_type]  # a case's config overrides, validated (secrets as SecretStr)
+    config = type(base).model_validate({**base.model_dump(), **case.get("config", {})})
     msg_data = {"message_id": "msg-1", **case["msg"]}
     msg_data["attachments"] = tuple(msg_data.get("attachments", ()))
     responses = {
