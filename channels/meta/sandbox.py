@@ -190,6 +190,7 @@ def meta_sandbox(runtime: SandboxRuntime) -> APIRouter:
             created_at=datetime.now(UTC),
             status_callback=app.get("url"),
             provider="meta",
+            channel="whatsapp",
             status="accepted",
         )
         runtime.store.add(message)

@@ -50,7 +50,7 @@ async def test_help_on_whatsapp_gets_its_reply_through_meta(meta_pipeline: Pipel
     assert resp.json()["status_code"] == 200
 
     sent = await eventually(pipe.sandbox_messages, lambda m: len(m) == 1)
-    assert sent[0]["provider"] == "meta"
+    assert (sent[0]["provider"], sent[0]["channel"]) == ("meta", "whatsapp")
     assert sent[0]["to"] == CUSTOMER.lstrip("+")
     assert "STOP" in sent[0]["body"]
     assert sent[0]["status_callback"] == pipe.api_url + WEBHOOK_PATH
