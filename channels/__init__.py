@@ -13,8 +13,9 @@ from channels.generic import GENERIC
 from channels.provider import Provider, UnknownProvider
 from channels.twilio import TWILIO
 from channels.vonage import VONAGE
+from channels.webchat import WEBCHAT
 
-PROVIDERS: Mapping[str, Provider] = {p.channel_type: p for p in (TWILIO, VONAGE, GENERIC)}
+PROVIDERS: Mapping[str, Provider] = {p.channel_type: p for p in (TWILIO, VONAGE, GENERIC, WEBCHAT)}
 """Every provider, by ``channel_type``."""
 
 ADAPTERS: Mapping[str, type[ChannelAdapter]] = {k: p.adapter for k, p in PROVIDERS.items()}

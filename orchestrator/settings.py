@@ -34,6 +34,7 @@ from channels.generic import GenericSettings
 from channels.provider import UnknownProvider
 from channels.twilio.settings import TwilioSettings
 from channels.vonage import VonageSettings
+from channels.webchat import WebchatSettings
 from orchestrator.media import MEDIA, Medium
 
 ENV_FILE = ".env"
@@ -222,6 +223,7 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = TwilioSettings()
     generic: GenericSettings = GenericSettings()
     vonage: VonageSettings = VonageSettings()
+    webchat: WebchatSettings = WebchatSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["text", "json"] = Field(
