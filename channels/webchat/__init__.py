@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import logging
 import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 
 RedisClient = Redis | RedisCluster
 
+HERE = Path(__file__).resolve().parent
 SESSION_PATH = "/webchat/session"
 SOCKET_PATH = "/webchat/ws"
 ROUTE = "webchat_inbound"
@@ -168,12 +172,32 @@ def webchat_webhooks(config: WebchatSettings, ctx: WebhookContext) -> APIRouter:
             session_id=session_id, token=sign(secret, session_id, expires_at), expires_at=expires_at
         )
 
+    def cors(request: Request, response: Response) -> None:
+        origin = request.headers.get("origin")
+        if origin is not None and _origin_allowed(origin, config, ctx.public_url):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+
+    @router.options(SESSION_PATH, include_in_schema=False)
+    async def preflight(request: Request) -> Response:
+        response = Response(status_code=204)
+        cors(request, response)
+        response.headers["Access-Control-Allow-Methods"] = "POST"
+        response.headers["Access-Control-Allow-Headers"] = "content-type"
+        return response
+
     @router.post(
         SESSION_PATH,
         responses={401: error("the token has expired"), 403: error("the token is forged")},
     )
-    async def session(body: SessionRequest | None = None) -> Session:
-        """A new session, or the session of a valid ``token`` with a fresh token."""
+    async def session(
+        request: Request, response: Response, body: SessionRequest | None = None
+    ) -> Session:
+        """A new session, or the session of a valid ``token`` with a fresh token.
+
+        Answers CORS for the origins in ``allowed_origins`` (and the API's own).
+        """
+        cors(request, response)
         if body is None or not body.token:
             ctx.count("webchat_session", "accepted")
             return issue(f"wc_{secrets.token_urlsafe(16)}")
@@ -188,32 +212,48 @@ def webchat_webhooks(config: WebchatSettings, ctx: WebhookContext) -> APIRouter:
         ctx.count("webchat_session", "resumed")
         return issue(session_id)
 
+    widget = (HERE / "widget.js").read_text(encoding="utf-8")
+    demo = (HERE / "demo.html").read_text(encoding="utf-8")
+
+    @router.get("/webchat/widget.js", include_in_schema=False)
+    async def widget_js() -> Response:
+        return Response(widget, media_type="text/javascript; charset=utf-8")
+
+    @router.get("/webchat/", include_in_schema=False)
+    async def demo_page() -> HTMLResponse:
+        return HTMLResponse(demo.replace("{base}", html.escape(ctx.public_url)))
+
     @router.websocket(SOCKET_PATH)
     async def socket(ws: WebSocket, token: str = "") -> None:
-        if not _origin_allowed(ws.headers.get("origin"), config, ctx.public_url):
-            ctx.count(ROUTE, "bad_origin")
-            await ws.close(code=CLOSE_ORIGIN, reason="origin not allowed")
-            return
-        try:
-            session_id, _ = verify(secret, token, time.time())
-        except TokenInvalid as exc:
-            expired = isinstance(exc, TokenExpired)
-            ctx.count(ROUTE, "expired" if expired else "bad_signature")
-            await ws.accept()
-            await ws.close(code=CLOSE_EXPIRED if expired else CLOSE_FORGED, reason=str(exc))
-            return
-        await ws.accept()
-        pump = asyncio.create_task(_pump(ws, ctx, session_id), name=f"webchat-{session_id}")
-        try:
-            await _listen(ws, ctx, config, session_id)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pump
+        """The browser's socket: ``?token=`` opens it, closed 4401 (expired) or 4403."""
+        await _serve(ws, ctx, config, token)
 
     return router
+
+
+async def _serve(ws: WebSocket, ctx: WebhookContext, config: WebchatSettings, token: str) -> None:
+    """Check the origin and token, then relay frames both ways until the browser leaves."""
+    await ws.accept()
+    if not _origin_allowed(ws.headers.get("origin"), config, ctx.public_url):
+        ctx.count(ROUTE, "bad_origin")
+        await ws.close(code=CLOSE_ORIGIN, reason="origin not allowed")
+        return
+    try:
+        session_id, _ = verify(config.secret.get_secret_value(), token, time.time())
+    except TokenInvalid as exc:
+        expired = isinstance(exc, TokenExpired)
+        ctx.count(ROUTE, "expired" if expired else "bad_signature")
+        await ws.close(code=CLOSE_EXPIRED if expired else CLOSE_FORGED, reason=str(exc))
+        return
+    pump = asyncio.create_task(_pump(ws, ctx, session_id), name=f"webchat-{session_id}")
+    try:
+        await _listen(ws, ctx, config, session_id)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump
 
 
 async def _listen(
