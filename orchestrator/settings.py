@@ -40,7 +40,7 @@ from orchestrator.media import MEDIA, Medium
 ENV_FILE = ".env"
 """Settings are also read from this file in the working folder, when it exists."""
 
-DEFAULT_CHANNELS: Mapping[Medium, tuple[str, ...]] = {"sms": ("twilio",)}
+DEFAULT_CHANNELS: Mapping[Medium, tuple[str, ...]] = {"sms": ("twilio",), "webchat": ("webchat",)}
 """The providers of each medium unless ``CONTINUUM_CHANNELS__<MEDIUM>`` says otherwise."""
 
 
