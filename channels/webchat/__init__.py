@@ -245,7 +245,7 @@ async def _serve(ws: WebSocket, ctx: WebhookContext, config: WebchatSettings, to
         ctx.count(ROUTE, "expired" if expired else "bad_signature")
         await ws.close(code=CLOSE_EXPIRED if expired else CLOSE_FORGED, reason=str(exc))
         return
-    pump = asyncio.create_task(_pump(ws, ctx, session_id), name=f"webchat-{session_id}")
+    pump = asyncio.create_task(_pump(ws, ctx, config, session_id), name=f"webchat-{session_id}")
     try:
         await _listen(ws, ctx, config, session_id)
     except WebSocketDisconnect:
@@ -261,10 +261,12 @@ async def _listen(
 ) -> None:
     """Each browser frame: a message (published, then acked) or a read receipt."""
     while True:
-        raw = await ws.receive_text()
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
         try:
-            frame: Any = json.loads(raw)
-        except ValueError:
+            frame: Any = json.loads(message.get("text") or "")
+        except ValueError:  # a binary frame, or not JSON
             frame = None
         if not isinstance(frame, dict):
             ctx.count(ROUTE, "invalid")
@@ -304,34 +306,31 @@ async def _listen(
         await ws.send_json({"type": "ack", "id": mid})
 
 
-async def _pump(ws: WebSocket, ctx: WebhookContext, session_id: str) -> None:
+async def _pump(
+    ws: WebSocket, ctx: WebhookContext, config: WebchatSettings, session_id: str
+) -> None:
     """Replies from the mailbox to the socket, from the last delivered position, each once."""
     redis = ctx.redis
     key, pos_key = mailbox_key(session_id), position_key(session_id)
-    last = _text(await redis.get(pos_key) or b"0-0")
+    last: str | None = None
     while True:
         try:
+            if last is None:
+                last = _text(await redis.get(pos_key) or b"0-0")
             answer = await redis.xread({key: last}, count=10, block=1000)
+            for _stream, entries in answer or ():
+                for entry_id, fields in entries:
+                    data = {_text(k): _text(v) for k, v in fields.items()}
+                    frame = {"type": "message", "id": data.get("id"), "text": data.get("text")}
+                    await ws.send_json({**frame, "at": data.get("at")})
+                    last = _text(entry_id)
+                    await redis.set(pos_key, last, ex=config.pending_ttl_s)
+                    with contextlib.suppress(HTTPException):
+                        report = StatusReport(data.get("id", ""), "delivered", "delivered")
+                        await ctx.status(STATUS_ROUTE, report)
         except (RedisError, OSError) as exc:
             log.warning("webchat %s: mailbox read failed: %s", session_id, exc)
             await asyncio.sleep(1)  # back off from a failing Redis, then read again
-            continue
-        for _stream, entries in answer or ():
-            for entry_id, fields in entries:
-                data = {_text(k): _text(v) for k, v in fields.items()}
-                await ws.send_json(
-                    {
-                        "type": "message",
-                        "id": data.get("id"),
-                        "text": data.get("text"),
-                        "at": data.get("at"),
-                    }
-                )
-                last = _text(entry_id)
-                await redis.set(pos_key, last, keepttl=True)
-                with contextlib.suppress(HTTPException):
-                    report = StatusReport(data.get("id", ""), "delivered", "delivered")
-                    await ctx.status(STATUS_ROUTE, report)
 
 
 WEBCHAT = Provider(

@@ -101,6 +101,8 @@ async def test_a_bad_frame_is_answered_with_an_error_and_the_socket_stays_open(
         error = await _frame(ws, "error")
         assert error["id"] == "c1"
         assert "2000" in error["reason"]
+        await ws.send(b"\x00binary")
+        assert (await _frame(ws, "error"))["reason"] == "not a JSON object"
         await ws.send(json.dumps({"type": "message", "id": "c2", "text": "HELP"}))
         assert await _frame(ws, "ack") == {"type": "ack", "id": "c2"}
 
@@ -139,6 +141,8 @@ async def test_a_reply_written_while_closed_arrives_once_on_the_next_connection(
     assert HELP_REPLY in reply["text"]
     (entry_id, _), *_ = await redis.xrange(mailbox_key(sid))
     await eventually(lambda: redis.get(position_key(sid)), lambda pos: pos == entry_id)
+    ttl = pipe.service.settings.webchat.pending_ttl_s
+    assert 0 < await redis.ttl(position_key(sid)) <= ttl  # the position expires with the mailbox
 
     async with httpx.AsyncClient() as http:
         adapter = WebchatMailbox(pipe.service.settings.webchat, http, redis=redis)
