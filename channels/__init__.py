@@ -14,8 +14,11 @@ from channels.meta import META
 from channels.provider import Provider, UnknownProvider
 from channels.twilio import TWILIO
 from channels.vonage import VONAGE
+from channels.webchat import WEBCHAT
 
-PROVIDERS: Mapping[str, Provider] = {p.channel_type: p for p in (TWILIO, VONAGE, GENERIC, META)}
+PROVIDERS: Mapping[str, Provider] = {
+    p.channel_type: p for p in (TWILIO, VONAGE, GENERIC, META, WEBCHAT)
+}
 """Every provider, by ``channel_type``."""
 
 ADAPTERS: Mapping[str, type[ChannelAdapter]] = {k: p.adapter for k, p in PROVIDERS.items()}

@@ -49,6 +49,8 @@ class Provider:
         error_codes: its error codes → the SendError each raises (others: RejectedWithReason).
         status_path: where, under the API's public URL, its per-message status callbacks go
             (``None`` when the provider is configured with a fixed callback URL instead).
+        needs_redis: whether its adapter is built as ``adapter(settings, http, redis=...)``
+            with the service's Redis client (its routes read it as ``ctx.redis``).
     """
 
     name: str
@@ -62,6 +64,7 @@ class Provider:
     status_map: Mapping[str, str]
     error_codes: Mapping[str, type[SendError]]
     status_path: str | None = None
+    needs_redis: bool = False
 
     @property
     def channel_type(self) -> str:

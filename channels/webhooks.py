@@ -66,6 +66,11 @@ class WebhookContext(Protocol):
         """Where providers reach the API, without a trailing slash: signatures cover it."""
         ...
 
+    @property
+    def redis(self) -> Any:
+        """The service's Redis client (``redis.asyncio``), for providers with ``needs_redis``."""
+        ...
+
     def count(self, route: str, outcome: str) -> None:
         """Count one request in ``continuum_webhook_total{route, outcome}``."""
 

@@ -1,8 +1,8 @@
 """Which providers run, from the settings and the registry: their adapters and callbacks.
 
 ``CONTINUUM_CHANNELS__<MEDIUM>`` lists a medium's providers in order (``sms`` defaults to
-``twilio``, the others to none); :attr:`Settings.channels` has already checked every name
-against :data:`channels.PROVIDERS`. Example::
+``twilio``, ``webchat`` to ``webchat``, the others to none); :attr:`Settings.channels` has
+already checked every name against :data:`channels.PROVIDERS`. Example::
 
     adapters = build_adapters(settings, http)   # {"sms": (TwilioSms(...),), "email": (), ...}
     first = primaries(adapters)                 # {"sms": TwilioSms(...)}: what sends today
@@ -18,6 +18,7 @@ from channels import PROVIDERS, find
 from channels.base import ChannelAdapter
 from channels.provider import Provider
 from orchestrator.media import MEDIA
+from orchestrator.redis_client import RedisClient
 from orchestrator.settings import Settings
 
 
@@ -32,13 +33,28 @@ def enabled(
 
 
 def build_adapters(
-    settings: Settings, http: httpx.AsyncClient, registry: Mapping[str, Provider] = PROVIDERS
+    settings: Settings,
+    http: httpx.AsyncClient,
+    registry: Mapping[str, Provider] = PROVIDERS,
+    redis: RedisClient | None = None,
 ) -> dict[str, tuple[ChannelAdapter, ...]]:
-    """One adapter per enabled provider, per medium, in order (for failover later)."""
+    """One adapter per enabled provider, per medium, in order (for failover later).
+
+    A provider with ``needs_redis`` is also given ``redis=`` (the service's client).
+    """
     return {
-        medium: tuple(p.adapter(getattr(settings, p.settings_key), http) for p in chain)
+        medium: tuple(_adapter(p, settings, http, redis) for p in chain)
         for medium, chain in enabled(settings, registry).items()
     }
+
+
+def _adapter(
+    p: Provider, settings: Settings, http: httpx.AsyncClient, redis: RedisClient | None
+) -> ChannelAdapter:
+    section = getattr(settings, p.settings_key)
+    if p.needs_redis:
+        return p.adapter(section, http, redis=redis)  # type: ignore[call-arg]
+    return p.adapter(section, http)
 
 
 def primaries(adapters: Mapping[str, tuple[ChannelAdapter, ...]]) -> dict[str, ChannelAdapter]:

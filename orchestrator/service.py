@@ -250,7 +250,7 @@ class Service:
             case "events":
                 return EventsWorker(deps, publisher)
             case "dispatcher":
-                adapters = primaries(build_adapters(self.settings, self._http))
+                adapters = primaries(build_adapters(self.settings, self._http, redis=self._redis))
                 callbacks = status_callbacks(self.settings)
                 deferred = DeferredSends(self._redis)
                 release = self._publisher(self._scheduler_broker, "/continuum/release")
@@ -300,6 +300,7 @@ class Service:
                 publisher,
                 probes,
                 lambda: self.reload_flows(broadcast=True),
+                redis=self._redis,
             )
         )
         server = HttpServer(app, s.api.host, s.api.port, "api")

@@ -35,12 +35,13 @@ from channels.meta import MetaSettings
 from channels.provider import UnknownProvider
 from channels.twilio.settings import TwilioSettings
 from channels.vonage import VonageSettings
+from channels.webchat import WebchatSettings
 from orchestrator.media import MEDIA, Medium
 
 ENV_FILE = ".env"
 """Settings are also read from this file in the working folder, when it exists."""
 
-DEFAULT_CHANNELS: Mapping[Medium, tuple[str, ...]] = {"sms": ("twilio",)}
+DEFAULT_CHANNELS: Mapping[Medium, tuple[str, ...]] = {"sms": ("twilio",), "webchat": ("webchat",)}
 """The providers of each medium unless ``CONTINUUM_CHANNELS__<MEDIUM>`` says otherwise."""
 
 
@@ -224,6 +225,7 @@ class Settings(BaseSettings):
     generic: GenericSettings = GenericSettings()
     vonage: VonageSettings = VonageSettings()
     meta: MetaSettings = MetaSettings()
+    webchat: WebchatSettings = WebchatSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["text", "json"] = Field(

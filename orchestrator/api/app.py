@@ -17,6 +17,7 @@ from orchestrator.api.webhooks import webhooks_router
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.metrics import Metrics
 from orchestrator.providers import enabled
+from orchestrator.redis_client import RedisClient
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics
 from orchestrator.workers.publisher import Publisher
@@ -35,6 +36,8 @@ class ApiDeps:
     publisher: Publisher
     probes: Mapping[str, Probe]
     reload_flows: Callable[[], Awaitable[Catalogue]]
+    redis: RedisClient | None = None
+    """The service's Redis client: what ``ctx.redis`` gives providers with ``needs_redis``."""
 
 
 _OPERATOR = HTTPBearer(

@@ -22,6 +22,7 @@ from channels.webhooks import InboundMessage, StatusReport
 from orchestrator.addresses import InvalidAddress, normalize
 from orchestrator.engine.decisions import derive_id
 from orchestrator.events import MESSAGE_RECEIVED, MESSAGE_STATUS, CloudEvent, MessageStatus
+from orchestrator.redis_client import RedisClient
 
 if TYPE_CHECKING:
     from orchestrator.api.app import ApiDeps
@@ -48,6 +49,12 @@ class _Context:
     @property
     def public_url(self) -> str:
         return self._deps.settings.api_public_url
+
+    @property
+    def redis(self) -> RedisClient:
+        if self._deps.redis is None:
+            raise RuntimeError(f"{self._provider.channel_type} needs ApiDeps.redis")
+        return self._deps.redis
 
     def count(self, route: str, outcome: str) -> None:
         self._deps.metrics.webhook_total.labels(route, outcome).inc()

@@ -12,6 +12,7 @@ from channels.base import OutboundMessage, SendResult
 from channels.twilio import TWILIO
 from channels.twilio.adapter import TwilioSms
 from channels.twilio.settings import TwilioConfig
+from channels.webchat import WebchatMailbox
 from orchestrator.media import MEDIA
 from orchestrator.providers import build_adapters, enabled, primaries, status_callbacks
 from orchestrator.settings import Settings
@@ -43,14 +44,18 @@ def _listing(sms: tuple[str, ...]) -> Settings:
     return settings.model_copy(update={"channels": {**settings.channels, "sms": sms}})
 
 
-async def test_by_default_sms_is_twilio_and_no_other_medium_has_an_adapter() -> None:
+async def test_by_default_sms_is_twilio_webchat_the_web_chat_and_no_other_medium_has_one() -> None:
+    redis: Any = object()  # the service's client, handed only to needs_redis providers
     async with httpx.AsyncClient() as http:
-        adapters = build_adapters(Settings(), http)
+        adapters = build_adapters(Settings(), http, redis=redis)
     assert set(adapters) == set(MEDIA)
     [twilio] = adapters["sms"]
     assert isinstance(twilio, TwilioSms)
-    assert all(adapters[m] == () for m in MEDIA if m != "sms")
-    assert set(primaries(adapters)) == {"sms"}
+    [webchat] = adapters["webchat"]
+    assert isinstance(webchat, WebchatMailbox)
+    assert webchat._redis is redis
+    assert all(adapters[m] == () for m in MEDIA if m not in ("sms", "webchat"))
+    assert set(primaries(adapters)) == {"sms", "webchat"}
 
 
 async def test_two_providers_listed_for_one_medium_are_both_built_in_order() -> None:
@@ -62,7 +67,7 @@ async def test_two_providers_listed_for_one_medium_are_both_built_in_order() -> 
         assert first.config is settings.twilio
         assert first.http is http
         assert isinstance(second, TwilioSms)
-        assert primaries(adapters) == {"sms": first}
+        assert primaries(adapters)["sms"] is first
         reversed_ = build_adapters(_listing(("twilio", "echo")), http, REGISTRY)["sms"]
         assert [type(a) for a in reversed_] == [TwilioSms, EchoSms]
 

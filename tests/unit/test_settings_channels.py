@@ -10,8 +10,9 @@ from orchestrator.media import MEDIA
 from orchestrator.settings import Settings, describe_error
 
 
-def test_sms_defaults_to_twilio_and_the_other_media_to_none() -> None:
-    assert Settings().channels == {m: ("twilio",) if m == "sms" else () for m in MEDIA}
+def test_sms_defaults_to_twilio_webchat_to_the_web_chat_and_the_other_media_to_none() -> None:
+    defaults = {"sms": ("twilio",), "webchat": ("webchat",)}
+    assert Settings().channels == {m: defaults.get(m, ()) for m in MEDIA}
 
 
 def test_a_list_is_comma_separated_and_keeps_its_order(monkeypatch: pytest.MonkeyPatch) -> None:

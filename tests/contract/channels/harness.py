@@ -4,6 +4,11 @@ Everything it knows about a provider comes from the provider's case file,
 ``cases/<channel_type>.yaml``: a ``provider`` header (a working config, the default URL, the
 credential and basic-auth fields) and the ``cases``.
 
+A provider whose adapter writes to Redis instead of calling an API (``needs_redis``: the web
+chat's mailbox) says ``mailbox: true`` in its header: its adapter is given a :class:`Mailbox`
+that records each write, which cases check as ``expected_writes`` (``redis_error: connect``
+makes every write fail), and the HTTP-only checks skip it (:data:`HTTP_CASE_FILES`).
+
 Every adapter goes through the same checks (CO ``handlertest.RunOutgoingTestCases``): the requests
 match, no queued response is left over, no ``secret_fields`` value leaks into requests, logs,
 results or errors, and the outcome is a ``SendResult`` or a ``SendError``.
@@ -42,6 +47,7 @@ class CaseFile:
     credential_fields: tuple[str, ...]
     basic_auth: tuple[str, str] | None
     cases: list[dict[str, Any]]
+    mailbox: bool = False
 
 
 def case_path(channel_type: str) -> Path:
@@ -60,6 +66,7 @@ def load_case_file(channel_type: str) -> CaseFile:
         credential_fields=tuple(head["credential_fields"]),
         basic_auth=(auth[0], auth[1]) if auth else None,
         cases=list(data["cases"]),
+        mailbox=bool(head.get("mailbox", False)),
     )
 
 
@@ -67,6 +74,9 @@ CASE_FILES: Mapping[str, CaseFile] = {
     ct: load_case_file(ct) for ct in sorted(PROVIDERS) if case_path(ct).is_file()
 }
 """Every registered provider's case file that exists (a missing one fails a contract test)."""
+
+HTTP_CASE_FILES: Mapping[str, CaseFile] = {ct: f for ct, f in CASE_FILES.items() if not f.mailbox}
+"""The case files of providers that send over HTTP: what the HTTP status/transport checks run."""
 
 CONFIGS: Mapping[str, BaseModel] = {ct: f.config for ct, f in CASE_FILES.items()}
 """One working config per channel_type."""
@@ -104,6 +114,72 @@ class SendOutcome:
     result: SendResult | None
     error: SendError | None
     requests: list[httpx.Request] = field(default_factory=list)
+    writes: list[dict[str, Any]] = field(default_factory=list)
+
+
+ANY = "<any>"
+"""In ``expected_writes``, a value that matches any non-empty string (a timestamp)."""
+
+
+class Mailbox:
+    """A stand-in for ``redis.asyncio``'s client that records the writes of a pipeline.
+
+    Records ``{"command": "xadd", "key", "fields", "maxlen"}`` and ``{"command": "expire",
+    "key", "seconds"}``; with ``fail`` every ``execute`` raises ``redis.ConnectionError``.
+    """
+
+    def __init__(self, writes: list[dict[str, Any]], fail: bool = False) -> None:
+        self.writes, self.fail = writes, fail
+        self._queued: list[dict[str, Any]] = []
+
+    def pipeline(self, transaction: bool = True) -> Mailbox:
+        return self
+
+    async def __aenter__(self) -> Mailbox:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._queued = []
+
+    def xadd(
+        self, key: str, fields: Mapping[str, str], maxlen: int | None = None, **_: Any
+    ) -> None:
+        self._queued.append(
+            {"command": "xadd", "key": key, "fields": dict(fields), "maxlen": maxlen}
+        )
+
+    def expire(self, key: str, seconds: int) -> None:
+        self._queued.append({"command": "expire", "key": key, "seconds": seconds})
+
+    async def execute(self) -> list[Any]:
+        if self.fail:
+            import redis.exceptions
+
+            raise redis.exceptions.ConnectionError("simulated connect error")
+        self.writes.extend(self._queued)
+        answers = [b"1700000000000-0" if w["command"] == "xadd" else True for w in self._queued]
+        self._queued = []
+        return answers
+
+
+def assert_writes(
+    actual: Sequence[Mapping[str, Any]], expected: Sequence[Mapping[str, Any]]
+) -> None:
+    """Every mailbox write as the case lists it (``ANY`` matches any non-empty string)."""
+    assert len(actual) == len(expected), f"{len(actual)} writes made, {len(expected)} expected"
+    for got, want in zip(actual, expected, strict=True):
+        assert set(got) == set(want), (got, want)
+        for name, value in want.items():
+            if name == "fields":
+                assert set(got["fields"]) == set(value), got["fields"]
+                for k, v in value.items():
+                    if v == ANY:
+                        assert isinstance(got["fields"][k], str), k
+                        assert got["fields"][k], k
+                    else:
+                        assert got["fields"][k] == v, k
+            else:
+                assert got[name] == value, name
 
 
 def secret_values(channel_type: str, config: BaseModel) -> list[str]:
@@ -134,6 +210,8 @@ async def run_send(
     config: BaseModel | None = None,
     expected_requests: Sequence[Mapping[str, Any]] | None = None,
     caplog: pytest.LogCaptureFixture | None = None,
+    expected_writes: Sequence[Mapping[str, Any]] | None = None,
+    redis_error: bool = False,
 ) -> SendOutcome:
     """Send ``msg`` through the adapter with queued responses and assert the contract invariants."""
     config = config or CONFIGS[channel_type]
@@ -153,7 +231,12 @@ async def run_send(
 
     msg = msg or OutboundMessage(message_id="msg-1", to="+15550001", text="hello")
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        adapter = ADAPTERS[channel_type](config, http)
+        provider = PROVIDERS.get(channel_type)
+        if provider is not None and provider.needs_redis:
+            mailbox = Mailbox(outcome.writes, fail=redis_error)
+            adapter = ADAPTERS[channel_type](config, http, redis=mailbox)  # type: ignore[call-arg]
+        else:
+            adapter = ADAPTERS[channel_type](config, http)
         with _captured_logs(caplog) as records:
             try:
                 outcome.result = await adapter.send(msg)
@@ -163,6 +246,8 @@ async def run_send(
     assert not leftover, f"unused HTTP mocks: {leftover}"
     if expected_requests is not None:
         assert_requests(channel_type, config, outcome.requests, expected_requests)
+    if expected_writes is not None:
+        assert_writes(outcome.writes, expected_writes)
     _assert_no_secrets(channel_type, config, outcome, records)
     return outcome
 
@@ -235,6 +320,7 @@ def _assert_no_secrets(
     """Fail if a secret appears in a request URL or body, a log record, the result or the error."""
     places = [str(r.url) for r in outcome.requests]
     places += [r.content.decode(errors="replace") for r in outcome.requests]
+    places += [repr(w) for w in outcome.writes]
     places += [r.getMessage() for r in records]
     places += [repr(outcome.result), str(outcome.error), repr(outcome.error)]
     if outcome.error is not None:

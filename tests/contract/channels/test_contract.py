@@ -11,6 +11,7 @@ from harness import (
     CASES_DIR,
     CONFIGS,
     CREDENTIAL_FIELDS,
+    HTTP_CASE_FILES,
     blank_credential,
     case_path,
     queued_response,
@@ -69,6 +70,8 @@ async def test_case(
         config=config,
         expected_requests=case.get("expected_requests"),
         caplog=caplog,
+        expected_writes=case.get("expected_writes"),
+        redis_error=case.get("redis_error") == "connect",
     )
     if "expected_error" in case:
         assert type(outcome.error) is getattr(errors, case["expected_error"]), outcome.error
@@ -90,7 +93,7 @@ async def test_case(
         pytest.param(400, ResponseStatus, id="4xx-permanent"),
     ],
 )
-@pytest.mark.parametrize("channel_type", sorted(CASE_FILES))
+@pytest.mark.parametrize("channel_type", sorted(HTTP_CASE_FILES))
 async def test_http_status_mapping(
     channel_type: str, status: int, error: type[SendError], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -101,7 +104,7 @@ async def test_http_status_mapping(
     assert outcome.error.retryable is error.retryable
 
 
-@pytest.mark.parametrize("channel_type", sorted(CASE_FILES))
+@pytest.mark.parametrize("channel_type", sorted(HTTP_CASE_FILES))
 async def test_transport_error_is_connection_failed(
     channel_type: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -117,7 +120,7 @@ async def test_transport_error_is_connection_failed(
     [httpx.ReadTimeout("read timed out"), httpx.RemoteProtocolError("peer closed")],
     ids=["read-timeout", "protocol-error"],
 )
-@pytest.mark.parametrize("channel_type", sorted(CASE_FILES))
+@pytest.mark.parametrize("channel_type", sorted(HTTP_CASE_FILES))
 async def test_failure_after_sending_is_outcome_unknown_and_not_retried(
     channel_type: str, exc: httpx.TransportError, caplog: pytest.LogCaptureFixture
 ) -> None:
