@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from channels import PROVIDERS, find
 from channels.generic import GenericSettings
 from channels.provider import UnknownProvider
+from channels.sendgrid import SendGridSettings
 from channels.twilio.settings import TwilioSettings
 from channels.vonage import VonageSettings
 from orchestrator.media import MEDIA, Medium
@@ -222,6 +223,7 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = TwilioSettings()
     generic: GenericSettings = GenericSettings()
     vonage: VonageSettings = VonageSettings()
+    sendgrid: SendGridSettings = SendGridSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["text", "json"] = Field(
