@@ -12,12 +12,13 @@ from channels.base import ChannelAdapter
 from channels.generic import GENERIC
 from channels.meta import META
 from channels.provider import Provider, UnknownProvider
+from channels.sendgrid import SENDGRID
 from channels.twilio import TWILIO
 from channels.vonage import VONAGE
 from channels.webchat import WEBCHAT
 
 PROVIDERS: Mapping[str, Provider] = {
-    p.channel_type: p for p in (TWILIO, VONAGE, GENERIC, META, WEBCHAT)
+    p.channel_type: p for p in (TWILIO, VONAGE, GENERIC, META, SENDGRID, WEBCHAT)
 }
 """Every provider, by ``channel_type``."""
 

@@ -25,6 +25,8 @@ class OutboundMessage:
     text where the medium has it (WhatsApp's templates and reply buttons:
     ``{"kind": "template" | "buttons" | "list", ...}``, see :mod:`channels.meta.send`); None,
     the default, is the text alone, and a provider without such messages ignores it.
+    ``subject`` and ``html`` are for media that have them (email): a provider without them
+    ignores them.
     """
 
     message_id: str
@@ -34,6 +36,8 @@ class OutboundMessage:
     attachments: tuple[str, ...] = ()
     status_callback: str | None = None
     content: Mapping[str, Any] | None = None
+    subject: str | None = None
+    html: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from channels import PROVIDERS, find
 from channels.generic import GenericSettings
 from channels.meta import MetaSettings
 from channels.provider import UnknownProvider
+from channels.sendgrid import SendGridSettings
 from channels.twilio.settings import TwilioSettings
 from channels.vonage import VonageSettings
 from channels.webchat import WebchatSettings
@@ -226,6 +227,7 @@ class Settings(BaseSettings):
     vonage: VonageSettings = VonageSettings()
     meta: MetaSettings = MetaSettings()
     webchat: WebchatSettings = WebchatSettings()
+    sendgrid: SendGridSettings = SendGridSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["text", "json"] = Field(

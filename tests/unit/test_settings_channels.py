@@ -42,7 +42,7 @@ def test_setting_one_medium_keeps_the_others_defaults(monkeypatch: pytest.Monkey
         pytest.param(
             "CONTINUUM_CHANNELS__EMAIL",
             "twilio",
-            "CHANNELS__EMAIL: unknown email provider 'twilio' (known: none)",
+            "CHANNELS__EMAIL: unknown email provider 'twilio' (known: ",  # whichever email ones
             id="wrong-medium",
         ),
         pytest.param(

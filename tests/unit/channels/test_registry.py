@@ -102,4 +102,4 @@ def test_an_unknown_provider_is_refused_with_the_known_ones() -> None:
     ):
         find("sms", "nope")
     with pytest.raises(UnknownProvider, match=r"unknown email provider 'twilio' \(known: none\)"):
-        find("email", "twilio")
+        find("email", "twilio", {})  # a registry without email providers

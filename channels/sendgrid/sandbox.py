@@ -1,0 +1,240 @@
+"""SendGrid's v3 Mail Send as the sandbox serves it: ``POST /v3/mail/send`` with bearer auth,
+signed Event Webhook batches, and an Inbound Parse simulator (``POST /_sandbox/sendgrid/inbound``).
+
+SendGrid posts events to the one URL configured for the account, not per message, so the fake
+learns it as SendGrid does: ``PATCH /v3/user/webhooks/event/settings`` with ``{"enabled": true,
+"url": ...}`` (bearer auth). Until a URL is set, accepted mail gets no events (a SendGrid account
+with the Event Webhook off behaves the same).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime
+from email.utils import formataddr
+from functools import partial
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from channels.sandbox.runtime import SandboxRuntime
+from channels.sandbox.store import SandboxMessage
+from channels.sendgrid.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_API_KEY = "SG.sandbox.sandbox-sendgrid-api-key"
+"""The bearer key the fake accepts, and the default of ``CONTINUUM_SENDGRID__API_KEY``."""
+SANDBOX_INBOUND_SECRET = "sandbox-sendgrid-inbound-secret"  # noqa: S105 (public)
+"""The basic-auth password of the Inbound Parse URL (``CONTINUUM_SENDGRID__INBOUND_SECRET``)."""
+SANDBOX_PRIVATE_KEY_PEM = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUu37HbkLLLaiCPh4
+g5kmJebyVwBS6IRjgfytoKBmZWOhRANCAATChnBjgpjLbzcVfbZOVEUVokdH7jzy
+pCbjuj2Q3cF2Ipw2Hqfr0ma5r6ZIZrbGb+uJH+psI4N+SqTW9eqGkwER
+-----END PRIVATE KEY-----
+"""
+"""The fixed test key the fake signs event batches with (generated once; public, sandbox only)."""
+SANDBOX_PUBLIC_KEY = (
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEwoZwY4KYy283FX22TlRFFaJHR+488qQm47o9kN3BdiKcNh6n69Jmua"
+    "+mSGa2xm/riR/qbCODfkqk1vXqhpMBEQ=="
+)
+"""Its public half, base64 DER SubjectPublicKeyInfo (``CONTINUUM_SENDGRID__EVENT_PUBLIC_KEY``)."""
+EVENT_SEQUENCE = ("processed", "delivered")
+
+
+class InboundRequest(BaseModel):
+    """Body of ``POST /_sandbox/sendgrid/inbound``: where to post, and the email a person sends."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    url: str = Field(description="Continuum's Inbound Parse URL (basic auth in it, or default)")
+    sender: str = Field(alias="from", description="the sender, `a@b.com` or `Name <a@b.com>`")
+    to: str = Field(description="the Continuum address written to")
+    subject: str = ""
+    text: str = ""
+
+
+def _errors(status: int, message: str, field: str | None = None) -> JSONResponse:
+    """SendGrid's error answer: ``{"errors": [{"message", "field", "help"}]}``."""
+    return JSONResponse({"errors": [{"message": message, "field": field, "help": None}]}, status)
+
+
+def _authorized(request: Request) -> bool:
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {SANDBOX_API_KEY}".encode())
+
+
+def _message_id() -> str:
+    """An ``X-Message-Id``: 22 URL-safe base64 characters, as SendGrid's are."""
+    return secrets.token_urlsafe(16)[:22]
+
+
+def _refusal(body: Any) -> JSONResponse | None:
+    """SendGrid's 400 for a mail missing what v3 Mail Send requires, or None."""
+    if not isinstance(body, dict):
+        return _errors(400, "Bad Request", None)
+    people = body.get("personalizations")
+    if not isinstance(people, list) or not people or not people[0].get("to"):
+        return _errors(400, "The personalizations field is required", "personalizations")
+    if not (body.get("from") or {}).get("email"):
+        return _errors(400, "The from email does not contain a valid address.", "from.email")
+    if not body.get("subject"):
+        return _errors(400, "The subject is required.", "subject")
+    content = body.get("content")
+    if not isinstance(content, list) or not content:
+        return _errors(
+            400, "Unless a valid template_id is provided, content is required", "content"
+        )
+    if content[0].get("type") != "text/plain":
+        return _errors(400, "text/plain must come first in content", "content")
+    return None
+
+
+def _event(message: SandboxMessage, kind: str, now: int) -> dict[str, Any]:
+    """One Event Webhook event about ``message``, as SendGrid sends it."""
+    return {
+        "email": message.to,
+        "timestamp": now,
+        "event": kind,
+        "sg_event_id": uuid.uuid4().hex,
+        "sg_message_id": f"{message.sid}.filterdrecv-sandbox-0",
+        "smtp-id": f"<{message.sid}@sandbox.sendgrid.net>",
+        "continuum_message_id": message.account_sid,
+        **({"response": "250 OK"} if kind == "delivered" else {}),
+    }
+
+
+def parse_fields(inbound: InboundRequest, message_id: str) -> dict[str, str]:
+    """The form fields of the Inbound Parse post SendGrid makes for ``inbound``."""
+    address = inbound.sender.rsplit("<", 1)[-1].rstrip(">").strip()
+    date = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    headers = (
+        f"Message-ID: {message_id}\r\nFrom: {inbound.sender}\r\nTo: {inbound.to}\r\n"
+        f"Subject: {inbound.subject}\r\nDate: {date}\r\n"
+    )
+    utf8 = {name: "UTF-8" for name in ("to", "from", "subject", "text")}
+    return {
+        "headers": headers,
+        "dkim": "{@sandbox.example : pass}",
+        "to": inbound.to,
+        "from": inbound.sender if "<" in inbound.sender else formataddr(("", address)),
+        "subject": inbound.subject,
+        "text": inbound.text,
+        "sender_ip": "192.0.2.1",
+        "envelope": json.dumps({"to": [inbound.to], "from": address}),
+        "attachments": "0",
+        "charsets": json.dumps(utf8),
+        "SPF": "pass",
+    }
+
+
+UNAUTHORIZED = "The provided authorization grant is invalid, expired, or revoked"
+
+
+class _Fake:
+    """The fake's routes over one sandbox runtime and its account's Event Webhook settings."""
+
+    def __init__(self, runtime: SandboxRuntime) -> None:
+        self.runtime = runtime
+        self.webhook: dict[str, Any] = {"enabled": False, "url": None}
+
+    async def event(self, message: SandboxMessage, kind: str) -> None:
+        """Post one signed batch holding ``kind`` about ``message`` to the events URL."""
+        message.status = kind
+        url = message.status_callback
+        if not url:
+            return
+        now = int(time.time())
+        raw = json.dumps([_event(message, kind, now)]).encode()
+        stamp = str(now)
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(SANDBOX_PRIVATE_KEY_PEM, stamp, raw),
+            TIMESTAMP_HEADER: stamp,
+        }
+        try:
+            resp = await self.runtime.http.post(url, content=raw, headers=headers)
+        except httpx.TransportError as exc:
+            logger.warning("sendgrid events to %s failed: %s", url, exc)
+            return
+        if resp.is_success:
+            message.callbacks.append(kind)
+
+    async def send(self, request: Request) -> Response:
+        """``POST /v3/mail/send``: 202 with ``X-Message-Id``, or SendGrid's ``errors[]``."""
+        if not _authorized(request):
+            return _errors(401, UNAUTHORIZED)
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            return _errors(400, "Bad Request")
+        if (refused := _refusal(body)) is not None:
+            return refused
+        person = body["personalizations"][0]
+        args = person.get("custom_args") or body.get("custom_args") or {}
+        message = SandboxMessage(
+            sid=_message_id(),
+            account_sid=str(args.get("continuum_message_id", "")),
+            to=str(person["to"][0].get("email", "")),
+            sender=str(body["from"]["email"]),
+            body=str(body["content"][0].get("value", "")),
+            created_at=datetime.now(UTC),
+            status_callback=self.webhook["url"] if self.webhook["enabled"] else None,
+            provider="sendgrid",
+            channel="email",
+            status="accepted",
+        )
+        self.runtime.store.add(message)
+        await self.runtime.submit([partial(self.event, message, k) for k in EVENT_SEQUENCE])
+        return Response(status_code=202, headers={"X-Message-Id": message.sid})
+
+    async def settings(self, request: Request) -> JSONResponse:
+        """``GET /v3/user/webhooks/event/settings``."""
+        if not _authorized(request):
+            return _errors(401, UNAUTHORIZED)
+        return JSONResponse(self.webhook)
+
+    async def configure(self, request: Request) -> JSONResponse:
+        """``PATCH /v3/user/webhooks/event/settings``: ``{"enabled", "url"}``."""
+        if not _authorized(request):
+            return _errors(401, UNAUTHORIZED)
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _errors(400, "Bad Request")
+        self.webhook.update({k: body[k] for k in ("enabled", "url") if k in body})
+        return JSONResponse(self.webhook)
+
+    async def simulate_inbound(self, inbound: InboundRequest) -> JSONResponse:
+        """``POST /_sandbox/sendgrid/inbound``: an Inbound Parse post of ``inbound``."""
+        mid = f"<{uuid.uuid4().hex}@sandbox.example>"
+        url = httpx.URL(inbound.url)
+        if not url.userinfo:  # SendGrid posts with the basic auth written in the URL
+            url = url.copy_with(username="sendgrid", password=SANDBOX_INBOUND_SECRET)
+        files = {name: (None, value) for name, value in parse_fields(inbound, mid).items()}
+        try:
+            resp = await self.runtime.http.post(url, files=files)
+        except httpx.TransportError as exc:
+            return JSONResponse({"id": mid, "error": str(exc)}, 502)
+        return JSONResponse({"id": mid, "status_code": resp.status_code})
+
+
+def sendgrid_sandbox(runtime: SandboxRuntime) -> APIRouter:
+    """The fake Mail Send, Event Webhook settings and the Inbound Parse simulator."""
+    fake = _Fake(runtime)
+    router = APIRouter()
+    router.add_api_route("/v3/mail/send", fake.send, methods=["POST"])
+    router.add_api_route("/v3/user/webhooks/event/settings", fake.settings, methods=["GET"])
+    router.add_api_route("/v3/user/webhooks/event/settings", fake.configure, methods=["PATCH"])
+    router.add_api_route("/_sandbox/sendgrid/inbound", fake.simulate_inbound, methods=["POST"])
+    return router
