@@ -90,3 +90,36 @@ async def test_sms_then_whatsapp_from_one_number_reach_one_customer(settings: Se
     (channel, customer, outcome) = first[0]
     assert (channel, outcome) == ("sms", "created")
     assert ("whatsapp", customer, "existing") in rows
+
+
+async def test_stop_on_sms_refuses_a_reply_on_whatsapp_from_the_same_number(
+    settings: Settings,
+) -> None:
+    async with Pipeline.running(settings) as pipe:
+        topics = pipe.service.topics
+        await pipe.produce(topics.inbound("sms"), sms_event("evt_stop", NUMBER, "STOP"), NUMBER)
+
+        async def confirmations() -> list[dict[str, object]]:
+            return [m for m in await pipe.sandbox_messages() if m["to"] == NUMBER]
+
+        [confirmation] = await eventually(confirmations, lambda m: len(m) == 1, timeout=30)
+        assert str(confirmation["body"]).startswith("You have been unsubscribed")
+        # HELP is transactional, and the shipped policy sends nothing at all after STOP
+        help_ = whatsapp_event("evt_help", NUMBER.lstrip("+"), "HELP")
+        await pipe.produce(topics.inbound("whatsapp"), help_, NUMBER)
+
+        async def blocks() -> list[tuple[str | None, str | None]]:
+            rows = await pipe.ledger(NUMBER)
+            return [
+                (r.channel, r.reason)
+                for r in rows
+                if r.step == "decision" and r.outcome == "policy_blocked"
+            ]
+
+        [(channel, reason)] = await eventually(blocks, lambda b: len(b) == 1, timeout=30)
+        resolved = [r for r in await pipe.ledger(NUMBER) if r.step == "customer_resolved"]
+        assert len(await confirmations()) == 1  # nothing more went out
+    assert channel == "whatsapp"
+    assert "opted out (keyword:stop:sms" in str(reason)
+    assert len(resolved) == 2
+    assert {r.customer_id for r in resolved} == {resolved[0].customer_id}
