@@ -302,6 +302,9 @@ class Service:
                 publisher,
                 probes,
                 lambda: self.reload_flows(broadcast=True),
+                RedisStateStore(
+                    self._redis, share_phone_across_media=s.identity.share_phone_across_media
+                ),
             )
         )
         server = HttpServer(app, s.api.host, s.api.port, "api")

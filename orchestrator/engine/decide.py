@@ -18,7 +18,7 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from orchestrator.engine import spec
+from orchestrator.engine import identity, spec
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decisions import Note, Outcome, StartTimer, derive_id
 from orchestrator.engine.expressions import ExpressionError, truthy
@@ -44,7 +44,7 @@ def decide(catalogue: Catalogue, state: CustomerState, event: Event, ctx: Contex
     is_new = state.message_count == 0 and state.run is None and not state.flow_history
     s = Session(catalogue, _touch(state, event, ctx), event, ctx)
     stage_before = s.state.stage
-    if keywords.handle(s):  # opt-out / opt-in come before any flow
+    if identity.handle(s) or keywords.handle(s):  # links, merges, opt-out / opt-in: no flow
         return Outcome(tuple(s.decisions), s.state, tuple(s.notes), tuple(s.trace))
     _check_active_run(s)
     if not _resume(s):

@@ -26,6 +26,11 @@ def identity_key(namespace: str, address: str) -> str:
     return f"ct:ident:{namespace}:{address}"
 
 
+def merged_key(customer_id: str) -> str:
+    """The customer a merged-away customer id now redirects to (under the old id's tag)."""
+    return f"ct:merged:{{{customer_id}}}"
+
+
 def inbound_seen_key(channel: str, provider_id: str) -> str:
     """Marks an inbound message id as seen, for 48 h dedupe."""
     return f"ct:seen:{channel}:{provider_id}"

@@ -29,6 +29,8 @@ from orchestrator.state.due_queue import queue_put, queue_remove
 from orchestrator.state.timers import TimerSpec
 
 SEND_LEDGER_TTL_S = 30 * 24 * 3600
+MAX_REDIRECTS = 8
+"""The longest chain of merges (a into b, b into c...) a look-up follows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,54 @@ class RedisStateStore:
             found.append(None if owner is None else _text(owner))
             at += len(names)
         return found
+
+    # -- links and merges ------------------------------------------------------------------
+
+    async def redirects(self, customer_ids: Sequence[str]) -> dict[str, str]:
+        """For each id, the customer it now is: itself, or the survivor of the merges it went
+        through (``ct:merged:{id}``, followed to the end of a chain)."""
+        current = {cid: cid for cid in dict.fromkeys(customer_ids)}
+        pending = list(current)
+        for _ in range(MAX_REDIRECTS):
+            if not pending:
+                break
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for cid in pending:
+                    pipe.get(keys.merged_key(current[cid]))
+                raw = await pipe.execute()
+            moved = [(cid, _text(r)) for cid, r in zip(pending, raw, strict=True) if r]
+            for cid, target in moved:
+                current[cid] = target
+            pending = [cid for cid, _ in moved]
+        return current
+
+    async def exists(self, customer_id: str) -> bool:
+        """Whether a state is stored for ``customer_id``."""
+        return bool(await self._redis.exists(keys.customer_key(customer_id)))
+
+    async def link(self, customer_id: str, channel: str, address: str) -> None:
+        """Point ``address`` on ``channel`` at ``customer_id`` (every key it is read under)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in self.identity_keys(channel, address):
+                pipe.set(name, customer_id)
+            await pipe.execute()
+
+    async def merge(self, survivor: str, other: str) -> CustomerState:
+        """Redirect ``other`` to ``survivor`` and point all of ``other``'s identity keys at
+        ``survivor``; ``other``'s state as stored (the caller hands it to the engine).
+
+        Idempotent: run twice (a redelivery), it writes the same keys again. The redirect is
+        written first, so a crash half-way leaves every later look-up of ``other`` going to
+        ``survivor``, and the redelivered event finishes the identity keys.
+        """
+        await self._redis.set(keys.merged_key(other), survivor)
+        state = (await self.load_states([other]))[other]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, address in state.identities.items():
+                for name in self.identity_keys(channel, address):
+                    pipe.set(name, survivor)
+            await pipe.execute()
+        return state
 
     # -- customer state --------------------------------------------------------------------
 
