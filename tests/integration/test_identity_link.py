@@ -133,3 +133,39 @@ async def test_link_merge_and_redirect(pipe: Pipeline) -> None:
     assert late["to"] == NUMBER
     rows = [r for r in await pipe.service.ledger.query(customer_id=a) if r.step == "event_received"]
     assert any(r.event_id == "shop-2" for r in rows)
+
+
+async def test_the_business_event_links_and_refuses_a_taken_address_without_merge(
+    pipe: Pipeline,
+) -> None:
+    events = pipe.service.topics.events
+    await pipe.produce(
+        events, _business("shop-3", "visited", {"channel": "sms", "address": NUMBER})
+    )
+    a = await _customer_of(pipe, NUMBER)
+    await pipe.produce(
+        events, _business("shop-4", "visited", {"channel": "email", "address": EMAIL})
+    )
+    b = await _customer_of(pipe, EMAIL)
+    link = _business("shop-5", "identity.link", a, channel="webchat", address=" web-9 ")
+    taken = _business("shop-6", "identity.link", a, channel="email", address=EMAIL)
+    await pipe.produce(events, link, a)
+    await pipe.produce(events, taken, a)
+    linked = await eventually(
+        lambda: pipe.ledger("web-9"), lambda rows: any(r.step == "identity_linked" for r in rows)
+    )
+    rows = [(r.outcome, r.customer_id) for r in linked if r.step == "identity_linked"]
+    assert sorted(rows) == [("conflict", a), ("linked", a)]  # the customer's trail holds both
+    assert [r.outcome for r in linked if r.address == "web-9"] == ["linked"]
+    refused = await eventually(
+        lambda: pipe.ledger(EMAIL),
+        lambda rows: any(r.step == "identity_linked" for r in rows),
+    )
+    [row] = [r for r in refused if r.step == "identity_linked" and r.address == EMAIL]
+    assert (row.outcome, row.customer_id) == ("conflict", a)
+    assert b in str(row.reason)
+    shown = await eventually(
+        lambda: pipe.http.get(f"{pipe.api_url}/v1/customers/{a}", headers=AUTH),
+        lambda r: "webchat" in r.json()["identities"],
+    )
+    assert "email" not in shown.json()["identities"]
