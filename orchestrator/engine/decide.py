@@ -41,6 +41,9 @@ def decide(catalogue: Catalogue, state: CustomerState, event: Event, ctx: Contex
     """
     if event.event_id in state.applied:
         return Outcome((), state, (Note("duplicate_event", event.event_id),))
+    if state.merged_into and not identity.is_system(event):
+        # a record keyed by the old id (its timer, a status of an earlier send): nothing to do
+        return Outcome((), state, (Note("merged_away", f"merged into {state.merged_into}"),))
     is_new = state.message_count == 0 and state.run is None and not state.flow_history
     s = Session(catalogue, _touch(state, event, ctx), event, ctx)
     stage_before = s.state.stage

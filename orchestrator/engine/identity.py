@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.engine.decisions import Note
-from orchestrator.engine.model import CustomerState
+from orchestrator.engine.model import CustomerState, Event
 from orchestrator.engine.session import Session
 
 LINK = "identity.link"
@@ -34,10 +34,15 @@ the one that comes first here (an opt-out beats an opt-in; a single opt-in beats
 double opt-in). A status not listed counts as the loosest."""
 
 
+def is_system(event: Event) -> bool:
+    """Whether ``event`` is ``identity.link`` or ``identity.merged``."""
+    return event.kind == "event" and event.name in SYSTEM_EVENTS
+
+
 def handle(s: Session) -> bool:
     """Apply a system identity event; ``False`` when the event is not one."""
     event = s.event
-    if event.kind != "event" or event.name not in SYSTEM_EVENTS:
+    if not is_system(event):
         return False
     if event.name == LINK:
         _link(s, event.data)

@@ -117,3 +117,11 @@ def test_the_merged_customer_ends_its_runs_and_their_timers() -> None:
     assert not [d for d in outcome.decisions if isinstance(d, SendMessage)]
     [ended] = [n for n in outcome.notes if n.code == "run_ended"]
     assert "merged into cus_a" in ended.detail
+
+
+def test_events_for_a_merged_away_customer_do_nothing() -> None:
+    state = CustomerState("cus_b", merged_into="cus_a", identities={"sms": "+15551230001"})
+    event = Event("tmr:1", "timer", timer_id="tmr_1")
+    outcome = decide(ENGINE, state, event, CTX)
+    assert (outcome.decisions, outcome.state) == ((), state)
+    assert [(n.code, n.detail) for n in outcome.notes] == [("merged_away", "merged into cus_a")]
