@@ -202,11 +202,8 @@ class RedisStateStore:
         return bool(await self._redis.exists(keys.customer_key(customer_id)))
 
     async def link(self, customer_id: str, channel: str, address: str) -> None:
-        """Point ``address`` on ``channel`` at ``customer_id`` (every key it is read under)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for name in self.identity_keys(channel, address):
-                pipe.set(name, customer_id)
-            await pipe.execute()
+        """Point ``address`` on ``channel`` at ``customer_id`` (the key look-ups read first)."""
+        await self._redis.set(self.identity_keys(channel, address)[0], customer_id)
 
     async def merge(self, survivor: str, other: str) -> CustomerState:
         """Redirect ``other`` to ``survivor`` and point all of ``other``'s identity keys at
@@ -220,8 +217,7 @@ class RedisStateStore:
         state = (await self.load_states([other]))[other]
         async with self._redis.pipeline(transaction=False) as pipe:
             for channel, address in state.identities.items():
-                for name in self.identity_keys(channel, address):
-                    pipe.set(name, survivor)
+                pipe.set(self.identity_keys(channel, address)[0], survivor)
             await pipe.execute()
         return state
 

@@ -110,7 +110,7 @@ class EventsWorker(BatchWorker):
                 )
             )
             gone = {"customer": owner, "customer_id": owner, "survivor": customer_id}
-            await self._publish_system(event, "merged", owner, {**gone})
+            await self._publish_system(event, "merged", owner, gone)
         await store.link(customer_id, channel, address)
         outcome = "merged" if merged else "already" if owner == customer_id else "linked"
         await self._pub.audit(
