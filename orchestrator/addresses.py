@@ -7,7 +7,8 @@ address it received through :func:`normalize`, so that ``+1 (555) 123-0001`` and
 - ``sms``, ``whatsapp``: E.164 (``+15551230001``), parsed with ``phonenumbers``. The number must
   be international (``+`` or ``00`` first) and of a possible length for its country; a
   ``tel:`` or ``whatsapp:`` prefix is dropped. Validity (an assigned range) is not required:
-  the ``+1 555`` numbers of the docs and tests are possible but not valid.
+  the ``+1 555`` numbers of the docs and tests are possible but not valid. On ``whatsapp`` a
+  number of bare digits (Meta's ``wa_id``, ``15551230001``) is taken as international.
 - ``email``: surrounding space and a ``mailto:`` prefix dropped, the domain lower-cased; the
   local part is kept as typed (RFC 5321 lets servers treat it case-sensitively).
 - anything else (``webchat`` session ids, ``webhook`` ids): surrounding space dropped.
@@ -38,6 +39,8 @@ class InvalidAddress(ValueError):
 
 def normalize(channel: str, address: str) -> str:
     """``address`` in the canonical form of ``channel``, or raise :class:`InvalidAddress`."""
+    if channel == "whatsapp" and address.strip().isdigit():
+        return normalize_phone("+" + address.strip())  # a wa_id: the number without its "+"
     if channel in PHONE_CHANNELS:
         return normalize_phone(address)
     if channel == "email":

@@ -164,7 +164,9 @@ class Service:
         deps = Deps(
             settings=s,
             topics=self.topics,
-            store=RedisStateStore(self._redis),
+            store=RedisStateStore(
+                self._redis, share_phone_across_media=s.identity.share_phone_across_media
+            ),
             metrics=self.metrics,
             clock=utc_now,
             new_id=new_customer_id,
@@ -301,6 +303,9 @@ class Service:
                 probes,
                 lambda: self.reload_flows(broadcast=True),
                 redis=self._redis,
+                store=RedisStateStore(
+                    self._redis, share_phone_across_media=s.identity.share_phone_across_media
+                ),
             )
         )
         server = HttpServer(app, s.api.host, s.api.port, "api")

@@ -169,6 +169,17 @@ class SandboxSettings(_Section):
     port: int = Field(8090, ge=0, le=65535, description="port the sandbox listens on")
 
 
+class IdentitySettings(_Section):
+    """How addresses on different media resolve to customers."""
+
+    share_phone_across_media: bool = Field(
+        True,
+        description="one E.164 number on sms and on whatsapp is one customer (identity "
+        "namespace `phone`); false keeps a customer per medium (identities written before "
+        "either way are still read)",
+    )
+
+
 class DispatchSettings(_Section):
     """How the dispatcher retries providers."""
 
@@ -216,6 +227,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     sandbox: SandboxSettings = SandboxSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    identity: IdentitySettings = IdentitySettings()
     channels: dict[Medium, tuple[str, ...]] = Field(
         default_factory=lambda: {m: DEFAULT_CHANNELS.get(m, ()) for m in MEDIA},
         description="each medium's providers in order, comma-separated: "

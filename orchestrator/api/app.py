@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from orchestrator.api.customers import customers_router
 from orchestrator.api.flows import flows_router
 from orchestrator.api.models import FlowsRejected, FlowsReloaded, Health, Readiness, error
 from orchestrator.api.webhooks import webhooks_router
@@ -19,6 +20,7 @@ from orchestrator.metrics import Metrics
 from orchestrator.providers import enabled
 from orchestrator.redis_client import RedisClient
 from orchestrator.settings import Settings
+from orchestrator.state.store import RedisStateStore
 from orchestrator.topics import Topics
 from orchestrator.workers.publisher import Publisher
 
@@ -38,6 +40,8 @@ class ApiDeps:
     reload_flows: Callable[[], Awaitable[Catalogue]]
     redis: RedisClient | None = None
     """The service's Redis client: what ``ctx.redis`` gives providers with ``needs_redis``."""
+    store: RedisStateStore | None = None
+    """Customers and identities, for ``/v1/customers`` (None: those routes answer 503)."""
 
 
 _OPERATOR = HTTPBearer(
@@ -95,5 +99,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
         flows_router(deps),
         dependencies=[Security(_OPERATOR)],
         responses=_OPERATOR_RESPONSES,
+    )
+    app.include_router(
+        customers_router(deps),
+        dependencies=[Security(_OPERATOR)],
+        responses={k: v for k, v in _OPERATOR_RESPONSES.items() if k in (401, 403)},
     )
     return app

@@ -24,7 +24,7 @@ def flows_router(deps: ApiDeps) -> APIRouter:
     @router.post("/v1/flows/reload")
     async def reload(authorization: str | None = Header(None)) -> JSONResponse:
         """Load the flows folder again; an invalid set is refused and the running set stays."""
-        _authorize(deps, authorization)
+        authorize(deps, authorization, "POST /v1/flows/reload")
         try:
             catalogue = await deps.reload_flows()
         except FlowError as exc:
@@ -44,17 +44,18 @@ def flows_router(deps: ApiDeps) -> APIRouter:
     return router
 
 
-def _authorize(deps: ApiDeps, authorization: str | None) -> None:
+def authorize(deps: ApiDeps, authorization: str | None, what: str) -> None:
+    """The operator bearer token, or 403 (no token configured) / 401 (missing or wrong)."""
     token = deps.settings.api.operator_token
     if token is None:
-        log.warning("POST /v1/flows/reload refused (403): CONTINUUM_API__OPERATOR_TOKEN is unset")
+        log.warning("%s refused (403): CONTINUUM_API__OPERATOR_TOKEN is unset", what)
         raise HTTPException(
             403, "operator endpoints are disabled: set CONTINUUM_API__OPERATOR_TOKEN"
         )
     scheme, _, given = (authorization or "").partition(" ")
     expected = token.get_secret_value()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
-        log.warning("POST /v1/flows/reload refused (401): a missing or wrong bearer token")
+        log.warning("%s refused (401): a missing or wrong bearer token", what)
         raise HTTPException(
             401,
             "a valid `Authorization: Bearer <operator token>` is required",

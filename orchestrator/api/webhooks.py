@@ -101,20 +101,25 @@ class _Context:
 
     async def _publish_now(self, route: str, topic: str, event: CloudEvent, key: str) -> None:
         """Publish and wait for the broker's ack, at most ``api.publish_timeout_s``; else 503."""
-        deps = self._deps
-        timeout = deps.settings.api.publish_timeout_s
-        try:
-            async with asyncio.timeout(timeout):
-                await deps.publisher.publish_confirmed(topic, event, key)
-        except TimeoutError:
-            outcome, why = "publish_timeout", f"the broker did not acknowledge within {timeout:g}s"
-        except (KafkaError, OSError) as exc:
-            outcome, why = "publish_error", f"the broker refused the event: {exc}"
-        else:
-            return
-        self.count(route, outcome)
-        log.warning("%s: answering 503: %s", route, why)
-        retry_after = str(max(1, math.ceil(timeout)))
-        raise HTTPException(
-            503, f"the event could not be stored: {why}", headers={"Retry-After": retry_after}
-        )
+        await publish_now(self._deps, route, topic, event, key)
+
+
+async def publish_now(deps: ApiDeps, route: str, topic: str, event: CloudEvent, key: str) -> None:
+    """Publish and wait for the broker's ack, at most ``api.publish_timeout_s``; else count
+    ``publish_timeout``/``publish_error`` and raise 503 with ``Retry-After``."""
+    timeout = deps.settings.api.publish_timeout_s
+    try:
+        async with asyncio.timeout(timeout):
+            await deps.publisher.publish_confirmed(topic, event, key)
+    except TimeoutError:
+        outcome, why = "publish_timeout", f"the broker did not acknowledge within {timeout:g}s"
+    except (KafkaError, OSError) as exc:
+        outcome, why = "publish_error", f"the broker refused the event: {exc}"
+    else:
+        return
+    deps.metrics.webhook_total.labels(route, outcome).inc()
+    log.warning("%s: answering 503: %s", route, why)
+    retry_after = str(max(1, math.ceil(timeout)))
+    raise HTTPException(
+        503, f"the event could not be stored: {why}", headers={"Retry-After": retry_after}
+    )

@@ -151,7 +151,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
-    customer = args.customer or await _find(settings.redis, args.address, args.channel)
+    customer = args.customer or await _find(settings, args.address, args.channel)
     state = await _load(settings.redis, customer)
     if state is None:
         print(f"continuum: no stored state for customer {customer!r}", file=sys.stderr)
@@ -162,12 +162,13 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _find(url: str, address: str, channel: str) -> str:
+async def _find(settings: Settings, address: str, channel: str) -> str:
     """The customer who owns ``address``: on ``channel`` first, then on any channel."""
-    redis = make_redis(url, socket_connect_timeout=5)
+    redis = make_redis(settings.redis, socket_connect_timeout=5)
     order = [channel, *(c for c in MEDIA if c != channel)]
+    share = settings.identity.share_phone_across_media
     try:
-        owners = await RedisStateStore(redis).owners(
+        owners = await RedisStateStore(redis, share_phone_across_media=share).owners(
             [(c, normalize_lookup(c, address)) for c in order]
         )
     except (RedisError, OSError) as exc:

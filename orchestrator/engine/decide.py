@@ -18,7 +18,7 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from orchestrator.engine import spec
+from orchestrator.engine import identity, spec
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decisions import Note, Outcome, StartTimer, derive_id
 from orchestrator.engine.expressions import ExpressionError, truthy
@@ -41,10 +41,13 @@ def decide(catalogue: Catalogue, state: CustomerState, event: Event, ctx: Contex
     """
     if event.event_id in state.applied:
         return Outcome((), state, (Note("duplicate_event", event.event_id),))
+    if state.merged_into and not identity.is_system(event):
+        # a record keyed by the old id (its timer, a status of an earlier send): nothing to do
+        return Outcome((), state, (Note("merged_away", f"merged into {state.merged_into}"),))
     is_new = state.message_count == 0 and state.run is None and not state.flow_history
     s = Session(catalogue, _touch(state, event, ctx), event, ctx)
     stage_before = s.state.stage
-    if keywords.handle(s):  # opt-out / opt-in come before any flow
+    if identity.handle(s) or keywords.handle(s):  # links, merges, opt-out / opt-in: no flow
         return Outcome(tuple(s.decisions), s.state, tuple(s.notes), tuple(s.trace))
     _check_active_run(s)
     if not _resume(s):

@@ -84,6 +84,8 @@ class CustomerState:
     suspended: Run | None = None
     """A run set aside by an interrupting flow; it resumes when that flow ends."""
     flow_history: dict[str, str] = field(default_factory=dict)
+    merged_into: str | None = None
+    """The customer this one was merged into (``identity.merged``); set, it stays empty."""
 
     def to_dict(self) -> dict[str, Any]:
         """A plain-JSON form for storage."""

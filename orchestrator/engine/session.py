@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.engine import spec
@@ -248,7 +248,10 @@ class Session:
         if wanted == "reply":
             order = [run.channel or st.last_channel]
         elif wanted == "preferred":
-            order = [st.preferred_channel or st.last_channel, st.last_channel]
+            # the explicit preference (a set step's), then the channels the customer wrote on,
+            # newest first, then the last channel: the policy (``_police``) takes the first of
+            # them it lets through, the rest are the send's fallbacks
+            order = [st.preferred_channel, *_newest_first(st.last_inbound), st.last_channel]
         else:
             order = list(wanted)
         return [c for c in dict.fromkeys(order) if c and c in st.identities and c in flow.channels]
@@ -363,3 +366,17 @@ def _consent_basis(verdict: Verdict) -> str | None:
     """The reason of the consent finding that let the message through (a fallback's last)."""
     passed = [f.reason for f in verdict.findings if f.rule.startswith("consent.") and f.ok]
     return passed[-1] if passed else None
+
+
+def _newest_first(last_inbound: dict[str, str]) -> list[str]:
+    """The channels of ``state.last_inbound``, the most recent inbound first (an unreadable
+    time counts as the oldest)."""
+
+    def when(channel: str) -> datetime:
+        try:
+            at = datetime.fromisoformat(last_inbound[channel])
+        except ValueError:
+            return datetime.min.replace(tzinfo=UTC)
+        return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+    return sorted(last_inbound, key=when, reverse=True)

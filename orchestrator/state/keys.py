@@ -15,9 +15,20 @@ def customer_key(customer_id: str) -> str:
     return f"ct:cust:{{{customer_id}}}"
 
 
-def identity_key(channel: str, address: str) -> str:
-    """Which customer owns ``address`` on ``channel``."""
-    return f"ct:ident:{channel}:{address}"
+PHONE_NAMESPACE = "phone"
+"""The identity namespace sms and whatsapp share when ``identity.share_phone_across_media`` is
+on: one E.164 number is one customer on both media."""
+
+
+def identity_key(namespace: str, address: str) -> str:
+    """Which customer owns ``address`` in ``namespace``: a channel (``sms``, ``email``...) or
+    :data:`PHONE_NAMESPACE` (sms and whatsapp together)."""
+    return f"ct:ident:{namespace}:{address}"
+
+
+def merged_key(customer_id: str) -> str:
+    """The customer a merged-away customer id now redirects to (under the old id's tag)."""
+    return f"ct:merged:{{{customer_id}}}"
 
 
 def inbound_seen_key(channel: str, provider_id: str) -> str:

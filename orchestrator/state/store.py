@@ -19,6 +19,7 @@ from typing import Any
 
 from redis.asyncio import RedisCluster
 
+from orchestrator.addresses import PHONE_CHANNELS
 from orchestrator.engine.model import CustomerState
 from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
@@ -29,6 +30,8 @@ from orchestrator.state.message_status import Advance, advance
 from orchestrator.state.timers import TimerSpec
 
 SEND_LEDGER_TTL_S = 30 * 24 * 3600
+MAX_REDIRECTS = 8
+"""The longest chain of merges (a into b, b into c...) a look-up follows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +63,29 @@ class FinishedSend:
 class RedisStateStore:
     """Customers, identities, dedupe markers and the send ledger, in Redis."""
 
-    def __init__(self, redis: RedisClient) -> None:
+    def __init__(self, redis: RedisClient, *, share_phone_across_media: bool = True) -> None:
         self._redis = redis
         # A transaction may span customers only on a single Redis (one slot per customer).
         self._cluster = isinstance(redis, RedisCluster)
+        self._share_phone = share_phone_across_media
+
+    def identity_keys(self, channel: str, address: str) -> list[str]:
+        """The identity keys of ``address`` on ``channel``: the first is the one written, the
+        rest are read as fallbacks (read both, then write the new one).
+
+        With ``share_phone_across_media`` (the default) an sms or whatsapp number lives under
+        the ``phone`` namespace; the per-channel keys written before (``ct:ident:sms:...``, then
+        ``ct:ident:whatsapp:...``) are read after it. With it off, the channel's own key comes
+        first and the ``phone`` key is the fallback, so links made while it was on still hold.
+        """
+        if channel not in PHONE_CHANNELS:
+            return [keys.identity_key(channel, address)]
+        phone = keys.identity_key(keys.PHONE_NAMESPACE, address)
+        own = keys.identity_key(channel, address)
+        if not self._share_phone:
+            return [own, phone]
+        others = [keys.identity_key(c, address) for c in sorted(PHONE_CHANNELS) if c != channel]
+        return [phone, own, *others]
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -91,30 +113,47 @@ class RedisStateStore:
         when customers were created (to store their first identity)."""
         if not seen and not resolve:
             return [], []
+        key_sets = [self.identity_keys(channel, address) for channel, address, _ in resolve]
         async with self._redis.pipeline(transaction=False) as pipe:
             for channel, provider_id, pos in seen:
                 pipe.set(
                     keys.inbound_seen_key(channel, provider_id), pos, nx=True, ex=ttl_s, get=True
                 )
-            for channel, address, proposed in resolve:
-                pipe.set(keys.identity_key(channel, address), proposed, nx=True, get=True)
+            for (_, _, proposed), names in zip(resolve, key_sets, strict=True):
+                pipe.set(names[0], proposed, nx=True, get=True)
+                for fallback in names[1:]:
+                    pipe.get(fallback)
             raw = await pipe.execute()
         marks = [
             old is None or _text(old) == pos
             for old, (_, _, pos) in zip(raw[: len(seen)], seen, strict=True)
         ]
-        owners = raw[len(seen) :]
-        resolutions = [
-            Resolution(proposed, True) if old is None else Resolution(_text(old), False)
-            for old, (_, _, proposed) in zip(owners, resolve, strict=True)
-        ]
-        created = [
-            (c, a, r.customer_id)
-            for (c, a, _), r in zip(resolve, resolutions, strict=True)
-            if r.created
-        ]
-        if created:
+        resolutions: list[Resolution] = []
+        adopted: list[tuple[str, str]] = []  # (new key, the owner a fallback key named)
+        created: list[tuple[str, str, str]] = []
+        first: dict[str, str] = {}  # key -> the owner an earlier item of this batch found
+        at = len(seen)
+        for (channel, address, proposed), names in zip(resolve, key_sets, strict=True):
+            old, fallbacks = raw[at], raw[at + 1 : at + len(names)]
+            at += len(names)
+            legacy = next((_text(f) for f in fallbacks if f is not None), None)
+            if names[0] in first:  # one number on sms and whatsapp in one batch
+                resolutions.append(Resolution(first[names[0]], False))
+                continue
+            if old is not None:
+                resolutions.append(Resolution(_text(old), False))
+            elif legacy is not None:
+                # an identity written under an older key: the new key now names its owner
+                resolutions.append(Resolution(legacy, False))
+                adopted.append((names[0], legacy))
+            else:
+                resolutions.append(Resolution(proposed, True))
+                created.append((channel, address, proposed))
+            first[names[0]] = resolutions[-1].customer_id
+        if created or adopted:
             async with self._redis.pipeline(transaction=False) as pipe:
+                for name, owner in adopted:
+                    pipe.set(name, owner)
                 for channel, address, cid in created:
                     seed = CustomerState(cid, identities={channel: address})
                     pipe.set(keys.customer_key(cid), dump_state(seed), nx=True)
@@ -125,11 +164,63 @@ class RedisStateStore:
         """For (channel, address) pairs, the customer id each belongs to, if any."""
         if not items:
             return []
+        key_sets = [self.identity_keys(channel, address) for channel, address in items]
         async with self._redis.pipeline(transaction=False) as pipe:
-            for channel, address in items:
-                pipe.get(keys.identity_key(channel, address))
+            for names in key_sets:
+                for name in names:
+                    pipe.get(name)
             raw = await pipe.execute()
-        return [None if o is None else _text(o) for o in raw]
+        found: list[str | None] = []
+        at = 0
+        for names in key_sets:
+            owner = next((o for o in raw[at : at + len(names)] if o is not None), None)
+            found.append(None if owner is None else _text(owner))
+            at += len(names)
+        return found
+
+    # -- links and merges ------------------------------------------------------------------
+
+    async def redirects(self, customer_ids: Sequence[str]) -> dict[str, str]:
+        """For each id, the customer it now is: itself, or the survivor of the merges it went
+        through (``ct:merged:{id}``, followed to the end of a chain)."""
+        current = {cid: cid for cid in dict.fromkeys(customer_ids)}
+        pending = list(current)
+        for _ in range(MAX_REDIRECTS):
+            if not pending:
+                break
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for cid in pending:
+                    pipe.get(keys.merged_key(current[cid]))
+                raw = await pipe.execute()
+            moved = [(cid, _text(r)) for cid, r in zip(pending, raw, strict=True) if r]
+            for cid, target in moved:
+                current[cid] = target
+            pending = [cid for cid, _ in moved]
+        return current
+
+    async def exists(self, customer_id: str) -> bool:
+        """Whether a state is stored for ``customer_id``."""
+        return bool(await self._redis.exists(keys.customer_key(customer_id)))
+
+    async def link(self, customer_id: str, channel: str, address: str) -> None:
+        """Point ``address`` on ``channel`` at ``customer_id`` (the key look-ups read first)."""
+        await self._redis.set(self.identity_keys(channel, address)[0], customer_id)
+
+    async def merge(self, survivor: str, other: str) -> CustomerState:
+        """Redirect ``other`` to ``survivor`` and point all of ``other``'s identity keys at
+        ``survivor``; ``other``'s state as stored (the caller hands it to the engine).
+
+        Idempotent: run twice (a redelivery), it writes the same keys again. The redirect is
+        written first, so a crash half-way leaves every later look-up of ``other`` going to
+        ``survivor``, and the redelivered event finishes the identity keys.
+        """
+        await self._redis.set(keys.merged_key(other), survivor)
+        state = (await self.load_states([other]))[other]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, address in state.identities.items():
+                pipe.set(self.identity_keys(channel, address)[0], survivor)
+            await pipe.execute()
+        return state
 
     # -- customer state --------------------------------------------------------------------
 

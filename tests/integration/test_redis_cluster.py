@@ -87,11 +87,20 @@ async def test_identities_and_dedupe_across_slots(cluster: RedisCluster) -> None
     proposed = [("sms", "+15550000001", "cus_other"), ("whatsapp", "+15550000001", "cus_wa")]
     seen, resolved = await store.admit_inbound(again, 3600, proposed)
     assert seen == [True, False]
-    assert [(r.customer_id, r.created) for r in resolved] == [("cus_1", False), ("cus_wa", True)]
+    # one number on sms and whatsapp is one customer (identity.share_phone_across_media)
+    assert [(r.customer_id, r.created) for r in resolved] == [("cus_1", False), ("cus_1", False)]
     owners = await store.owners(
         [("sms", "+15550000001"), ("whatsapp", "+15550000001"), ("sms", "x")]
     )
-    assert owners == ["cus_1", "cus_wa", None]
+    assert owners == ["cus_1", "cus_1", None]
+    # switched off, a new number is a customer per medium; one linked while sharing was on
+    # stays one customer (the phone key is read as the fallback)
+    apart = RedisStateStore(cluster, share_phone_across_media=False)
+    fresh = [("sms", "+15559990123", "cus_sms"), ("whatsapp", "+15559990123", "cus_wa")]
+    _, resolved = await apart.admit_inbound([], 0, fresh)
+    assert [(r.customer_id, r.created) for r in resolved] == [("cus_sms", True), ("cus_wa", True)]
+    _, resolved = await apart.admit_inbound([], 0, [("whatsapp", "+15550000002", "cus_x")])
+    assert [(r.customer_id, r.created) for r in resolved] == [("cus_2", False)]
 
 
 async def test_the_send_ledger_across_slots(cluster: RedisCluster) -> None:

@@ -128,3 +128,10 @@ def test_lookups_use_the_canonical_spelling(address: str, channel: str, looked_u
 
 def test_a_lookup_of_an_address_that_does_not_normalise_keeps_it_as_typed() -> None:
     assert normalize_lookup("sms", " hello ") == "hello"
+
+
+def test_a_whatsapp_wa_id_of_bare_digits_is_the_international_number() -> None:
+    assert normalize("whatsapp", "15551230001") == "+15551230001"
+    assert normalize("whatsapp", "+15551230001") == "+15551230001"
+    with pytest.raises(InvalidAddress):
+        normalize("sms", "15551230001")  # only Meta sends numbers without their "+"

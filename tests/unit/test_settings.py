@@ -263,3 +263,11 @@ def test_a_second_up_in_the_same_folder_is_refused(tmp_path: Path) -> None:
         addresses.refuse_if_running(s)
     addresses.remove(target)
     assert target.exists()  # not ours: left alone
+
+
+def test_phone_identity_is_shared_by_default_and_switchable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().identity.share_phone_across_media is True
+    monkeypatch.setenv("CONTINUUM_IDENTITY__SHARE_PHONE_ACROSS_MEDIA", "false")
+    assert Settings().identity.share_phone_across_media is False
