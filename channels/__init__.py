@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping
 from channels.base import ChannelAdapter
 from channels.generic import GENERIC
 from channels.provider import Provider, UnknownProvider
+from channels.smtp import SMTP
 from channels.twilio import TWILIO
 from channels.vonage import VONAGE
 
-PROVIDERS: Mapping[str, Provider] = {p.channel_type: p for p in (TWILIO, VONAGE, GENERIC)}
+PROVIDERS: Mapping[str, Provider] = {p.channel_type: p for p in (TWILIO, VONAGE, GENERIC, SMTP)}
 """Every provider, by ``channel_type``."""
 
 ADAPTERS: Mapping[str, type[ChannelAdapter]] = {k: p.adapter for k, p in PROVIDERS.items()}

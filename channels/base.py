@@ -20,7 +20,9 @@ class OutboundMessage:
 
     ``message_id`` is Continuum's deterministic id; adapters pass it to providers that accept an
     idempotency key or client reference. ``status_callback`` is where the provider should post
-    delivery receipts, when it supports per-message callbacks.
+    delivery receipts, when it supports per-message callbacks. ``subject`` and ``html`` are for
+    media that carry them (email); ``thread_id`` names the conversation a reply belongs to (the
+    customer id), for providers that thread messages (email's References).
     """
 
     message_id: str
@@ -29,6 +31,9 @@ class OutboundMessage:
     sender: str | None = None
     attachments: tuple[str, ...] = ()
     status_callback: str | None = None
+    subject: str | None = None
+    html: str | None = None
+    thread_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

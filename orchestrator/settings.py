@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from channels import PROVIDERS, find
 from channels.generic import GenericSettings
 from channels.provider import UnknownProvider
+from channels.smtp import SmtpSettings
 from channels.twilio.settings import TwilioSettings
 from channels.vonage import VonageSettings
 from orchestrator.media import MEDIA, Medium
@@ -164,6 +165,9 @@ class SandboxSettings(_Section):
     enabled: bool = Field(True, description="start the sandbox with `continuum up`")
     host: str = Field("127.0.0.1", description="address the sandbox listens on")
     port: int = Field(8090, ge=0, le=65535, description="port the sandbox listens on")
+    smtp_port: int = Field(
+        8025, ge=0, le=65535, description="port of the sandbox's SMTP server (0: a free port)"
+    )
 
 
 class DispatchSettings(_Section):
@@ -222,6 +226,7 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = TwilioSettings()
     generic: GenericSettings = GenericSettings()
     vonage: VonageSettings = VonageSettings()
+    smtp: SmtpSettings = SmtpSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["text", "json"] = Field(
@@ -289,6 +294,12 @@ class Settings(BaseSettings):
             ):
                 continue
             data = {**data, key: {**(section or {}), "base_url": url}}
+        smtp = data.get("smtp")
+        if smtp is None or isinstance(smtp, dict):  # SMTP has a host and port, not a base URL
+            given = smtp or {}
+            port = int(sandbox.get("smtp_port", 8025))
+            follow: dict[str, Any] = {"host": host, **({"port": port} if port else {})}
+            data = {**data, "smtp": {**follow, **given}}
         return data
 
     @model_validator(mode="before")

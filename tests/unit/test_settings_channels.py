@@ -39,9 +39,9 @@ def test_setting_one_medium_keeps_the_others_defaults(monkeypatch: pytest.Monkey
             id="unknown",
         ),
         pytest.param(
-            "CONTINUUM_CHANNELS__EMAIL",
+            "CONTINUUM_CHANNELS__WEBCHAT",
             "twilio",
-            "CHANNELS__EMAIL: unknown email provider 'twilio' (known: none)",
+            "CHANNELS__WEBCHAT: unknown webchat provider 'twilio' (known: none)",
             id="wrong-medium",
         ),
         pytest.param(
