@@ -4,9 +4,10 @@ the sandbox credentials, each accepted message recorded in the store (provider `
 It listens on ``SandboxConfig.smtp_host``/``smtp_port`` (``CONTINUUM_SANDBOX__SMTP_PORT``, 8025;
 0: a free port, then ``runtime.ports["smtp"]`` says which) from the sandbox's lifespan. Plain
 text only: AUTH is allowed without TLS (``auth_require_tls=False``), as it is on loopback; no
-STARTTLS. Recipients whose local part is ``bounce`` are refused ``550``, ``busy`` ``451``, so
-tests see the SMTP error mapping. No inbound simulator: SMTP has no inbound HTTP route to post
-to (inbound email is published to ``continuum.inbound.email``).
+STARTTLS. Recipients whose local part is ``bounce`` are refused ``550``, ``rejected`` ``554``,
+``busy`` ``451``, ``full`` ``452`` (``REFUSED``), so tests see the SMTP error mapping. No
+inbound simulator: SMTP has no inbound HTTP route to post to (inbound email is published to
+``continuum.inbound.email``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ SANDBOX_SMTP_PORT = 8025
 """Where the sandbox's SMTP server listens by default (``CONTINUUM_SANDBOX__SMTP_PORT``)."""
 REFUSED: dict[str, str] = {
     "bounce": "550 5.1.1 User unknown",
+    "rejected": "554 5.7.1 Message rejected",
     "busy": "451 4.3.0 Mailbox busy, try again later",
+    "full": "452 4.2.2 Mailbox full",
 }
 """Recipient local parts the server refuses, and the reply each gets."""
 
@@ -68,6 +71,8 @@ class Recorder:
         self._store = store
         self.raw: list[bytes] = []
         """Every accepted DATA, as received (what the contract tests compare)."""
+        self.envelopes: list[tuple[str, list[str]]] = []
+        """Each accepted DATA's MAIL FROM and RCPT TOs."""
 
     async def handle_RCPT(
         self,
@@ -86,6 +91,7 @@ class Recorder:
     async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         self.raw.append(content)
+        self.envelopes.append((envelope.mail_from or "", list(envelope.rcpt_tos)))
         lines = content.replace(b"\r\n", b"\n")  # SMTP's line ends, as the parser wants them
         email = message_from_bytes(lines, _class=EmailMessage, policy=policy.default)
         sid = str(email.get("Message-ID", "")) or f"<{new_sid('SM')}@sandbox>"
