@@ -280,7 +280,7 @@ class Service:
             twilio_account_sid=s.twilio.account_sid,
             twilio_auth_token=s.twilio.auth_token,
             smtp_host=s.sandbox.host,
-            smtp_port=s.sandbox.smtp_port,
+            smtp_port=s.sandbox_smtp_port,
         )
         server = HttpServer(create_sandbox_app(config), s.sandbox.host, s.sandbox.port, "sandbox")
         await server.start()

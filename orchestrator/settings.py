@@ -322,6 +322,13 @@ class Settings(BaseSettings):
         return {"sandbox_url": f"http://{host}:{port}", **self.flows_vars}
 
     @property
+    def sandbox_smtp_port(self) -> int:
+        """Where the sandbox's SMTP server listens: ``sandbox.smtp_port`` when email goes
+        through SMTP, else a free port (0), so a sandbox nobody sends mail to takes no fixed
+        port."""
+        return self.sandbox.smtp_port if "smtp" in self.channels.get("email", ()) else 0
+
+    @property
     def kafka_bootstrap(self) -> str:
         """The broker address in use: the configured one, or the embedded default."""
         e = self.embedded

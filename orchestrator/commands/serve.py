@@ -186,7 +186,7 @@ async def sandbox(settings: Settings) -> int:
         twilio_account_sid=settings.twilio.account_sid,
         twilio_auth_token=settings.twilio.auth_token,
         smtp_host=settings.sandbox.host,
-        smtp_port=settings.sandbox.smtp_port,
+        smtp_port=settings.sandbox_smtp_port,
     )
     server = HttpServer(
         create_sandbox_app(config), settings.sandbox.host, settings.sandbox.port, "sandbox"

@@ -182,3 +182,10 @@ def test_the_sandbox_parses_what_we_send() -> None:
     raw = build_message(MSG, SmtpSettings()).as_bytes()
     parsed = message_from_bytes(raw, _class=EmailMessage, policy=policy.default)
     assert parsed["Message-ID"] == "<msg-7f3a@continuum.test>"
+
+
+def test_the_sandbox_holds_the_smtp_port_only_when_email_goes_by_smtp() -> None:
+    sandbox = {"smtp_port": 2525}
+    assert Settings.model_validate({"sandbox": sandbox}).sandbox_smtp_port == 0
+    by_smtp = Settings.model_validate({"sandbox": sandbox, "channels": {"email": "smtp"}})
+    assert by_smtp.sandbox_smtp_port == 2525
