@@ -13,12 +13,13 @@ from channels.generic import GENERIC
 from channels.meta import META
 from channels.provider import Provider, UnknownProvider
 from channels.sendgrid import SENDGRID
+from channels.smtp import SMTP
 from channels.twilio import TWILIO
 from channels.vonage import VONAGE
 from channels.webchat import WEBCHAT
 
 PROVIDERS: Mapping[str, Provider] = {
-    p.channel_type: p for p in (TWILIO, VONAGE, GENERIC, META, SENDGRID, WEBCHAT)
+    p.channel_type: p for p in (TWILIO, VONAGE, GENERIC, META, SENDGRID, SMTP, WEBCHAT)
 }
 """Every provider, by ``channel_type``."""
 

@@ -26,7 +26,8 @@ class OutboundMessage:
     ``{"kind": "template" | "buttons" | "list", ...}``, see :mod:`channels.meta.send`); None,
     the default, is the text alone, and a provider without such messages ignores it.
     ``subject`` and ``html`` are for media that have them (email): a provider without them
-    ignores them.
+    ignores them; ``thread_id`` names the conversation a reply belongs to (the customer id), for
+    providers that thread messages (email's References).
     """
 
     message_id: str
@@ -38,6 +39,7 @@ class OutboundMessage:
     content: Mapping[str, Any] | None = None
     subject: str | None = None
     html: str | None = None
+    thread_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

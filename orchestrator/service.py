@@ -279,7 +279,10 @@ class Service:
     async def _start_sandbox(self) -> None:
         s = self.settings
         config = SandboxConfig(
-            twilio_account_sid=s.twilio.account_sid, twilio_auth_token=s.twilio.auth_token
+            twilio_account_sid=s.twilio.account_sid,
+            twilio_auth_token=s.twilio.auth_token,
+            smtp_host=s.sandbox.host,
+            smtp_port=s.sandbox_smtp_port,
         )
         server = HttpServer(create_sandbox_app(config), s.sandbox.host, s.sandbox.port, "sandbox")
         await server.start()

@@ -34,6 +34,7 @@ from channels.generic import GenericSettings
 from channels.meta import MetaSettings
 from channels.provider import UnknownProvider
 from channels.sendgrid import SendGridSettings
+from channels.smtp import SmtpSettings
 from channels.twilio.settings import TwilioSettings
 from channels.vonage import VonageSettings
 from channels.webchat import WebchatSettings
@@ -167,6 +168,9 @@ class SandboxSettings(_Section):
     enabled: bool = Field(True, description="start the sandbox with `continuum up`")
     host: str = Field("127.0.0.1", description="address the sandbox listens on")
     port: int = Field(8090, ge=0, le=65535, description="port the sandbox listens on")
+    smtp_port: int = Field(
+        8025, ge=0, le=65535, description="port of the sandbox's SMTP server (0: a free port)"
+    )
 
 
 class IdentitySettings(_Section):
@@ -240,6 +244,7 @@ class Settings(BaseSettings):
     meta: MetaSettings = MetaSettings()
     webchat: WebchatSettings = WebchatSettings()
     sendgrid: SendGridSettings = SendGridSettings()
+    smtp: SmtpSettings = SmtpSettings()
     dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["text", "json"] = Field(
@@ -314,6 +319,12 @@ class Settings(BaseSettings):
                 moved["base_url"] = url
             if moved:
                 data = {**data, key: {**given, **moved}}
+        smtp = data.get("smtp")
+        if smtp is None or isinstance(smtp, dict):  # SMTP has a host and port, not a base URL
+            given = smtp or {}
+            port = int(sandbox.get("smtp_port", 8025))
+            follow: dict[str, Any] = {"host": host, **({"port": port} if port else {})}
+            data = {**data, "smtp": {**follow, **given}}
         return data
 
     @model_validator(mode="before")
@@ -334,6 +345,13 @@ class Settings(BaseSettings):
         ``sandbox_url`` (where the sandbox listens)."""
         host, port = _sandbox_address(self.sandbox)
         return {"sandbox_url": f"http://{host}:{port}", **self.flows_vars}
+
+    @property
+    def sandbox_smtp_port(self) -> int:
+        """Where the sandbox's SMTP server listens: ``sandbox.smtp_port`` when email goes
+        through SMTP, else a free port (0), so a sandbox nobody sends mail to takes no fixed
+        port."""
+        return self.sandbox.smtp_port if "smtp" in self.channels.get("email", ()) else 0
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -44,6 +44,13 @@ class SandboxConfig(BaseModel):
         default=SANDBOX_SERVICE_SENDER,
         description="The number that messaging service sends from when a send has no From.",
     )
+    smtp_host: str = Field(default="127.0.0.1", description="Address the SMTP server binds.")
+    smtp_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the SMTP server (0: a free port; the settings give 8025).",
+    )
     status_delay_s: float = Field(
         default=0.05, ge=0, description="Pause between successive status callbacks of a message."
     )

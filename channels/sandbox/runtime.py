@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -44,6 +44,10 @@ class SandboxRuntime:
         self._ready: asyncio.Queue[_Job] = asyncio.Queue()
         self._delayed: asyncio.Queue[tuple[float, _Job]] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
+        self.services: list[Callable[[], AbstractAsyncContextManager[None]]] = []
+        """Servers a fake runs beside the HTTP app (the SMTP server), entered by running()."""
+        self.ports: dict[str, int] = {}
+        """Where those servers listen once started, by name (``{"smtp": 8025}``)."""
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -106,7 +110,10 @@ class SandboxRuntime:
         ]
         self._workers.append(asyncio.create_task(self._timer(), name="sandbox-callback-timer"))
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                for service in self.services:
+                    await stack.enter_async_context(service())
+                yield
         finally:
             for task in self._workers:
                 task.cancel()

@@ -34,6 +34,8 @@ class SandboxMessage:
     callbacks: list[str] = field(default_factory=list)
     received_at: float = field(default_factory=time.time)
     """When the provider request arrived (Unix seconds): what `continuum bench` times to."""
+    subject: str | None = None
+    """An email's Subject (listed only when set)."""
 
     def summary(self) -> dict[str, Any]:
         """Return the JSON object ``GET /_sandbox/messages`` lists for this message: the common
@@ -54,6 +56,7 @@ class SandboxMessage:
             "callbacks": list(self.callbacks),
             "created_at": self.created_at.isoformat(),
             "received_at": self.received_at,
+            **({"subject": self.subject} if self.subject is not None else {}),
         }
 
 

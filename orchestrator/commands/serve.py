@@ -183,7 +183,10 @@ async def worker(settings: Settings, names: list[str], *, api: bool) -> int:
 async def sandbox(settings: Settings) -> int:
     """The sandbox provider alone."""
     config = SandboxConfig(
-        twilio_account_sid=settings.twilio.account_sid, twilio_auth_token=settings.twilio.auth_token
+        twilio_account_sid=settings.twilio.account_sid,
+        twilio_auth_token=settings.twilio.auth_token,
+        smtp_host=settings.sandbox.host,
+        smtp_port=settings.sandbox_smtp_port,
     )
     server = HttpServer(
         create_sandbox_app(config), settings.sandbox.host, settings.sandbox.port, "sandbox"

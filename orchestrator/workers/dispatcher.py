@@ -328,6 +328,7 @@ class DispatcherWorker(BatchWorker):
             sender=cmd.sender,
             attachments=tuple(cmd.attachments),
             status_callback=self._callbacks.get(adapter.channel_type),
+            thread_id=cmd.customer_id,
         )
         began = time.perf_counter()
         try:

@@ -55,7 +55,7 @@ async def settings(kafka_bootstrap: str, redis_url: str, database_url: str) -> S
         flows_dir=REPO / "flows",
         api={"port": api_port},
         metrics={"port": 0},  # any free port: a test may run several processes without the API
-        sandbox={"port": sandbox_port},
+        sandbox={"port": sandbox_port, "smtp_port": free_port()},
         twilio={
             "account_sid": "AC00000000000000000000000000000000",
             "auth_token": "sandbox-auth-token",

@@ -40,7 +40,7 @@ def test_setting_one_medium_keeps_the_others_defaults(monkeypatch: pytest.Monkey
             id="unknown",
         ),
         pytest.param(
-            "CONTINUUM_CHANNELS__EMAIL",
+            "CONTINUUM_CHANNELS__WEBCHAT",
             "twilio",
             "CHANNELS__EMAIL: unknown email provider 'twilio' (known: ",  # whichever email ones
             id="wrong-medium",

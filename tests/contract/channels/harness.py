@@ -4,10 +4,9 @@ Everything it knows about a provider comes from the provider's case file,
 ``cases/<channel_type>.yaml``: a ``provider`` header (a working config, the default URL, the
 credential and basic-auth fields) and the ``cases``.
 
-A provider whose adapter writes to Redis instead of calling an API (``needs_redis``: the web
-chat's mailbox) says ``mailbox: true`` in its header: its adapter is given a :class:`Mailbox`
-that records each write, which cases check as ``expected_writes`` (``redis_error: connect``
-makes every write fail), and the HTTP-only checks skip it (:data:`HTTP_CASE_FILES`).
+An SMTP provider's case file says ``kind: smtp``: its cases run against the sandbox's real
+aiosmtpd server on a free port (:func:`run_smtp_send`), and ``expected_data`` describes the
+messages the server accepted (envelope, headers, parts) instead of ``expected_requests``.
 
 Every adapter goes through the same checks (CO ``handlertest.RunOutgoingTestCases``): the requests
 match, no queued response is left over, no ``secret_fields`` value leaks into requests, logs,
@@ -18,9 +17,12 @@ from __future__ import annotations
 
 import base64
 import logging
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus
@@ -33,6 +35,9 @@ from pydantic import BaseModel, SecretStr
 from channels import ADAPTERS, PROVIDERS
 from channels.base import OutboundMessage, SendResult
 from channels.errors import SendError
+from channels.sandbox.config import SandboxConfig
+from channels.sandbox.runtime import SandboxRuntime
+from channels.smtp.sandbox import Recorder, smtp_server
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 """One ``<channel_type>.yaml`` per registered provider: a ``provider`` header and ``cases``."""
@@ -48,6 +53,8 @@ class CaseFile:
     basic_auth: tuple[str, str] | None
     cases: list[dict[str, Any]]
     mailbox: bool = False
+    kind: str = "http"
+    """``http`` (queued HTTP responses) or ``smtp`` (a real SMTP server: :func:`run_smtp_send`)."""
 
 
 def case_path(channel_type: str) -> Path:
@@ -62,21 +69,31 @@ def load_case_file(channel_type: str) -> CaseFile:
     auth = head.get("basic_auth")
     return CaseFile(
         config=PROVIDERS[channel_type].settings.model_validate(head["config"]),
-        default_url=head["default_url"],
+        default_url=head.get("default_url", ""),
         credential_fields=tuple(head["credential_fields"]),
         basic_auth=(auth[0], auth[1]) if auth else None,
         cases=list(data["cases"]),
         mailbox=bool(head.get("mailbox", False)),
+        kind=head.get("kind", "http"),
     )
 
 
-CASE_FILES: Mapping[str, CaseFile] = {
+ALL_CASE_FILES: Mapping[str, CaseFile] = {
     ct: load_case_file(ct) for ct in sorted(PROVIDERS) if case_path(ct).is_file()
 }
 """Every registered provider's case file that exists (a missing one fails a contract test)."""
 
+CASE_FILES: Mapping[str, CaseFile] = {ct: f for ct, f in ALL_CASE_FILES.items() if f.kind == "http"}
+"""The HTTP providers' case files (the web chat's mailbox included): what the queued-response
+checks run on."""
+
 HTTP_CASE_FILES: Mapping[str, CaseFile] = {ct: f for ct, f in CASE_FILES.items() if not f.mailbox}
 """The case files of providers that send over HTTP: what the HTTP status/transport checks run."""
+
+SMTP_CASE_FILES: Mapping[str, CaseFile] = {
+    ct: f for ct, f in ALL_CASE_FILES.items() if f.kind == "smtp"
+}
+"""The SMTP providers' case files, run against a real SMTP server (:func:`run_smtp_send`)."""
 
 CONFIGS: Mapping[str, BaseModel] = {ct: f.config for ct, f in CASE_FILES.items()}
 """One working config per channel_type."""
@@ -334,3 +351,81 @@ def _assert_no_secrets(
 def _plain(value: object) -> str:
     """Return a config value as plain text, revealing a SecretStr."""
     return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+@dataclass
+class SmtpOutcome:
+    """What one SMTP harness run produced: a result or an error, and each DATA the server took."""
+
+    result: SendResult | None
+    error: SendError | None
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    data: list[bytes] = field(default_factory=list)
+
+
+async def run_smtp_send(
+    channel_type: str,
+    msg: OutboundMessage,
+    config: BaseModel,
+    *,
+    server: bool = True,
+    caplog: pytest.LogCaptureFixture | None = None,
+) -> SmtpOutcome:
+    """Send ``msg`` to the sandbox's aiosmtpd server on a free port (or, ``server=False``, to a
+    port nothing listens on) and check no ``secret_fields`` value reaches the DATA, the logs,
+    the result or the error."""
+    runtime = SandboxRuntime(SandboxConfig(smtp_port=0))
+    recorder = Recorder(runtime.store)
+    outcome = SmtpOutcome(result=None, error=None)
+    async with smtp_server(runtime, recorder)():
+        port = runtime.ports["smtp"] if server else _closed_port()
+        adapter = ADAPTERS[channel_type](config.model_copy(update={"port": port}), None)  # type: ignore[arg-type]
+        with _captured_logs(caplog) as records:
+            try:
+                outcome.result = await adapter.send(msg)
+            except SendError as exc:
+                outcome.error = exc
+    outcome.envelopes, outcome.data = recorder.envelopes, recorder.raw
+    places = [d.decode(errors="replace") for d in outcome.data]
+    places += [r.getMessage() for r in records]
+    places += [repr(outcome.result), str(outcome.error), repr(outcome.error)]
+    if outcome.error is not None:
+        places += [outcome.error.detail, repr(vars(outcome.error))]
+    for secret in secret_values(channel_type, config):
+        leaks = [place for place in places if secret in place]
+        assert not leaks, f"secret of {channel_type} leaked into: {leaks}"
+    return outcome
+
+
+def assert_smtp_data(outcome: SmtpOutcome, expected: Sequence[Mapping[str, Any]]) -> None:
+    """Check each DATA the server accepted: envelope, headers, content type, text and html."""
+    assert len(outcome.data) == len(expected), f"{len(outcome.data)} messages, {len(expected)}"
+    for (mail_from, rcpt_tos), raw, want in zip(
+        outcome.envelopes, outcome.data, expected, strict=True
+    ):
+        if "mail_from" in want:
+            assert mail_from == want["mail_from"]
+        if "rcpt_to" in want:
+            assert rcpt_tos == list(want["rcpt_to"])
+        lines = raw.replace(b"\r\n", b"\n")
+        email = message_from_bytes(lines, _class=EmailMessage, policy=policy.default)
+        for name, value in want.get("headers", {}).items():
+            got = email.get(name)
+            assert (None if got is None else str(got)) == value, name
+        if "content_type" in want:
+            assert email.get_content_type() == want["content_type"]
+        for subtype in ("plain", "html"):
+            key = "text" if subtype == "plain" else "html"
+            if key in want:
+                part = email.get_body(preferencelist=(subtype,))
+                assert part is not None, key
+                assert part.get_content_type() == f"text/{subtype}", key
+                assert str(part.get_content()).rstrip("\n") == want[key]
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (just released by the OS)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port

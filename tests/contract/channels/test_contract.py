@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from harness import (
+    ALL_CASE_FILES,
     CASE_FILES,
     CASES_DIR,
     CONFIGS,
@@ -42,7 +43,7 @@ def load_cases() -> list[Any]:
 @pytest.mark.parametrize("channel_type", sorted(PROVIDERS))
 def test_every_provider_has_a_case_file(channel_type: str) -> None:
     assert case_path(channel_type).is_file(), f"{channel_type} has no case file"
-    case_file = CASE_FILES[channel_type]
+    case_file = ALL_CASE_FILES[channel_type]
     assert isinstance(case_file.config, PROVIDERS[channel_type].settings)
     assert case_file.cases, "at least one case"
     assert ADAPTERS[channel_type].channel_type == channel_type

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import CONFIGS, DEFAULT_URLS, run_send
+from harness import CONFIGS, DEFAULT_URLS, SMTP_CASE_FILES, run_send
 
 from channels import ADAPTERS
 from channels.base import OutboundMessage, SendResult
@@ -64,4 +64,5 @@ async def test_form_mismatch_fails() -> None:
 
 
 def test_configs_cover_registry() -> None:
-    assert set(CONFIGS) == set(ADAPTERS) == set(DEFAULT_URLS)
+    assert set(CONFIGS) | set(SMTP_CASE_FILES) == set(ADAPTERS)
+    assert set(CONFIGS) == set(DEFAULT_URLS)
