@@ -61,7 +61,9 @@ def _app(publisher: Publisher) -> Any:
 
     store: Any = FakeStore()
     pub: Any = publisher
-    deps = ApiDeps(settings, Metrics(CollectorRegistry()), Topics(), pub, {}, reload_flows, store)
+    deps = ApiDeps(
+        settings, Metrics(CollectorRegistry()), Topics(), pub, {}, reload_flows, store=store
+    )
     return create_app(deps)
 
 
