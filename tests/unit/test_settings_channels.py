@@ -40,9 +40,9 @@ def test_setting_one_medium_keeps_the_others_defaults(monkeypatch: pytest.Monkey
             id="unknown",
         ),
         pytest.param(
-            "CONTINUUM_CHANNELS__WEBCHAT",
+            "CONTINUUM_CHANNELS__EMAIL",
             "twilio",
-            "CHANNELS__EMAIL: unknown email provider 'twilio' (known: ",  # whichever email ones
+            "CHANNELS__EMAIL: unknown email provider 'twilio' (known: sendgrid, smtp)",
             id="wrong-medium",
         ),
         pytest.param(
