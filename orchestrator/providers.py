@@ -1,7 +1,8 @@
 """Which providers run, from the settings and the registry: their adapters and callbacks.
 
-``CONTINUUM_CHANNELS__<MEDIUM>`` lists a medium's providers in order (``sms`` defaults to
-``twilio``, ``webchat`` to ``webchat``, the others to none); :attr:`Settings.channels` has
+``CONTINUUM_CHANNELS__<MEDIUM>`` lists a medium's providers in order (by default ``sms``:
+``twilio``, ``whatsapp``: ``meta``, ``email``: ``sendgrid``, ``webchat``: ``webchat``, and
+``webhook`` none, as it needs the business's URL); :attr:`Settings.channels` has
 already checked every name against :data:`channels.PROVIDERS`. Example::
 
     adapters = build_adapters(settings, http)   # {"sms": (TwilioSms(...),), "email": (), ...}

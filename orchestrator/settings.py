@@ -43,7 +43,12 @@ from orchestrator.media import MEDIA, Medium
 ENV_FILE = ".env"
 """Settings are also read from this file in the working folder, when it exists."""
 
-DEFAULT_CHANNELS: Mapping[Medium, tuple[str, ...]] = {"sms": ("twilio",), "webchat": ("webchat",)}
+DEFAULT_CHANNELS: Mapping[Medium, tuple[str, ...]] = {
+    "sms": ("twilio",),
+    "whatsapp": ("meta",),
+    "email": ("sendgrid",),
+    "webchat": ("webchat",),
+}
 """The providers of each medium unless ``CONTINUUM_CHANNELS__<MEDIUM>`` says otherwise."""
 
 
@@ -235,7 +240,8 @@ class Settings(BaseSettings):
     channels: dict[Medium, tuple[str, ...]] = Field(
         default_factory=lambda: {m: DEFAULT_CHANNELS.get(m, ()) for m in MEDIA},
         description="each medium's providers in order, comma-separated: "
-        "CONTINUUM_CHANNELS__SMS=twilio (the default; the other media default to none). "
+        "CONTINUUM_CHANNELS__SMS=twilio,vonage (defaults: sms twilio, whatsapp meta, email "
+        "sendgrid, webchat webchat, webhook none). "
         "The first sends; the rest wait for failover",
     )
     twilio: TwilioSettings = TwilioSettings()

@@ -116,11 +116,9 @@ async def test_garbage_goes_to_the_dlq_and_the_next_good_message_is_processed(
 
 async def test_a_channel_without_an_adapter_is_recorded_as_rejected(pipeline: Pipeline) -> None:
     address = "+15551230002"
-    event = orjson.loads(sms_event("WA1", address, "HELP"))
-    event["data"]["channel"] = "whatsapp"
-    await pipeline.produce(
-        pipeline.service.topics.inbound("whatsapp"), orjson.dumps(event), address
-    )
+    event = orjson.loads(sms_event("WH1", address, "HELP"))
+    event["data"]["channel"] = "webhook"  # the generic webhook is off unless configured
+    await pipeline.produce(pipeline.service.topics.inbound("webhook"), orjson.dumps(event), address)
 
     steps = await eventually(lambda: pipeline.ledger_steps(address), lambda s: len(s) >= 6)
     assert steps[-1] == ("provider_rejected", "no_adapter")

@@ -9,6 +9,8 @@ import httpx
 
 from channels import PROVIDERS
 from channels.base import OutboundMessage, SendResult
+from channels.meta import MetaWhatsApp
+from channels.sendgrid import SendGridEmail
 from channels.twilio import TWILIO
 from channels.twilio.adapter import TwilioSms
 from channels.twilio.settings import TwilioConfig
@@ -44,7 +46,7 @@ def _listing(sms: tuple[str, ...]) -> Settings:
     return settings.model_copy(update={"channels": {**settings.channels, "sms": sms}})
 
 
-async def test_by_default_sms_is_twilio_webchat_the_web_chat_and_no_other_medium_has_one() -> None:
+async def test_by_default_each_medium_but_webhook_has_its_sandbox_backed_provider() -> None:
     redis: Any = object()  # the service's client, handed only to needs_redis providers
     async with httpx.AsyncClient() as http:
         adapters = build_adapters(Settings(), http, redis=redis)
@@ -54,8 +56,12 @@ async def test_by_default_sms_is_twilio_webchat_the_web_chat_and_no_other_medium
     [webchat] = adapters["webchat"]
     assert isinstance(webchat, WebchatMailbox)
     assert webchat._redis is redis
-    assert all(adapters[m] == () for m in MEDIA if m not in ("sms", "webchat"))
-    assert set(primaries(adapters)) == {"sms", "webchat"}
+    [meta] = adapters["whatsapp"]
+    assert isinstance(meta, MetaWhatsApp)
+    [sendgrid] = adapters["email"]
+    assert isinstance(sendgrid, SendGridEmail)
+    assert adapters["webhook"] == ()  # the generic webhook needs the business's URL
+    assert set(primaries(adapters)) == {"sms", "whatsapp", "email", "webchat"}
 
 
 async def test_two_providers_listed_for_one_medium_are_both_built_in_order() -> None:

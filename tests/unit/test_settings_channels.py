@@ -10,8 +10,13 @@ from orchestrator.media import MEDIA
 from orchestrator.settings import Settings, describe_error
 
 
-def test_sms_defaults_to_twilio_webchat_to_the_web_chat_and_the_other_media_to_none() -> None:
-    defaults = {"sms": ("twilio",), "webchat": ("webchat",)}
+def test_each_medium_defaults_to_its_sandbox_backed_provider_and_webhook_to_none() -> None:
+    defaults = {
+        "sms": ("twilio",),
+        "whatsapp": ("meta",),
+        "email": ("sendgrid",),
+        "webchat": ("webchat",),
+    }
     assert Settings().channels == {m: defaults.get(m, ()) for m in MEDIA}
 
 

@@ -54,7 +54,8 @@ async def test_an_enabled_provider_has_its_routes() -> None:
 
 
 async def test_a_provider_disabled_in_settings_has_no_route(monkeypatch: Any) -> None:
-    monkeypatch.setenv("CONTINUUM_CHANNELS__SMS", "")
+    for medium in ("SMS", "WHATSAPP", "EMAIL"):
+        monkeypatch.setenv(f"CONTINUUM_CHANNELS__{medium}", "")
     app = create_app(_deps(Settings()))
     async with _client(app) as client:
         for path in (INBOUND_PATH, STATUS_PATH):
