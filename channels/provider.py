@@ -64,6 +64,7 @@ class Provider:
     status_map: Mapping[str, str]
     error_codes: Mapping[str, type[SendError]]
     status_path: str | None = None
+    console_webhook_path: str | None = None
     needs_redis: bool = False
 
     @property

@@ -74,3 +74,17 @@ def status_callbacks(
         for p in chain
         if p.status_path
     }
+
+
+def console_webhooks(
+    settings: Settings, registry: Mapping[str, Provider] = PROVIDERS
+) -> dict[str, str]:
+    """Where each enabled provider whose webhook is set in its console would be pointed, by
+    provider name: what ``continuum up`` configures its sandbox with."""
+    public = settings.api_public_url
+    return {
+        p.name: public + p.console_webhook_path
+        for chain in enabled(settings, registry).values()
+        for p in chain
+        if p.console_webhook_path
+    }

@@ -33,7 +33,7 @@ from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
 from orchestrator.metrics import Metrics, metrics_app
 from orchestrator.policy.spec import Policy
-from orchestrator.providers import build_adapters, primaries, status_callbacks
+from orchestrator.providers import build_adapters, console_webhooks, primaries, status_callbacks
 from orchestrator.redis_client import make_redis
 from orchestrator.reload import FlowReloader
 from orchestrator.settings import Settings
@@ -283,6 +283,7 @@ class Service:
             twilio_auth_token=s.twilio.auth_token,
             smtp_host=s.sandbox.host,
             smtp_port=s.sandbox_smtp_port,
+            console_webhooks=console_webhooks(s),
         )
         server = HttpServer(create_sandbox_app(config), s.sandbox.host, s.sandbox.port, "sandbox")
         await server.start()

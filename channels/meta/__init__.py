@@ -43,4 +43,5 @@ META = Provider(
     status_map=STATUS_MAP,
     error_codes=ERROR_CODES,
     status_path=None,
+    console_webhook_path=WEBHOOK_PATH,
 )

@@ -168,6 +168,8 @@ def meta_sandbox(runtime: SandboxRuntime) -> APIRouter:
     """The fake Cloud API send, and the webhook-configuration and inbound simulators."""
     router = APIRouter()
     app: dict[str, str] = {}  # the app's configured callback URL, as Meta's dashboard holds it
+    if configured := runtime.config.console_webhooks.get("meta"):
+        app["url"] = configured
 
     @router.post("/{version}/{phone_number_id}/messages")
     async def send(version: str, phone_number_id: str, request: Request) -> JSONResponse:

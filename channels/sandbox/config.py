@@ -44,6 +44,11 @@ class SandboxConfig(BaseModel):
         default=SANDBOX_SERVICE_SENDER,
         description="The number that messaging service sends from when a send has no From.",
     )
+    console_webhooks: dict[str, str] = Field(
+        default_factory=dict,
+        description="Webhook URLs set once in a provider's console, by provider name (Meta's "
+        "app callback URL, SendGrid's Event Webhook); the fakes post there until told otherwise.",
+    )
     smtp_host: str = Field(default="127.0.0.1", description="Address the SMTP server binds.")
     smtp_port: int = Field(
         default=0,

@@ -400,4 +400,5 @@ SENDGRID = Provider(
     status_map=STATUS_MAP,
     error_codes=ERROR_CODES,
     status_path=None,
+    console_webhook_path=EVENTS_PATH,
 )

@@ -144,7 +144,8 @@ class _Fake:
 
     def __init__(self, runtime: SandboxRuntime) -> None:
         self.runtime = runtime
-        self.webhook: dict[str, Any] = {"enabled": False, "url": None}
+        configured = runtime.config.console_webhooks.get("sendgrid")
+        self.webhook: dict[str, Any] = {"enabled": bool(configured), "url": configured}
 
     async def event(self, message: SandboxMessage, kind: str) -> None:
         """Post one signed batch holding ``kind`` about ``message`` to the events URL."""

@@ -22,6 +22,7 @@ from orchestrator.engine.flowfile import load_flows
 from orchestrator.errors import ConfigError, FlowError
 from orchestrator.http_server import HttpServer
 from orchestrator.policy.quiet_hours import describe_held
+from orchestrator.providers import console_webhooks
 from orchestrator.service import Service, create_topics
 from orchestrator.settings import Settings
 from orchestrator.supervisor import Child, Supervisor, child_env
@@ -187,6 +188,7 @@ async def sandbox(settings: Settings) -> int:
         twilio_auth_token=settings.twilio.auth_token,
         smtp_host=settings.sandbox.host,
         smtp_port=settings.sandbox_smtp_port,
+        console_webhooks=console_webhooks(settings),
     )
     server = HttpServer(
         create_sandbox_app(config), settings.sandbox.host, settings.sandbox.port, "sandbox"
