@@ -16,29 +16,10 @@ from channels.generic import generic_webhooks as build_routes
 from channels.generic.sandbox import SANDBOX_SECRET
 from channels.generic.signature import sign
 from channels.webhooks import InboundMessage, StatusReport
+from tests.unit.channels.recording import RecordingContext
 
 SECRET = "whsec_jnrc5dp8Dn0SyYFjINlV1SCBQa0xFrf3"
 NOW = 1732307137.0
-
-
-class RecordingContext:
-    """A WebhookContext that keeps what the routes hand it."""
-
-    public_url = "http://api.test"
-
-    def __init__(self) -> None:
-        self.counts: list[tuple[str, str]] = []
-        self.inbound: list[InboundMessage] = []
-        self.statuses: list[StatusReport] = []
-
-    def count(self, route: str, outcome: str) -> None:
-        self.counts.append((route, outcome))
-
-    async def received(self, route: str, msg: InboundMessage) -> None:
-        self.inbound.append(msg)
-
-    async def status(self, route: str, report: StatusReport) -> None:
-        self.statuses.append(report)
 
 
 def _client(ctx: RecordingContext, now: float = NOW) -> httpx.AsyncClient:
@@ -122,7 +103,7 @@ async def test_a_status_is_mapped_into_the_status_model(raw: str, mapped: str) -
     async with _client(ctx) as client:
         resp = await client.post(STATUS_PATH, **_signed(event))
     assert resp.status_code == 204
-    assert ctx.statuses == [StatusReport("m-1", mapped, raw)]
+    assert ctx.reports == [StatusReport("m-1", mapped, raw)]
 
 
 async def test_send_posts_a_signed_message_sent_the_official_library_accepts() -> None:

@@ -9,40 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 
 from channels.meta import HEADER, STATUS_MAP, WEBHOOK_PATH, MetaSettings, meta_webhooks, sign
-from channels.webhooks import InboundMessage, StatusReport
+from tests.unit.channels.recording import RecordingContext
 
 SECRET = "unit-meta-app-secret"
 TOKEN = "unit-verify-token"
-
-
-class RecordingContext:
-    """A WebhookContext that keeps what it was given; ``fail_after`` publishes, it answers 503."""
-
-    public_url = "http://api.test"
-
-    def __init__(self) -> None:
-        self.counts: list[tuple[str, str]] = []
-        self.inbound: list[InboundMessage] = []
-        self.reports: list[StatusReport] = []
-        self.fail_after: int | None = None
-
-    def _publish(self) -> None:
-        if self.fail_after is not None and len(self.inbound) + len(self.reports) >= self.fail_after:
-            raise HTTPException(503, "broker down", headers={"Retry-After": "1"})
-
-    def count(self, route: str, outcome: str) -> None:
-        self.counts.append((route, outcome))
-
-    async def received(self, route: str, msg: InboundMessage) -> None:
-        self._publish()
-        self.inbound.append(msg)
-
-    async def status(self, route: str, report: StatusReport) -> None:
-        self._publish()
-        self.reports.append(report)
 
 
 @pytest.fixture

@@ -23,27 +23,8 @@ from channels.sendgrid import (
     sign,
 )
 from channels.sendgrid.sandbox import SANDBOX_INBOUND_SECRET, SANDBOX_PRIVATE_KEY_PEM
-from channels.webhooks import InboundMessage, StatusReport
-
-
-class RecordingContext:
-    """A WebhookContext that keeps what it was given; the broker always acknowledges."""
-
-    public_url = "http://api.test"
-
-    def __init__(self) -> None:
-        self.counts: list[tuple[str, str]] = []
-        self.inbound: list[InboundMessage] = []
-        self.reports: list[StatusReport] = []
-
-    def count(self, route: str, outcome: str) -> None:
-        self.counts.append((route, outcome))
-
-    async def received(self, route: str, msg: InboundMessage) -> None:
-        self.inbound.append(msg)
-
-    async def status(self, route: str, report: StatusReport) -> None:
-        self.reports.append(report)
+from channels.webhooks import InboundMessage
+from tests.unit.channels.recording import RecordingContext
 
 
 @pytest.fixture

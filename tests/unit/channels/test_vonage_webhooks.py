@@ -11,29 +11,9 @@ import pytest
 from fastapi import FastAPI
 
 from channels.vonage import INBOUND_PATH, STATUS_PATH, VonageSettings, sign, vonage_webhooks
-from channels.webhooks import InboundMessage, StatusReport
+from tests.unit.channels.recording import RecordingContext
 
 SECRET = "unit-signature-secret"
-
-
-class RecordingContext:
-    """A WebhookContext that keeps what it was given; the broker always acknowledges."""
-
-    public_url = "http://api.test"
-
-    def __init__(self) -> None:
-        self.counts: list[tuple[str, str]] = []
-        self.inbound: list[InboundMessage] = []
-        self.reports: list[StatusReport] = []
-
-    def count(self, route: str, outcome: str) -> None:
-        self.counts.append((route, outcome))
-
-    async def received(self, route: str, msg: InboundMessage) -> None:
-        self.inbound.append(msg)
-
-    async def status(self, route: str, report: StatusReport) -> None:
-        self.reports.append(report)
 
 
 @pytest.fixture
