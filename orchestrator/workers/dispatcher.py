@@ -329,6 +329,7 @@ class DispatcherWorker(BatchWorker):
             attachments=tuple(cmd.attachments),
             status_callback=self._callbacks.get(adapter.channel_type),
             thread_id=cmd.customer_id,
+            content=template_content(cmd),
         )
         began = time.perf_counter()
         try:
@@ -412,3 +413,13 @@ def _raise_first(results: Sequence[Any]) -> None:
     for result in results:
         if isinstance(result, Exception):
             raise result
+
+
+def template_content(cmd: MessageSend) -> dict[str, Any] | None:
+    """The provider content of a send the policy turned into an approved template (WhatsApp
+    outside its window: ``template_name``), in the message's language; None for plain text.
+    The approved templates take no body parameters (``policy.whatsapp.approved_templates``
+    names the template only)."""
+    if not cmd.template_name:
+        return None
+    return {"kind": "template", "name": cmd.template_name, "language": cmd.language or "en"}
