@@ -96,6 +96,7 @@ class SmtpSettings(BaseModel):
         "continuum.test", description="right side of the Message-IDs we make"
     )
     reply_to: str | None = Field(None, description="Reply-To address, when replies go elsewhere")
+    subject: str = Field("Message from Continuum", description="subject when a message has none")
 
 
 def message_id(our_id: str, domain: str) -> str:
@@ -109,7 +110,7 @@ def build_message(msg: OutboundMessage, config: SmtpSettings) -> EmailMessage:
     sender = msg.sender or config.from_email
     email["From"] = formataddr((config.from_name, sender)) if config.from_name else sender
     email["To"] = msg.to
-    email["Subject"] = msg.subject or ""
+    email["Subject"] = msg.subject or config.subject
     email["Date"] = formatdate(localtime=False, usegmt=True)
     email["Message-ID"] = message_id(msg.message_id, config.message_id_domain)
     if msg.thread_id:

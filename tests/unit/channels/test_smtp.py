@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
@@ -189,3 +190,9 @@ def test_the_sandbox_holds_the_smtp_port_only_when_email_goes_by_smtp() -> None:
     assert Settings.model_validate({"sandbox": sandbox}).sandbox_smtp_port == 0
     by_smtp = Settings.model_validate({"sandbox": sandbox, "channels": {"email": "smtp"}})
     assert by_smtp.sandbox_smtp_port == 2525
+
+
+def test_a_message_without_a_subject_gets_the_configured_one() -> None:
+    bare = replace(MSG, subject=None)
+    assert build_message(bare, SmtpSettings())["Subject"] == "Message from Continuum"
+    assert build_message(bare, SmtpSettings(subject="Acme support"))["Subject"] == "Acme support"
