@@ -85,6 +85,22 @@ class WebhookContext(Protocol):
         """Publish a ``message.status`` and wait for the broker; raises an HTTP 503 likewise."""
 
 
+def e164(digits: str) -> str:
+    """A phone number a provider sends without its ``+`` (Vonage's msisdn, WhatsApp's wa_id)
+    as E.164; one that has it is kept."""
+    return digits if digits.startswith("+") else f"+{digits}"
+
+
+def within_window(timestamp: str, window_s: float, now: float) -> bool:
+    """Whether ``timestamp`` (Unix seconds, as the provider sent it) is within ``window_s`` of
+    ``now``: the replay check of the providers that sign a timestamp."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    return abs(now - sent) <= window_s
+
+
 class ErrorBody(BaseModel):
     """Every refusal: FastAPI's ``{"detail": ...}``."""
 

@@ -15,6 +15,8 @@ import binascii
 import hashlib
 import hmac
 
+from channels.webhooks import within_window
+
 TOLERANCE_S = 300
 """How far ``webhook-timestamp`` may be from now, either way (the libraries' tolerance)."""
 
@@ -58,8 +60,4 @@ def verify(secret: str, msg_id: str, timestamp: str | int, body: bytes, header: 
 
 def fresh(timestamp: str, now: float, tolerance_s: int = TOLERANCE_S) -> bool:
     """Whether ``timestamp`` (Unix seconds, as sent) is within ``tolerance_s`` of ``now``."""
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        return False
-    return abs(now - sent) <= tolerance_s
+    return within_window(timestamp, tolerance_s, now)

@@ -12,8 +12,9 @@ from channels.meta.sandbox import meta_sandbox
 from channels.meta.send import ERROR_CODES, MetaWhatsApp, payload
 from channels.meta.settings import MetaSettings
 from channels.meta.signature import HEADER, sign, verify
-from channels.meta.webhooks import STATUS_MAP, WEBHOOK_PATH, e164, meta_webhooks, parse
+from channels.meta.webhooks import STATUS_MAP, WEBHOOK_PATH, meta_webhooks, parse
 from channels.provider import Provider
+from channels.webhooks import e164
 
 __all__ = [
     "ERROR_CODES",

@@ -22,7 +22,14 @@ from fastapi.responses import PlainTextResponse, Response
 
 from channels.meta.settings import MetaSettings
 from channels.meta.signature import HEADER, verify
-from channels.webhooks import UNAVAILABLE, InboundMessage, StatusReport, WebhookContext, error
+from channels.webhooks import (
+    UNAVAILABLE,
+    InboundMessage,
+    StatusReport,
+    WebhookContext,
+    e164,
+    error,
+)
 
 WEBHOOK_PATH = "/webhooks/meta/whatsapp"
 
@@ -36,11 +43,6 @@ STATUS_MAP: Mapping[str, str] = {
 
 MEDIA_TYPES = ("image", "video", "document", "audio", "sticker")
 """Inbound message types whose text is the (optional) caption."""
-
-
-def e164(wa_id: str) -> str:
-    """A WhatsApp id or phone number (digits, no ``+``) as E.164."""
-    return wa_id if wa_id.startswith("+") else f"+{wa_id}"
 
 
 def message_text(message: Mapping[str, Any]) -> str | None:

@@ -17,6 +17,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from channels.webhooks import within_window
+
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 REPLAY_WINDOW_S = 300
@@ -54,8 +56,4 @@ def verify(key: ec.EllipticCurvePublicKey | str, timestamp: str, body: bytes, si
 
 def fresh(timestamp: str, now: float | None = None) -> bool:
     """Whether the signed timestamp (Unix seconds) is within ``REPLAY_WINDOW_S`` of ``now``."""
-    try:
-        stamp = int(timestamp)
-    except ValueError:
-        return False
-    return abs((time.time() if now is None else now) - stamp) <= REPLAY_WINDOW_S
+    return within_window(timestamp, REPLAY_WINDOW_S, time.time() if now is None else now)

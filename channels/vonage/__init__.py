@@ -36,7 +36,14 @@ from channels.vonage.sandbox import (
     vonage_sandbox,
 )
 from channels.vonage.signature import REPLAY_WINDOW_S, fresh, sign, signed_string, verify
-from channels.webhooks import UNAVAILABLE, InboundMessage, StatusReport, WebhookContext, error
+from channels.webhooks import (
+    UNAVAILABLE,
+    InboundMessage,
+    StatusReport,
+    WebhookContext,
+    e164,
+    error,
+)
 
 __all__ = [
     "ERROR_CODES",
@@ -104,11 +111,6 @@ class VonageSettings(BaseModel):
         "http://127.0.0.1:8090",
         description="SMS API root, https://rest.nexmo.com (follows the sandbox)",
     )
-
-
-def e164(msisdn: str) -> str:
-    """Vonage's msisdn (digits, no ``+``) as E.164."""
-    return msisdn if msisdn.startswith("+") else f"+{msisdn}"
 
 
 class VonageSms:

@@ -8,6 +8,8 @@ import hmac
 import time
 from collections.abc import Mapping
 
+from channels.webhooks import within_window
+
 REPLAY_WINDOW_S = 300
 """A signed request whose ``timestamp`` is further than this from now is refused (replay)."""
 
@@ -33,8 +35,5 @@ def verify(secret: str, params: Mapping[str, str], sig: str) -> bool:
 
 def fresh(params: Mapping[str, str], now: float | None = None) -> bool:
     """Whether the signed ``timestamp`` is within ``REPLAY_WINDOW_S`` of ``now``."""
-    try:
-        stamp = int(params.get("timestamp", ""))
-    except ValueError:
-        return False
-    return abs((time.time() if now is None else now) - stamp) <= REPLAY_WINDOW_S
+    stamp = params.get("timestamp", "")
+    return within_window(stamp, REPLAY_WINDOW_S, time.time() if now is None else now)
