@@ -19,6 +19,7 @@ import http.client
 import importlib.resources
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -128,15 +129,52 @@ class EmbeddedServer:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on `host` that was free a moment ago (the OS picks it).
+    """A TCP port on `host` that is free now and that this process has not handed out before.
+
+    The port comes from below the kernel's ephemeral range when there is room there: the OS
+    gives ports from that range to every outbound connection (Kafka, Redis, HTTP clients), so a
+    port picked from it with ``bind(0)`` can be taken by one of them before the server binds it.
 
     Example:
         >>> port = free_port()
     """
+    low, _high = _ephemeral_range()
+    if low - _PRIVATE_PORT_FLOOR >= _MIN_PRIVATE_PORTS:
+        for _ in range(200):
+            port = random.randrange(_PRIVATE_PORT_FLOOR, low)  # noqa: S311 (not a secret)
+            if port not in _handed_out and _bindable(host, port):
+                _handed_out.add(port)
+                return port
+    while True:  # no room below the range (or it is all taken): let the OS choose
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+
+
+_PRIVATE_PORT_FLOOR = 10000
+_MIN_PRIVATE_PORTS = 2000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outbound local ports (Linux's default when it cannot be read)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 # --------------------------------------------------------------------------- binaries

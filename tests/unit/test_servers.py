@@ -51,6 +51,28 @@ def test_free_port_can_be_bound() -> None:
         sock.bind(("127.0.0.1", port))
 
 
+def test_free_port_never_hands_out_the_same_port_twice() -> None:
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+
+
+def test_free_port_stays_out_of_the_range_outbound_connections_take_their_ports_from() -> None:
+    low, high = servers._ephemeral_range()
+    for _ in range(20):
+        assert not low <= free_port() <= high
+
+
+def test_free_port_skips_a_port_someone_is_listening_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        picks = iter([busy, busy + 1 if busy < 65535 else busy - 1])
+        monkeypatch.setattr(servers, "_ephemeral_range", lambda: (busy + 10_000, 65535))
+        monkeypatch.setattr(servers.random, "randrange", lambda _a, _b: next(picks))
+        assert free_port() != busy
+
+
 def test_nothing_is_missing_on_a_provisioned_machine() -> None:
     assert servers.missing_binaries() == []
 
