@@ -117,6 +117,13 @@ class MessageSend(_Data):
     """Why the decision's consent check passed (``marketing consent granted (...)``)."""
     inbound_at: datetime | None = None
     """The customer's last inbound message on ``channel`` as the decision saw it."""
+    content: dict[str, Any] | None = None
+    """Provider content beyond the text (WhatsApp buttons, list, template with parameters),
+    as :class:`channels.base.OutboundMessage` takes it; None is the text alone."""
+    subject: str | None = None
+    """An email's subject; None is the provider's configured default."""
+    html: str | None = None
+    """An email's HTML body, beside ``text``."""
 
 
 class MessageStatus(_Data):

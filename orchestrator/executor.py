@@ -140,6 +140,9 @@ class Executor:
             decided_at=at,
             consent_basis=d.consent_basis,
             inbound_at=datetime.fromisoformat(inbound) if inbound else None,
+            content=dict(d.content) if d.content else None,
+            subject=d.subject,
+            html=d.html,
         )
         envelope = CloudEvent(
             specversion="1.0",
@@ -171,6 +174,7 @@ class Executor:
                     "policy_rule": d.policy_rule,
                     "template_name": d.template_name,
                     "not_before": d.not_before.isoformat() if d.not_before else None,
+                    **_parts(d),
                 },
             )
         )
@@ -312,3 +316,13 @@ def _note_record(note: Note, event: Event, at: datetime, common: dict[str, Any])
         detail=dict(note.data),
         **common,
     )
+
+
+def _parts(d: SendMessage) -> dict[str, Any]:
+    """What the message carries besides its text, for the ledger (only what it has)."""
+    parts = {
+        "subject": d.subject,
+        "html": d.html,
+        "content": dict(d.content) if d.content else None,
+    }
+    return {k: v for k, v in parts.items() if v is not None}

@@ -37,6 +37,13 @@ class SendMessage:
     """The policy rule the send was allowed under (its consent basis)."""
     consent_basis: str | None = None
     """Why the consent check passed at decision time (carried to send time)."""
+    content: Mapping[str, Any] | None = None
+    """Provider content beyond the text: WhatsApp buttons, a list or a template with its
+    parameters (see :class:`channels.base.OutboundMessage`); None is the text alone."""
+    subject: str | None = None
+    """An email's subject (None: the provider's configured default)."""
+    html: str | None = None
+    """An email's HTML body, beside ``text``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,11 +209,9 @@ def _templates(flow: spec.Flow) -> Iterator[tuple[Loc, str, tuple[str, ...]]]:
         base: Loc = ("steps", i)
         match step:
             case spec.SendStep() | spec.AskStep():
-                if isinstance(step.template, str):
-                    yield (*base, "template"), step.template, ()
-                else:
-                    for lang, text in step.template.items():
-                        yield (*base, "template", lang), text, ()
+                for loc, text in _message_texts(step):
+                    for lang, one in ({"": text} if isinstance(text, str) else text).items():
+                        yield (*base, *loc, *((lang,) if lang else ())), one, ()
             case spec.SetStep():
                 for name, value in step.fields.items():
                     yield (*base, "fields", name), value, ()
@@ -228,6 +226,29 @@ def _templates(flow: spec.Flow) -> Iterator[tuple[Loc, str, tuple[str, ...]]]:
                 yield (*base, "note"), step.note, ()
             case _:
                 pass
+
+
+def _message_texts(step: spec.SendStep | spec.AskStep) -> Iterator[tuple[Loc, spec.Text]]:
+    """Every template of a message step, with where it is in the step."""
+    yield ("template",), step.template
+    for name in ("subject", "html"):
+        value = getattr(step, name)
+        if value is not None:
+            yield (name,), value
+    for i, button in enumerate(step.buttons):
+        yield ("buttons", i, "title"), button.title
+    if step.menu is not None:
+        yield ("menu", "button"), step.menu.button
+        for j, section in enumerate(step.menu.sections):
+            if section.title is not None:
+                yield ("menu", "sections", j, "title"), section.title
+            for k, row in enumerate(section.rows):
+                yield ("menu", "sections", j, "rows", k, "title"), row.title
+                if row.description is not None:
+                    yield ("menu", "sections", j, "rows", k, "description"), row.description
+    if step.whatsapp_template is not None:
+        for i, param in enumerate(step.whatsapp_template.params):
+            yield ("whatsapp_template", "params", i), param
 
 
 def _expressions(flow: spec.Flow) -> Iterator[tuple[Loc, str, tuple[str, ...]]]:
@@ -300,15 +321,13 @@ def _steps(flow: spec.Flow, allowed_hosts: frozenset[str]) -> Iterator[tuple[Loc
                         f"(CONTINUUM_FLOWS_ALLOWED_HOSTS: {allowed})"
                     ),
                 )
-        if (
-            isinstance(step, spec.SendStep | spec.AskStep)
-            and isinstance(step.template, dict)
-            and flow.default_language not in step.template
-        ):
-            yield (
-                (*base, "template"),
-                (f"no text for the flow's default_language {flow.default_language!r}"),
-            )
+        if isinstance(step, spec.SendStep | spec.AskStep):
+            for loc, text in _message_texts(step):
+                if isinstance(text, dict) and flow.default_language not in text:
+                    yield (
+                        (*base, *loc),
+                        f"no text for the flow's default_language {flow.default_language!r}",
+                    )
 
 
 def _check_subflows(flows: list[spec.Flow], paths: dict[str, Path]) -> Iterator[str]:

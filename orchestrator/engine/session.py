@@ -22,6 +22,7 @@ from orchestrator.engine.decisions import (
 )
 from orchestrator.engine.expressions import ExpressionError, render
 from orchestrator.engine.model import Context, CustomerState, Event, Run
+from orchestrator.engine.parts import pick, render_parts
 from orchestrator.engine.steps import (
     Goto,
     Pause,
@@ -132,32 +133,35 @@ class Session:
         """Where a step goes by default: its ``next``, else the following step in the file."""
         return step.next or flow.after(step.id)
 
-    def send(
-        self,
-        flow: spec.Flow,
-        run: Run,
-        step_id: str,
-        template: str | dict[str, str],
-        channel: str | tuple[str, ...],
-        purpose: str | None,
-    ) -> None:
+    def send(self, flow: spec.Flow, run: Run, step: spec.SendStep | spec.AskStep) -> None:
         """Render and address a message; note ``unreachable`` when no channel has an address."""
+        step_id, channel = step.id, step.channel
         route = self._channels(flow, run, channel)
         if not route:
             self.note("unreachable", flow, step_id, f"no address on {channel}")
             return
         language = self.state.language or flow.default_language
-        source = _pick_language(template, language, flow.default_language)
+        variables = self.variables(flow, run)
         try:
-            text = render(source, self.variables(flow, run))
+            text = render(pick(step.template, language, flow.default_language), variables)
         except ExpressionError as exc:
             self.note("template_error", flow, step_id, str(exc))
             return
-        purpose = purpose or "service"
-        verdict, rest = self._police(flow, run, step_id, route, purpose, text)
+        purpose = step.purpose or "service"
+        own = step.whatsapp_template.name if step.whatsapp_template else None
+        verdict, rest = self._police(flow, run, step_id, route, purpose, text, own)
         if verdict is None:
             return
         first = verdict.channel
+        try:
+            parts = render_parts(
+                step, text, first, language, flow.default_language, variables, verdict.template_name
+            )
+        except ExpressionError as exc:
+            self.note("template_error", flow, step_id, str(exc))
+            return
+        if parts.degraded:
+            self.note("choices_as_text", flow, step_id, parts.degraded)
         visit = str(run.visits.get(step_id, 0))
         sender = self.event.recipient if self.event.channel == first else None
         self.decide(
@@ -166,7 +170,7 @@ class Session:
                 channel=first,
                 to=self.state.identities[first],
                 sender=sender,
-                text=text,
+                text=parts.text,
                 purpose=purpose,
                 flow_id=flow.id,
                 flow_version=flow.version,
@@ -177,6 +181,9 @@ class Session:
                 template_name=verdict.template_name,
                 policy_rule=verdict.rule,
                 consent_basis=_consent_basis(verdict),
+                content=parts.content,
+                subject=parts.subject,
+                html=parts.html,
             )
         )
         self.remember_send(
@@ -184,7 +191,14 @@ class Session:
         )
 
     def _police(
-        self, flow: spec.Flow, run: Run, step_id: str, route: list[str], purpose: str, text: str
+        self,
+        flow: spec.Flow,
+        run: Run,
+        step_id: str,
+        route: list[str],
+        purpose: str,
+        text: str,
+        own_template: str | None = None,
     ) -> tuple[Verdict | None, tuple[str, ...]]:
         """The contact policy's verdict on the first channel of ``route`` it lets through."""
         policy = self.catalogue.policy
@@ -198,6 +212,7 @@ class Session:
                 f"{flow.id}.{step_id}",
                 text_hash(text),
                 run.run_id,
+                own_template,
             )
             verdict = evaluate(policy, who, cand, self.now)
             if verdict.sends:
@@ -347,15 +362,6 @@ class Session:
         self.state = replace(self.state, run=None, current_flow=None)
         if self.state.suspended is run:
             self.state = replace(self.state, suspended=None)
-
-
-def _pick_language(template: str | dict[str, str], language: str, default: str) -> str:
-    if isinstance(template, str):
-        return template
-    for candidate in (language, language.split("-")[0]):
-        if candidate in template:
-            return template[candidate]
-    return template[default]  # validation requires a text for the default language
 
 
 def _expiry_timer(run: Run) -> str | None:

@@ -154,11 +154,132 @@ class StepBase(Spec):
     next: StepRef | None = None
 
 
-class SendStep(StepBase):
+Text = str | dict[str, str]
+"""A template, or per-language templates keyed by language code."""
+
+CHOICE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+
+# WhatsApp's limits on interactive messages (Cloud API reference, "Interactive messages").
+MAX_BUTTONS = 3
+BUTTON_TITLE_CHARS = 20
+MENU_BUTTON_CHARS = 20
+MENU_ROWS = 10
+ROW_TITLE_CHARS = 24
+ROW_DESCRIPTION_CHARS = 72
+SECTION_TITLE_CHARS = 24
+
+
+def _texts(value: Text | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value.values())
+
+
+def _check_length(value: Text | None, limit: int, what: str) -> None:
+    """A literal text (no template syntax) longer than WhatsApp allows is an error now; a
+    rendered one that overruns is found at send time (the message then goes as text)."""
+    for text in _texts(value):
+        if "{" not in text and len(text) > limit:
+            raise ValueError(f"{what} {text!r} is longer than {limit} characters")
+
+
+class Button(Spec):
+    """A reply button: its ``id`` and the ``title`` the customer taps (and sends back)."""
+
+    id: str = Field(pattern=CHOICE_ID)
+    title: Text
+
+    @model_validator(mode="after")
+    def _short(self) -> Button:
+        _check_length(self.title, BUTTON_TITLE_CHARS, "button title")
+        return self
+
+
+class MenuRow(Spec):
+    """One choice of a menu."""
+
+    id: str = Field(pattern=CHOICE_ID)
+    title: Text
+    description: Text | None = None
+
+    @model_validator(mode="after")
+    def _short(self) -> MenuRow:
+        _check_length(self.title, ROW_TITLE_CHARS, "menu row title")
+        _check_length(self.description, ROW_DESCRIPTION_CHARS, "menu row description")
+        return self
+
+
+class MenuSection(Spec):
+    """A group of menu rows, with an optional heading."""
+
+    title: Text | None = None
+    rows: tuple[MenuRow, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _short(self) -> MenuSection:
+        _check_length(self.title, SECTION_TITLE_CHARS, "menu section title")
+        return self
+
+
+class Menu(Spec):
+    """A list of choices behind a button (WhatsApp's list message)."""
+
+    button: Text
+    sections: tuple[MenuSection, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _fits(self) -> Menu:
+        _check_length(self.button, MENU_BUTTON_CHARS, "menu button")
+        ids = [row.id for section in self.sections for row in section.rows]
+        if len(ids) > MENU_ROWS:
+            raise ValueError(f"a menu holds at most {MENU_ROWS} rows, this one has {len(ids)}")
+        if len(set(ids)) != len(ids):
+            raise ValueError("menu row ids must be unique")
+        if len(self.sections) > 1 and any(s.title is None for s in self.sections):
+            raise ValueError("a menu of several sections needs a title on each")
+        return self
+
+
+class WhatsAppTemplate(Spec):
+    """A template approved by Meta, sent on WhatsApp when the customer's window is closed."""
+
+    name: str = Field(pattern=r"^[a-z0-9_]{1,512}$")
+    language: str | None = Field(
+        None, description="Meta's language code (`en_US`); default: the message's language"
+    )
+    params: tuple[str, ...] = Field((), description="body parameters {{1}}, {{2}}, ... (templates)")
+
+
+class MessageParts(Spec):
+    """What a message may carry besides its text (``template``), where the channel has it."""
+
+    subject: Text | None = Field(None, description="email subject (a template)")
+    html: Text | None = Field(
+        None, description="email HTML body (a template; its variables are HTML-escaped)"
+    )
+    buttons: tuple[Button, ...] = Field(
+        (), max_length=MAX_BUTTONS, description="WhatsApp reply buttons; elsewhere, listed"
+    )
+    menu: Menu | None = Field(None, description="WhatsApp list of choices; elsewhere, listed")
+    whatsapp_template: WhatsAppTemplate | None = Field(
+        None, description="what to send on WhatsApp once the customer-service window is closed"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_choices(self) -> MessageParts:
+        if self.buttons and self.menu:
+            raise ValueError("a message has `buttons` or a `menu`, not both")
+        ids = [b.id for b in self.buttons]
+        if len(set(ids)) != len(ids):
+            raise ValueError("button ids must be unique")
+        return self
+
+
+class SendStep(MessageParts, StepBase):
     """Send a template; ``template`` is text, or per-language texts keyed by language code."""
 
     type: Literal["send"]
-    template: str | dict[str, str]
+    template: Text
     channel: Literal["reply", "preferred"] | tuple[Channel, ...] = "reply"
     purpose: Purpose | None = None
 
@@ -179,11 +300,11 @@ class Category(Spec):
     args: tuple[str | int | float, ...] = ()
 
 
-class AskStep(StepBase):
+class AskStep(MessageParts, StepBase):
     """Send a question, wait for the reply, classify it, and branch by category."""
 
     type: Literal["ask"]
-    template: str | dict[str, str]
+    template: Text
     channel: Literal["reply", "preferred"] | tuple[Channel, ...] = "reply"
     purpose: Purpose | None = None
     timeout: Duration | None = None

@@ -30,6 +30,9 @@ class Candidate:
     text_hash: str
     run_id: str = ""
     """The run sending it: a run may repeat its own question; dedupe is across runs."""
+    own_template: str | None = None
+    """The WhatsApp template the step names for a closed window (its ``whatsapp_template``);
+    the policy's ``approved_templates`` entry for the step, when there is one, goes first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +148,7 @@ def _whatsapp(
     if last and now - datetime.fromisoformat(last) <= window:
         findings.append(Finding("whatsapp.window", True, f"last inbound {last}, within {window}"))
         return None
-    approved = policy.whatsapp.approved_templates.get(cand.template)
+    approved = policy.whatsapp.approved_templates.get(cand.template) or cand.own_template
     if approved:
         findings.append(
             Finding(

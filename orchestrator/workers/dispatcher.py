@@ -329,7 +329,9 @@ class DispatcherWorker(BatchWorker):
             attachments=tuple(cmd.attachments),
             status_callback=self._callbacks.get(adapter.channel_type),
             thread_id=cmd.customer_id,
-            content=template_content(cmd),
+            content=cmd.content or template_content(cmd),
+            subject=cmd.subject,
+            html=cmd.html,
         )
         began = time.perf_counter()
         try:
@@ -417,9 +419,9 @@ def _raise_first(results: Sequence[Any]) -> None:
 
 def template_content(cmd: MessageSend) -> dict[str, Any] | None:
     """The provider content of a send the policy turned into an approved template (WhatsApp
-    outside its window: ``template_name``), in the message's language; None for plain text.
-    The approved templates take no body parameters (``policy.whatsapp.approved_templates``
-    names the template only)."""
+    outside its window: ``template_name``) when the command has no ``content`` of its own
+    (the engine fills it; a command recorded before it did has only the name): the template in
+    the message's language, without parameters; None for plain text."""
     if not cmd.template_name:
         return None
     return {"kind": "template", "name": cmd.template_name, "language": cmd.language or "en"}

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 def run(step: spec.AskStep, flow: spec.Flow, current: Run, s: Session) -> Result:
     """Ask, then wait for the reply (and the timeout, if any)."""
-    s.send(flow, current, step.id, step.template, step.channel, step.purpose)
+    s.send(flow, current, step)
     timer = s.start_timer(flow, current, step.id, step.timeout, "ask_timeout")
     return Pause(replace(current, step=step.id, waiting="reply", timer_id=timer))
 

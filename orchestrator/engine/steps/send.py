@@ -25,5 +25,5 @@ if TYPE_CHECKING:
 
 def run(step: spec.SendStep, flow: spec.Flow, current: Run, s: Session) -> Result:
     """Send, then continue."""
-    s.send(flow, current, step.id, step.template, step.channel, step.purpose)
+    s.send(flow, current, step)
     return Goto(s.next_of(flow, step), current)

@@ -100,6 +100,78 @@ BAD_STEPS = {
         10,
         "not a duration",
     ),
+    "unknown variable in an email subject": (
+        "  - id: first\n    type: send\n    template: hi\n    subject: '{{ usr.name }}'\n",
+        11,
+        "usr",
+    ),
+    "template syntax in the HTML body": (
+        "  - id: first\n    type: send\n    template: hi\n    html: '<p>{{ event.text </p>'\n",
+        11,
+        "syntax error",
+    ),
+    "unknown variable in a button title": (
+        "  - id: first\n    type: send\n    template: hi\n    buttons:\n"
+        "      - {id: a, title: '{{ usr }}'}\n",
+        12,
+        "usr",
+    ),
+    "unknown variable in a menu row": (
+        "  - id: first\n    type: send\n    template: hi\n    menu:\n      button: Go\n"
+        "      sections:\n        - rows:\n            - id: a\n"
+        "              title: A\n              description: '{{ usr }}'\n",
+        17,
+        "usr",
+    ),
+    "unknown variable in a template parameter": (
+        "  - id: first\n    type: send\n    template: hi\n    whatsapp_template:\n"
+        "      name: order_update\n      params: ['{{ usr }}']\n",
+        13,
+        "usr",
+    ),
+    "a button title without the default language": (
+        "  - id: first\n    type: send\n    template: hi\n    buttons:\n"
+        "      - id: a\n        title: {es: Sí}\n",
+        13,
+        "default_language",
+    ),
+    "four buttons": (
+        "  - id: first\n    type: send\n    template: hi\n    buttons:\n"
+        "      - {id: a, title: A}\n      - {id: b, title: B}\n"
+        "      - {id: c, title: C}\n      - {id: d, title: D}\n",
+        12,
+        "at most 3",
+    ),
+    "buttons and a menu": (
+        "  - id: first\n    type: send\n    template: hi\n    buttons: [{id: a, title: A}]\n"
+        "    menu: {button: Go, sections: [{rows: [{id: b, title: B}]}]}\n",
+        8,
+        "not both",
+    ),
+    "a literal button title over WhatsApp's 20 characters": (
+        "  - id: first\n    type: send\n    template: hi\n    buttons:\n"
+        "      - {id: a, title: 'Twenty-one characters'}\n",
+        12,
+        "longer than 20",
+    ),
+    "two buttons with one id": (
+        "  - id: first\n    type: send\n    template: hi\n    buttons:\n"
+        "      - {id: a, title: A}\n      - {id: a, title: B}\n",
+        8,
+        "unique",
+    ),
+    "a menu of eleven rows": (
+        "  - id: first\n    type: send\n    template: hi\n    menu:\n      button: Go\n"
+        "      sections:\n        - rows:\n"
+        + "".join(f"            - {{id: r{i}, title: R{i}}}\n" for i in range(11)),
+        12,
+        "at most 10 rows",
+    ),
+    "a template name that is not Meta's shape": (
+        "  - id: first\n    type: send\n    template: hi\n    whatsapp_template: {name: Order Update}\n",
+        11,
+        "name",
+    ),
 }
 
 

@@ -90,6 +90,7 @@ def candidate_of(case: Mapping[str, Any], who: Customer) -> Candidate:
         str(c.get("template", "promo.offer")),
         text_hash(str(c.get("text", ""))),
         str(c.get("run_id", "")),
+        c.get("own_template"),
     )
 
 
