@@ -246,7 +246,7 @@ def describe(decision: Decision, now: datetime) -> str:
     """One line for one decision."""
     match decision:
         case SendMessage():
-            return f"bot ({decision.channel}): {decision.text}"
+            return f"bot ({decision.channel}): {_message(decision)}"
         case StartTimer():
             named = f" {decision.name}" if decision.name else ""
             return f"-> timer{named} in {human(decision.due - now)} ({decision.purpose})"
@@ -259,6 +259,23 @@ def describe(decision: Decision, now: datetime) -> str:
             return f"-> hand off to queue {decision.queue} (priority {decision.priority}){note}"
         case EmitEvent():
             return f"-> emit event.{decision.name} {orjson.dumps(dict(decision.data)).decode()}"
+
+
+def _message(d: SendMessage) -> str:
+    """The text as the customer sees it: a template by name and parameters, buttons and menu
+    rows in brackets after the text, an email's subject before it."""
+    content = d.content or {}
+    kind = content.get("kind")
+    if kind == "template":
+        params = ", ".join(str(p) for p in content.get("params", ()))
+        return f"(template {content['name']}{': ' + params if params else ''})"
+    text = f"[{d.subject}] {d.text}" if d.subject else d.text
+    if kind == "buttons":
+        return f"{text} [{' | '.join(b['title'] for b in content['buttons'])}]"
+    if kind == "list":
+        rows = [r["title"] for section in content["sections"] for r in section["rows"]]
+        return f"{text} [{content['button']}: {' | '.join(rows)}]"
+    return text
 
 
 def human(delta: timedelta) -> str:

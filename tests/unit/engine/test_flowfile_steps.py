@@ -168,7 +168,8 @@ BAD_STEPS = {
         "at most 10 rows",
     ),
     "a template name that is not Meta's shape": (
-        "  - id: first\n    type: send\n    template: hi\n    whatsapp_template: {name: Order Update}\n",
+        "  - id: first\n    type: send\n    template: hi\n"
+        "    whatsapp_template: {name: Order Update}\n",
         11,
         "name",
     ),

@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
+from orchestrator.engine.decisions import SendMessage
 from orchestrator.engine.flowfile import load_flows
-from orchestrator.flowtools.simulate import run
+from orchestrator.flowtools.simulate import describe, run
+from orchestrator.flowtools.testing import DEFAULT_NOW
 from tests.unit.flowtools.helpers import HOSTS, ROOT
 
 CATALOGUE = load_flows(ROOT / "flows", HOSTS)
@@ -134,3 +136,31 @@ def test_cli_with_piped_stdin() -> None:
     lines = proc.stdout.splitlines()
     assert lines[1:3] == ["you (webchat): HELP", "# note: flow_matched help (reply)"]
     assert lines[3].startswith("bot (webchat): Continuum Demo Store")
+
+
+def _say(**parts: object) -> str:
+    base = {
+        "message_id": "m1",
+        "channel": "whatsapp",
+        "to": "+15551230001",
+        "sender": None,
+        "text": "Would you like a call?",
+        "purpose": "service",
+        "flow_id": "f",
+        "flow_version": 1,
+        "step": "s",
+    }
+    return describe(SendMessage(**{**base, **parts}), DEFAULT_NOW)  # type: ignore[arg-type]
+
+
+def test_the_simulator_shows_buttons_menus_templates_and_subjects() -> None:
+    buttons = {
+        "kind": "buttons",
+        "buttons": [{"id": "y", "title": "Yes"}, {"id": "n", "title": "No"}],
+    }
+    assert _say(content=buttons) == "bot (whatsapp): Would you like a call? [Yes | No]"
+    menu = {"kind": "list", "button": "Choose", "sections": [{"rows": [{"id": "a", "title": "A"}]}]}
+    assert _say(content=menu) == "bot (whatsapp): Would you like a call? [Choose: A]"
+    template = {"kind": "template", "name": "late_v1", "language": "en", "params": ["A1", "Fri"]}
+    assert _say(content=template) == "bot (whatsapp): (template late_v1: A1, Fri)"
+    assert _say(channel="email", subject="Late") == "bot (email): [Late] Would you like a call?"
