@@ -192,6 +192,7 @@ class _Fake:
             provider="sendgrid",
             channel="email",
             status="accepted",
+            subject=str(body.get("subject") or person.get("subject") or "") or None,
         )
         self.runtime.store.add(message)
         await self.runtime.submit([partial(self.event, message, k) for k in EVENT_SEQUENCE])
