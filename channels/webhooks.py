@@ -49,13 +49,19 @@ class InboundMessage:
 
 @dataclass(frozen=True, slots=True)
 class StatusReport:
-    """One delivery receipt, decoded: which message, its mapped and raw status, and why."""
+    """One delivery receipt, decoded: which message, its mapped and raw status, and why.
+
+    ``opted_out`` is the provider saying the recipient opted out or complained (SendGrid's
+    ``spamreport``, Twilio's error 21610): Continuum then opts the customer out of the medium
+    as an opt-out keyword would, without a confirmation (docs/policy.md, "Provider opt-outs").
+    """
 
     external_id: str
     status: str
     provider_status: str
     error_code: str | None = None
     error_message: str | None = None
+    opted_out: bool = False
 
 
 class WebhookContext(Protocol):

@@ -135,6 +135,11 @@ class MessageStatus(_Data):
     provider_status: str | None = None
     error_code: str | None = None
     error_message: str | None = None
+    opted_out: bool = Field(
+        False,
+        description="the provider says the recipient opted out or complained (SendGrid "
+        "spamreport/unsubscribe, Twilio 21610): the customer is opted out of the medium",
+    )
 
 
 class AuditRecord(_Data):
@@ -370,6 +375,10 @@ class StatusForFlows(_Data):
     message_id: str | None = None
     external_id: str
     error_code: str | None = None
+    opted_out: bool = Field(
+        False, description="the receipt's `opted_out`: the engine opts the customer out"
+    )
+    provider: str | None = Field(None, description="the receipt's provider (`email.sendgrid`)")
 
 
 class AgentTask(_Data):

@@ -61,6 +61,7 @@ __all__ = [
     "ERROR_CODES",
     "EVENTS_PATH",
     "INBOUND_PATH",
+    "OPT_OUT_EVENTS",
     "REPLAY_WINDOW_S",
     "SENDGRID",
     "STATUS_MAP",
@@ -93,7 +94,9 @@ STATUS_MAP: Mapping[str, str] = {
 bounce); anything else (``group_resubscribe``, ...) is ``unknown``."""
 
 OPT_OUT_EVENTS = frozenset({"spamreport", "unsubscribe", "group_unsubscribe"})
-"""Events that mean the recipient opted out: reported with ``error_code`` = the event name."""
+"""Events that mean the recipient opted out (a spam complaint, the unsubscribe link, an
+unsubscribe from a suppression group): reported ``opted_out`` with ``error_code`` = the event
+name."""
 
 ERROR_CODES: Mapping[str, type[SendError]] = {
     "400": RejectedWithReason,
@@ -220,6 +223,7 @@ def event_report(event: Mapping[str, Any]) -> StatusReport | None:
         raw,
         error_code=code,
         error_message=str(reason) if reason else None,
+        opted_out=raw in OPT_OUT_EVENTS,
     )
 
 

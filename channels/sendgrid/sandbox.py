@@ -1,5 +1,6 @@
 """SendGrid's v3 Mail Send as the sandbox serves it: ``POST /v3/mail/send`` with bearer auth,
-signed Event Webhook batches, and an Inbound Parse simulator (``POST /_sandbox/sendgrid/inbound``).
+signed Event Webhook batches, an Inbound Parse simulator (``POST /_sandbox/sendgrid/inbound``) and
+a recipient's later events, a spam report say (``POST /_sandbox/sendgrid/events``).
 
 SendGrid posts events to the one URL configured for the account, not per message, so the fake
 learns it as SendGrid does: ``PATCH /v3/user/webhooks/event/settings`` with ``{"enabled": true,
@@ -60,6 +61,15 @@ class InboundRequest(BaseModel):
     to: str = Field(description="the Continuum address written to")
     subject: str = ""
     text: str = ""
+
+
+class EventRequest(BaseModel):
+    """Body of ``POST /_sandbox/sendgrid/events``: which message, and what the recipient did."""
+
+    id: str = Field(description="the message's X-Message-Id (its `id` in GET /_sandbox/messages)")
+    event: str = Field(
+        description="the Event Webhook event: spamreport, unsubscribe, group_unsubscribe, open, ..."
+    )
 
 
 def _errors(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -150,9 +160,14 @@ class _Fake:
     async def event(self, message: SandboxMessage, kind: str) -> None:
         """Post one signed batch holding ``kind`` about ``message`` to the events URL."""
         message.status = kind
+        await self._post_event(message, kind)
+
+    async def _post_event(self, message: SandboxMessage, kind: str) -> int | None:
+        """The signed post of :meth:`event`: the API's answer's status, or None when there is
+        no events URL or it could not be reached."""
         url = message.status_callback
         if not url:
-            return
+            return None
         now = int(time.time())
         raw = json.dumps([_event(message, kind, now)]).encode()
         stamp = str(now)
@@ -165,9 +180,22 @@ class _Fake:
             resp = await self.runtime.http.post(url, content=raw, headers=headers)
         except httpx.TransportError as exc:
             logger.warning("sendgrid events to %s failed: %s", url, exc)
-            return
+            return None
         if resp.is_success:
             message.callbacks.append(kind)
+        return resp.status_code
+
+    async def simulate_event(self, request: EventRequest) -> JSONResponse:
+        """``POST /_sandbox/sendgrid/events``: the recipient acts on a message the fake accepted
+        (reports it as spam, clicks unsubscribe): one signed batch of ``event`` about it to the
+        events URL. 404 for an unknown id, 409 while the Event Webhook is off."""
+        found = [m for m in self.runtime.store.matching(provider="sendgrid") if m.sid == request.id]
+        if not found:
+            return _errors(404, f"no message {request.id}", "id")
+        if not found[0].status_callback:
+            return _errors(409, "the Event Webhook is off: no events URL is set")
+        status_code = await self._post_event(found[0], request.event)
+        return JSONResponse({"id": request.id, "event": request.event, "status_code": status_code})
 
     async def send(self, request: Request) -> Response:
         """``POST /v3/mail/send``: 202 with ``X-Message-Id``, or SendGrid's ``errors[]``."""
@@ -232,11 +260,12 @@ class _Fake:
 
 
 def sendgrid_sandbox(runtime: SandboxRuntime) -> APIRouter:
-    """The fake Mail Send, Event Webhook settings and the Inbound Parse simulator."""
+    """The fake Mail Send, Event Webhook settings, and the Inbound Parse and events simulators."""
     fake = _Fake(runtime)
     router = APIRouter()
     router.add_api_route("/v3/mail/send", fake.send, methods=["POST"])
     router.add_api_route("/v3/user/webhooks/event/settings", fake.settings, methods=["GET"])
     router.add_api_route("/v3/user/webhooks/event/settings", fake.configure, methods=["PATCH"])
     router.add_api_route("/_sandbox/sendgrid/inbound", fake.simulate_inbound, methods=["POST"])
+    router.add_api_route("/_sandbox/sendgrid/events", fake.simulate_event, methods=["POST"])
     return router

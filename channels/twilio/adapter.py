@@ -49,6 +49,10 @@ ERROR_CODES: Mapping[str, type[SendError]] = {
 }
 """Twilio error code → the SendError it raises; any other code is RejectedWithReason."""
 
+OPT_OUT_ERRORS = frozenset({"21610"})
+"""Status callback ``ErrorCode``s that mean the recipient opted out: 21610, "Attempt to send to
+unsubscribed recipient" (they replied STOP to the sender or its messaging service)."""
+
 
 @dataclass(frozen=True, slots=True)
 class InboundSms:
@@ -152,6 +156,7 @@ def parse_status_callback(form: Mapping[str, str]) -> StatusReport:
         provider_status=raw,
         error_code=form.get("ErrorCode") or None,
         error_message=form.get("ErrorMessage") or None,
+        opted_out=form.get("ErrorCode") in OPT_OUT_ERRORS,
     )
 
 

@@ -89,6 +89,7 @@ class _Context:
             provider_status=report.provider_status,
             error_code=report.error_code,
             error_message=report.error_message,
+            opted_out=report.opted_out,
         )
         event = CloudEvent(
             specversion="1.0",

@@ -47,7 +47,8 @@ def decide(catalogue: Catalogue, state: CustomerState, event: Event, ctx: Contex
     is_new = state.message_count == 0 and state.run is None and not state.flow_history
     s = Session(catalogue, _touch(state, event, ctx), event, ctx)
     stage_before = s.state.stage
-    if identity.handle(s) or keywords.handle(s):  # links, merges, opt-out / opt-in: no flow
+    # links, merges, opt-out / opt-in keywords, a provider's opt-out report: no flow
+    if identity.handle(s) or keywords.handle(s) or keywords.provider_opt_out(s):
         return Outcome(tuple(s.decisions), s.state, tuple(s.notes), tuple(s.trace))
     _check_active_run(s)
     if not _resume(s):

@@ -1,8 +1,13 @@
-"""Opt-out and opt-in keywords, handled before any flow sees the message. PURE.
+"""Opt-out and opt-in keywords, and providers' opt-out reports, handled before any flow. PURE.
 
 An opt-out revokes consent (on every channel, or on this one, as the policy says), ends the
 customer's runs, and sends exactly one confirmation. An opt-in keyword counts only from a
 customer who is opted out, so that ``YES`` still answers a flow's question otherwise.
+
+A delivery status whose provider says the recipient opted out or complained (``opted_out``:
+SendGrid's ``spamreport``, Twilio's 21610) opts the customer out the same way, with source
+``provider:<error code or status>:<channel>`` and **no** confirmation: someone who reported
+spam is not written to again, not even to say so.
 """
 
 from __future__ import annotations
@@ -37,6 +42,42 @@ def handle(s: Session) -> bool:
     return False
 
 
+def provider_opt_out(s: Session) -> bool:
+    """Opt the customer out on a status whose provider reports an opt-out; say whether it was.
+
+    Example (a SendGrid spam report, forwarded by the status worker)::
+
+        Event("st1", "status", channel="email", name="delivered",
+              data={"opted_out": True, "error_code": "spamreport", "provider": "email.sendgrid"})
+        # -> consent revoked, source "provider:spamreport:email"; Note("opt_out"); no SendMessage
+    """
+    ev = s.event
+    if ev.kind != "status" or not ev.channel or ev.data.get("opted_out") is not True:
+        return False
+    what = str(ev.data.get("error_code") or ev.name or "unknown")
+    data = {
+        "rule": "provider.opt_out",
+        "provider": ev.data.get("provider"),
+        "provider_event": what,
+        "message_id": ev.data.get("message_id"),
+    }
+    data = {k: v for k, v in data.items() if v}
+    already = consent.opted_out(s.state.consent, ev.channel)
+    if already is not None:
+        detail = f"already opted out ({already.get('source')})"
+        s.notes.append(Note("opt_out", f"provider.opt_out: {what} again; {detail}", data=data))
+        return True
+    scope = _revoke(s, ev.channel, f"provider:{what}:{ev.channel}")
+    s.notes.append(
+        Note(
+            "opt_out",
+            f"provider.opt_out: {what} on {ev.channel}; suppressed on {scope}; no confirmation",
+            data=data,
+        )
+    )
+    return True
+
+
 def _opt_out(s: Session, channel: str, word: str) -> None:
     already = consent.opted_out(s.state.consent, channel)
     if already is not None:
@@ -49,6 +90,20 @@ def _opt_out(s: Session, channel: str, word: str) -> None:
             )
         )
         return
+    scope = _revoke(s, channel, f"keyword:{word}:{channel}")
+    s.notes.append(
+        Note(
+            "opt_out",
+            f"keywords.opt_out: {word!r} on {channel}; suppressed on {scope}",
+            data={"rule": "keywords.opt_out"},
+        )
+    )
+    _confirm(s, channel, s.catalogue.policy.keywords.confirm_opt_out, "opt_out")
+
+
+def _revoke(s: Session, channel: str, source: str) -> str:
+    """End the customer's runs and revoke consent on ``channel`` (on every channel when the
+    policy's keyword scope is ``all_channels``); give the scope suppressed, for the note."""
     everywhere = s.catalogue.policy.keywords.scope == "all_channels"
     for run in (s.state.run, s.state.suspended):
         if run is not None:
@@ -61,19 +116,9 @@ def _opt_out(s: Session, channel: str, word: str) -> None:
         run=None,
         suspended=None,
         current_flow=None,
-        consent=consent.revoke(
-            s.state.consent, channel, everywhere, f"keyword:{word}:{channel}", s.now
-        ),
+        consent=consent.revoke(s.state.consent, channel, everywhere, source, s.now),
     )
-    scope = "every channel" if everywhere else channel
-    s.notes.append(
-        Note(
-            "opt_out",
-            f"keywords.opt_out: {word!r} on {channel}; suppressed on {scope}",
-            data={"rule": "keywords.opt_out"},
-        )
-    )
-    _confirm(s, channel, s.catalogue.policy.keywords.confirm_opt_out, "opt_out")
+    return "every channel" if everywhere else channel
 
 
 def _opt_in(s: Session, channel: str, word: str) -> None:

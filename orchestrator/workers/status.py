@@ -77,6 +77,8 @@ class StatusWorker(BatchWorker):
                 "message_id": send.get("message_id"),
                 "external_id": r.external_id,
                 "error_code": r.error_code,
+                "opted_out": r.opted_out,
+                "provider": r.provider,
             },
         )
         await self._pub.publish(self._deps.topics.customer, event, customer_id)
@@ -112,12 +114,19 @@ class StatusWorker(BatchWorker):
         verdict: Advance | None = None,
     ) -> None:
         stale = verdict is not None and not verdict.applied
-        if send and send.get("customer_id") and r.status in STATUSES and not stale:
+        # An opt-out comes after the delivery (a spam report is "delivered" again): forwarded
+        # even when its status does not move the message, so that the customer is opted out.
+        forward = r.opted_out or (r.status in STATUSES and not stale)
+        if send and send.get("customer_id") and forward:
             await self._forward(event_id, r, send)
         send = send or {}
         detail = {
             k: v
-            for k, v in (("provider_status", r.provider_status), ("error_code", r.error_code))
+            for k, v in (
+                ("provider_status", r.provider_status),
+                ("error_code", r.error_code),
+                ("opted_out", r.opted_out),
+            )
             if v
         }
         reason = r.error_message or (None if send else "no sent message has this id")

@@ -1,6 +1,6 @@
 """SendGrid email end to end through the sandbox: an Inbound Parse post gets the HELP flow's
 reply out through SendGrid's ``POST /v3/mail/send``, and the signed events coming back to the
-Event Webhook land in the ledger as statuses."""
+Event Webhook land in the ledger as statuses; a spam report opts the customer out."""
 
 from __future__ import annotations
 
@@ -85,3 +85,53 @@ async def test_webhooks_refuse_a_bad_signature_and_a_wrong_inbound_secret(
     )
     assert resp.json()["status_code"] == 401
     assert await pipe.sandbox_messages() == []
+
+
+async def test_a_spam_report_opts_the_customer_out_and_the_next_email_is_blocked(
+    sendgrid_pipeline: Pipeline,
+) -> None:
+    pipe = sendgrid_pipeline
+
+    async def write(text: str) -> None:
+        resp = await pipe.http.post(
+            f"{pipe.sandbox_url}/_sandbox/sendgrid/inbound",
+            json={
+                "url": pipe.api_url + INBOUND_PATH,
+                "from": CUSTOMER,
+                "to": OUR_ADDRESS,
+                "text": text,
+            },
+        )
+        assert resp.json()["status_code"] == 200
+
+    await write("HELP")
+    [sent] = await eventually(pipe.sandbox_messages, lambda m: len(m) == 1)
+    await eventually(
+        lambda: pipe.ledger_steps(CUSTOMER), lambda s: ("status_changed", "delivered") in s
+    )
+    # the customer marks the reply as spam: SendGrid posts a signed spamreport event
+    spam = {"id": sent["id"], "event": "spamreport"}
+    resp = await pipe.http.post(f"{pipe.sandbox_url}/_sandbox/sendgrid/events", json=spam)
+    assert resp.json()["status_code"] == 200
+    trail = await eventually(
+        lambda: pipe.ledger(CUSTOMER),
+        lambda t: any((r.step, r.outcome) == ("decision", "opt_out") for r in t),
+    )
+    [opt_out] = [r for r in trail if (r.step, r.outcome) == ("decision", "opt_out")]
+    assert opt_out.detail["rule"] == "provider.opt_out"
+    assert opt_out.detail["provider_event"] == "spamreport"
+    assert opt_out.detail["provider"] == "email.sendgrid"
+    assert opt_out.channel == "email"
+    # the spam report comes after delivery: its status is stale, yet it was forwarded
+    [report] = [r for r in trail if r.detail.get("provider_status") == "spamreport"]
+    assert (report.step, report.detail["opted_out"]) == ("status_stale", True)
+
+    await write("HELP")  # a second email to the customer is refused by consent
+    trail = await eventually(
+        lambda: pipe.ledger(CUSTOMER),
+        lambda t: any((r.step, r.outcome) == ("decision", "policy_blocked") for r in t),
+    )
+    [blocked] = [r for r in trail if (r.step, r.outcome) == ("decision", "policy_blocked")]
+    assert blocked.detail["rule"] == "consent.transactional"
+    assert "provider:spamreport:email" in (blocked.reason or "")
+    assert len(await pipe.sandbox_messages()) == 1  # no confirmation, no second reply

@@ -17,6 +17,7 @@ from channels.twilio.webhooks import INBOUND_PATH, STATUS_PATH
 from channels.webhooks import InboundMessage, StatusReport, WebhookContext
 from orchestrator.api.app import ApiDeps, create_app
 from orchestrator.api.webhooks import webhooks_router
+from orchestrator.events import MessageStatus
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics
@@ -78,7 +79,9 @@ def _hook_webhooks(config: TwilioConfig, ctx: WebhookContext) -> APIRouter:
     @router.post("/webhooks/hook/status", status_code=204)
     async def status(request: Request) -> Response:
         body = await request.json()
-        await ctx.status("hook_status", StatusReport(body["id"], "delivered", "done"))
+        opted_out = bool(body.get("opted_out"))
+        report = StatusReport(body["id"], "delivered", "done", opted_out=opted_out)
+        await ctx.status("hook_status", report)
         return Response(status_code=204)
 
     return router
@@ -113,3 +116,15 @@ async def test_the_router_mounts_only_the_providers_given_and_publishes_their_ev
     assert orjson.loads(orjson.dumps(status.data))["status"] == "delivered"
     labels = {"route": "hook_inbound", "outcome": "accepted"}
     assert deps.metrics.registry.get_sample_value("continuum_webhook_total", labels) == 1
+
+
+async def test_a_status_report_s_opted_out_is_carried_on_the_status_event() -> None:
+    publisher = RecordingPublisher()
+    app = FastAPI()
+    app.include_router(webhooks_router(_deps(Settings(), publisher), [HOOK]))
+    async with _client(app) as client:
+        for body in ({"id": "h1"}, {"id": "h2", "opted_out": True}):
+            assert (await client.post("/webhooks/hook/status", json=body)).status_code == 204
+    plain, opted = (event.data for _, event, _ in publisher.published)
+    assert (plain["opted_out"], opted["opted_out"]) == (False, True)
+    assert MessageStatus.model_validate(opted).opted_out is True

@@ -55,6 +55,9 @@ class CaseFile:
     mailbox: bool = False
     kind: str = "http"
     """``http`` (queued HTTP responses) or ``smtp`` (a real SMTP server: :func:`run_smtp_send`)."""
+    status_cases: list[dict[str, Any]] = field(default_factory=list)
+    """Receipts as the provider posts them (``body``) and the StatusReports each must decode
+    to (``expected``), run by ``test_status_contract.py`` through its provider's parser."""
 
 
 def case_path(channel_type: str) -> Path:
@@ -75,6 +78,7 @@ def load_case_file(channel_type: str) -> CaseFile:
         cases=list(data["cases"]),
         mailbox=bool(head.get("mailbox", False)),
         kind=head.get("kind", "http"),
+        status_cases=list(data.get("status_cases", [])),
     )
 
 

@@ -1,6 +1,6 @@
 """SendGrid's sandbox fake: bearer auth and SendGrid's error bodies, 202 + X-Message-Id, the
-Event Webhook URL learnt from its settings API, signed event batches, and the Inbound Parse
-simulator."""
+Event Webhook URL learnt from its settings API, signed event batches, and the Inbound Parse and
+events simulators."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from sandbox_harness import Sandbox, wait_until
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from channels.base import OutboundMessage
-from channels.sendgrid import SendGridEmail, SendGridSettings, parse_inbound
+from channels.sendgrid import SendGridEmail, SendGridSettings, event_report, parse_inbound
 from channels.sendgrid.sandbox import SANDBOX_API_KEY, SANDBOX_INBOUND_SECRET, SANDBOX_PUBLIC_KEY
+from channels.webhooks import StatusReport
 
 EVENTS = "http://continuum.test/webhooks/sendgrid/events"
 BEARER = {"Authorization": f"Bearer {SANDBOX_API_KEY}"}
@@ -76,6 +77,36 @@ async def test_mail_sent_before_a_url_is_set_gets_no_events(sandbox: Sandbox) ->
     await SendGridEmail(config, client).send(OutboundMessage("m-2", "a@b.org", "Hi"))
     await wait_until(lambda: sandbox.runtime.pending == 0)
     assert sandbox.webhooks.requests == []
+
+
+async def test_a_recipients_spam_report_is_posted_signed_about_the_message(
+    sandbox: Sandbox,
+) -> None:
+    client, recorder = sandbox.client, sandbox.webhooks
+    unknown = await client.post("/_sandbox/sendgrid/events", json={"id": "x", "event": "open"})
+    assert unknown.status_code == 404
+    sendgrid = SendGridEmail(SendGridSettings(base_url="http://sandbox"), client)
+    before = await sendgrid.send(OutboundMessage("m-3", "a@b.org", "Hi"))  # no events URL yet
+    off = {"id": before.external_ids[0], "event": "spamreport"}
+    assert (await client.post("/_sandbox/sendgrid/events", json=off)).status_code == 409
+    await client.patch(
+        "/v3/user/webhooks/event/settings", json={"enabled": True, "url": EVENTS}, headers=BEARER
+    )
+    result = await sendgrid.send(OutboundMessage("m-4", "a@b.org", "Hi"))
+    await wait_until(lambda: len(recorder.requests) == 2)  # processed, delivered
+    spam = {"id": result.external_ids[0], "event": "spamreport"}
+    resp = await client.post("/_sandbox/sendgrid/events", json=spam)
+    assert resp.json() == {**spam, "status_code": 200}
+    post = recorder.requests[-1]
+    assert EventWebhook(SANDBOX_PUBLIC_KEY).verify_signature(
+        post.content.decode(),
+        post.headers["X-Twilio-Email-Event-Webhook-Signature"],
+        post.headers["X-Twilio-Email-Event-Webhook-Timestamp"],
+    )
+    (event,) = json.loads(post.content)
+    assert event_report(event) == StatusReport(
+        "m-4", "delivered", "spamreport", "spamreport", opted_out=True
+    )
 
 
 async def test_inbound_posts_a_multipart_parse_with_basic_auth(sandbox: Sandbox) -> None:
