@@ -4,6 +4,10 @@ Order of effects, for effectively-once behaviour under redelivery: commands and 
 are confirmed by the broker first, then timers change, then state is saved (recording the
 applied event ids), then offsets are committed. A crash at any point replays into the same
 deterministic ids.
+
+An event for a customer merged into another (the engine's ``merged_away`` note names the
+survivor) is re-published, unchanged but for the customer it names, to the survivor: see
+:meth:`DecisionWorker._forward` and docs/architecture.md, "Links and merges".
 """
 
 from __future__ import annotations
