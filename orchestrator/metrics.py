@@ -98,6 +98,13 @@ class Metrics:
             ["rule", "action", "at"],
             registry=registry,
         )
+        self.merge_forwards_total = Counter(
+            "continuum_merge_forwards_total",
+            "Events that reached a customer id merged into another, by engine event kind and "
+            "outcome: forwarded to the survivor, or refused (the merges lead back: a loop).",
+            ["kind", "outcome"],
+            registry=registry,
+        )
 
         self.consumer_lag = Gauge(
             "continuum_consumer_lag",

@@ -42,8 +42,14 @@ def decide(catalogue: Catalogue, state: CustomerState, event: Event, ctx: Contex
     if event.event_id in state.applied:
         return Outcome((), state, (Note("duplicate_event", event.event_id),))
     if state.merged_into and not identity.is_system(event):
-        # a record keyed by the old id (its timer, a status of an earlier send): nothing to do
-        return Outcome((), state, (Note("merged_away", f"merged into {state.merged_into}"),))
+        # A record keyed by the old id (a status of an earlier send, its timer, a call result, an
+        # event produced before the merge): the decision worker forwards it to the survivor when
+        # the note names one. Not a schedule (the survivor gets its own tick), nor to itself.
+        survivor = state.merged_into
+        if event.kind == "schedule" or survivor == state.customer_id:
+            return Outcome((), state, (Note("merged_away", f"merged into {survivor}"),))
+        forward = {"survivor": survivor}
+        return Outcome((), state, (Note("merged_away", f"merged into {survivor}", data=forward),))
     is_new = state.message_count == 0 and state.run is None and not state.flow_history
     s = Session(catalogue, _touch(state, event, ctx), event, ctx)
     stage_before = s.state.stage

@@ -4,12 +4,17 @@ Order of effects, for effectively-once behaviour under redelivery: commands and 
 are confirmed by the broker first, then timers change, then state is saved (recording the
 applied event ids), then offsets are committed. A crash at any point replays into the same
 deterministic ids.
+
+An event for a customer merged into another (the engine's ``merged_away`` note names the
+survivor) is re-published, unchanged but for the customer it names, to the survivor: see
+:meth:`DecisionWorker._forward` and docs/architecture.md, "Links and merges".
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from orchestrator.doorbell import Doorbell
@@ -30,9 +35,26 @@ from orchestrator.events import (
     parse_envelope,
 )
 from orchestrator.executor import Executor
+from orchestrator.ledger.records import audit
 from orchestrator.policy.send_time import rule_label
+from orchestrator.state.store import MAX_REDIRECTS
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.publisher import Publisher
+
+FORWARD_HOPS = "forwardhops"
+"""The extension attribute a forwarded event carries: how many times it has been forwarded."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Forward:
+    """An event that reached a merged-away customer, and the survivor the engine named."""
+
+    customer_id: str
+    survivor: str
+    envelope: CloudEvent
+    event: Event
+    position: int
+    """Its place in the batch's outcomes (the stage outcome is known once it is forwarded)."""
 
 
 class DecisionWorker(BatchWorker):
@@ -68,29 +90,105 @@ class DecisionWorker(BatchWorker):
     async def handle(self, records: Sequence[Record]) -> None:
         """Process one batch; durable when this returns."""
         started = time.perf_counter()
-        items: list[tuple[str, Event]] = []
+        items: list[tuple[str, Event, CloudEvent]] = []
         for record in records:
             try:
-                items.append(decode(record))
+                envelope = parse_envelope(record.value or b"", record.headers)
+                items.append((*decode(envelope), envelope))
             except BadRecord as exc:
                 await self.reject(record, exc)
-        states = await self._deps.store.load_states([cid for cid, _ in items])
+        states = await self._deps.store.load_states([cid for cid, _, _ in items])
         changed: dict[str, CustomerState] = {}
         outcomes: list[tuple[str | None, str]] = []
+        forwards: list[_Forward] = []
         catalogue = self.catalogue  # one catalogue for the whole batch, even during a reload
-        for customer_id, event in items:
+        for customer_id, event, envelope in items:
             at = self._deps.clock()
             outcome = decide(catalogue, states[customer_id], event, Context(now=at))
             if outcome.state is not states[customer_id]:
                 states[customer_id] = changed[customer_id] = outcome.state
             await self._executor.apply(outcome, event, customer_id, at)
             self._count_policy(outcome.notes)
+            survivor = _survivor(outcome.notes) if outcome.state.merged_into else None
+            if survivor is not None:
+                forwards.append(_Forward(customer_id, survivor, envelope, event, len(outcomes)))
             outcomes.append((event.channel, _result(outcome.decisions, outcome.notes)))
+        if forwards:  # only a batch with merged-away customers pays the look-up
+            for forward, result in zip(forwards, await self._forward(forwards), strict=True):
+                outcomes[forward.position] = (forward.event.channel, result)
         cancel, schedule = await self._executor.confirm()
         await self._deps.store.save_states(list(changed.values()), schedule=schedule, cancel=cancel)
         if schedule and self._timers_added is not None:
             self._timers_added.ring()
         self.observe(outcomes, started, len(records))
+
+    async def _forward(self, forwards: Sequence[_Forward]) -> list[str]:
+        """Re-publish each event for the customer at the end of its survivor's chain of merges
+        (one look-up for the whole batch).
+
+        The same CloudEvent, id included (the survivor's dedupe of applied events holds on a
+        redelivery), keyed by the survivor, with ``customerid`` and any ``data.customer_id``
+        naming it and ``forwardhops`` counted up. Never back to the customer it came to, and
+        not past :data:`MAX_REDIRECTS` hops (a loop of merges that a race wrote): those are
+        refused. Each writes an ``event_forwarded`` row and is counted; the stage outcome of
+        each is returned (``forwarded``, ``forward_refused``). Durable with the batch: the
+        executor's ``confirm`` flushes the same publisher."""
+        ends = await self._deps.store.redirects([f.survivor for f in forwards])
+        at, results = self._deps.clock(), []
+        for f in forwards:
+            target = ends.get(f.survivor, f.survivor)
+            hops = _hops(f.envelope) + 1
+            refused = _refusal(f.customer_id, target, hops)
+            if refused is None:
+                data = f.envelope.data
+                if data is not None and "customer_id" in data:
+                    data = {**data, "customer_id": target}
+                update = {"customerid": target, FORWARD_HOPS: hops, "data": data}
+                forwarded = f.envelope.model_copy(update=update)
+                await self._pub.publish(self._deps.topics.customer, forwarded, target)
+            outcome = "forwarded" if refused is None else "refused"
+            await self._pub.audit(
+                audit(
+                    "event_forwarded",
+                    outcome,
+                    identity=(f.envelope.id, f.customer_id),
+                    at=at,
+                    customer_id=f.customer_id,
+                    channel=f.event.channel,
+                    event_id=f.event.event_id,
+                    reason=refused,
+                    detail={
+                        "survivor": target,
+                        "merged_into": f.survivor,
+                        "type": f.envelope.type,
+                        "hops": hops,
+                    },
+                )
+            )
+            self._deps.metrics.merge_forwards_total.labels(f.event.kind, outcome).inc()
+            results.append("forwarded" if refused is None else "forward_refused")
+        return results
+
+
+def _survivor(notes: Sequence[Any]) -> str | None:
+    """The survivor the engine forwards this event to (its ``merged_away`` note names one)."""
+    for note in notes:
+        if note.code == "merged_away" and note.data.get("survivor"):
+            return str(note.data["survivor"])
+    return None
+
+
+def _hops(envelope: CloudEvent) -> int:
+    value = (envelope.model_extra or {}).get(FORWARD_HOPS)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _refusal(customer_id: str, target: str, hops: int) -> str | None:
+    if target == customer_id:
+        return f"the merges of {customer_id} lead back to it"
+    if hops > MAX_REDIRECTS:
+        return f"forwarded {hops - 1} times already: a loop of merges"
+    return None
 
 
 _POLICY_ACTIONS = {
@@ -107,9 +205,8 @@ def _result(decisions: Sequence[Any], notes: Sequence[Any]) -> str:
     return "acted" if decisions else "no_action"
 
 
-def decode(record: Record) -> tuple[str, Event]:
+def decode(envelope: CloudEvent) -> tuple[str, Event]:
     """A record of ``continuum.customer`` as (customer id, engine event)."""
-    envelope = parse_envelope(record.value or b"", record.headers)
     customer_id = _customer_id(envelope)
     data = envelope.data or {}
     kind = envelope.type

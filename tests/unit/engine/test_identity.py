@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from orchestrator.engine.decide import decide
 from orchestrator.engine.decisions import CancelTimer, SendMessage
 from orchestrator.engine.identity import merge_consent, merge_states
@@ -119,9 +123,71 @@ def test_the_merged_customer_ends_its_runs_and_their_timers() -> None:
     assert "merged into cus_a" in ended.detail
 
 
-def test_events_for_a_merged_away_customer_do_nothing() -> None:
-    state = CustomerState("cus_b", merged_into="cus_a", identities={"sms": "+15551230001"})
-    event = Event("tmr:1", "timer", timer_id="tmr_1")
-    outcome = decide(ENGINE, state, event, CTX)
-    assert (outcome.decisions, outcome.state) == ((), state)
-    assert [(n.code, n.detail) for n in outcome.notes] == [("merged_away", "merged into cus_a")]
+MERGED_AWAY = CustomerState("cus_b", merged_into="cus_a", identities={"sms": "+15551230001"})
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Event("st_1", "status", name="delivered", channel="sms", data={"customer_id": "cus_b"}),
+        Event("tmr_1", "timer", timer_id="tmr_1"),
+        Event("tmr_2", "timer", timer_id="tmr_2", name="e-nudge"),
+        Event("call_1", "call_result", data={"call_id": "call_1", "status": 200}),
+        Event("shop-1", "event", name="order.delayed", data={"order_id": "A-1"}),
+        Event("sms:SM1", "message", channel="sms", sender="+15551230001", text="HELP"),
+    ],
+    ids=lambda e: e.kind,
+)
+def test_events_for_a_merged_away_customer_are_forwarded_to_the_survivor(event: Event) -> None:
+    outcome = decide(ENGINE, MERGED_AWAY, event, CTX)
+    assert (outcome.decisions, outcome.state) == ((), MERGED_AWAY)  # not applied here
+    [note] = outcome.notes
+    assert (note.code, note.detail, dict(note.data)) == (
+        "merged_away",
+        "merged into cus_a",
+        {"survivor": "cus_a"},
+    )
+
+
+def test_a_schedule_for_a_merged_away_customer_is_not_forwarded() -> None:
+    # the scheduler fans a tick out to the survivor as well: forwarding would run it twice
+    event = Event("sch_1", "schedule", name="e-schedule")
+    outcome = decide(ENGINE, replace(MERGED_AWAY, tags=("subscriber",)), event, CTX)
+    assert outcome.decisions == ()
+    assert [(n.code, dict(n.data)) for n in outcome.notes] == [("merged_away", {})]
+
+
+def test_an_event_is_never_forwarded_to_the_customer_it_came_to() -> None:
+    state = replace(MERGED_AWAY, merged_into="cus_b")  # a broken record: merged into itself
+    outcome = decide(ENGINE, state, Event("tmr_1", "timer", timer_id="tmr_1"), CTX)
+    assert [(n.code, dict(n.data)) for n in outcome.notes] == [("merged_away", {})]
+
+
+def test_identity_events_still_apply_to_a_merged_away_customer() -> None:
+    data = {"customer": "cus_b", "survivor": "cus_a"}
+    event = Event("lnk_9:merged", "event", name="identity.merged", data=data)
+    outcome = decide(ENGINE, MERGED_AWAY, event, CTX)
+    assert "merged_away" not in [n.code for n in outcome.notes]
+    assert event.event_id in outcome.state.applied
+
+
+def test_the_survivor_ignores_a_forwarded_timer_of_a_run_it_does_not_have() -> None:
+    """The merged-away customer's run timers are cancelled at the merge; one that fired first
+    and is forwarded resumes nothing of the survivor's (docs/architecture.md)."""
+    waiting = Run("run_s", "e-ask", 1, OLD, step="question", waiting="reply", timer_id="tmr_s")
+    survivor = CustomerState("cus_a", run=waiting, current_flow="e-ask")
+    stray = Event("tmr_old", "timer", timer_id="tmr_old", data={"purpose": "ask_timeout"})
+    outcome = decide(ENGINE, survivor, stray, CTX)
+    assert outcome.decisions == ()
+    assert outcome.state.run == waiting
+    assert [n.code for n in outcome.notes] == ["stale_timer"]
+    idle = decide(ENGINE, CustomerState("cus_a"), stray, CTX)  # no run at all: nothing either
+    assert (idle.decisions, idle.state.run, idle.notes) == ((), None, ())
+
+
+def test_a_forwarded_named_timer_starts_the_survivors_flow() -> None:
+    survivor = CustomerState("cus_a", identities={"sms": "+15551230001"}, last_channel="sms")
+    named = Event("tmr_n", "timer", timer_id="tmr_n", name="e-nudge")
+    outcome = decide(ENGINE, survivor, named, CTX)
+    [sent] = [d for d in outcome.decisions if isinstance(d, SendMessage)]
+    assert (sent.flow_id, sent.to) == ("e-timer", "+15551230001")
