@@ -379,6 +379,7 @@ class StatusForFlows(_Data):
         False, description="the receipt's `opted_out`: the engine opts the customer out"
     )
     provider: str | None = Field(None, description="the receipt's provider (`email.sendgrid`)")
+    address: str | None = Field(None, description="the address the message was sent to")
 
 
 class AgentTask(_Data):

@@ -123,7 +123,8 @@ class Event:
     - ``event``: a business event ``name`` with ``data``;
     - ``timer``: ``timer_id`` fired (``name`` for named timers);
     - ``call_result``: ``data`` holds ``call_id``, ``status``, ``json``, ``text``, ``error``;
-    - ``status``: ``name`` is the delivery status, ``channel`` the channel, ``data`` details;
+    - ``status``: ``name`` is the delivery status, ``channel`` the channel, ``sender`` the
+      address the message went to, ``data`` details;
     - ``schedule``: ``name`` is the scheduled flow's id.
     """
 

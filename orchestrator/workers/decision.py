@@ -241,6 +241,7 @@ def decode(envelope: CloudEvent) -> tuple[str, Event]:
             kind="status",
             name=str(data.get("status", "")),
             channel=data.get("channel"),
+            sender=data.get("address"),  # the customer's address the message went to
             data=data,
         )
     if kind.startswith(BUSINESS_PREFIX):

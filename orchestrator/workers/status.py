@@ -79,6 +79,7 @@ class StatusWorker(BatchWorker):
                 "error_code": r.error_code,
                 "opted_out": r.opted_out,
                 "provider": r.provider,
+                "address": send.get("to"),
             },
         )
         await self._pub.publish(self._deps.topics.customer, event, customer_id)

@@ -121,7 +121,7 @@ async def test_a_spam_report_opts_the_customer_out_and_the_next_email_is_blocked
     assert opt_out.detail["rule"] == "provider.opt_out"
     assert opt_out.detail["provider_event"] == "spamreport"
     assert opt_out.detail["provider"] == "email.sendgrid"
-    assert opt_out.channel == "email"
+    assert (opt_out.channel, opt_out.address) == ("email", CUSTOMER)
     # the spam report comes after delivery: its status is stale, yet it was forwarded
     [report] = [r for r in trail if r.detail.get("provider_status") == "spamreport"]
     assert (report.step, report.detail["opted_out"]) == ("status_stale", True)
