@@ -84,9 +84,17 @@ class ResponseUnparseable(SendError):
 
 
 class ContactStopped(SendError):
-    """Raised when the provider says the recipient has opted out of messages."""
+    """Raised when the provider says the recipient has opted out of messages; ``purpose`` is
+    the one purpose they stopped (``marketing``), or None for every message."""
 
     code = "contact_stopped"
+    purpose: str | None = None
+
+
+class MarketingStopped(ContactStopped):
+    """Raised when the recipient stopped only marketing messages (WhatsApp's 131050)."""
+
+    purpose = "marketing"
 
 
 class RejectedWithReason(SendError):

@@ -54,6 +54,8 @@ class StatusReport:
     ``opted_out`` is the provider saying the recipient opted out or complained (SendGrid's
     ``spamreport``, Twilio's error 21610): Continuum then opts the customer out of the medium
     as an opt-out keyword would, without a confirmation (docs/policy.md, "Provider opt-outs").
+    ``opt_out_purpose`` narrows it to one purpose on the medium (Meta's 131050: the user stopped
+    *marketing* messages); None is a whole opt-out.
     """
 
     external_id: str
@@ -62,6 +64,7 @@ class StatusReport:
     error_code: str | None = None
     error_message: str | None = None
     opted_out: bool = False
+    opt_out_purpose: str | None = None
 
 
 class WebhookContext(Protocol):

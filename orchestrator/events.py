@@ -140,6 +140,11 @@ class MessageStatus(_Data):
         description="the provider says the recipient opted out or complained (SendGrid "
         "spamreport/unsubscribe, Twilio 21610): the customer is opted out of the medium",
     )
+    opt_out_purpose: str | None = Field(
+        None,
+        description="the opt-out covers only this purpose on the medium (Meta 131050: "
+        "marketing); none: a whole opt-out",
+    )
 
 
 class AuditRecord(_Data):
@@ -378,8 +383,25 @@ class StatusForFlows(_Data):
     opted_out: bool = Field(
         False, description="the receipt's `opted_out`: the engine opts the customer out"
     )
+    opt_out_purpose: str | None = Field(
+        None, description="the receipt's `opt_out_purpose`: only this purpose is revoked"
+    )
     provider: str | None = Field(None, description="the receipt's provider (`email.sendgrid`)")
     address: str | None = Field(None, description="the address the message was sent to")
+
+
+def flow_status(event_id: str, source: str, status: StatusForFlows) -> CloudEvent:
+    """The ``message.status`` event that tells a customer's flows about their message (keyed
+    and addressed by ``status.customer_id``): a matched receipt, or a send the provider
+    refused because the recipient opted out."""
+    return CloudEvent(
+        specversion="1.0",
+        id=event_id,
+        source=source,
+        type=MESSAGE_STATUS,
+        customerid=status.customer_id,
+        data=status.model_dump(mode="json"),
+    )
 
 
 class AgentTask(_Data):

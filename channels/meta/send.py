@@ -25,7 +25,7 @@ from channels.base import OutboundMessage, SendResult
 from channels.errors import (
     ChannelConfigInvalid,
     ConnectionFailed,
-    ContactStopped,
+    MarketingStopped,
     RejectedWithReason,
     ResponseUnparseable,
     SendError,
@@ -53,7 +53,7 @@ ERROR_CODES: Mapping[str, type[SendError]] = {
     "131000": ConnectionFailed,  # Something went wrong
     "131016": ConnectionFailed,  # Service unavailable
     "131057": ConnectionFailed,  # Business account in maintenance mode
-    "131050": ContactStopped,  # the user stopped marketing messages from the business
+    "131050": MarketingStopped,  # the user stopped marketing messages from the business
 }
 """Cloud API ``error.code`` → SendError; any other code is RejectedWithReason with the code as
 ``ext_code``: 100 Invalid parameter, 131008 Required parameter missing, 131009 Parameter value

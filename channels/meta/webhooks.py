@@ -41,6 +41,10 @@ STATUS_MAP: Mapping[str, str] = {
 }
 """Cloud API ``statuses[].status`` → Continuum status; anything else is ``unknown``."""
 
+OPT_OUT_ERRORS: Mapping[str, str] = {"131050": "marketing"}
+"""Status error codes that mean the recipient opted out, and of which purpose: 131050, "the
+user has stopped marketing messages from the business" (their other messages still go)."""
+
 MEDIA_TYPES = ("image", "video", "document", "audio", "sticker")
 """Inbound message types whose text is the (optional) caption."""
 
@@ -101,6 +105,7 @@ def parse(payload: Any) -> tuple[list[InboundMessage], list[StatusReport]]:
                 first = errors[0] if isinstance(errors, list) and errors else None
                 first = first if isinstance(first, dict) else {}
                 code = first.get("code")
+                purpose = OPT_OUT_ERRORS.get(str(code))
                 reports.append(
                     StatusReport(
                         str(status["id"]),
@@ -108,6 +113,8 @@ def parse(payload: Any) -> tuple[list[InboundMessage], list[StatusReport]]:
                         raw,
                         error_code=str(code) if code is not None else None,
                         error_message=str(first.get("title") or first.get("message") or "") or None,
+                        opted_out=purpose is not None,
+                        opt_out_purpose=purpose,
                     )
                 )
     return inbound, reports

@@ -90,6 +90,7 @@ class _Context:
             error_code=report.error_code,
             error_message=report.error_message,
             opted_out=report.opted_out,
+            opt_out_purpose=report.opt_out_purpose,
         )
         event = CloudEvent(
             specversion="1.0",

@@ -13,7 +13,7 @@ spam is not written to again, not even to say so.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.engine.decisions import Note, SendMessage, derive_id
 from orchestrator.policy import consent
@@ -62,6 +62,10 @@ def provider_opt_out(s: Session) -> bool:
         "message_id": ev.data.get("message_id"),
     }
     data = {k: v for k, v in data.items() if v}
+    purpose = ev.data.get("opt_out_purpose")
+    if isinstance(purpose, str) and purpose:
+        _purpose_opt_out(s, ev.channel, purpose, what, data)
+        return True
     already = consent.opted_out(s.state.consent, ev.channel)
     if already is not None:
         detail = f"already opted out ({already.get('source')})"
@@ -76,6 +80,31 @@ def provider_opt_out(s: Session) -> bool:
         )
     )
     return True
+
+
+def _purpose_opt_out(
+    s: Session, channel: str, purpose: str, what: str, data: dict[str, Any]
+) -> None:
+    """Revoke one purpose on one channel (Meta's 131050 stops marketing on WhatsApp only):
+    the customer's other messages there, and everything elsewhere, still go."""
+    current = s.state.consent.get(channel, {}).get(purpose) or {}
+    if current.get("status") == "revoked" or consent.opted_out(s.state.consent, channel):
+        detail = f"{purpose} on {channel} already revoked ({current.get('source') or 'opt-out'})"
+        s.notes.append(Note("opt_out", f"provider.opt_out: {what} again; {detail}", data=data))
+        return
+    source = f"provider:{what}:{channel}"
+    s.state = replace(
+        s.state,
+        consent=consent.grant(s.state.consent, channel, purpose, "revoked", source, s.now),
+    )
+    s.notes.append(
+        Note(
+            "opt_out",
+            f"provider.opt_out: {what} on {channel}; {purpose} suppressed on {channel}; "
+            "no confirmation",
+            data={**data, "purpose": purpose},
+        )
+    )
 
 
 def _opt_out(s: Session, channel: str, word: str) -> None:

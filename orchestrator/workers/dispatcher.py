@@ -58,13 +58,15 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from channels.base import ChannelAdapter, OutboundMessage, SendResult
-from channels.errors import OutcomeUnknown, SendError, Throttled
+from channels.errors import ContactStopped, OutcomeUnknown, SendError, Throttled
 from orchestrator.errors import BadRecord, ShuttingDown
 from orchestrator.events import (
     MESSAGE_SEND,
     CloudEvent,
     MessageSend,
+    StatusForFlows,
     dumps,
+    flow_status,
     parse_data,
     parse_envelope,
     present,
@@ -135,6 +137,7 @@ class DispatcherWorker(BatchWorker):
         self._guard = SendGuard(deps, publisher, policy)
         self._counters, self._deferred = counters, deferred
         self._labels: dict[str, str] = {}  # this batch's stage outcome per message id
+        self._stopped: list[tuple[MessageSend, ContactStopped, str]] = []  # opted-out refusals
 
     def topics(self) -> list[str]:
         """One outbound topic per channel."""
@@ -157,7 +160,7 @@ class DispatcherWorker(BatchWorker):
             seen.add(s.cmd.message_id)
         if not sends:
             return
-        self._labels = {}
+        self._labels, self._stopped = {}, []
         now = self._deps.clock()
         states = await self._deps.store.load_states([s.cmd.customer_id for s in sends])
         for s in sends:
@@ -175,6 +178,7 @@ class DispatcherWorker(BatchWorker):
             *(self._send_all(items, done) for items in go.values()), return_exceptions=True
         )
         await self._outcomes.record_all(settled + [outcome for _, outcome, _ in done])
+        await self._tell_flows_stopped()
         for s, _, label in done:
             if label != "released":
                 self._observe(s.cmd, label, started)
@@ -308,6 +312,8 @@ class DispatcherWorker(BatchWorker):
             result = await self._call(adapter, cmd)
         except SendError as exc:
             ext_code = getattr(exc, "ext_code", None)
+            if isinstance(exc, ContactStopped):
+                self._stopped.append((cmd, exc, s.entry["provider"] or adapter.channel_type))
             if isinstance(exc, OutcomeUnknown):
                 state = "unknown"
             elif not exc.retryable:
@@ -318,6 +324,25 @@ class DispatcherWorker(BatchWorker):
                 state = "failed"
             return self._finish(s, state, exc.code, reason=str(exc), ext_code=ext_code)
         return self._finish(s, "accepted", result.status, result=result)
+
+    async def _tell_flows_stopped(self) -> None:
+        """The sends a provider refused because the recipient opted out (Twilio 21610, Meta
+        131050): each customer's engine opts them out as it does on such a receipt."""
+        for cmd, stop, provider in self._stopped:
+            status = StatusForFlows(
+                status="failed",
+                channel=cmd.channel,
+                customer_id=cmd.customer_id,
+                message_id=cmd.message_id,
+                external_id=cmd.message_id,
+                error_code=getattr(stop, "ext_code", None) or stop.code,
+                opted_out=True,
+                opt_out_purpose=stop.purpose,
+                provider=provider,
+                address=cmd.to,
+            )
+            event = flow_status(f"{cmd.message_id}:{stop.code}", "/continuum/dispatch", status)
+            await self._pub.publish(self._deps.topics.customer, event, cmd.customer_id)
 
     async def _call(self, adapter: ChannelAdapter, cmd: MessageSend) -> SendResult:
         """One provider call (retries are deferred sends: :meth:`_retry`)."""

@@ -11,8 +11,9 @@ from orchestrator.engine.spec import STATUSES
 from orchestrator.errors import BadRecord
 from orchestrator.events import (
     MESSAGE_STATUS,
-    CloudEvent,
     MessageStatus,
+    StatusForFlows,
+    flow_status,
     parse_data,
     parse_envelope,
 )
@@ -64,24 +65,19 @@ class StatusWorker(BatchWorker):
     async def _forward(self, event_id: str, r: MessageStatus, send: dict[str, Any]) -> None:
         """Tell the customer's flows (status triggers) what happened to their message."""
         customer_id = str(send["customer_id"])
-        event = CloudEvent(
-            specversion="1.0",
-            id=event_id,
-            source="/continuum/status",
-            type=MESSAGE_STATUS,
-            customerid=customer_id,
-            data={
-                "status": r.status,
-                "channel": send.get("channel"),
-                "customer_id": customer_id,
-                "message_id": send.get("message_id"),
-                "external_id": r.external_id,
-                "error_code": r.error_code,
-                "opted_out": r.opted_out,
-                "provider": r.provider,
-                "address": send.get("to"),
-            },
+        status = StatusForFlows(
+            status=r.status,
+            channel=send.get("channel"),
+            customer_id=customer_id,
+            message_id=send.get("message_id"),
+            external_id=r.external_id,
+            error_code=r.error_code,
+            opted_out=r.opted_out,
+            opt_out_purpose=r.opt_out_purpose,
+            provider=r.provider,
+            address=send.get("to"),
         )
+        event = flow_status(event_id, "/continuum/status", status)
         await self._pub.publish(self._deps.topics.customer, event, customer_id)
 
     async def _lookup(self, receipts: list[MessageStatus]) -> list[dict[str, Any] | None]:
@@ -127,6 +123,7 @@ class StatusWorker(BatchWorker):
                 ("provider_status", r.provider_status),
                 ("error_code", r.error_code),
                 ("opted_out", r.opted_out),
+                ("opt_out_purpose", r.opt_out_purpose),
             )
             if v
         }

@@ -124,3 +124,31 @@ def test_a_status_without_opted_out_opts_nobody_out(flows: Catalogue) -> None:
 def test_without_an_error_code_the_source_names_the_status(flows: Catalogue) -> None:
     out = report(talk(flows), {"opted_out": True}, status="failed")
     assert out.state.consent["all"]["all"]["source"] == "provider:failed:email"
+
+
+STOPPED_MARKETING = {
+    "opted_out": True,
+    "opt_out_purpose": "marketing",
+    "error_code": "131050",
+    "provider": "whatsapp.meta",
+}
+
+
+def test_a_marketing_stop_revokes_marketing_on_that_channel_only(flows: Catalogue) -> None:
+    c = talk(flows, identities={"sms": SMS, "email": EMAIL, "whatsapp": SMS})
+    event = Event("st-wa", "status", channel="whatsapp", name="failed", data=STOPPED_MARKETING)
+    out = c.send(event)
+    assert sends(out) == []
+    revoked = out.state.consent["whatsapp"]["marketing"]
+    assert (revoked["status"], revoked["source"]) == ("revoked", "provider:131050:whatsapp")
+    assert consent.opted_out(out.state.consent, "whatsapp") is None  # not a whole opt-out
+    policy = flows.policy
+    assert consent.check(policy, out.state.consent, "whatsapp", "marketing")[0] is False
+    assert consent.check(policy, out.state.consent, "whatsapp", "service")[0] is True
+    [note] = [n for n in out.notes if n.code == "opt_out"]
+    assert note.data["purpose"] == "marketing"
+    assert "marketing suppressed on whatsapp" in note.detail
+    assert len(sends(c.event("store.closing"))) == 1  # service messages still go
+    again = c.send(replace(event, event_id="st-wa2"))
+    assert again.state.consent == out.state.consent
+    assert "already revoked" in next(n.detail for n in again.notes if n.code == "opt_out")
