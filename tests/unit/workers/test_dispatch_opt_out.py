@@ -44,7 +44,7 @@ class Recorder:
 
 
 async def _attempt(error: SendError) -> tuple[str, list[tuple[str, CloudEvent, str]]]:
-    worker = bare_dispatcher(Settings(), {"whatsapp": Refusing(error)})  # type: ignore[dict-item]
+    worker = bare_dispatcher(Settings(), {"whatsapp": Refusing(error)})
     recorder = Recorder()
     worker._pub = recorder  # type: ignore[assignment]
     none: Any = None
