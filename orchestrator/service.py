@@ -285,7 +285,8 @@ class Service:
             smtp_port=s.sandbox_smtp_port,
             console_webhooks=console_webhooks(s),
         )
-        server = HttpServer(create_sandbox_app(config), s.sandbox.host, s.sandbox.port, "sandbox")
+        app = create_sandbox_app(config, redis=self._redis)  # lists the web chat's mailboxes
+        server = HttpServer(app, s.sandbox.host, s.sandbox.port, "sandbox")
         await server.start()
         self.http_servers.append(server)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -28,9 +29,15 @@ from channels.sandbox.orders import orders_router
 from channels.sandbox.runtime import SandboxRuntime
 
 
-def create_sandbox_app(config: SandboxConfig, http: httpx.AsyncClient | None = None) -> FastAPI:
-    """Return the sandbox app; it owns an HTTP client for callbacks unless one is injected."""
-    runtime = SandboxRuntime(config, http)
+def create_sandbox_app(
+    config: SandboxConfig, http: httpx.AsyncClient | None = None, redis: Any = None
+) -> FastAPI:
+    """Return the sandbox app; it owns an HTTP client for callbacks unless one is injected.
+
+    ``redis`` (the service's client, not closed here) lets the web chat fake list the replies
+    in the session mailboxes; without it they are not listed.
+    """
+    runtime = SandboxRuntime(config, http, redis)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

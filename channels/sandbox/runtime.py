@@ -15,11 +15,12 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
 from channels.sandbox.config import SandboxConfig
-from channels.sandbox.store import MessageStore
+from channels.sandbox.store import Listing, MessageStore
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +36,16 @@ class _Job:
 class SandboxRuntime:
     """State shared by the sandbox's routes; ``running()`` is the app lifespan."""
 
-    def __init__(self, config: SandboxConfig, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, config: SandboxConfig, http: httpx.AsyncClient | None = None, redis: Any = None
+    ) -> None:
         self.config = config
         self.store = MessageStore()
+        self.redis = redis
+        """The service's Redis client (``redis.asyncio``), when the composition root gives one:
+        the web chat fake reads the session mailboxes with it."""
+        self.listings: list[Listing] = []
+        """Fakes' messages kept outside :attr:`store`, listed beside it."""
         self._http = http
         self._slots = asyncio.Semaphore(config.callback_backlog)
         self._in_flight = 0

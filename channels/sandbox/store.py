@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 
 def new_sid(prefix: str) -> str:
@@ -91,3 +91,25 @@ class MessageStore:
 
     def __iter__(self) -> Iterator[SandboxMessage]:
         return iter(list(self._messages))
+
+
+class ListingUnavailable(Exception):
+    """Raised by a :class:`Listing` that cannot read its messages now (its store is down)."""
+
+
+class Listing(Protocol):
+    """Messages a fake lists that live outside :class:`MessageStore` (the web chat's mailboxes
+    in Redis), listed beside the store's at ``GET /_sandbox/messages``."""
+
+    provider: str
+
+    async def matching(
+        self, channel: str | None = None, to: str | None = None
+    ) -> list[SandboxMessage]:
+        """Its messages whose ``channel`` and ``to`` equal each given value; raises
+        :class:`ListingUnavailable` when they cannot be read."""
+        ...
+
+    async def clear(self) -> int:
+        """Stop listing every message listed so far; how many that was."""
+        ...

@@ -61,6 +61,12 @@ class InboundRequest(BaseModel):
     to: str = Field(description="the Continuum address written to")
     subject: str = ""
     text: str = ""
+    in_reply_to: str | None = Field(
+        None, description="the Message-ID replied to: the `In-Reply-To` header"
+    )
+    references: str | None = Field(
+        None, description="the thread's Message-IDs, space-separated: the `References` header"
+    )
 
 
 class EventRequest(BaseModel):
@@ -130,6 +136,10 @@ def parse_fields(inbound: InboundRequest, message_id: str) -> dict[str, str]:
         f"Message-ID: {message_id}\r\nFrom: {inbound.sender}\r\nTo: {inbound.to}\r\n"
         f"Subject: {inbound.subject}\r\nDate: {date}\r\n"
     )
+    if inbound.in_reply_to:
+        headers += f"In-Reply-To: {inbound.in_reply_to}\r\n"
+    if inbound.references:
+        headers += f"References: {inbound.references}\r\n"
     utf8 = {name: "UTF-8" for name in ("to", "from", "subject", "text")}
     return {
         "headers": headers,
@@ -247,16 +257,24 @@ class _Fake:
 
     async def simulate_inbound(self, inbound: InboundRequest) -> JSONResponse:
         """``POST /_sandbox/sendgrid/inbound``: an Inbound Parse post of ``inbound``."""
-        mid = f"<{uuid.uuid4().hex}@sandbox.example>"
-        url = httpx.URL(inbound.url)
-        if not url.userinfo:  # SendGrid posts with the basic auth written in the URL
-            url = url.copy_with(username="sendgrid", password=SANDBOX_INBOUND_SECRET)
-        files = {name: (None, value) for name, value in parse_fields(inbound, mid).items()}
-        try:
-            resp = await self.runtime.http.post(url, files=files)
-        except httpx.TransportError as exc:
-            return JSONResponse({"id": mid, "error": str(exc)}, 502)
-        return JSONResponse({"id": mid, "status_code": resp.status_code})
+        return await post_inbound_parse(self.runtime.http, inbound)
+
+
+async def post_inbound_parse(http: httpx.AsyncClient, inbound: InboundRequest) -> JSONResponse:
+    """Post ``inbound`` to its URL as SendGrid's Inbound Parse does: multipart form fields, the
+    email's headers (threading ones included) in ``headers``, basic auth from the URL (the
+    sandbox's inbound secret when the URL has none); answers the id given to the email and the
+    status the URL answered, or 502 when it could not be reached."""
+    mid = f"<{uuid.uuid4().hex}@sandbox.example>"
+    url = httpx.URL(inbound.url)
+    if not url.userinfo:  # SendGrid posts with the basic auth written in the URL
+        url = url.copy_with(username="sendgrid", password=SANDBOX_INBOUND_SECRET)
+    files = {name: (None, value) for name, value in parse_fields(inbound, mid).items()}
+    try:
+        resp = await http.post(url, files=files)
+    except httpx.TransportError as exc:
+        return JSONResponse({"id": mid, "error": str(exc)}, 502)
+    return JSONResponse({"id": mid, "status_code": resp.status_code})
 
 
 def sendgrid_sandbox(runtime: SandboxRuntime) -> APIRouter:

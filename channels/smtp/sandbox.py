@@ -5,9 +5,14 @@ It listens on ``SandboxConfig.smtp_host``/``smtp_port`` (``CONTINUUM_SANDBOX__SM
 0: a free port, then ``runtime.ports["smtp"]`` says which) from the sandbox's lifespan. Plain
 text only: AUTH is allowed without TLS (``auth_require_tls=False``), as it is on loopback; no
 STARTTLS. Recipients whose local part is ``bounce`` are refused ``550``, ``rejected`` ``554``,
-``busy`` ``451``, ``full`` ``452`` (``REFUSED``), so tests see the SMTP error mapping. No
-inbound simulator: SMTP has no inbound HTTP route to post to (inbound email is published to
-``continuum.inbound.email``).
+``busy`` ``451``, ``full`` ``452`` (``REFUSED``), so tests see the SMTP error mapping.
+
+``POST /_sandbox/smtp/inbound`` is a customer's email to Continuum: SMTP itself has no inbound
+HTTP route, so it arrives as a deployment receives it, through SendGrid's Inbound Parse (the
+SendGrid fake's :func:`~channels.sendgrid.sandbox.post_inbound_parse`, posting to the API's
+``/webhooks/sendgrid/inbound``). A reply names the Message-ID it answers (``in_reply_to``);
+without ``references`` it gets the ones a mail client writes: the parent's ``References`` (when
+this server received the parent) followed by the parent's Message-ID.
 """
 
 from __future__ import annotations
@@ -26,9 +31,13 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.store import MessageStore, SandboxMessage, new_sid
+from channels.sendgrid.sandbox import InboundRequest as ParseRequest
+from channels.sendgrid.sandbox import post_inbound_parse
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +54,22 @@ REFUSED: dict[str, str] = {
     "full": "452 4.2.2 Mailbox full",
 }
 """Recipient local parts the server refuses, and the reply each gets."""
+
+
+class InboundRequest(BaseModel):
+    """Body of ``POST /_sandbox/smtp/inbound``: where to post, and the email a person sends."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    url: str = Field(description="Continuum's Inbound Parse URL, `/webhooks/sendgrid/inbound`")
+    sender: str = Field(alias="from", description="the sender, `a@b.com` or `Name <a@b.com>`")
+    to: str = Field(description="the Continuum address written to")
+    text: str = Field("", validation_alias=AliasChoices("text", "body"), description="the text")
+    subject: str = ""
+    in_reply_to: str | None = Field(None, description="the Message-ID replied to")
+    references: str | None = Field(
+        None, description="the thread's Message-IDs (default: the parent's, then in_reply_to)"
+    )
 
 
 def authenticate(
@@ -73,6 +98,8 @@ class Recorder:
         """Every accepted DATA, as received (what the contract tests compare)."""
         self.envelopes: list[tuple[str, list[str]]] = []
         """Each accepted DATA's MAIL FROM and RCPT TOs."""
+        self.references: dict[str, str] = {}
+        """Each accepted message's ``References`` header, by its Message-ID."""
 
     async def handle_RCPT(
         self,
@@ -95,6 +122,7 @@ class Recorder:
         lines = content.replace(b"\r\n", b"\n")  # SMTP's line ends, as the parser wants them
         email = message_from_bytes(lines, _class=EmailMessage, policy=policy.default)
         sid = str(email.get("Message-ID", "")) or f"<{new_sid('SM')}@sandbox>"
+        self.references[sid] = " ".join(str(email.get("References", "")).split())
         for rcpt in envelope.rcpt_tos:
             self._store.add(
                 SandboxMessage(
@@ -150,7 +178,34 @@ def smtp_server(runtime: SandboxRuntime, recorder: Recorder) -> Any:
     return serving
 
 
+def thread_references(inbound: InboundRequest, known: dict[str, str]) -> str | None:
+    """The ``References`` of ``inbound``: as given, else the parent's (when ``known``) and then
+    the parent's Message-ID, as a mail client writes them (RFC 5322 3.6.4); None for an email
+    that replies to nothing."""
+    if inbound.references is not None or not inbound.in_reply_to:
+        return inbound.references
+    parent = known.get(inbound.in_reply_to, "")
+    return " ".join([*parent.split(), inbound.in_reply_to])
+
+
 def smtp_sandbox(runtime: SandboxRuntime) -> APIRouter:
-    """No HTTP routes: registers the SMTP server to run with the sandbox's lifespan."""
-    runtime.services.append(smtp_server(runtime, Recorder(runtime.store)))
-    return APIRouter()
+    """Registers the SMTP server to run with the sandbox's lifespan; ``POST
+    /_sandbox/smtp/inbound`` posts a customer's email to the Inbound Parse route."""
+    recorder = Recorder(runtime.store)
+    runtime.services.append(smtp_server(runtime, recorder))
+    router = APIRouter()
+
+    @router.post("/_sandbox/smtp/inbound")
+    async def simulate_inbound(inbound: InboundRequest) -> JSONResponse:
+        parse = ParseRequest(
+            url=inbound.url,
+            sender=inbound.sender,
+            to=inbound.to,
+            subject=inbound.subject,
+            text=inbound.text,
+            in_reply_to=inbound.in_reply_to,
+            references=thread_references(inbound, recorder.references),
+        )
+        return await post_inbound_parse(runtime.http, parse)
+
+    return router

@@ -23,6 +23,7 @@ from orchestrator.errors import ConfigError, FlowError
 from orchestrator.http_server import HttpServer
 from orchestrator.policy.quiet_hours import describe_held
 from orchestrator.providers import console_webhooks
+from orchestrator.redis_client import make_redis
 from orchestrator.service import Service, create_topics
 from orchestrator.settings import Settings
 from orchestrator.supervisor import Child, Supervisor, child_env
@@ -190,15 +191,16 @@ async def sandbox(settings: Settings) -> int:
         smtp_port=settings.sandbox_smtp_port,
         console_webhooks=console_webhooks(settings),
     )
-    server = HttpServer(
-        create_sandbox_app(config), settings.sandbox.host, settings.sandbox.port, "sandbox"
-    )
+    redis = make_redis(settings.redis)  # the web chat fake lists the session mailboxes
+    app = create_sandbox_app(config, redis=redis)
+    server = HttpServer(app, settings.sandbox.host, settings.sandbox.port, "sandbox")
     await server.start()
     print(f"continuum: sandbox provider at {server.url}", flush=True)
     try:
         await _until_signal()
     finally:
         await server.stop()
+        await redis.aclose()
     return 0
 
 

@@ -71,3 +71,23 @@ async def pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
     """Every worker, the API and the sandbox, running and consuming."""
     async with Pipeline.running(settings) as pipe:
         yield pipe
+
+
+@pytest.fixture
+async def webchat_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
+    """The pipeline with the webchat provider on the webchat medium."""
+    enabled = settings.model_copy(
+        update={"channels": {**settings.channels, "webchat": ("webchat",)}}
+    )
+    async with Pipeline.running(enabled) as pipe:
+        yield pipe
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    """A client of the test's Redis, closed after it."""
+    client = Redis.from_url(settings.redis)
+    try:
+        yield client
+    finally:
+        await client.aclose()

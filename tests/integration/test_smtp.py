@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
+from channels.sendgrid import INBOUND_PATH
 from orchestrator.settings import Settings
 from tests.integration.helpers import Pipeline, eventually
 
@@ -64,3 +65,41 @@ async def test_an_inbound_email_gets_its_reply_by_smtp(smtp_pipeline: Pipeline) 
     # the external id is our Message-ID, made from our message id: what the server received
     assert accepted.external_id == sent[0]["sid"] == f"<{accepted.message_id}@continuum.test>"
     assert accepted.customer_id is not None
+
+
+@pytest.fixture
+async def smtp_parse_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
+    """SMTP sends; SendGrid is listed too, for its Inbound Parse route (SMTP has none)."""
+    data = settings.model_dump()
+    data["channels"] = {"email": "smtp,sendgrid"}
+    data["smtp"] = {"host": "127.0.0.1", "port": settings.sandbox.smtp_port}
+    async with Pipeline.running(Settings.model_validate(data)) as pipe:
+        yield pipe
+
+
+async def test_a_reply_to_our_email_reaches_the_customers_conversation(
+    smtp_parse_pipeline: Pipeline,
+) -> None:
+    pipe = smtp_parse_pipeline
+    inbound = f"{pipe.sandbox_url}/_sandbox/smtp/inbound"
+    email = {"url": pipe.api_url + INBOUND_PATH, "from": f"Ada <{CUSTOMER}>", "to": OUR_ADDRESS}
+    first = await pipe.http.post(inbound, json={**email, "subject": "hi", "body": "HELP"})
+    assert first.json()["status_code"] == 200
+    [ours] = await eventually(pipe.sandbox_messages, lambda m: len(m) == 1)
+    assert (ours["provider"], ours["to"]) == ("smtp", CUSTOMER)
+
+    reply = {**email, "subject": "Re: hi", "text": "thanks!", "in_reply_to": ours["id"]}
+    second = await pipe.http.post(inbound, json=reply)
+    assert second.json()["status_code"] == 200
+    trail = await eventually(
+        lambda: pipe.ledger(CUSTOMER),
+        lambda t: (
+            [(r.step, r.outcome) for r in t].count(("inbound_received", "accepted")) == 2
+            and ("customer_resolved", "existing") in [(r.step, r.outcome) for r in t]
+        ),
+    )
+    [accepted] = [r for r in trail if r.step == "provider_accepted"]
+    assert accepted.external_id == ours["id"]  # the Message-ID the reply names
+    received = [r for r in trail if r.step == "inbound_received"]
+    # one customer, one conversation: the reply is the customer's who got our email
+    assert {r.customer_id for r in received} == {accepted.customer_id}
