@@ -52,6 +52,8 @@ class ExpressionError(ValueError):
 
 
 class _Budget:
+    """What one render (or evaluation) may still spend; each gets its own, in its variables."""
+
     def __init__(self) -> None:
         self.left = WORK_BUDGET
 
@@ -59,6 +61,18 @@ class _Budget:
         self.left -= max(0, amount)
         if self.left < 0:
             raise ExpressionError(f"template work budget of {WORK_BUDGET} exceeded")
+
+
+BUDGET = "__budget__"
+"""The variable a render's :class:`_Budget` travels in (no flow can name it: templates may use
+only :data:`ROOTS`), so that the environment, shared and cached, keeps no state of its own."""
+
+
+def _budget_of(context: Any) -> _Budget:
+    budget = context.get(BUDGET) if context is not None else None
+    if not isinstance(budget, _Budget):
+        raise ExpressionError("evaluated outside render() or evaluate(): no work budget")
+    return budget
 
 
 _COUNTED = "_counted_loop"
@@ -97,6 +111,23 @@ class _EscapeFormatter(_Formatter, EscapeFormatter):
     pass
 
 
+def _counted(context: Any, items: Iterable[Any]) -> Iterator[Any]:
+    """``items``, spending one unit of the render's budget per item (``range`` has paid)."""
+    if isinstance(items, range):
+        yield from items
+        return
+    budget = _budget_of(context)
+    for item in items:
+        budget.spend(1)
+        yield item
+
+
+def _range(context: Any, *args: int) -> Iterable[int]:
+    values = range(*args)
+    _budget_of(context).spend(len(values))
+    return values
+
+
 class FlowEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox with counted ``range``, ``*`` and ``**``, and bounded sizes."""
 
@@ -105,34 +136,15 @@ class FlowEnvironment(ImmutableSandboxedEnvironment):
 
     def __init__(self) -> None:
         super().__init__(undefined=ChainableUndefined, autoescape=False)
-        self._budget = _Budget()
-        self.globals = {"range": self._range}
+        self.globals = {"range": pass_context(_range)}
         self.filters = _bounded_filters()
-        self.filters[_COUNTED] = pass_context(lambda ctx, items: self.counted(items))
-
-    def counted(self, items: Iterable[Any]) -> Iterator[Any]:
-        """``items``, spending one unit of the budget per item (``range`` has paid already)."""
-        if isinstance(items, range):
-            yield from items
-            return
-        for item in items:
-            self._budget.spend(1)
-            yield item
-
-    def reset_budget(self) -> None:
-        """Give the next evaluation a full budget."""
-        self._budget = _Budget()
-
-    def _range(self, *args: int) -> Iterable[int]:
-        values = range(*args)
-        self._budget.spend(len(values))
-        return values
+        self.filters[_COUNTED] = pass_context(_counted)
 
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                    self._budget.spend(len(seq) * times)
+                    _budget_of(context).spend(len(seq) * times)
             return operator.mul(left, right)
         if operator_name == "+":
             if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
@@ -300,12 +312,10 @@ def _expression(expression: str) -> Callable[..., Any]:
 
 def render(source: str, variables: dict[str, Any]) -> str:
     """Render a template; raise :class:`ExpressionError` on any failure or overrun."""
-    env = environment()
-    env.reset_budget()
     parts: list[str] = []
     size = 0
     try:
-        for chunk in _template(source).generate(variables):
+        for chunk in _template(source).generate({**variables, BUDGET: _Budget()}):
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:  # stop producing: never build the whole of a bomb
                 raise ExpressionError(f"rendered over {MAX_OUTPUT_CHARS} characters")
@@ -321,10 +331,8 @@ def render(source: str, variables: dict[str, Any]) -> str:
 
 def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     """Evaluate an expression (jinja syntax without braces)."""
-    env = environment()
-    env.reset_budget()
     try:
-        return _expression(expression)(**variables)
+        return _expression(expression)(**variables, **{BUDGET: _Budget()})
     except ExpressionError:
         raise
     except bounds.TooLarge as exc:

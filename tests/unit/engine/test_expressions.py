@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from orchestrator.engine import expressions
 from orchestrator.engine.durations import parse_duration
 from orchestrator.engine.expressions import (
     MAX_OUTPUT_CHARS,
@@ -117,3 +118,19 @@ def test_a_syntax_error_is_raised_every_time_not_cached_as_a_result() -> None:
     for _ in range(2):
         with pytest.raises(ExpressionError):
             render("{{ oops(", {})
+
+
+def test_each_render_has_its_own_budget_even_when_two_run_at_once() -> None:
+    # two renders interleaved (generators, as two event loops' tasks could interleave them):
+    # each spends its own budget; with one shared counter the second would reset the first's
+    # or the two would add up past the limit
+    source = "{% for i in range(WORK) %}{% endfor %}ok".replace("WORK", str(WORK_BUDGET - 10))
+    first = expressions._template(source).generate({expressions.BUDGET: expressions._Budget()})
+    second = expressions._template(source).generate({expressions.BUDGET: expressions._Budget()})
+    assert "".join([*second, *first]) == "okok"
+    assert not hasattr(expressions.environment(), "_budget")  # the shared env keeps no state
+
+
+def test_sandboxed_code_run_outside_render_has_no_budget_and_fails() -> None:
+    with pytest.raises(ExpressionError, match="no work budget"):
+        "".join(expressions._template("{{ range(3) | list }}").generate({}))
