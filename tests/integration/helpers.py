@@ -33,6 +33,18 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+async def customer_of(pipe: Pipeline, address: str) -> str:
+    """The customer id the ledger gives ``address`` (once it is resolved or evented)."""
+    rows = await eventually(
+        lambda: pipe.ledger(address),
+        lambda rows: any(r.step in ("customer_resolved", "event_received") for r in rows),
+        timeout=30,
+    )
+    cid = next(r.customer_id for r in rows if r.step in ("customer_resolved", "event_received"))
+    assert cid is not None
+    return cid
+
+
 def sms_event(event_id: str, sender: str, text: str, **extra: Any) -> bytes:
     """An inbound SMS exactly as ARCHITECTURE.md's wire contract shows it."""
     return orjson.dumps(

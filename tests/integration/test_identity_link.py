@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from orchestrator.settings import Settings
-from tests.integration.helpers import Pipeline, eventually
+from tests.integration.helpers import Pipeline, customer_of, eventually
 
 TOKEN = "operator-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -24,17 +24,6 @@ async def pipe(settings: Settings) -> AsyncIterator[Pipeline]:
     api = settings.api.model_copy(update={"operator_token": SecretStr(TOKEN)})
     async with Pipeline.running(settings.model_copy(update={"api": api})) as running:
         yield running
-
-
-async def _customer_of(pipe: Pipeline, address: str) -> str:
-    rows = await eventually(
-        lambda: pipe.ledger(address),
-        lambda rows: any(r.step in ("customer_resolved", "event_received") for r in rows),
-        timeout=30,
-    )
-    cid = next(r.customer_id for r in rows if r.step in ("customer_resolved", "event_received"))
-    assert cid is not None
-    return cid
 
 
 def _business(event_id: str, name: str, customer: Any, **data: Any) -> bytes:
@@ -62,13 +51,13 @@ async def test_link_merge_and_redirect(pipe: Pipeline) -> None:
         },
     )
     assert resp.json()["status_code"] == 200
-    a = await _customer_of(pipe, NUMBER)
+    a = await customer_of(pipe, NUMBER)
     # customer B is known by email only (a business event named them by address)
     events = pipe.service.topics.events
     await pipe.produce(
         events, _business("shop-1", "visited", {"channel": "email", "address": EMAIL})
     )
-    b = await _customer_of(pipe, EMAIL)
+    b = await customer_of(pipe, EMAIL)
     assert a != b
     link = f"{api}/v1/customers/{a}/identities"
 
@@ -142,11 +131,11 @@ async def test_the_business_event_links_and_refuses_a_taken_address_without_merg
     await pipe.produce(
         events, _business("shop-3", "visited", {"channel": "sms", "address": NUMBER})
     )
-    a = await _customer_of(pipe, NUMBER)
+    a = await customer_of(pipe, NUMBER)
     await pipe.produce(
         events, _business("shop-4", "visited", {"channel": "email", "address": EMAIL})
     )
-    b = await _customer_of(pipe, EMAIL)
+    b = await customer_of(pipe, EMAIL)
     link = _business("shop-5", "identity.link", a, channel="webchat", address=" web-9 ")
     taken = _business("shop-6", "identity.link", a, channel="email", address=EMAIL)
     await pipe.produce(events, link, a)

@@ -19,7 +19,7 @@ from orchestrator.events import AuditRecord
 from orchestrator.redis_client import make_redis
 from orchestrator.settings import Settings
 from orchestrator.state.store import RedisStateStore
-from tests.integration.helpers import Pipeline, eventually
+from tests.integration.helpers import Pipeline, customer_of, eventually
 
 TOKEN = "operator-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -50,17 +50,6 @@ async def pipe(settings: Settings, tmp_path: Path) -> AsyncIterator[Pipeline]:
         yield running
 
 
-async def _customer_of(pipe: Pipeline, address: str) -> str:
-    rows = await eventually(
-        lambda: pipe.ledger(address),
-        lambda rows: any(r.step in ("customer_resolved", "event_received") for r in rows),
-        timeout=30,
-    )
-    cid = next(r.customer_id for r in rows if r.step in ("customer_resolved", "event_received"))
-    assert cid is not None
-    return cid
-
-
 async def test_a_status_receipt_for_the_old_id_starts_the_survivors_flow(pipe: Pipeline) -> None:
     api, http = pipe.api_url, pipe.http
     redis = make_redis(pipe.service.settings.redis)
@@ -89,7 +78,7 @@ async def test_a_status_receipt_for_the_old_id_starts_the_survivors_flow(pipe: P
             lambda steps: ("status_changed", "delivered") in steps,
             timeout=30,
         )
-        a = await _customer_of(pipe, NUMBER)
+        a = await customer_of(pipe, NUMBER)
         [reply] = [m for m in await pipe.sandbox_messages() if m["to"] == NUMBER]
 
         # customer B is known by email; A is merged into B (B, named in the request, survives)
@@ -101,7 +90,7 @@ async def test_a_status_receipt_for_the_old_id_starts_the_survivors_flow(pipe: P
             "data": {"customer": {"channel": "email", "address": EMAIL}},
         }
         await pipe.produce(pipe.service.topics.events, orjson.dumps(event))
-        b = await _customer_of(pipe, EMAIL)
+        b = await customer_of(pipe, EMAIL)
         assert a != b
         merge = await http.post(
             f"{api}/v1/customers/{b}/identities",
