@@ -51,6 +51,11 @@ def external_id_key(provider: str, external_id: str) -> str:
     return f"ct:ext:{provider}:{external_id}"
 
 
+def parked_receipts_key(provider: str, external_id: str) -> str:
+    """Receipts that came before the send they are about was recorded (a list of raw events)."""
+    return f"ct:rcpt:{provider}:{external_id}"
+
+
 # Timer keys share the hash tag ``{timers}`` so one Lua script may touch all three.
 
 

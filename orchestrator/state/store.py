@@ -31,6 +31,11 @@ from orchestrator.state.timers import TimerSpec
 
 SEND_LEDGER_TTL_S = 30 * 24 * 3600
 MAX_REDIRECTS = 8
+PARKED_RECEIPT_TTL_S = 24 * 3600
+"""How long a receipt that came before its send's record waits for it (then it stays what the
+ledger already says: unmatched)."""
+PARKED_TAKE = 100
+"""Receipts taken back at once per provider id (a message has a handful)."""
 """The longest chain of merges (a into b, b into c...) a look-up follows."""
 
 
@@ -307,9 +312,10 @@ class RedisStateStore:
         """Record a send's result, and map the provider's ids back to the message."""
         await self.finish_sends([FinishedSend(message_id, entry, provider, tuple(external_ids))])
 
-    async def finish_sends(self, sends: Sequence[FinishedSend]) -> None:
-        """:meth:`finish_send` for many sends, in one round trip."""
-        await self.settle_sends(sends)
+    async def finish_sends(self, sends: Sequence[FinishedSend]) -> list[bytes]:
+        """:meth:`finish_send` for many sends, in one round trip; the receipts parked for them
+        (:meth:`settle_sends`)."""
+        return await self.settle_sends(sends)
 
     async def release_send(self, message_id: str) -> None:
         """Drop a claim whose provider call was never made, so that a later attempt sends it."""
@@ -326,16 +332,19 @@ class RedisStateStore:
         *,
         released: Sequence[str] = (),
         deferred: Sequence[DeferredSend] = (),
-    ) -> None:
+    ) -> list[bytes]:
         """The end of a dispatcher batch in one round trip: sends to put back in the deferred
-        queue (atomically, one script on ``{deferred}``), claims to release, results to record."""
+        queue (atomically, one script on ``{deferred}``), claims to release, results to record;
+        give back the receipts that came before their send was recorded (raw events), taken."""
         if not sends and not released and not deferred:
-            return
+            return []
         async with self._redis.pipeline(transaction=False) as pipe:
             queue_deferrals(pipe, deferred)
             queue_releases(pipe, released)
             queue_finishes(pipe, sends)
-            await pipe.execute()
+            taking = queue_take_parked(pipe, sends)
+            answers = await pipe.execute()
+        return [raw for taken in answers[len(answers) - taking :] for raw in taken or ()]
 
     def pipeline(self) -> Any:
         """A non-transactional pipeline on this store's client, for callers that put the
@@ -347,6 +356,27 @@ class RedisStateStore:
         """Apply (message id, status) receipts in order, each only if it moves its message
         forward (:mod:`.message_status`), in one round trip."""
         return await advance(self._redis, items)
+
+    async def park_receipts(self, items: Sequence[tuple[str, str, bytes]]) -> list[bytes]:
+        """Keep receipts (provider, external id, raw event) that matched no send: the dispatcher
+        takes them back when it records the send (:func:`queue_take_parked`). Give back those
+        whose send was recorded meanwhile, taken here instead (each is taken once: ``LPOP``)."""
+        if not items:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for provider, external_id, raw in items:
+                key = keys.parked_receipts_key(provider, external_id)
+                pipe.rpush(key, raw)
+                pipe.expire(key, PARKED_RECEIPT_TTL_S)
+                pipe.exists(keys.external_id_key(provider, external_id))
+            found = (await pipe.execute())[2::3]
+        now_known = [(p, x) for (p, x, _), hit in zip(items, found, strict=True) if hit]
+        if not now_known:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for provider, external_id in dict.fromkeys(now_known):
+                pipe.lpop(keys.parked_receipts_key(provider, external_id), PARKED_TAKE)
+            return [raw for taken in await pipe.execute() for raw in taken or ()]
 
     async def lookup_external(
         self, items: Sequence[tuple[str, str]]
@@ -384,6 +414,17 @@ def queue_finishes(pipe: Any, sends: Sequence[FinishedSend]) -> None:
         pipe.set(keys.send_key(send.message_id), doc, ex=SEND_LEDGER_TTL_S)
         for ext in send.external_ids:
             pipe.set(keys.external_id_key(send.provider, ext), doc, ex=SEND_LEDGER_TTL_S)
+
+
+def queue_take_parked(pipe: Any, sends: Sequence[FinishedSend]) -> int:
+    """Queue on ``pipe`` one ``LPOP`` per provider id of ``sends``: the receipts parked for it
+    (:meth:`RedisStateStore.park_receipts`); give the number of answers queued (the last ones)."""
+    count = 0
+    for send in sends:
+        for ext in send.external_ids:
+            pipe.lpop(keys.parked_receipts_key(send.provider, ext), PARKED_TAKE)
+            count += 1
+    return count
 
 
 def queue_releases(pipe: Any, message_ids: Sequence[str]) -> None:

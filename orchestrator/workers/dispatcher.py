@@ -145,20 +145,13 @@ class DispatcherWorker(BatchWorker):
 
     async def handle(self, records: Sequence[Record]) -> None:
         """Send one batch: the phases of the module docstring."""
-        await self._outcomes.write_kept()  # outcomes of a rewound batch first (outcomes.py)
+        early = await self._outcomes.write_kept()  # a rewound batch's outcomes (outcomes.py)
         started = time.perf_counter()
-        sends: list[_Send] = []
-        repeats: list[_Send] = []  # a message id seen earlier in this batch (a producer retry)
-        seen: set[str] = set()
-        for record in records:
-            try:
-                s = self._decode(record)
-            except BadRecord as exc:
-                await self.reject(record, exc)
-                continue
-            (repeats if s.cmd.message_id in seen else sends).append(s)
-            seen.add(s.cmd.message_id)
+        sends, repeats = await self._decode_all(records)
         if not sends:
+            if early:
+                await self._return_early_receipts(early)
+                await self._pub.flush()
             return
         self._labels, self._stopped = {}, []
         now = self._deps.clock()
@@ -177,8 +170,9 @@ class DispatcherWorker(BatchWorker):
         results = await asyncio.gather(
             *(self._send_all(items, done) for items in go.values()), return_exceptions=True
         )
-        await self._outcomes.record_all(settled + [outcome for _, outcome, _ in done])
+        early += await self._outcomes.record_all(settled + [outcome for _, outcome, _ in done])
         await self._tell_flows_stopped()
+        await self._return_early_receipts(early)
         for s, _, label in done:
             if label != "released":
                 self._observe(s.cmd, label, started)
@@ -195,6 +189,22 @@ class DispatcherWorker(BatchWorker):
         self._outcomes.confirmed()
         if failure is not None:
             raise failure
+
+    async def _decode_all(self, records: Sequence[Record]) -> tuple[list[_Send], list[_Send]]:
+        """The batch's sends, and its repeats (a message id seen earlier in this batch: a
+        producer retry); a bad record is dead-lettered."""
+        sends: list[_Send] = []
+        repeats: list[_Send] = []
+        seen: set[str] = set()
+        for record in records:
+            try:
+                s = self._decode(record)
+            except BadRecord as exc:
+                await self.reject(record, exc)
+                continue
+            (repeats if s.cmd.message_id in seen else sends).append(s)
+            seen.add(s.cmd.message_id)
+        return sends, repeats
 
     def _decode(self, record: Record) -> _Send:
         event = parse_envelope(record.value or b"", record.headers)
@@ -324,6 +334,18 @@ class DispatcherWorker(BatchWorker):
                 state = "failed"
             return self._finish(s, state, exc.code, reason=str(exc), ext_code=ext_code)
         return self._finish(s, "accepted", result.status, result=result)
+
+    async def _return_early_receipts(self, raws: list[bytes]) -> None:
+        """Receipts that came before their send was recorded (the status worker parked them):
+        back to the status topic, now that the send is known (``workers/status.py``)."""
+        for raw in raws:
+            try:
+                event = parse_envelope(raw)
+            except BadRecord:  # parked by the status worker, so it parsed once: never expected
+                log.exception("dispatch: an unreadable parked receipt was dropped")
+                continue
+            data = event.data or {}
+            await self._pub.publish(self._deps.topics.status, event, str(data.get("external_id")))
 
     async def _tell_flows_stopped(self) -> None:
         """The sends a provider refused because the recipient opted out (Twilio 21610, Meta

@@ -74,20 +74,22 @@ class Outcomes:
         """Keep ``outcome`` and write it; raise (keeping it) if Redis stays down."""
         await self.record_all([outcome])
 
-    async def record_all(self, outcomes: Sequence[Outcome]) -> None:
+    async def record_all(self, outcomes: Sequence[Outcome]) -> list[bytes]:
         """Keep ``outcomes`` and write them in one round trip; raise (keeping them) if Redis
-        stays down."""
+        stays down. Give back the receipts that came before these sends were recorded."""
         for outcome in outcomes:
             self._kept[outcome.message_id] = outcome
-        await self._write(outcomes, retry=True)
+        return await self._write(outcomes, retry=True)
 
-    async def write_kept(self) -> None:
-        """Write every outcome kept from an earlier, rewound batch; raise if that fails."""
+    async def write_kept(self) -> list[bytes]:
+        """Write every outcome kept from an earlier, rewound batch; raise if that fails. Give
+        back the receipts that came before those sends were recorded."""
         self._written.clear()  # written before but unconfirmed: its audit may be lost
         kept = list(self._kept.values())
-        await self._write(kept, retry=False)
+        taken = await self._write(kept, retry=False)
         for outcome in kept:
             log.info("dispatch: recorded the kept outcome of %s", outcome.message_id)
+        return taken
 
     def confirmed(self) -> None:
         """The broker confirmed everything published so far: forget what was written."""
@@ -95,9 +97,9 @@ class Outcomes:
             self._kept.pop(message_id, None)
         self._written.clear()
 
-    async def _write(self, outcomes: Sequence[Outcome], *, retry: bool) -> None:
+    async def _write(self, outcomes: Sequence[Outcome], *, retry: bool) -> list[bytes]:
         if not outcomes:
-            return
+            return []
         finished = [
             FinishedSend(o.message_id, o.entry, o.provider, o.external_ids)
             for o in outcomes
@@ -109,7 +111,9 @@ class Outcomes:
         deadline = loop.time() + (self._deadline_s if retry else 0.0)
         while True:
             try:
-                await self._store.settle_sends(finished, released=released, deferred=deferred)
+                taken = await self._store.settle_sends(
+                    finished, released=released, deferred=deferred
+                )
                 break
             except (RedisError, OSError) as exc:
                 if loop.time() + self._pause_s > deadline:
@@ -126,3 +130,4 @@ class Outcomes:
             if outcome.row is not None:
                 await self._pub.audit(outcome.row)
             self._written.add(outcome.message_id)
+        return taken

@@ -11,6 +11,7 @@ from orchestrator.engine.spec import STATUSES
 from orchestrator.errors import BadRecord
 from orchestrator.events import (
     MESSAGE_STATUS,
+    CloudEvent,
     MessageStatus,
     StatusForFlows,
     flow_status,
@@ -24,6 +25,21 @@ from orchestrator.workers.base import BatchWorker, Record
 # A receipt can overtake the dispatcher's own record of the send by a few milliseconds.
 LOOKUP_TRIES = 5
 LOOKUP_PAUSE_S = 0.1
+# ... or, under load, by longer: then it is parked, and the dispatcher hands it back marked.
+LATE_MATCH = "latematch"
+UNMATCHED = "no sent message has this id (kept a day, in case its send is not recorded yet)"
+LOST = "no sent message has this id, though the dispatcher handed it back as matched"
+
+
+def _is_late(event: CloudEvent) -> bool:
+    return bool((event.model_extra or {}).get(LATE_MATCH))
+
+
+def _late(event: CloudEvent) -> CloudEvent:
+    """``event`` marked as handed back: its second ledger row gets an id of its own."""
+    return CloudEvent.model_validate(
+        {**event.model_dump(mode="json", exclude_none=True), LATE_MATCH: "true"}
+    )
 
 
 class StatusWorker(BatchWorker):
@@ -40,20 +56,23 @@ class StatusWorker(BatchWorker):
         """Record one batch of receipts; durable when this returns."""
         started = time.perf_counter()
         receipts: list[tuple[str, MessageStatus]] = []
+        envelopes: list[CloudEvent] = []
         for record in records:
             try:
                 event = parse_envelope(record.value or b"", record.headers)
                 if event.type != MESSAGE_STATUS:
                     raise BadRecord("wrong_type", f"expected {MESSAGE_STATUS}, got {event.type!r}")
                 receipts.append((event.id, parse_data(event, MessageStatus)))
+                envelopes.append(event)
             except BadRecord as exc:
                 await self.reject(record, exc)
         sends = await self._lookup([r for _, r in receipts])
         verdicts = await self._advance(receipts, sends)
+        await self._park(envelopes, receipts, sends)
         outcomes: list[tuple[str | None, str]] = []
-        for (event_id, receipt), send in zip(receipts, sends, strict=True):
+        for (event_id, receipt), send, event in zip(receipts, sends, envelopes, strict=True):
             verdict = verdicts.get(id(receipt))
-            await self._record(event_id, receipt, send, verdict)
+            await self._record(event_id, receipt, send, verdict, late=_is_late(event))
             if not send:
                 outcomes.append((None, "unmatched"))
             else:
@@ -61,6 +80,25 @@ class StatusWorker(BatchWorker):
                 outcomes.append((send["channel"], "stale" if stale else receipt.status))
         await self._pub.flush()
         self.observe(outcomes, started, len(records))
+
+    async def _park(
+        self,
+        envelopes: list[CloudEvent],
+        receipts: list[tuple[str, MessageStatus]],
+        sends: list[dict[str, Any] | None],
+    ) -> None:
+        """Keep the receipts that matched no send: one may have come before the dispatcher
+        recorded its send, which then hands it back (``latematch``) to be matched. A receipt
+        whose send was recorded while it was being parked is handed back at once."""
+        parked = [
+            (r.provider, r.external_id, _late(event).to_bytes())
+            for event, (_, r), send in zip(envelopes, receipts, sends, strict=True)
+            if send is None and not _is_late(event)
+        ]
+        for raw in await self._deps.store.park_receipts(parked):
+            event = parse_envelope(raw)
+            external_id = str((event.data or {}).get("external_id"))
+            await self._pub.publish(self._deps.topics.status, event, external_id)
 
     async def _forward(self, event_id: str, r: MessageStatus, send: dict[str, Any]) -> None:
         """Tell the customer's flows (status triggers) what happened to their message."""
@@ -109,6 +147,8 @@ class StatusWorker(BatchWorker):
         r: MessageStatus,
         send: dict[str, Any] | None,
         verdict: Advance | None = None,
+        *,
+        late: bool = False,
     ) -> None:
         stale = verdict is not None and not verdict.applied
         # An opt-out comes after the delivery (a spam report is "delivered" again): forwarded
@@ -127,7 +167,9 @@ class StatusWorker(BatchWorker):
             )
             if v
         }
-        reason = r.error_message or (None if send else "no sent message has this id")
+        reason = r.error_message or (None if send else UNMATCHED if not late else LOST)
+        if late and send:
+            detail["late"] = True  # it came before its send was recorded: matched now
         if stale and verdict is not None:
             detail["current"] = verdict.current
             reason = f"the message is already {verdict.current}: its status does not move back"
@@ -135,7 +177,7 @@ class StatusWorker(BatchWorker):
             audit(
                 "status_stale" if stale else "status_changed",
                 r.status,
-                identity=(r.provider, r.external_id, event_id),
+                identity=(r.provider, r.external_id, event_id, *(("late",) if late else ())),
                 at=self._deps.clock(),
                 customer_id=send.get("customer_id"),
                 channel=send.get("channel"),

@@ -116,3 +116,21 @@ async def test_an_email_s_subject_and_html_reach_sendgrid() -> None:
     [body] = bodies
     assert body["subject"] == "Late"
     assert {"type": "text/html", "value": "<p>Late</p>"} in body["content"]
+
+
+async def test_receipts_parked_before_their_send_was_recorded_go_back_to_the_status_topic() -> None:
+    worker = bare_dispatcher(Settings())
+    recorder = Recorder()
+    worker._pub = recorder  # type: ignore[assignment]
+    receipt = CloudEvent(
+        specversion="1.0",
+        id="st1",
+        source="/channels/sms/twilio",
+        type="message.status",
+        data={"provider": "sms.twilio", "external_id": "SM1", "status": "delivered"},
+        latematch="true",
+    )
+    await worker._return_early_receipts([receipt.to_bytes(), b"not json"])
+    [(topic, event, key)] = recorder.published  # the unreadable one is dropped, and logged
+    assert (topic, key) == (Settings().kafka.topic_prefix + "status", "SM1")
+    assert (event.id, (event.model_extra or {}).get("latematch")) == ("st1", "true")
