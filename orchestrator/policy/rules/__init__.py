@@ -28,8 +28,8 @@ ORDER: tuple[Rule, ...] = (
     # WhatsApp window's fallback would otherwise try every channel only to be refused again.
     SupportQuiet(),
     # The WhatsApp window picks *how* the message goes (free-form, a template, or a fallback
-    # channel whose whole walk then decides): every rule after it judges that choice. It comes
-    # before quiet hours so that a fallback is judged in its own right (sms has no window).
+    # channel whose own whole walk then decides): every rule after it judges that choice, and
+    # a deferral keeps the template it chose.
     WhatsAppWindow(),
     # Send time only: a message deferred at decision time waits for its time before the clock
     # rules below look at it (quiet hours at release, not at its first delivery).
