@@ -40,8 +40,10 @@ from orchestrator.engine.steps import (
 )
 from orchestrator.engine.steps import send as send_step
 from orchestrator.engine.steps import set as set_step
+from orchestrator.policy.actions import note_code, of_verdict
 from orchestrator.policy.evaluate import Candidate, Customer, Verdict, evaluate
 from orchestrator.policy.history import Sent, text_hash, trimmed
+from orchestrator.policy.rules.support_quiet import last_support
 
 Runner = Callable[[Any, spec.Flow, Run, "Session"], Result]
 
@@ -202,7 +204,7 @@ class Session:
     ) -> tuple[Verdict | None, tuple[str, ...]]:
         """The contact policy's verdict on the first channel of ``route`` it lets through."""
         policy = self.catalogue.policy
-        who = self.customer()
+        who = self.customer(flow.id)
         first_block: Verdict | None = None
         for i, channel in enumerate(route):
             cand = Candidate(
@@ -226,11 +228,12 @@ class Session:
             self.policy_note(first_block, flow, step_id)
         return None, ()
 
-    def customer(self) -> Customer:
-        """The recipient as the contact policy sees them."""
+    def customer(self, sending: str = "") -> Customer:
+        """The recipient as the contact policy sees them, for a send of flow ``sending``."""
         st = self.state
         history = [Sent.from_dict(e) for e in st.sent_log]
-        return Customer(st.consent, st.identities, st.timezone, st.last_inbound, history)
+        support = last_support(st, self.catalogue.get, self.now, sending)
+        return Customer(st.consent, st.identities, st.timezone, st.last_inbound, history, support)
 
     def remember_send(
         self, channel: str, purpose: str, template: str, text: str, at: datetime, run_id: str
@@ -242,11 +245,7 @@ class Session:
 
     def policy_note(self, verdict: Verdict, flow: spec.Flow | None, step: str | None) -> None:
         """Record what the policy decided, with the rule id and the reason."""
-        code = {
-            "drop": "policy_blocked",
-            "defer": "policy_deferred",
-            "template": "policy_template",
-        }.get(verdict.action, "policy_fallback")
+        code = note_code(of_verdict(verdict.action, moved=True))  # an allow here moved channel
         self.notes.append(
             Note(
                 code,

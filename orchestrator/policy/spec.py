@@ -156,6 +156,20 @@ class WhatsAppSpec(_Spec):
     _s = field_validator("session_window", mode="before")(_duration)
 
 
+class SupportQuietSpec(_Spec):
+    """No ``purposes`` messages within ``within`` of a support conversation (a run of a flow
+    whose stage is ``support``, other than the one sending)."""
+
+    within: Duration = Field(
+        timedelta(hours=4), description="how long after a support conversation to stay quiet"
+    )
+    purposes: tuple[Literal["marketing"], ...] = Field(
+        ("marketing",), description="what is held back (`[]` switches the rule off)"
+    )
+
+    _w = field_validator("within", mode="before")(_duration)
+
+
 class Policy(_Spec):
     """The whole contact policy."""
 
@@ -178,6 +192,7 @@ class Policy(_Spec):
     )
     dedupe: DedupeSpec = DedupeSpec()
     whatsapp: WhatsAppSpec = WhatsAppSpec()
+    support_quiet: SupportQuietSpec = SupportQuietSpec()
 
     @field_validator("quiet_hours")
     @classmethod

@@ -36,6 +36,7 @@ from orchestrator.events import (
 )
 from orchestrator.executor import Executor
 from orchestrator.ledger.records import audit
+from orchestrator.policy.actions import NOTE_LABELS
 from orchestrator.policy.send_time import rule_label
 from orchestrator.state.store import MAX_REDIRECTS
 from orchestrator.workers.base import BatchWorker, Deps, Record
@@ -191,12 +192,7 @@ def _refusal(customer_id: str, target: str, hops: int) -> str | None:
     return None
 
 
-_POLICY_ACTIONS = {
-    "policy_blocked": "blocked",
-    "policy_deferred": "deferred",
-    "policy_template": "template",
-    "policy_fallback": "fallback",
-}
+_POLICY_ACTIONS = NOTE_LABELS  # note code -> metrics action label
 
 
 def _result(decisions: Sequence[Any], notes: Sequence[Any]) -> str:

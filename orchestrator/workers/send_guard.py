@@ -20,7 +20,7 @@ from typing import Any
 from orchestrator.engine.model import CustomerState
 from orchestrator.events import MessageSend
 from orchestrator.ledger.records import audit
-from orchestrator.policy import send_time
+from orchestrator.policy import actions, send_time
 from orchestrator.policy.send_time import Counter, SendCheck
 from orchestrator.policy.spec import Policy
 from orchestrator.state.deferred import DeferredSend
@@ -29,7 +29,6 @@ from orchestrator.workers.base import Deps, Record
 from orchestrator.workers.publisher import Publisher
 
 AT = "send"
-_ACTIONS = {"block": "blocked", "defer": "deferred"}
 
 
 class SendGuard:
@@ -79,13 +78,13 @@ class SendGuard:
         self, cmd: MessageSend, verdict: SendCheck, now: datetime, *, count: bool = True
     ) -> None:
         """One ledger record of a blocking or deferring verdict (and its metric)."""
-        action = _ACTIONS[verdict.action]
+        action = actions.of_send(verdict.action)
         detail: dict[str, Any] = {"rule": verdict.rule, "at": AT}
         if verdict.due is not None:
             detail["due"] = verdict.due.isoformat()
         await self._pub.audit(
             audit(
-                f"policy_{action}",
+                actions.note_code(action),
                 verdict.rule,
                 identity=(cmd.message_id, verdict.rule, AT),
                 at=now,
@@ -96,7 +95,7 @@ class SendGuard:
         )
         if count:
             label = send_time.rule_label(verdict.rule)
-            self._deps.metrics.policy_total.labels(label, action, AT).inc()
+            self._deps.metrics.policy_total.labels(label, actions.label(action), AT).inc()
 
 
 def command_fields(cmd: MessageSend) -> dict[str, Any]:

@@ -11,6 +11,8 @@ A case file::
           identities: {sms: "+14155550100"}
           timezone: America/Los_Angeles                  # optional
           last_inbound: {whatsapp: "2026-11-18T10:00:00Z"}
+          support_ago: 1h                                 # or support_at: a time (the engine's
+                                                          # Customer.support_at: support_quiet)
           sent_log:                                       # `at` or `ago`; `text` or `text_hash`
             - {ago: 2h, channel: sms, purpose: marketing, template: promo.offer, text: "Sale!"}
         candidate: {channel: sms, purpose: marketing, template: promo.offer, text: "Sale!",
@@ -74,8 +76,16 @@ def customer_of(case: Mapping[str, Any], now: datetime) -> Customer:
     }
     history = [_sent(e, now) for e in doc.get("sent_log") or []]
     last_inbound = {k: when(v).isoformat() for k, v in (doc.get("last_inbound") or {}).items()}
+    support_at = when(doc["support_at"]) if "support_at" in doc else None
+    if "support_ago" in doc:
+        support_at = now - parse_duration(str(doc["support_ago"]))
     return Customer(
-        consent, dict(doc.get("identities") or {}), doc.get("timezone"), last_inbound, history
+        consent,
+        dict(doc.get("identities") or {}),
+        doc.get("timezone"),
+        last_inbound,
+        history,
+        support_at,
     )
 
 
