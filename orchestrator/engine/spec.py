@@ -57,7 +57,6 @@ from orchestrator.engine.steps.set import ConsentChange, SetStep
 from orchestrator.engine.steps.split import SplitStep
 from orchestrator.engine.steps.subflow import SubflowStep
 from orchestrator.engine.steps.switch import Case, SwitchStep
-from orchestrator.engine.steps.tag import TagStep
 from orchestrator.engine.steps.wait import WaitStep
 from orchestrator.media import MEDIA as CHANNELS
 from orchestrator.media import Medium as Channel
@@ -113,7 +112,6 @@ __all__ = [
     "StepRef",
     "SubflowStep",
     "SwitchStep",
-    "TagStep",
     "Text",
     "TimerTrigger",
     "Trigger",
