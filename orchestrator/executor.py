@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 from urllib.parse import urlsplit
 
 import httpx
@@ -105,6 +105,8 @@ class Executor:
                     await self._hand_off(decision, customer_id, at, event.event_id)
                 case EmitEvent():
                     await self._emit(decision, customer_id, at, event.event_id)
+                case _:
+                    assert_never(decision)
 
     async def confirm(self) -> tuple[list[str], list[TimerSpec]]:
         """Perform the calls and confirm every record with the broker; give back the timers

@@ -24,7 +24,7 @@ from orchestrator.engine.decisions import Note, Outcome, StartTimer, derive_id
 from orchestrator.engine.expressions import ExpressionError, truthy
 from orchestrator.engine.model import APPLIED_EVENTS_KEPT, Context, CustomerState, Event, Run
 from orchestrator.engine.session import Session
-from orchestrator.engine.steps import Goto, Pause, Result, Stop, ask, call, wait
+from orchestrator.engine.steps import Goto, Pause, Result, Stop
 from orchestrator.policy import keywords
 
 _WORD = re.compile(r"[\w']+", re.UNICODE)
@@ -153,7 +153,11 @@ def _flow_for_run(s: Session, run: Run) -> spec.Flow | None:
 
 
 def _resume(s: Session) -> bool:
-    """Resume the active run if this event is what it waits for; say whether it did."""
+    """Resume the active run if this event is what it waits for; say whether it did.
+
+    What the run waits for picks the step's ``on_*`` method; a step that does not take that
+    kind of event answers ``None``.
+    """
     run, ev = s.state.run, s.event
     if run is None or run.step is None:
         return _expiry_fired(s)
@@ -165,29 +169,17 @@ def _resume(s: Session) -> bool:
     if ev.kind == "message" and run.waiting == "reply":
         if _interrupting(s) is not None:
             return False
-        if not isinstance(step, spec.AskStep):  # only an ask waits for a reply
+        result = step.on_reply(flow, run, s, ev)
+        if result is None:
             return False
-        s.cancel_timer(run.timer_id)
-        run = replace(run, channel=ev.channel, timer_id=None, waiting=None)
-        result = ask.resume(step, flow, run, s, ev.text)
     elif ev.kind == "timer" and ev.timer_id and ev.timer_id == run.timer_id:
-        run = replace(run, timer_id=None, waiting=None)
-        result = (
-            ask.timeout(step, flow, run, s)
-            if isinstance(step, spec.AskStep)
-            else (wait.elapsed(step, flow, run, s) if isinstance(step, spec.WaitStep) else None)
-        )
+        result = step.on_timer(flow, replace(run, timer_id=None, waiting=None), s)
     elif (
-        ev.kind == "call_result"
-        and run.waiting == "call"
-        and ev.data.get("call_id") == run.call_id
-        and isinstance(step, spec.CallStep)
+        ev.kind == "call_result" and run.waiting == "call" and ev.data.get("call_id") == run.call_id
     ):
-        result = call.answered(step, flow, replace(run, waiting=None), s, dict(ev.data))
-    elif (
-        ev.kind == "event" and run.waiting == f"event:{ev.name}" and isinstance(step, spec.WaitStep)
-    ):
-        result = wait.arrived(step, flow, replace(run, waiting=None), s)
+        result = step.on_call(flow, replace(run, waiting=None), s, dict(ev.data))
+    elif ev.kind == "event" and run.waiting == f"event:{ev.name}":
+        result = step.on_event(flow, replace(run, waiting=None), s)
     if result is None:
         return _expiry_fired(s) or (ev.kind == "timer" and _stale_timer(s))
     _continue(s, flow, result)

@@ -1,4 +1,8 @@
-"""Decisions are data: what the engine wants done. The executor does it."""
+"""Decisions are data: what the engine wants done. The executor does it.
+
+Each decision names itself (``kind``, snake_case): the name flow tests, the simulator and the
+audit trail use. The executor's ``match`` over :data:`Decision` is exhaustive (mypy checks it).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestrator.engine.model import CustomerState
 
@@ -17,6 +21,8 @@ class SendMessage:
 
     ``fallback`` lists further channels, in order, to try if this one cannot deliver.
     """
+
+    kind: ClassVar[str] = "send_message"
 
     message_id: str
     channel: str
@@ -50,6 +56,8 @@ class SendMessage:
 class StartTimer:
     """Fire ``timer_id`` at ``due`` (a ``timer`` event comes back to the engine)."""
 
+    kind: ClassVar[str] = "start_timer"
+
     timer_id: str
     due: datetime
     purpose: str
@@ -62,12 +70,16 @@ class StartTimer:
 class CancelTimer:
     """A timer that is no longer wanted (its wait was resumed another way)."""
 
+    kind: ClassVar[str] = "cancel_timer"
+
     timer_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class CallHttp:
     """Perform an HTTP request and resume the flow with a ``call_result`` event."""
+
+    kind: ClassVar[str] = "call_http"
 
     call_id: str
     method: str
@@ -84,6 +96,8 @@ class CallHttp:
 class HandOff:
     """Hand the conversation to an agent queue."""
 
+    kind: ClassVar[str] = "hand_off"
+
     task_id: str
     queue: str
     skills: tuple[str, ...]
@@ -98,6 +112,8 @@ class HandOff:
 @dataclass(frozen=True, slots=True)
 class EmitEvent:
     """Publish the business event ``event.<name>``."""
+
+    kind: ClassVar[str] = "emit_event"
 
     event_id: str
     name: str

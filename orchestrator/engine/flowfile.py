@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import ValidationError
@@ -19,17 +18,29 @@ from pydantic import ValidationError
 from orchestrator.engine import spec
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.expressions import check_expression, check_template
+from orchestrator.engine.steps.markers import (
+    Check,
+    Evaluated,
+    Expression,
+    FlowRef,
+    Loc,
+    Marked,
+    Marker,
+    Regex,
+    Target,
+    leaves,
+    marked,
+)
+from orchestrator.engine.steps.markers import problems as part_problems
+from orchestrator.engine.steps.registry import STEP_TYPES
 from orchestrator.engine.variables import resolve as resolve_vars
 from orchestrator.engine.variables import substitute as substitute_vars
 from orchestrator.errors import FlowError
 
-Loc = tuple[str | int, ...]
 NOT_FLOWS = frozenset({"policy.yaml", "vars.yaml"})
 # Names pydantic puts in error locations that are not keys of the file: the tag of a
 # discriminated union (right after a step's index, or after `trigger`) and helper names.
-_STEP_TAGS = frozenset(
-    {"send", "ask", "switch", "split", "set", "wait", "call", "route", "emit", "subflow", "end"}
-)
+_STEP_TAGS = frozenset(STEP_TYPES)
 _TRIGGER_TAGS = frozenset({"message", "event", "schedule", "stage", "status", "timer"})
 _NOISE = frozenset({"[key]", "function-after", "function-before", "str", "dict[str,str]"})
 
@@ -150,194 +161,87 @@ def load_flow(
 
 
 def check_flow(flow: spec.Flow, allowed_hosts: frozenset[str]) -> list[tuple[Loc, str]]:
-    """Every problem in one flow beyond its schema, with the location of each."""
+    """Every problem in one flow beyond its schema, with the location of each.
+
+    What to check comes from the field markers (:mod:`orchestrator.engine.steps.markers`) and
+    each part's own ``problems``, so no step type is named here."""
     problems: list[tuple[Loc, str]] = []
     ids = [s.id for s in flow.steps]
     for i, step_id in enumerate(ids):
         if step_id in ids[:i]:
             problems.append((("steps", i, "id"), f"duplicate step id {step_id!r}"))
     known = set(ids)
+    found = list(marked(flow))
     for loc, target in _references(flow):
         if target not in known:
             problems.append((loc, f"no step {target!r} in this flow"))
-    for loc, source, extra in _templates(flow):
-        why = check_template(source, extra)
-        if why:
-            problems.append((loc, why))
-    for loc, source, extra in _expressions(flow):
-        why = check_expression(source, extra)
-        if why:
-            problems.append((loc, why))
-    problems.extend(_patterns(flow))
-    problems.extend(_steps(flow, allowed_hosts))
+    for kind in (Evaluated, Expression, Regex):  # templates, then expressions, then patterns
+        for loc, marker, value in found:
+            if isinstance(marker, kind):
+                problems.extend(
+                    (at, why) for at, source in leaves(loc, value) if (why := _why(marker, source))
+                )
+    check = Check(allowed_hosts, flow.default_language)
+    problems.extend(part_problems(flow, check))
+    problems.extend(_default_language(flow, found))
     return problems
 
 
-def _references(flow: spec.Flow) -> Iterator[tuple[Loc, str]]:  # noqa: C901 - one arm a type
+def _references(flow: spec.Flow) -> Iterator[tuple[Loc, str]]:
+    """Every step id the flow refers to: in its steps, then in its migrations."""
     for i, step in enumerate(flow.steps):
-        base: Loc = ("steps", i)
-        if step.next:
-            yield (*base, "next"), step.next
-        match step:
-            case spec.AskStep():
-                for name, target in step.branches.items():
-                    yield (*base, "branches", name), target
-            case spec.SwitchStep():
-                for j, case in enumerate(step.cases):
-                    yield (*base, "cases", j, "next"), case.next
-                if step.default:
-                    yield (*base, "default"), step.default
-            case spec.SplitStep():
-                for name, target in step.branches.items():
-                    yield (*base, "branches", name), target
-            case spec.WaitStep() if step.timeout_next:
-                yield (*base, "timeout_next"), step.timeout_next
-            case spec.CallStep():
-                if step.on_error:
-                    yield (*base, "on_error"), step.on_error
-                if step.on_timeout:
-                    yield (*base, "on_timeout"), step.on_timeout
-            case _:
-                pass
+        yield from _targets(marked(step, ("steps", i)))
     for m, migration in enumerate(flow.migrate):
-        for old, new in migration.steps.items():
-            yield ("migrate", m, "steps", old), new
+        yield from _targets(marked(migration, ("migrate", m)))
 
 
-def _templates(flow: spec.Flow) -> Iterator[tuple[Loc, str, tuple[str, ...]]]:
-    for i, step in enumerate(flow.steps):
-        base: Loc = ("steps", i)
-        match step:
-            case spec.SendStep() | spec.AskStep():
-                for loc, text in _message_texts(step):
-                    for lang, one in ({"": text} if isinstance(text, str) else text).items():
-                        yield (*base, *loc, *((lang,) if lang else ())), one, ()
-            case spec.SetStep():
-                for name, value in step.fields.items():
-                    yield (*base, "fields", name), value, ()
-            case spec.EmitStep():
-                for name, value in step.data.items():
-                    yield (*base, "data", name), value, ()
-            case spec.CallStep():
-                yield (*base, "url"), step.url, ()
-                for name, value in {**step.headers, **(step.body or {})}.items():
-                    yield (*base, "headers" if name in step.headers else "body", name), value, ()
-            case spec.RouteStep() if step.note:
-                yield (*base, "note"), step.note, ()
-            case _:
-                pass
+def _targets(found: Iterable[Marked]) -> Iterator[tuple[Loc, str]]:
+    for loc, marker, value in found:
+        if isinstance(marker, Target):
+            yield from leaves(loc, value)
 
 
-def _message_texts(step: spec.SendStep | spec.AskStep) -> Iterator[tuple[Loc, spec.Text]]:
-    """Every template of a message step, with where it is in the step."""
-    yield ("template",), step.template
-    for name in ("subject", "html"):
-        value = getattr(step, name)
-        if value is not None:
-            yield (name,), value
-    for i, button in enumerate(step.buttons):
-        yield ("buttons", i, "title"), button.title
-    if step.menu is not None:
-        yield ("menu", "button"), step.menu.button
-        for j, section in enumerate(step.menu.sections):
-            if section.title is not None:
-                yield ("menu", "sections", j, "title"), section.title
-            for k, row in enumerate(section.rows):
-                yield ("menu", "sections", j, "rows", k, "title"), row.title
-                if row.description is not None:
-                    yield ("menu", "sections", j, "rows", k, "description"), row.description
-    if step.whatsapp_template is not None:
-        for i, param in enumerate(step.whatsapp_template.params):
-            yield ("whatsapp_template", "params", i), param
+def _why(marker: Marker, source: str) -> str | None:
+    """What is wrong with one marked string, if anything."""
+    match marker:
+        case Evaluated():
+            return check_template(source, ())
+        case Expression():
+            return check_expression(source, marker.extra)
+        case Regex():
+            return _regex(source)
+        case _:
+            return None
 
 
-def _expressions(flow: spec.Flow) -> Iterator[tuple[Loc, str, tuple[str, ...]]]:
-    trigger = flow.trigger
-    if isinstance(trigger, spec.MessageTrigger | spec.EventTrigger) and trigger.when:
-        yield ("trigger", "when"), trigger.when, ()
-    if isinstance(trigger, spec.ScheduleTrigger):
-        yield ("trigger", "audience"), trigger.audience, ()
-    for j, expression in enumerate(flow.exit_when):
-        yield ("exit_when", j), expression, ()
-    for i, step in enumerate(flow.steps):
-        if isinstance(step, spec.SwitchStep):
-            for j, case in enumerate(step.cases):
-                yield ("steps", i, "cases", j, "when"), case.when, ()
-        if isinstance(step, spec.AskStep):
-            for j, category in enumerate(step.categories):
-                if category.test == "expression":
-                    source = str(category.args[0]) if category.args else ""
-                    yield ("steps", i, "categories", j, "args"), source, ("answer",)
-
-
-def _patterns(flow: spec.Flow) -> Iterator[tuple[Loc, str]]:
-    trigger = flow.trigger
-    if isinstance(trigger, spec.MessageTrigger) and trigger.pattern:
-        yield from _regex(("trigger", "pattern"), trigger.pattern)
-    for i, step in enumerate(flow.steps):
-        if not isinstance(step, spec.AskStep):
-            continue
-        for j, category in enumerate(step.categories):
-            loc: Loc = ("steps", i, "categories", j, "args")
-            if category.test in ("regex", "expression") and len(category.args) != 1:
-                yield loc, f"{category.test} takes exactly one argument"
-            elif category.test == "regex":
-                yield from _regex(loc, str(category.args[0]))
-            elif category.test == "has_number_between":
-                if len(category.args) != 2 or not all(
-                    isinstance(a, int | float) for a in category.args
-                ):
-                    yield loc, "has_number_between takes two numbers: [low, high]"
-            elif category.test == "has_any_word" and not category.args:
-                yield loc, "has_any_word needs at least one word"
-
-
-def _regex(loc: Loc, pattern: str) -> Iterator[tuple[Loc, str]]:
+def _regex(pattern: str) -> str | None:
     try:
         re.compile(pattern)
     except re.error as exc:
-        yield loc, f"regex does not compile: {exc}"
+        return f"regex does not compile: {exc}"
+    return None
 
 
-def _steps(flow: spec.Flow, allowed_hosts: frozenset[str]) -> Iterator[tuple[Loc, str]]:
-    for i, step in enumerate(flow.steps):
-        base: Loc = ("steps", i)
-        if isinstance(step, spec.AskStep):
-            names = {c.name for c in step.categories}
-            for branch in step.branches:
-                if branch not in names | {"other", "timeout"}:
-                    yield (*base, "branches", branch), f"no category {branch!r} in this ask"
-        if isinstance(step, spec.CallStep):
-            parts = urlsplit(step.url)
-            host = (parts.netloc or "").lower()
-            if parts.scheme not in ("http", "https") or not host or "{" in host:
-                yield (*base, "url"), "the URL's scheme and host must be literal http(s)"
-            elif host not in allowed_hosts:
-                allowed = ", ".join(sorted(allowed_hosts)) or "none"
-                yield (
-                    (*base, "url"),
-                    (
-                        f"host {host!r} is not allow-listed "
-                        f"(CONTINUUM_FLOWS_ALLOWED_HOSTS: {allowed})"
-                    ),
-                )
-        if isinstance(step, spec.SendStep | spec.AskStep):
-            for loc, text in _message_texts(step):
-                if isinstance(text, dict) and flow.default_language not in text:
-                    yield (
-                        (*base, *loc),
-                        f"no text for the flow's default_language {flow.default_language!r}",
-                    )
+def _default_language(flow: spec.Flow, found: Iterable[Marked]) -> Iterator[tuple[Loc, str]]:
+    """A localized text given per language must have the flow's default language."""
+    for loc, marker, value in found:
+        if (
+            isinstance(marker, Evaluated)
+            and marker.localized
+            and isinstance(value, Mapping)
+            and flow.default_language not in value
+        ):
+            yield loc, f"no text for the flow's default_language {flow.default_language!r}"
 
 
 def _check_subflows(flows: list[spec.Flow], paths: dict[str, Path]) -> Iterator[str]:
     ids = {f.id for f in flows}
     for flow in flows:
-        for i, step in enumerate(flow.steps):
-            if isinstance(step, spec.SubflowStep) and step.flow not in ids:
+        for loc, marker, value in marked(flow):
+            if isinstance(marker, FlowRef) and value not in ids:
                 path = paths[flow.id]
-                line = line_of(_compose(path), ("steps", i, "flow"))
-                yield f"{path}:{line}: steps.{i}.flow: no flow {step.flow!r} in this folder"
+                line = line_of(_compose(path), loc)
+                yield f"{path}:{line}: {where(loc)}no flow {value!r} in this folder"
 
 
 def _compose(path: Path) -> yaml.Node | None:

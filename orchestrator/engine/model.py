@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -113,6 +113,14 @@ class CustomerState:
             run = known.get(key)
             known[key] = Run.from_dict(run) if run else None
         return cls(**known)
+
+
+def retag(tags: Sequence[str], add: Sequence[str], remove: Sequence[str]) -> tuple[str, ...]:
+    """``tags`` without those in ``remove``, then those of ``add`` it lacks, in order (the
+    ``set`` step's ``add_tags``/``remove_tags`` and the ``tag`` step)."""
+    kept = [t for t in tags if t not in remove]
+    kept += [t for t in add if t not in kept]
+    return tuple(kept)
 
 
 @dataclass(frozen=True, slots=True)

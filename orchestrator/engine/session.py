@@ -5,7 +5,6 @@ PURE: a session only computes. :func:`orchestrator.engine.decide.decide` drives 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,44 +22,14 @@ from orchestrator.engine.decisions import (
 from orchestrator.engine.expressions import ExpressionError, render
 from orchestrator.engine.model import Context, CustomerState, Event, Run
 from orchestrator.engine.parts import pick, render_parts
-from orchestrator.engine.steps import (
-    Goto,
-    Pause,
-    Result,
-    Stop,
-    ask,
-    call,
-    emit,
-    end,
-    route,
-    split,
-    subflow,
-    switch,
-    wait,
-)
-from orchestrator.engine.steps import send as send_step
-from orchestrator.engine.steps import set as set_step
+from orchestrator.engine.steps import Goto, Pause, Stop
+from orchestrator.engine.steps.registry import STEP_TYPES
 from orchestrator.policy.actions import note_code, of_verdict
 from orchestrator.policy.evaluate import Candidate, Customer, Verdict, evaluate
 from orchestrator.policy.history import Sent, text_hash, trimmed
 from orchestrator.policy.rules.support_quiet import last_support
 
-Runner = Callable[[Any, spec.Flow, Run, "Session"], Result]
-
-STEP_TYPES: dict[str, Runner] = {
-    "send": send_step.run,
-    "ask": ask.run,
-    "switch": switch.run,
-    "split": split.run,
-    "set": set_step.run,
-    "wait": wait.run,
-    "call": call.run,
-    "route": route.run,
-    "emit": emit.run,
-    "subflow": subflow.run,
-    "end": end.run,
-}
-"""Every step type, by the name flow files use (checked against the spec by a test)."""
+__all__ = ["STEP_TYPES", "Session"]
 
 
 class Session:
@@ -131,11 +100,11 @@ class Session:
 
     # ------------------------------------------------------------------ actions used by steps
 
-    def next_of(self, flow: spec.Flow, step: Any) -> str | None:
+    def next_of(self, flow: spec.Flow, step: spec.StepBase) -> str | None:
         """Where a step goes by default: its ``next``, else the following step in the file."""
         return step.next or flow.after(step.id)
 
-    def send(self, flow: spec.Flow, run: Run, step: spec.SendStep | spec.AskStep) -> None:
+    def send(self, flow: spec.Flow, run: Run, step: spec.MessageStep) -> None:
         """Render and address a message; note ``unreachable`` when no channel has an address."""
         step_id, channel = step.id, step.channel
         route = self._channels(flow, run, channel)
@@ -313,7 +282,7 @@ class Session:
             self.steps_taken += 1
             self.trace.append((flow.id, flow.version, step_id))
             step = flow.step(step_id)
-            result = STEP_TYPES[step.type](step, flow, run, self)
+            result = step.run(flow, run, self)
             match result:
                 case Goto():
                     run, step_id = result.run, result.step

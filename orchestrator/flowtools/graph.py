@@ -28,38 +28,15 @@ class Edge:
 
 
 def edges(flow: spec.Flow) -> list[Edge]:
-    """Every way the engine can move from one step of ``flow`` to another."""
+    """Every way the engine can move from one step of ``flow`` to another (each step says its
+    own exits: :meth:`~orchestrator.engine.spec_base.StepBase.exits`)."""
     found: list[Edge] = []
     for step in flow.steps:
         following = step.next or flow.after(step.id)
-        for label, target in _exits(step, following):
+        for label, target in step.exits(following):
             if target is not None:
                 found.append(Edge(step.id, target, label))
     return found
-
-
-def _exits(step: spec.Step, following: str | None) -> list[tuple[str, str | None]]:
-    match step:
-        case spec.EndStep():
-            return []
-        case spec.SplitStep():
-            return [(name, target) for name, target in step.branches.items()]
-        case spec.AskStep():
-            exits: list[tuple[str, str | None]] = list(step.branches.items())
-            if "other" not in step.branches:  # unbranched categories and `other` fall through
-                exits.append(("other", following))
-            return exits
-        case spec.SwitchStep():
-            cases = [(f"case {i + 1}: {c.when}", c.next) for i, c in enumerate(step.cases)]
-            return [*cases, ("default", step.default or following)]
-        case spec.WaitStep() if step.event is not None:
-            return [(f"event {step.event}", following), ("timeout", step.timeout_next)]
-        case spec.CallStep():
-            return [("ok", following), ("error", step.on_error), ("timeout", step.on_timeout)]
-        case spec.SubflowStep():
-            return [(f"after {step.flow}", following)]
-        case _:
-            return [("", following)]
 
 
 def depths(flow: spec.Flow) -> dict[str, int]:

@@ -1,7 +1,9 @@
 """``continuum flows lint``: valid flows that are probably not what their author meant.
 
 Validation (:mod:`orchestrator.engine.flowfile`) rejects flows the engine cannot run; lint
-finds flows it can run but that strand customers or break contact rules. Rules:
+finds flows it can run but that strand customers or break contact rules. The rules of one step
+type are in its module (``StepBase.advice``); ``unreachable_step`` and ``ignored_next`` are
+read from the graph and each model's ``takes_next``. Rules:
 
 ======================== ======== =====================================================
 rule                     severity finding
@@ -31,12 +33,12 @@ from typing import Literal
 
 from orchestrator.engine import spec
 from orchestrator.engine.catalogue import Catalogue
+from orchestrator.engine.steps._message import MARKETING_STAGES
 from orchestrator.flowtools.graph import depths
 
 Severity = Literal["warning", "error"]
 
-MARKETING_STAGES = frozenset({"awareness", "consideration", "win-back", "renewal"})
-"""Stages whose messages are presumed promotional unless a step says otherwise."""
+__all__ = ["MARKETING_STAGES", "Finding", "Severity", "lint", "lint_flow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,86 +68,17 @@ def lint_flow(flow: spec.Flow) -> list[Finding]:
 
 def _findings(flow: spec.Flow) -> Iterator[Finding]:
     reachable = depths(flow)
-
-    def found(step: spec.Step, rule: str, message: str, severity: Severity = "warning") -> Finding:
-        return Finding(flow.id, step.id, rule, severity, message)
-
     for step in flow.steps:
         if step.id not in reachable:
-            yield found(step, "unreachable_step", "no path from the first step reaches it")
-        match step:
-            case spec.AskStep():
-                yield from _ask(flow, step)
-            case spec.WaitStep() if step.event is not None:
-                if step.timeout is None:
-                    yield found(
-                        step,
-                        "wait_without_timeout",
-                        f"waits for event {step.event!r} forever; set `timeout`",
-                    )
-                    if step.timeout_next:
-                        yield found(
-                            step,
-                            "dead_timeout_branch",
-                            "`timeout_next` is never taken without `timeout`",
-                        )
-            case spec.CallStep() if step.on_error is None:
-                yield found(
-                    step,
-                    "call_without_on_error",
-                    "a failed request goes on to the next step as if it succeeded; set `on_error`",
-                )
-            case spec.EndStep() | spec.SplitStep() if step.next:
-                yield found(step, "ignored_next", f"a {step.type} step never takes `next`")
-            case _:
-                pass
-        if isinstance(step, spec.SendStep | spec.AskStep) and step.purpose is None:
-            yield _purpose(flow, step)
-
-
-def _ask(flow: spec.Flow, step: spec.AskStep) -> Iterator[Finding]:
-    if step.timeout is None:
-        yield Finding(
-            flow.id,
-            step.id,
-            "ask_without_timeout",
-            "warning",
-            "waits for a reply forever; set `timeout`",
-        )
-        if "timeout" in step.branches:
             yield Finding(
                 flow.id,
                 step.id,
-                "dead_timeout_branch",
+                "unreachable_step",
                 "warning",
-                "the `timeout` branch is never taken without `timeout`",
+                "no path from the first step reaches it",
             )
-    if "other" in step.branches:
-        return
-    following = step.next or flow.after(step.id)
-    where = f"goes on to {following!r}" if following else "ends the flow"
-    for category in step.categories:
-        if category.name not in step.branches:
-            yield Finding(
-                flow.id,
-                step.id,
-                "unhandled_category",
-                "warning",
-                f"category {category.name!r} has no branch and there is no `other` "
-                f"branch: it {where}",
-            )
-
-
-def _purpose(flow: spec.Flow, step: spec.SendStep | spec.AskStep) -> Finding:
-    if flow.stage in MARKETING_STAGES:
-        return Finding(
-            flow.id,
-            step.id,
-            "missing_purpose",
-            "error",
-            f"no `purpose` in a {flow.stage} flow: say `marketing` (needs consent) "
-            "or why it is `service`/`transactional`",
-        )
-    return Finding(
-        flow.id, step.id, "missing_purpose", "warning", "no `purpose`: defaults to service"
-    )
+        for advice in step.advice(flow):  # each step type's own rules
+            yield Finding(flow.id, step.id, advice.rule, advice.severity, advice.message)
+        if step.next and not step.takes_next:
+            message = f"a {step.type} step never takes `next`"
+            yield Finding(flow.id, step.id, "ignored_next", "warning", message)

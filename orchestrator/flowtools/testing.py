@@ -37,14 +37,6 @@ from orchestrator.engine.durations import parse_duration
 from orchestrator.engine.flowfile import parse_yaml
 from orchestrator.flowtools.script import Conversation, initial_state, merge
 
-DECISION_TYPES = {
-    "SendMessage": "send_message",
-    "StartTimer": "start_timer",
-    "CancelTimer": "cancel_timer",
-    "CallHttp": "call_http",
-    "HandOff": "hand_off",
-    "EmitEvent": "emit_event",
-}
 DEFAULT_NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 
@@ -180,7 +172,7 @@ def check(outcome: Outcome, expect: Mapping[str, Any]) -> list[str]:
 
 def _decision_doc(decision: Decision) -> dict[str, Any]:
     doc = asdict(decision)
-    doc["type"] = DECISION_TYPES[type(decision).__name__]
+    doc["type"] = decision.kind
     return doc
 
 

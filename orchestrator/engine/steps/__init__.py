@@ -1,7 +1,8 @@
-"""One module per step type. Each ``run(step, ctx)`` returns where the run goes next.
+"""One module per step type: its model, its ``run`` and, when it waits, its ``on_*`` methods.
 
-A step never does I/O: it appends decisions and notes to the :class:`~orchestrator.engine.
-session.Session` and returns a :class:`Goto`, :class:`Pause` or :class:`Stop`.
+A step never does I/O: it adds decisions and notes through the
+:class:`~orchestrator.engine.steps.context.StepContext` it is given (never the session itself)
+and returns a :class:`Goto`, :class:`Pause` or :class:`Stop`. ``registry.py`` lists the types.
 """
 
 from __future__ import annotations

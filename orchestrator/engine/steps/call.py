@@ -16,62 +16,119 @@ Emits ``call_http``; the run waits for the ``call_result`` event, whose response
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from orchestrator.engine import spec
+from pydantic import Field, field_validator
+
 from orchestrator.engine.decisions import CallHttp, derive_id
 from orchestrator.engine.expressions import ExpressionError, render
+from orchestrator.engine.spec_base import Duration, StepBase, StepRef, to_duration
 from orchestrator.engine.steps import Goto, Pause, Result
+from orchestrator.engine.steps.markers import Advice, Check, Evaluated, Loc, Target
 
 if TYPE_CHECKING:
     from orchestrator.engine.model import Run
-    from orchestrator.engine.session import Session
+    from orchestrator.engine.spec import Flow
+    from orchestrator.engine.steps.context import StepContext
 
 
-def run(step: spec.CallStep, flow: spec.Flow, current: Run, s: Session) -> Result:
-    """Ask the executor to make the request."""
-    variables = s.variables(flow, current)
-    try:
-        url = render(step.url, variables)
-        headers = {k: render(v, variables) for k, v in step.headers.items()}
-        body = {k: render(v, variables) for k, v in step.body.items()} if step.body else None
-    except ExpressionError as exc:
-        s.note("template_error", flow, step.id, str(exc))
-        results = {
-            **current.results,
-            step.id: {"status": None, "json": None, "text": None, "error": "template_error"},
-        }
-        return Goto(step.on_error or s.next_of(flow, step), replace(current, results=results))
-    visit = str(current.visits.get(step.id, 0))
-    call_id = derive_id("call", current.run_id, step.id, visit)
-    s.decide(
-        CallHttp(
-            call_id,
-            step.method,
-            url,
-            headers,
-            body,
-            step.timeout.total_seconds(),
-            flow.id,
-            step.id,
-            flow.version,
+class CallStep(StepBase):
+    """An HTTP request to an allow-listed host; the executor performs it and resumes the flow.
+
+    ``url`` is a template whose scheme and host are literal. The response is kept in
+    ``run.results.<step id>`` as ``{status, json, text}``.
+    """
+
+    type: Literal["call"]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    url: Annotated[str, Evaluated()]
+    headers: Annotated[dict[str, str], Evaluated()] = Field(default_factory=dict)
+    body: Annotated[dict[str, str] | None, Evaluated()] = None
+    timeout: Duration = Field(timedelta(seconds=10), le=timedelta(seconds=30))
+    """At most 30 s: the call holds up its customer's partition while it runs."""
+    on_error: Annotated[StepRef | None, Target()] = None
+    on_timeout: Annotated[StepRef | None, Target()] = None
+
+    _t = field_validator("timeout", mode="before")(to_duration)
+
+    def run(self, flow: Flow, current: Run, ctx: StepContext) -> Result:
+        """Ask the executor to make the request."""
+        variables = ctx.variables(flow, current)
+        try:
+            url = render(self.url, variables)
+            headers = {k: render(v, variables) for k, v in self.headers.items()}
+            body = {k: render(v, variables) for k, v in self.body.items()} if self.body else None
+        except ExpressionError as exc:
+            ctx.note("template_error", flow, self.id, str(exc))
+            results = {
+                **current.results,
+                self.id: {"status": None, "json": None, "text": None, "error": "template_error"},
+            }
+            following = self.on_error or ctx.next_of(flow, self)
+            return Goto(following, replace(current, results=results))
+        visit = str(current.visits.get(self.id, 0))
+        call_id = derive_id("call", current.run_id, self.id, visit)
+        ctx.decide(
+            CallHttp(
+                call_id,
+                self.method,
+                url,
+                headers,
+                body,
+                self.timeout.total_seconds(),
+                flow.id,
+                self.id,
+                flow.version,
+            )
         )
-    )
-    return Pause(replace(current, step=step.id, waiting="call", call_id=call_id))
+        return Pause(replace(current, step=self.id, waiting="call", call_id=call_id))
 
+    def on_call(
+        self, flow: Flow, current: Run, ctx: StepContext, data: dict[str, Any]
+    ) -> Result | None:
+        """Keep the response and branch: success → next, timeout → on_timeout, error →
+        on_error."""
+        error = data.get("error")
+        status = data.get("status")
+        result = {
+            "status": status,
+            "json": data.get("json"),
+            "text": data.get("text"),
+            "error": error,
+        }
+        current = replace(current, results={**current.results, self.id: result}, call_id=None)
+        following = ctx.next_of(flow, self)
+        if error == "timeout":
+            return Goto(self.on_timeout or self.on_error or following, current)
+        if error or not isinstance(status, int) or status >= 400:
+            return Goto(self.on_error or following, current)
+        return Goto(following, current)
 
-def answered(
-    step: spec.CallStep, flow: spec.Flow, current: Run, s: Session, data: dict[str, Any]
-) -> Result:
-    """Keep the response and branch: success → next, timeout → on_timeout, error → on_error."""
-    error = data.get("error")
-    status = data.get("status")
-    result = {"status": status, "json": data.get("json"), "text": data.get("text"), "error": error}
-    current = replace(current, results={**current.results, step.id: result}, call_id=None)
-    following = s.next_of(flow, step)
-    if error == "timeout":
-        return Goto(step.on_timeout or step.on_error or following, current)
-    if error or not isinstance(status, int) or status >= 400:
-        return Goto(step.on_error or following, current)
-    return Goto(following, current)
+    def exits(self, following: str | None) -> list[tuple[str, str | None]]:
+        """Success goes on; an error or a timeout to their branches."""
+        return [("ok", following), ("error", self.on_error), ("timeout", self.on_timeout)]
+
+    def problems(self, check: Check) -> Iterator[tuple[Loc, str]]:
+        """The URL's scheme and host are literal, and the host is allow-listed."""
+        parts = urlsplit(self.url)
+        host = (parts.netloc or "").lower()
+        if parts.scheme not in ("http", "https") or not host or "{" in host:
+            yield ("url",), "the URL's scheme and host must be literal http(s)"
+        elif host not in check.allowed_hosts:
+            allowed = ", ".join(sorted(check.allowed_hosts)) or "none"
+            yield (
+                ("url",),
+                f"host {host!r} is not allow-listed (CONTINUUM_FLOWS_ALLOWED_HOSTS: {allowed})",
+            )
+
+    def advice(self, flow: Flow) -> Iterator[Advice]:
+        """A failed request that just goes on."""
+        if self.on_error is None:
+            yield Advice(
+                "call_without_on_error",
+                "a failed request goes on to the next step as if it succeeded; set `on_error`",
+            )

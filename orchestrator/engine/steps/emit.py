@@ -12,27 +12,38 @@ Emits ``emit_event``; the event names this customer, so flows may trigger on it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from orchestrator.engine import spec
+from pydantic import Field
+
 from orchestrator.engine.decisions import EmitEvent, derive_id
 from orchestrator.engine.expressions import ExpressionError, render
+from orchestrator.engine.spec_base import StepBase
 from orchestrator.engine.steps import Goto, Result
+from orchestrator.engine.steps.markers import Evaluated
 
 if TYPE_CHECKING:
     from orchestrator.engine.model import Run
-    from orchestrator.engine.session import Session
+    from orchestrator.engine.spec import Flow
+    from orchestrator.engine.steps.context import StepContext
 
 
-def run(step: spec.EmitStep, flow: spec.Flow, current: Run, s: Session) -> Result:
-    """Publish and go on."""
-    variables = s.variables(flow, current)
-    data: dict[str, str] = {}
-    for key, template in step.data.items():
-        try:
-            data[key] = render(template, variables)
-        except ExpressionError as exc:
-            s.note("template_error", flow, step.id, f"data.{key}: {exc}")
-    event_id = derive_id("evt", current.run_id, step.id, str(current.visits.get(step.id, 0)))
-    s.decide(EmitEvent(event_id, step.event, data, flow.id, step.id, flow.version))
-    return Goto(s.next_of(flow, step), current)
+class EmitStep(StepBase):
+    """Publish a business event ``event.<name>`` with templated data."""
+
+    type: Literal["emit"]
+    event: str = Field(pattern=r"^[a-z0-9_.-]+$")
+    data: Annotated[dict[str, str], Evaluated()] = Field(default_factory=dict)
+
+    def run(self, flow: Flow, current: Run, ctx: StepContext) -> Result:
+        """Publish and go on."""
+        variables = ctx.variables(flow, current)
+        data: dict[str, str] = {}
+        for key, template in self.data.items():
+            try:
+                data[key] = render(template, variables)
+            except ExpressionError as exc:
+                ctx.note("template_error", flow, self.id, f"data.{key}: {exc}")
+        event_id = derive_id("evt", current.run_id, self.id, str(current.visits.get(self.id, 0)))
+        ctx.decide(EmitEvent(event_id, self.event, data, flow.id, self.id, flow.version))
+        return Goto(ctx.next_of(flow, self), current)

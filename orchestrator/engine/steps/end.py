@@ -7,16 +7,27 @@ YAML::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from orchestrator.engine import spec
+from orchestrator.engine.spec_base import StepBase
 from orchestrator.engine.steps import Result, Stop
 
 if TYPE_CHECKING:
     from orchestrator.engine.model import Run
-    from orchestrator.engine.session import Session
+    from orchestrator.engine.spec import Flow
+    from orchestrator.engine.steps.context import StepContext
 
 
-def run(step: spec.EndStep, flow: spec.Flow, current: Run, s: Session) -> Result:
-    """Stop here."""
-    return Stop(current)
+class EndStep(StepBase):
+    """End the run."""
+
+    type: Literal["end"]
+    takes_next: ClassVar[bool] = False
+
+    def run(self, flow: Flow, current: Run, ctx: StepContext) -> Result:
+        """Stop here."""
+        return Stop(current)
+
+    def exits(self, following: str | None) -> list[tuple[str, str | None]]:
+        """None: the flow ends."""
+        return []

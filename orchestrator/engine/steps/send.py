@@ -13,17 +13,23 @@ Emits ``send_message`` (or the note ``unreachable`` when no channel has an addre
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from orchestrator.engine import spec
 from orchestrator.engine.steps import Goto, Result
+from orchestrator.engine.steps._message import MessageStep
 
 if TYPE_CHECKING:
     from orchestrator.engine.model import Run
-    from orchestrator.engine.session import Session
+    from orchestrator.engine.spec import Flow
+    from orchestrator.engine.steps.context import StepContext
 
 
-def run(step: spec.SendStep, flow: spec.Flow, current: Run, s: Session) -> Result:
-    """Send, then continue."""
-    s.send(flow, current, step)
-    return Goto(s.next_of(flow, step), current)
+class SendStep(MessageStep):
+    """Send a template; ``template`` is text, or per-language texts keyed by language code."""
+
+    type: Literal["send"]
+
+    def run(self, flow: Flow, current: Run, ctx: StepContext) -> Result:
+        """Send, then continue."""
+        ctx.send(flow, current, self)
+        return Goto(ctx.next_of(flow, self), current)

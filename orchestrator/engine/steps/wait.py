@@ -11,51 +11,93 @@ Emits ``start_timer`` (and ``cancel_timer`` when the event comes first).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from orchestrator.engine import spec
+from pydantic import Field, field_validator, model_validator
+
+from orchestrator.engine.spec_base import Duration, StepBase, StepRef, optional_duration
 from orchestrator.engine.steps import Goto, Pause, Result
+from orchestrator.engine.steps.markers import Advice, Target
 
 if TYPE_CHECKING:
     from orchestrator.engine.model import Run
-    from orchestrator.engine.session import Session
+    from orchestrator.engine.spec import Flow
+    from orchestrator.engine.steps.context import StepContext
 
 
-def run(step: spec.WaitStep, flow: spec.Flow, current: Run, s: Session) -> Result:
-    """Start waiting."""
-    if step.event is not None:
-        timer = s.start_timer(flow, current, step.id, step.timeout, "wait_timeout")
-        return Pause(replace(current, step=step.id, waiting=f"event:{step.event}", timer_id=timer))
-    delay = step.duration if step.duration is not None else until(step.until or "00:00", s)
-    timer = s.start_timer(flow, current, step.id, delay, "wait")
-    return Pause(replace(current, step=step.id, waiting="timer", timer_id=timer))
+class WaitStep(StepBase):
+    """Wait ``duration``, or ``until`` a local time (HH:MM) in the customer's zone, or for
+    ``event`` with a ``timeout`` (then ``timeout_next``)."""
+
+    type: Literal["wait"]
+    duration: Duration | None = None
+    until: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    event: str | None = Field(None, pattern=r"^[a-z0-9_.-]+$")
+    timeout: Duration | None = None
+    timeout_next: Annotated[StepRef | None, Target()] = None
+
+    _d = field_validator("duration", "timeout", mode="before")(optional_duration)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WaitStep:
+        kinds = [k for k in ("duration", "until", "event") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a wait needs exactly one of `duration`, `until` or `event`")
+        if self.event is None and (self.timeout or self.timeout_next):
+            raise ValueError("`timeout` and `timeout_next` go with `event`")
+        return self
+
+    def run(self, flow: Flow, current: Run, ctx: StepContext) -> Result:
+        """Start waiting."""
+        if self.event is not None:
+            timer = ctx.start_timer(flow, current, self.id, self.timeout, "wait_timeout")
+            waiting = f"event:{self.event}"
+            return Pause(replace(current, step=self.id, waiting=waiting, timer_id=timer))
+        delay = self.duration if self.duration is not None else until(self.until or "00:00", ctx)
+        timer = ctx.start_timer(flow, current, self.id, delay, "wait")
+        return Pause(replace(current, step=self.id, waiting="timer", timer_id=timer))
+
+    def on_timer(self, flow: Flow, current: Run, ctx: StepContext) -> Result | None:
+        """The timer fired: a duration wait goes on; an event wait takes its timeout branch."""
+        if self.event is not None:
+            return Goto(self.timeout_next or ctx.next_of(flow, self), current)
+        return Goto(ctx.next_of(flow, self), current)
+
+    def on_event(self, flow: Flow, current: Run, ctx: StepContext) -> Result | None:
+        """The awaited event came: cancel the timeout and go on."""
+        ctx.cancel_timer(current.timer_id)
+        return Goto(ctx.next_of(flow, self), replace(current, timer_id=None))
+
+    def exits(self, following: str | None) -> list[tuple[str, str | None]]:
+        """An event wait goes on when the event comes, or to ``timeout_next``."""
+        if self.event is None:
+            return [("", following)]
+        return [(f"event {self.event}", following), ("timeout", self.timeout_next)]
+
+    def advice(self, flow: Flow) -> Iterator[Advice]:
+        """An event wait with no timeout may strand the customer."""
+        if self.event is None or self.timeout is not None:
+            return
+        yield Advice(
+            "wait_without_timeout", f"waits for event {self.event!r} forever; set `timeout`"
+        )
+        if self.timeout_next:
+            yield Advice("dead_timeout_branch", "`timeout_next` is never taken without `timeout`")
 
 
-def until(hhmm: str, s: Session) -> timedelta:
+def until(hhmm: str, ctx: StepContext) -> timedelta:
     """Time from now to the next ``HH:MM`` in the customer's time zone (UTC if unknown)."""
     try:
-        zone = ZoneInfo(s.state.timezone or "UTC")
+        zone = ZoneInfo(ctx.state.timezone or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
-    local = s.now.astimezone(zone)
+    local = ctx.now.astimezone(zone)
     hour, minute = (int(p) for p in hhmm.split(":"))
     target = datetime.combine(local.date(), time(hour, minute), tzinfo=zone)
     if target <= local:
         target = datetime.combine(local.date() + timedelta(days=1), time(hour, minute), tzinfo=zone)
     return target - local
-
-
-def elapsed(step: spec.WaitStep, flow: spec.Flow, current: Run, s: Session) -> Result:
-    """The timer fired: a duration wait goes on; an event wait takes its timeout branch."""
-    if step.event is not None:
-        return Goto(step.timeout_next or s.next_of(flow, step), current)
-    return Goto(s.next_of(flow, step), current)
-
-
-def arrived(step: spec.WaitStep, flow: spec.Flow, current: Run, s: Session) -> Result:
-    """The awaited event came: cancel the timeout and go on."""
-    s.cancel_timer(current.timer_id)
-    return Goto(s.next_of(flow, step), replace(current, timer_id=None))

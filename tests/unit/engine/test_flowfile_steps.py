@@ -173,6 +173,17 @@ BAD_STEPS = {
         11,
         "name",
     ),
+    "a tag that is not lower-case": (
+        "  - id: t\n    type: tag\n    add:\n      - vip\n      - Gold Member\n",
+        12,
+        "steps.0.add.1: String should match pattern",
+    ),
+    "a tag step that changes nothing": ("  - {id: t, type: tag}\n", 8, "needs `add` or `remove`"),
+    "a tag both added and removed": (
+        "  - {id: t, type: tag, add: [vip], remove: [vip]}\n",
+        8,
+        "named once in `add` and `remove`: vip",
+    ),
 }
 
 
