@@ -11,6 +11,7 @@ from typing import Any
 
 from orchestrator.engine import spec
 from orchestrator.engine.catalogue import Catalogue
+from orchestrator.engine.customer_view import last_support
 from orchestrator.engine.decisions import (
     CancelTimer,
     Decision,
@@ -27,7 +28,6 @@ from orchestrator.engine.steps.registry import STEP_TYPES
 from orchestrator.policy.actions import note_code, of_verdict
 from orchestrator.policy.evaluate import Candidate, Customer, Verdict, evaluate
 from orchestrator.policy.history import Sent, text_hash, trimmed
-from orchestrator.policy.rules.support_quiet import last_support
 
 __all__ = ["STEP_TYPES", "Session"]
 

@@ -20,9 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from orchestrator.engine.spec_base import (
     STEP_ID,
     Duration,
-    Purpose,
     Spec,
-    Stage,
     StepBase,
     StepRef,
     Text,
@@ -60,6 +58,7 @@ from orchestrator.engine.steps.switch import Case, SwitchStep
 from orchestrator.engine.steps.wait import WaitStep
 from orchestrator.media import MEDIA as CHANNELS
 from orchestrator.media import Medium as Channel
+from orchestrator.vocabulary import PURPOSES, STAGES, Purpose, Stage
 
 __all__ = [
     "BUTTON_TITLE_CHARS",
@@ -120,8 +119,6 @@ __all__ = [
 ]
 
 SPEC_VERSION = 1
-STAGES = ("awareness", "consideration", "purchase", "onboarding", "support", "renewal", "win-back")
-PURPOSES = ("transactional", "service", "marketing")
 STATUSES = ("failed", "undelivered", "read", "delivered", "sent")
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.engine.durations import duration_schema, parse_duration
+from orchestrator.durations import duration_schema, parse_duration
 from orchestrator.engine.steps.markers import Advice, Check, Marked, Target
 
 if TYPE_CHECKING:
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
 
 STEP_ID = r"^[a-z][a-z0-9_-]{0,63}$"
 
-Stage = Literal[
-    "awareness", "consideration", "purchase", "onboarding", "support", "renewal", "win-back"
-]
-Purpose = Literal["transactional", "service", "marketing"]
 StepRef = Annotated[str, Field(pattern=STEP_ID)]
 Duration = Annotated[timedelta, Field(json_schema_extra=duration_schema)]
 

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from orchestrator.durations import parse_duration
 from orchestrator.engine import spec
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decisions import (
@@ -31,7 +32,6 @@ from orchestrator.engine.decisions import (
     SendMessage,
     StartTimer,
 )
-from orchestrator.engine.durations import parse_duration
 from orchestrator.engine.model import CustomerState, Event
 from orchestrator.flowtools.graph import describe_trigger
 from orchestrator.flowtools.script import Conversation

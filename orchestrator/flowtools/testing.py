@@ -31,9 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.durations import parse_duration
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decisions import Decision, Outcome, SendMessage
-from orchestrator.engine.durations import parse_duration
 from orchestrator.engine.flowfile import parse_yaml
 from orchestrator.flowtools.script import Conversation, initial_state, merge
 

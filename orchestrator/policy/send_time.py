@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from orchestrator.engine.model import CustomerState
 from orchestrator.policy.actions import SendAction as Action
 from orchestrator.policy.actions import send_action
 from orchestrator.policy.rules import COUNTED, ORDER, rule_label
@@ -34,16 +33,10 @@ __all__ = [
     "check",
     "consent_at_send",
     "counters_for",
-    "customer_of",
     "last_inbound",
     "over_limit",
     "rule_label",
 ]
-
-
-def customer_of(state: CustomerState) -> Customer:
-    """The recipient as the send-time rules see them (history is counted in Redis instead)."""
-    return Customer(state.consent, state.identities, state.timezone, state.last_inbound, ())
 
 
 def check(policy: Policy, who: Customer, msg: Outgoing, now: datetime) -> SendCheck:

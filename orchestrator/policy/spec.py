@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from orchestrator.engine.durations import duration_schema, parse_duration
+from orchestrator.durations import duration_schema, parse_duration
 from orchestrator.media import Medium as Channel
+from orchestrator.vocabulary import Purpose
 
-Purpose = Literal["transactional", "service", "marketing"]
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 

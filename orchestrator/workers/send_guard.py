@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from orchestrator.engine import customer_view
 from orchestrator.engine.model import CustomerState
 from orchestrator.events import MessageSend
 from orchestrator.ledger.records import audit
@@ -48,7 +49,7 @@ class SendGuard:
         """The pure rules' verdict on ``cmd``, and for a ``send`` the counters it must fit (to
         count with :meth:`PolicyCounters.admit_many`, then :meth:`admitted`). No I/O."""
         policy = self._policy()
-        verdict = send_time.check(policy, send_time.customer_of(state), cmd, now)
+        verdict = send_time.check(policy, customer_view.at_send(state), cmd, now)
         if verdict.action != "send":
             return verdict, []
         return verdict, send_time.counters_for(policy, cmd)

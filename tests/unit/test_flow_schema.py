@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.engine.durations import PATTERN, parse_duration
+from orchestrator.durations import PATTERN, parse_duration
 from orchestrator.engine.flowfile import parse_yaml
 from orchestrator.policy.spec import json_schema as policy_schema
 

@@ -8,9 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from orchestrator.engine.spec_base import Purpose, Spec, StepBase, Text
+from orchestrator.engine.spec_base import (
+    Spec,
+    StepBase,
+    Text,
+)
 from orchestrator.engine.steps.markers import Advice, Evaluated
 from orchestrator.media import Medium as Channel
+from orchestrator.vocabulary import Purpose
 
 if TYPE_CHECKING:
     from orchestrator.engine.spec import Flow

@@ -24,11 +24,17 @@ from pydantic import Field, field_validator
 
 from orchestrator.engine.expressions import ExpressionError, render
 from orchestrator.engine.model import retag
-from orchestrator.engine.spec_base import Duration, Purpose, Spec, Stage, StepBase, to_duration
+from orchestrator.engine.spec_base import (
+    Duration,
+    Spec,
+    StepBase,
+    to_duration,
+)
 from orchestrator.engine.steps import Goto, Result
 from orchestrator.engine.steps.markers import Evaluated
 from orchestrator.media import Medium as Channel
 from orchestrator.policy import consent
+from orchestrator.vocabulary import Purpose, Stage
 
 if TYPE_CHECKING:
     from orchestrator.engine.model import Run

@@ -7,7 +7,6 @@ decision-time face (:func:`orchestrator.policy.evaluate.evaluate`) and its send-
 
 from __future__ import annotations
 
-from orchestrator.engine.spec import PURPOSES
 from orchestrator.policy.rules.base import Counted, Rule
 from orchestrator.policy.rules.caps import Caps
 from orchestrator.policy.rules.consent import Consent
@@ -17,6 +16,7 @@ from orchestrator.policy.rules.not_before import NotBefore
 from orchestrator.policy.rules.quiet_hours import QuietHours
 from orchestrator.policy.rules.support_quiet import SupportQuiet
 from orchestrator.policy.rules.whatsapp_window import WhatsAppWindow
+from orchestrator.vocabulary import PURPOSES
 
 CAPS, LOOP_GUARD = Caps(), LoopGuard()
 

@@ -5,7 +5,8 @@ listening.
 A support conversation is a run of a flow whose ``stage`` is ``support`` (help, a delivery
 problem, a CSAT survey) other than the flow sending the message (a support flow's own offer,
 a voucher for a late parcel, is its owner's call). The host tells the policy when the customer
-was last in one (``Customer.support_at``, from :func:`last_support`): ``now`` while such a run
+was last in one (``Customer.support_at``, from
+:func:`orchestrator.engine.customer_view.last_support`): ``now`` while such a run
 is open (active or suspended under another), else when the latest one started (the state keeps
 when a flow last started, not when it ended). Without that fact the rule says nothing.
 
@@ -15,22 +16,12 @@ before a support conversation opened still goes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
-from orchestrator.engine.model import CustomerState
-from orchestrator.policy.rules.base import DecisionWalk, Ids, SendWalk, parsed, within
+from orchestrator.policy.rules.base import DecisionWalk, Ids, SendWalk, within
 from orchestrator.policy.verdicts import SendCheck, Verdict
 
 SUPPORT = "support"
-
-
-class Staged(Protocol):
-    """A flow, as far as this rule cares."""
-
-    @property
-    def stage(self) -> str: ...
 
 
 class SupportQuiet:
@@ -58,26 +49,3 @@ class SupportQuiet:
     def at_send(self, walk: SendWalk) -> SendCheck | None:
         """No send-time face: the dispatcher's state has no flow stages."""
         return None
-
-
-def last_support(
-    state: CustomerState, flow: Callable[[str], Staged | None], now: datetime, sending: str
-) -> datetime | None:
-    """When the customer was last in a support conversation other than flow ``sending``:
-    ``now`` while a run of a ``support`` flow is open, else when the latest one started;
-    ``None`` when never.
-
-    Example (the engine, for a send of flow ``promo``)::
-
-        last_support(state, catalogue.get, now, "promo")
-    """
-
-    def support(flow_id: str) -> bool:
-        found = flow(flow_id) if flow_id != sending else None
-        return found is not None and found.stage == SUPPORT
-
-    if any(run is not None and support(run.flow_id) for run in (state.run, state.suspended)):
-        return now
-    started = [parsed(at) for fid, at in state.flow_history.items() if support(fid)]
-    known = [at for at in started if at is not None]
-    return max(known) if known else None

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from orchestrator.durations import parse_duration
 from orchestrator.engine import expressions
-from orchestrator.engine.durations import parse_duration
 from orchestrator.engine.expressions import (
     MAX_OUTPUT_CHARS,
     WORK_BUDGET,

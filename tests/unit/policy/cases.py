@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.engine.durations import parse_duration
+from orchestrator.durations import parse_duration
 from orchestrator.engine.flowfile import parse_yaml
 from orchestrator.policy.evaluate import Candidate, Customer
 from orchestrator.policy.history import Sent, text_hash

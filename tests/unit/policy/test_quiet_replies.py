@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from orchestrator.engine import customer_view
 from orchestrator.engine.model import CustomerState
 from orchestrator.events import MessageSend
 from orchestrator.policy import quiet_hours, send_time
@@ -24,7 +25,7 @@ def msg(**overrides: object) -> MessageSend:
 def at_send(m: MessageSend, inbound: datetime | None = None, now: datetime = NIGHT) -> str:
     last = {"sms": inbound.isoformat()} if inbound else {}
     st = CustomerState("c1", identities={"sms": m.to}, timezone="UTC", last_inbound=last)
-    return send_time.check(POLICY, send_time.customer_of(st), m, now).action
+    return send_time.check(POLICY, customer_view.at_send(st), m, now).action
 
 
 def test_is_reply_within_the_window_for_service_and_transactional_only() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from orchestrator.engine import customer_view
 from orchestrator.engine.model import CustomerState
 from orchestrator.events import MessageSend
 from orchestrator.policy import consent, send_time
@@ -34,7 +35,7 @@ def msg(**overrides: object) -> MessageSend:
 
 def verdict(cons: dict[str, Any], m: MessageSend, **state: Any) -> send_time.SendCheck:
     st_ = CustomerState("c1", identities={"sms": m.to}, timezone="UTC", consent=cons, **state)
-    return send_time.check(POLICY, send_time.customer_of(st_), m, DECIDED + timedelta(seconds=1))
+    return send_time.check(POLICY, customer_view.at_send(st_), m, DECIDED + timedelta(seconds=1))
 
 
 def test_a_state_older_than_the_decision_does_not_block_a_consent_granted_in_it() -> None:

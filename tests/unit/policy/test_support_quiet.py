@@ -8,11 +8,11 @@ from typing import Any
 
 from orchestrator.engine import spec
 from orchestrator.engine.catalogue import Catalogue
+from orchestrator.engine.customer_view import last_support
 from orchestrator.engine.decide import decide
 from orchestrator.engine.decisions import SendMessage
 from orchestrator.engine.model import Context, CustomerState, Run, message
 from orchestrator.flowtools.testing import DEFAULT_NOW
-from orchestrator.policy.rules.support_quiet import last_support
 from orchestrator.policy.send_time import rule_label
 from orchestrator.policy.spec import Policy
 
