@@ -38,9 +38,9 @@ from orchestrator.events import (
     MessageSend,
 )
 from orchestrator.ledger.records import audit
-from orchestrator.state.timers import RedisTimerStore, TimerSpec
+from orchestrator.state.protocols import EventPublisher, TimerQueue
+from orchestrator.state.timers import TimerSpec
 from orchestrator.topics import Topics
-from orchestrator.workers.publisher import Publisher
 
 MAX_BODY_CHARS = 65_536
 
@@ -57,9 +57,9 @@ class Executor:
 
     def __init__(
         self,
-        pub: Publisher,
+        pub: EventPublisher,
         topics: Topics,
-        timers: RedisTimerStore,
+        timers: TimerQueue,
         http: httpx.AsyncClient,
         allowed_hosts: Sequence[str],
     ) -> None:

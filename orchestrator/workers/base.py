@@ -17,9 +17,8 @@ from orchestrator.events import DEAD_LETTER, AuditRecord, CloudEvent, DeadLetter
 from orchestrator.ledger.records import audit
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
-from orchestrator.state.store import RedisStateStore
+from orchestrator.state.protocols import EventPublisher, StateStore
 from orchestrator.topics import Topics
-from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ class Deps:
 
     settings: Settings
     topics: Topics
-    store: RedisStateStore
+    store: StateStore
     metrics: Metrics
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
@@ -58,7 +57,7 @@ class BatchWorker:
     name: ClassVar[str]
     stage: ClassVar[str]
 
-    def __init__(self, deps: Deps, publisher: Publisher) -> None:
+    def __init__(self, deps: Deps, publisher: EventPublisher) -> None:
         self._deps = deps
         self._pub = publisher
         self._rejected: dict[str, tuple[Record, BadRecord]] = {}

@@ -38,9 +38,9 @@ from orchestrator.executor import Executor
 from orchestrator.ledger.records import audit
 from orchestrator.policy.actions import NOTE_LABELS
 from orchestrator.policy.send_time import rule_label
+from orchestrator.state.protocols import EventPublisher
 from orchestrator.state.store import MAX_REDIRECTS
 from orchestrator.workers.base import BatchWorker, Deps, Record
-from orchestrator.workers.publisher import Publisher
 
 FORWARD_HOPS = "forwardhops"
 """The extension attribute a forwarded event carries: how many times it has been forwarded."""
@@ -67,9 +67,9 @@ class DecisionWorker(BatchWorker):
     def __init__(
         self,
         deps: Deps,
-        publisher: Publisher,
+        publisher: EventPublisher,
         catalogue: Catalogue,
-        executor: Callable[[Publisher], Executor],
+        executor: Callable[[EventPublisher], Executor],
         timers_added: Doorbell | None = None,
     ) -> None:
         super().__init__(deps, publisher)

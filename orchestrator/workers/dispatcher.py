@@ -75,12 +75,11 @@ from orchestrator.ledger.records import audit
 from orchestrator.media import MEDIA
 from orchestrator.policy.send_time import Counter, SendCheck
 from orchestrator.policy.spec import Policy
-from orchestrator.state.deferred import DeferredSend, DeferredSends, queue_deferrals
-from orchestrator.state.policy_counters import PolicyCounters
+from orchestrator.state.deferred import DeferredSend, queue_deferrals
+from orchestrator.state.protocols import Counters, DeferredQueue, EventPublisher
 from orchestrator.state.store import SendClaim, queue_claims, read_claims
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.outcomes import Outcome, Outcomes
-from orchestrator.workers.publisher import Publisher
 from orchestrator.workers.resend import refuse_resend
 from orchestrator.workers.send_guard import SendGuard, command_fields
 
@@ -121,13 +120,13 @@ class DispatcherWorker(BatchWorker):
     def __init__(
         self,
         deps: Deps,
-        publisher: Publisher,
+        publisher: EventPublisher,
         adapters: Mapping[str, ChannelAdapter],
         status_callbacks: Mapping[str, str],
         *,
         policy: Callable[[], Policy],
-        counters: PolicyCounters,
-        deferred: DeferredSends,
+        counters: Counters,
+        deferred: DeferredQueue,
     ) -> None:
         super().__init__(deps, publisher)
         self._outcomes = Outcomes(deps.store, publisher, deferred=deferred.added)

@@ -20,8 +20,8 @@ import asyncpg
 from orchestrator.errors import BadRecord
 from orchestrator.events import AUDIT_PREFIX, AuditRecord, parse_data, parse_envelope
 from orchestrator.ledger.store import LedgerStore
+from orchestrator.state.protocols import EventPublisher
 from orchestrator.workers.base import BatchWorker, Deps, Record
-from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class LedgerSinkWorker(BatchWorker):
     name: ClassVar[str] = "ledger"
     stage: ClassVar[str] = "ledger"
 
-    def __init__(self, deps: Deps, publisher: Publisher, ledger: LedgerStore) -> None:
+    def __init__(self, deps: Deps, publisher: EventPublisher, ledger: LedgerStore) -> None:
         super().__init__(deps, publisher)
         self._ledger = ledger
         self._rows: list[AuditRecord] = []

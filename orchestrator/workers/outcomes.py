@@ -27,8 +27,8 @@ from redis.exceptions import RedisError
 from orchestrator.doorbell import Doorbell
 from orchestrator.events import AuditRecord
 from orchestrator.state.deferred import DeferredSend
-from orchestrator.state.store import FinishedSend, RedisStateStore
-from orchestrator.workers.publisher import Publisher
+from orchestrator.state.protocols import EventPublisher, StateStore
+from orchestrator.state.store import FinishedSend
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ class Outcomes:
 
     def __init__(
         self,
-        store: RedisStateStore,
-        publisher: Publisher,
+        store: StateStore,
+        publisher: EventPublisher,
         *,
         deadline_s: float = 1.0,
         pause_s: float = 0.1,

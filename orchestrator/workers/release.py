@@ -23,10 +23,9 @@ from datetime import datetime, timedelta
 from orchestrator.errors import BadRecord
 from orchestrator.events import parse_envelope
 from orchestrator.metrics import Metrics
-from orchestrator.state.deferred import DeferredSends
+from orchestrator.state.protocols import DeferredQueue, EventPublisher
 from orchestrator.topics import Topics
 from orchestrator.workers.polling import IDLE_WAIT_S, Every, idle_for, poll
-from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,8 @@ class DeferredRelease:
 
     def __init__(
         self,
-        deferred: DeferredSends,
-        publisher: Publisher,
+        deferred: DeferredQueue,
+        publisher: EventPublisher,
         topics: Topics,
         clock: Callable[[], datetime],
         metrics: Metrics,

@@ -14,14 +14,14 @@ from typing import Any
 from orchestrator.events import MessageSend
 from orchestrator.ledger.records import audit
 from orchestrator.policy.send_time import SendCheck
+from orchestrator.state.protocols import EventPublisher
 from orchestrator.workers.base import Record, position
 from orchestrator.workers.outcomes import Outcome
-from orchestrator.workers.publisher import Publisher
 from orchestrator.workers.send_guard import SendGuard
 
 
 async def refuse_resend(
-    pub: Publisher,
+    pub: EventPublisher,
     guard: SendGuard,
     record: Record,
     cmd: MessageSend,

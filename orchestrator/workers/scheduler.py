@@ -35,11 +35,11 @@ from orchestrator.metrics import Metrics
 from orchestrator.redis_client import RedisClient
 from orchestrator.settings import Settings
 from orchestrator.state import keys
+from orchestrator.state.protocols import EventPublisher, TimerQueue
 from orchestrator.state.store import RedisStateStore
-from orchestrator.state.timers import RedisTimerStore, TimerSpec
+from orchestrator.state.timers import TimerSpec
 from orchestrator.topics import Topics
 from orchestrator.workers.polling import IDLE_WAIT_S, Every, idle_for, poll
-from orchestrator.workers.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,9 @@ class Scheduler:
         self,
         settings: Settings,
         topics: Topics,
-        timers: RedisTimerStore,
+        timers: TimerQueue,
         redis: RedisClient,
-        publisher: Publisher,
+        publisher: EventPublisher,
         catalogue: Callable[[], Catalogue],
         clock: Callable[[], datetime],
         metrics: Metrics,

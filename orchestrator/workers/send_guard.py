@@ -26,8 +26,8 @@ from orchestrator.policy.send_time import Counter, SendCheck
 from orchestrator.policy.spec import Policy
 from orchestrator.state.deferred import DeferredSend
 from orchestrator.state.policy_counters import Admission
+from orchestrator.state.protocols import EventPublisher
 from orchestrator.workers.base import Deps, Record
-from orchestrator.workers.publisher import Publisher
 
 AT = "send"
 
@@ -38,7 +38,7 @@ class SendGuard:
     def __init__(
         self,
         deps: Deps,
-        publisher: Publisher,
+        publisher: EventPublisher,
         policy: Callable[[], Policy],
     ) -> None:
         self._deps, self._pub, self._policy = deps, publisher, policy
