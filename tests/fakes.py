@@ -38,12 +38,14 @@ from orchestrator.state.policy_counters import ADMITTED, Admission, counter_key
 from orchestrator.state.protocols import EventPublisher
 from orchestrator.state.store import (
     MAX_REDIRECTS,
+    PARKED_TAKE,
     FinishedSend,
     RedisStateStore,
     Resolution,
     queue_claims,
     queue_finishes,
     queue_releases,
+    queue_take_parked,
     read_claims,
 )
 from orchestrator.state.timers import TimerSpec
@@ -235,6 +237,31 @@ class FakePipeline:
     def delete(self, name: str) -> None:
         self.call(lambda: int(self._store.strings.pop(name, None) is not None))
 
+    def rpush(self, name: str, value: bytes) -> None:
+        def op() -> int:
+            self._store.lists.setdefault(name, []).append(value)
+            return len(self._store.lists[name])
+
+        self.call(op)
+
+    def expire(self, name: str, seconds: int) -> None:
+        self.call(lambda: int(name in self._store.lists or name in self._store.strings))
+
+    def exists(self, name: str) -> None:
+        self.call(lambda: int(name in self._store.strings or name in self._store.lists))
+
+    def lpop(self, name: str, count: int) -> None:
+        def op() -> list[bytes] | None:
+            items = self._store.lists.get(name, [])
+            taken, rest = items[:count], items[count:]
+            if rest:
+                self._store.lists[name] = rest
+            else:
+                self._store.lists.pop(name, None)
+            return taken or None
+
+        self.call(op)
+
     def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> None:
         names, args = keys_and_args[:numkeys], keys_and_args[numkeys:]
         if tuple(names[:1]) != (keys.deferred_due_key(),):
@@ -276,6 +303,7 @@ class FakeStateStore:
     docs: dict[str, bytes] = field(default_factory=dict)  # customer id -> stored state
     identities: dict[str, str] = field(default_factory=dict)  # identity key -> customer id
     seen: dict[str, str] = field(default_factory=dict)  # inbound seen key -> record position
+    lists: dict[str, list[bytes]] = field(default_factory=dict)  # receipts parked per provider id
     merged: dict[str, str] = field(default_factory=dict)  # merged-away id -> survivor
     strings: dict[str, bytes] = field(default_factory=dict)  # send ledger and provider ids
     statuses: dict[str, set[str]] = field(default_factory=dict)  # message id -> statuses had
@@ -425,14 +453,31 @@ class FakeStateStore:
         *,
         released: Sequence[str] = (),
         deferred: Sequence[DeferredSend] = (),
-    ) -> None:
+    ) -> list[bytes]:
         if not sends and not released and not deferred:
-            return
+            return []
         async with self.pipeline() as pipe:
             queue_deferrals(pipe, deferred)
             queue_releases(pipe, released)
             queue_finishes(pipe, sends)
-            await pipe.execute()
+            taking = queue_take_parked(pipe, sends)
+            answers = await pipe.execute()
+        return [raw for taken in answers[len(answers) - taking :] for raw in taken or ()]
+
+    async def park_receipts(self, items: Sequence[tuple[str, str, bytes]]) -> list[bytes]:
+        """The Redis store's parking: kept per provider id, taken once, by whoever is second."""
+        if not items:
+            return []
+        async with self.pipeline() as pipe:
+            for provider, external_id, raw in items:
+                pipe.rpush(keys.parked_receipts_key(provider, external_id), raw)
+                pipe.exists(keys.external_id_key(provider, external_id))
+            found = (await pipe.execute())[1::2]
+        known = [(p, x) for (p, x, _), hit in zip(items, found, strict=True) if hit]
+        async with self.pipeline() as pipe:
+            for provider, external_id in dict.fromkeys(known):
+                pipe.lpop(keys.parked_receipts_key(provider, external_id), PARKED_TAKE)
+            return [raw for taken in await pipe.execute() for raw in taken or ()]
 
     async def advance_statuses(self, items: Sequence[tuple[str, str]]) -> list[Advance]:
         """A receipt applies when its status is new for the message and now ranks highest."""

@@ -90,8 +90,14 @@ class StateStore(Protocol):
         *,
         released: Sequence[str] = (),
         deferred: Sequence[DeferredSend] = (),
-    ) -> None:
-        """Record send results, release claims and defer retries, in one round trip."""
+    ) -> list[bytes]:
+        """Record send results, release claims and defer retries, in one round trip; give back
+        the receipts parked for these sends (they came before the sends were recorded)."""
+        ...
+
+    async def park_receipts(self, items: Sequence[tuple[str, str, bytes]]) -> list[bytes]:
+        """Keep (provider, external id, raw event) receipts that matched no send; give back
+        those whose send was recorded meanwhile (each is taken once)."""
         ...
 
     def pipeline(self) -> Any:

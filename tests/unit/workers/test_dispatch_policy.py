@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.engine import customer_view
 from orchestrator.engine.model import CustomerState
 from orchestrator.events import MessageSend
 from orchestrator.policy import send_time
@@ -31,7 +32,7 @@ def state(**overrides: Any) -> CustomerState:
 
 
 def check(st: CustomerState, m: MessageSend, now: datetime = NOW) -> SendCheck:
-    return send_time.check(POLICY, send_time.customer_of(st), m, now)
+    return send_time.check(POLICY, customer_view.at_send(st), m, now)
 
 
 def test_a_consented_marketing_message_in_the_daytime_goes() -> None:
