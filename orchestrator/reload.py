@@ -17,8 +17,8 @@ import orjson
 from redis.exceptions import RedisError
 
 from orchestrator.engine.catalogue import Catalogue
-from orchestrator.engine.flowfile import load_flows
 from orchestrator.errors import FlowError
+from orchestrator.flowfiles import load_flows
 from orchestrator.redis_client import RedisClient
 from orchestrator.settings import Settings
 from orchestrator.state import keys

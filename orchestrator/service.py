@@ -27,8 +27,8 @@ from channels.sandbox.app import create_sandbox_app
 from channels.sandbox.config import SandboxConfig
 from orchestrator.api.app import ApiDeps, create_app
 from orchestrator.engine.catalogue import Catalogue
-from orchestrator.engine.flowfile import load_flows
 from orchestrator.executor import Executor
+from orchestrator.flowfiles import load_flows
 from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
 from orchestrator.metrics import Metrics, metrics_app
@@ -146,7 +146,7 @@ class Service:
     async def start(self) -> None:
         """Connect, create topics, start the sandbox, the workers and the API."""
         s = self.settings
-        catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables)
+        catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables, s.policy_file)
         self._policy = catalogue.policy
         self._loaded = catalogue  # the set in force when no decision worker runs here
         self._redis = make_redis(s.redis)
@@ -357,7 +357,7 @@ class Service:
         """The flows in force in this process."""
         if self.decision is None:
             s = self.settings
-            return load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables)
+            return load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables, s.policy_file)
         return self.decision.catalogue
 
     def policy(self) -> Policy:

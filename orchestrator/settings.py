@@ -216,6 +216,11 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="redis://...; unset means embedded")
     database_url: str | None = Field(None, description="postgresql://...; unset means embedded")
     flows_dir: Path = Field(Path("flows"), description="folder of flow YAML files")
+    policy_file: Path | None = Field(
+        None,
+        description="the contact policy's YAML file (default: policy.yaml in the flows folder; "
+        "elsewhere, every *.yaml of the folder but vars.yaml is a flow)",
+    )
     flows_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         ("127.0.0.1:8090", "localhost:8090"),
         description="host[:port] values that flow `call` steps may reach, comma-separated "

@@ -9,9 +9,10 @@ from pathlib import Path
 import orjson
 
 from orchestrator.engine.catalogue import Catalogue
-from orchestrator.engine.flowfile import load_flow, load_flows, parse_yaml
+from orchestrator.engine.flowfile import parse_yaml
 from orchestrator.engine.spec import Flow
 from orchestrator.errors import FlowError
+from orchestrator.flowfiles import load_flow, load_flows
 from orchestrator.flowtools.testing import TestFileError, coverage, run_file
 from orchestrator.settings import Settings
 
@@ -28,7 +29,9 @@ def folder_of(settings: Settings, args: argparse.Namespace) -> Path:
 def load(settings: Settings, folder: Path) -> Catalogue | None:
     """The catalogue, or ``None`` after printing every problem as ``file:line: reason``."""
     try:
-        return load_flows(folder, settings.flows_allowed_hosts, settings.flow_variables)
+        return load_flows(
+            folder, settings.flows_allowed_hosts, settings.flow_variables, settings.policy_file
+        )
     except FlowError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -26,10 +26,10 @@ from redis.exceptions import RedisError
 from orchestrator.addresses import normalize_lookup
 from orchestrator.engine.model import CustomerState
 from orchestrator.errors import ConfigError, FlowError
+from orchestrator.flowfiles import load_policy
 from orchestrator.media import MEDIA
 from orchestrator.policy.evaluate import Candidate, Customer, Verdict, evaluate
 from orchestrator.policy.history import Sent, text_hash
-from orchestrator.policy.loader import load_policy
 from orchestrator.policy.spec import Policy
 from orchestrator.redis_client import make_redis
 from orchestrator.settings import Settings
@@ -146,7 +146,7 @@ def _action(v: Verdict, asked: str) -> str:
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     """``policy explain``: exit 2 for an unknown customer or a bad policy file, else 0."""
     try:
-        policy = load_policy(settings.flows_dir)
+        policy = load_policy(settings.flows_dir, settings.policy_file)
     except FlowError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

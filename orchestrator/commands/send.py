@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 from orchestrator.addresses import InvalidAddress, normalize
 from orchestrator.errors import ConfigError, FlowError
 from orchestrator.events import CONTENT_TYPE, MESSAGE_RECEIVED, CloudEvent
-from orchestrator.policy.loader import load_policy
+from orchestrator.flowfiles import load_policy
 from orchestrator.policy.quiet_hours import describe_held
 from orchestrator.policy.quiet_hours import zones_for as quiet_zones
 from orchestrator.settings import Settings
@@ -74,7 +74,7 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
         await producer.stop()  # also after a failed start, or aiokafka warns it was not closed
     print(f"published {event.id} to {topics.inbound(args.channel)} (key {sender})")
     with contextlib.suppress(FlowError):  # B8: say when quiet hours hold the answer back
-        policy = load_policy(Path(settings.flows_dir))
+        policy = load_policy(Path(settings.flows_dir), settings.policy_file)
         zones = quiet_zones(policy, None, sender)
         quiet = describe_held(policy, datetime.now(UTC), zones)
         if quiet:

@@ -18,8 +18,8 @@ from channels.sandbox.app import create_sandbox_app
 from channels.sandbox.config import SandboxConfig
 from orchestrator import servers
 from orchestrator.commands import addresses
-from orchestrator.engine.flowfile import load_flows
 from orchestrator.errors import ConfigError, FlowError
+from orchestrator.flowfiles import load_flows
 from orchestrator.http_server import HttpServer
 from orchestrator.policy.quiet_hours import describe_held
 from orchestrator.providers import console_webhooks
@@ -47,7 +47,8 @@ async def up(settings: Settings, processes: Mapping[str, int] | None = None) -> 
     started = time.monotonic()
     addresses.refuse_if_running(settings)
     s = settings
-    catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables)  # bad: exit 2
+    # bad flows: exit 2
+    catalogue = load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables, s.policy_file)
     stop = _stop_on_signal()
     embedded, settings = await _start_embedded(settings)
     settings = _fixed_ports(settings)

@@ -8,13 +8,14 @@ and expressions (names and syntax), regular expressions, and the hosts ``call`` 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from orchestrator import yamldoc
 from orchestrator.engine import spec
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.expressions import check_expression, check_template
@@ -36,113 +37,101 @@ from orchestrator.engine.steps.registry import STEP_TYPES
 from orchestrator.engine.variables import resolve as resolve_vars
 from orchestrator.engine.variables import substitute as substitute_vars
 from orchestrator.errors import FlowError
+from orchestrator.policy.loader import parse_policy
+from orchestrator.policy.spec import Policy
+from orchestrator.yamldoc import parse_yaml
 
-NOT_FLOWS = frozenset({"policy.yaml", "vars.yaml"})
+__all__ = [
+    "Source",
+    "build_catalogue",
+    "check_flow",
+    "line_of",
+    "parse_flow",
+    "parse_yaml",
+    "where",
+]
+
 # Names pydantic puts in error locations that are not keys of the file: the tag of a
-# discriminated union (right after a step's index, or after `trigger`) and helper names.
+# discriminated union (right after a step's index, or after `trigger`).
 _STEP_TAGS = frozenset(STEP_TYPES)
 _TRIGGER_TAGS = frozenset({"message", "event", "schedule", "stage", "status", "timer"})
-_NOISE = frozenset({"[key]", "function-after", "function-before", "str", "dict[str,str]"})
+
+Source = tuple[Path, str]
+"""A file's path (for messages only: nothing here reads it) and its text."""
 
 
-def _clean(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    kept: list[Any] = []
-    for part in loc:
-        previous = kept[-1] if kept else None
-        if (
-            part in _NOISE
-            or (isinstance(previous, int) and part in _STEP_TAGS)
-            or (previous == "trigger" and part in _TRIGGER_TAGS)
-        ):
-            continue
-        kept.append(part)
-    return tuple(kept)
+def _tag(previous: Any, part: Any) -> bool:
+    return (isinstance(previous, int) and part in _STEP_TAGS) or (
+        previous == "trigger" and part in _TRIGGER_TAGS
+    )
 
 
-class FlowLoader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false. PyYAML's YAML 1.1 default turns the category names
-    ``yes``/``no`` (and ``on``/``off``) into booleans, which no flow author means."""
+def where(loc: tuple[Any, ...]) -> str:
+    """``loc`` as an error's dotted prefix, without pydantic's union tags."""
+    return yamldoc.where(loc, _tag)
 
 
-FlowLoader.yaml_implicit_resolvers = {
-    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-FlowLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the YAML node at ``loc``, or of its nearest existing parent."""
+    return yamldoc.line_of(node, loc, _tag)
 
 
-def parse_yaml(text: str) -> Any:
-    """Parse flow (or flow test) YAML with YAML 1.2 booleans."""
-    return yaml.load(text, Loader=FlowLoader)  # noqa: S506 - FlowLoader is a SafeLoader
-
-
-def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
-    """``path``'s node tree (for ``file:line`` in errors) and its parsed document; invalid YAML
-    raises :class:`FlowError` naming the line. Shared by flows, ``vars.yaml`` and the policy."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        return yaml.compose(text, Loader=FlowLoader), parse_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise FlowError([f"{path}:{line}: invalid YAML: {exc}"]) from None
-
-
-def load_flows(
-    folder: Path, allowed_hosts: Iterable[str] = (), variables: Mapping[str, str] | None = None
+def build_catalogue(
+    flows: Sequence[Source],
+    allowed_hosts: Iterable[str] = (),
+    variables: Mapping[str, str] | None = None,
+    *,
+    vars_file: Source | None = None,
+    policy_file: Source | None = None,
 ) -> Catalogue:
-    """Load and validate every ``*.yaml`` flow in ``folder``; raise :class:`FlowError` listing
-    every problem as ``file:line: reason``. ``variables`` are operations' values for the
-    variables ``vars.yaml`` declares, plus built-ins (:mod:`orchestrator.engine.variables`)."""
-    if not folder.is_dir():
-        raise FlowError([f"{folder}: flows folder does not exist"])
+    """Validate every flow (the texts of a folder's flow files) and the policy; raise
+    :class:`FlowError` listing every problem as ``file:line: reason``. ``variables`` are
+    operations' values for the variables ``vars_file`` declares, plus built-ins
+    (:mod:`orchestrator.engine.variables`). Reading the files is
+    :func:`orchestrator.flowfiles.load_flows`' job."""
     hosts = frozenset(h.lower() for h in allowed_hosts)
-    values = resolve_vars(folder, variables)
-    flows: list[spec.Flow] = []
+    values = resolve_vars(vars_file, variables)
+    parsed: list[spec.Flow] = []
     problems: list[str] = []
-    seen: dict[str, Path] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        if path.name in NOT_FLOWS:
-            continue
+    seen: dict[str, tuple[Path, yaml.Node | None]] = {}
+    for path, text in flows:
         try:
-            flow = load_flow(path, hosts, values)
+            flow, node = parse_flow(path, text, hosts, values)
         except FlowError as exc:
             problems.extend(exc.problems)
             continue
         if flow.id in seen:
-            line = line_of(_compose(path), ("id",))
-            problems.append(
-                f"{path}:{line}: flow id {flow.id!r} is already defined in {seen[flow.id].name}"
-            )
+            line = line_of(node, ("id",))
+            first = seen[flow.id][0].name
+            problems.append(f"{path}:{line}: flow id {flow.id!r} is already defined in {first}")
             continue
-        seen[flow.id] = path
-        flows.append(flow)
-    problems.extend(_check_subflows(flows, seen))
-    from orchestrator.policy.loader import load_policy  # the policy loader reuses this module
-
-    try:
-        policy = load_policy(folder)
-    except FlowError as exc:
-        problems.extend(exc.problems)
+        seen[flow.id] = (path, node)
+        parsed.append(flow)
+    problems.extend(_check_subflows(parsed, seen))
+    policy = Policy()
+    if policy_file is not None:
+        try:
+            policy = parse_policy(*policy_file)
+        except FlowError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise FlowError(problems)
-    ordered = tuple(sorted(flows, key=lambda f: (-f.priority, f.id)))
+    ordered = tuple(sorted(parsed, key=lambda f: (-f.priority, f.id)))
     return Catalogue(ordered, {}, hosts, policy)
 
 
-def load_flow(
-    path: Path, allowed_hosts: frozenset[str] = frozenset(), values: Mapping[str, str] | None = None
-) -> spec.Flow:
-    """Load one flow file (without the checks that need the other flows); ``values`` are the
-    resolved variables (by default, those of the file's folder with no operations' values)."""
-    if values is None:
-        values = resolve_vars(path.parent)
-    node, doc = read_yaml(path)
+def parse_flow(
+    path: Path,
+    text: str,
+    allowed_hosts: frozenset[str] = frozenset(),
+    values: Mapping[str, str] | None = None,
+) -> tuple[spec.Flow, yaml.Node | None]:
+    """One flow file's text, validated (without the checks that need the other flows), and its
+    node tree; ``values`` are the resolved variables (the built-ins alone, by default)."""
+    node, doc = yamldoc.compose(path, text)
     if not isinstance(doc, dict):
         raise FlowError([f"{path}:1: a flow file holds one mapping"])
-    doc, unknown = substitute_vars(doc, values)
+    doc, unknown = substitute_vars(doc, values if values is not None else resolve_vars(None))
     if unknown:
         raise FlowError([f"{path}:{line_of(node, loc)}: {where(loc)}{why}" for loc, why in unknown])
     try:
@@ -157,7 +146,7 @@ def load_flow(
     ]
     if problems:
         raise FlowError(problems)
-    return flow
+    return flow, node
 
 
 def check_flow(flow: spec.Flow, allowed_hosts: frozenset[str]) -> list[tuple[Loc, str]]:
@@ -234,18 +223,15 @@ def _default_language(flow: spec.Flow, found: Iterable[Marked]) -> Iterator[tupl
             yield loc, f"no text for the flow's default_language {flow.default_language!r}"
 
 
-def _check_subflows(flows: list[spec.Flow], paths: dict[str, Path]) -> Iterator[str]:
+def _check_subflows(
+    flows: list[spec.Flow], seen: Mapping[str, tuple[Path, yaml.Node | None]]
+) -> Iterator[str]:
     ids = {f.id for f in flows}
     for flow in flows:
+        path, node = seen[flow.id]
         for loc, marker, value in marked(flow):
             if isinstance(marker, FlowRef) and value not in ids:
-                path = paths[flow.id]
-                line = line_of(_compose(path), loc)
-                yield f"{path}:{line}: {where(loc)}no flow {value!r} in this folder"
-
-
-def _compose(path: Path) -> yaml.Node | None:
-    return yaml.compose(path.read_text(encoding="utf-8"), Loader=FlowLoader)
+                yield f"{path}:{line_of(node, loc)}: {where(loc)}no flow {value!r} in this folder"
 
 
 def useful(exc: ValidationError) -> list[Any]:
@@ -261,26 +247,3 @@ def useful(exc: ValidationError) -> list[Any]:
         for e in errors
         if e["type"] != "too_short" or not any(inside(tuple(e["loc"]), o) for o in errors)
     ]
-
-
-def where(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in _clean(loc)]
-    return ".".join(parts) + ": " if parts else ""
-
-
-def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
-    """The 1-based line of the YAML node at ``loc``, or of its nearest existing parent."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in _clean(loc):
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            child = node.value[part]
-        else:
-            child = None
-        if child is None:
-            break
-        node, line = child, child.start_mark.line + 1
-    return line

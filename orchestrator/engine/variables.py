@@ -27,7 +27,9 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from orchestrator import yamldoc
 from orchestrator.errors import FlowError
+from orchestrator.yamldoc import compose
 
 VARS_FILE = "vars.yaml"
 NAME = r"[a-z][a-z0-9_]*"
@@ -56,28 +58,29 @@ class VarsFile(BaseModel):
     vars: dict[str, VarSpec] = Field(default_factory=dict)
 
 
-def resolve(folder: Path, given: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Every declared variable's value; raise :class:`FlowError` listing every problem.
+def resolve(
+    source: tuple[Path, str] | None, given: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Every variable ``source`` (the path and text of ``vars.yaml``, if there is one) declares,
+    with its value; raise :class:`FlowError` listing every problem.
 
     ``given`` holds operations' values and the host's built-ins (:data:`BUILTINS` names them).
     """
     given = given or {}
     values = {k: v for k, v in given.items() if k not in BUILTINS}
     builtins = {k: v for k, v in given.items() if k in BUILTINS}
-    from orchestrator.engine.flowfile import line_of, read_yaml, where
-
-    path = folder / VARS_FILE
+    path = source[0] if source is not None else Path(VARS_FILE)
     declared: dict[str, VarSpec] = {}
     node: yaml.Node | None = None
-    if path.is_file():
-        node, doc = read_yaml(path)
+    if source is not None:
+        node, doc = compose(*source)
         doc = doc or {}
         try:
             declared = VarsFile.model_validate(doc).vars
         except ValidationError as exc:
             raise FlowError(
                 [
-                    f"{path}:{line_of(node, e['loc'])}: {where(e['loc'])}{e['msg']}"
+                    f"{path}:{yamldoc.line_of(node, e['loc'])}: {yamldoc.where(e['loc'])}{e['msg']}"
                     for e in exc.errors()
                 ]
             ) from None
@@ -85,15 +88,17 @@ def resolve(folder: Path, given: Mapping[str, str] | None = None) -> dict[str, s
     problems: list[str] = []
     out: dict[str, str] = {}
     for name, var in declared.items():
-        line = line_of(node, ("vars", name))
+        line = yamldoc.line_of(node, ("vars", name))
         if not re.fullmatch(NAME, name):
             problems.append(f"{path}:{line}: vars.{name}: a name is lower case, digits and _")
             continue
         value = values.get(name)
-        source = f"CONTINUUM_FLOWS_VARS {name}"
+        origin = f"CONTINUUM_FLOWS_VARS {name}"
         if value is None and var.default is not None:
             value = _fill(var.default, filled)
-            source = f"{path}:{line_of(node, ('vars', name, 'default'))}: vars.{name}.default"
+            origin = (
+                f"{path}:{yamldoc.line_of(node, ('vars', name, 'default'))}: vars.{name}.default"
+            )
         if value is None:
             problems.append(
                 f"{path}:{line}: vars.{name}: no value: set it in CONTINUUM_FLOWS_VARS or give "
@@ -102,7 +107,7 @@ def resolve(folder: Path, given: Mapping[str, str] | None = None) -> dict[str, s
             continue
         why = _invalid(var, value)
         if why:
-            problems.append(f"{source}: {why}")
+            problems.append(f"{origin}: {why}")
             continue
         out[name] = value
     for name in sorted(set(values) - set(declared)):

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from orchestrator.engine import spec
-from orchestrator.engine.flowfile import load_flow, load_flows
+from orchestrator.flowfiles import load_flow, load_flows
 from orchestrator.flowtools.graph import Edge, edges, shorten
 
 _NOT_FIELDS = frozenset({"spec_version", "id", "steps"})

@@ -1,4 +1,5 @@
-"""Loading ``policy.yaml`` with errors as ``file:line: reason``, like flow files."""
+"""The contact policy's text (``policy.yaml``) parsed, with errors as ``file:line: reason``, like
+flow files. PURE: reading the file is :mod:`orchestrator.flowfiles`' job."""
 
 from __future__ import annotations
 
@@ -6,19 +7,18 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from orchestrator.engine.flowfile import line_of, read_yaml, where
 from orchestrator.errors import FlowError
 from orchestrator.policy.spec import Policy
+from orchestrator.yamldoc import compose, line_of, where
 
 POLICY_FILE = "policy.yaml"
+"""The policy's file in the flows folder, unless ``CONTINUUM_POLICY_FILE`` names another."""
 
 
-def load_policy(folder: Path) -> Policy:
-    """The policy in ``folder/policy.yaml``, or the defaults when there is none."""
-    path = folder / POLICY_FILE
-    if not path.is_file():
-        return Policy()
-    node, doc = read_yaml(path)
+def parse_policy(path: Path, text: str) -> Policy:
+    """The policy in ``text`` (read from ``path``, named in errors); an empty file is the
+    defaults."""
+    node, doc = compose(path, text)
     doc = doc or {}
     if not isinstance(doc, dict):
         raise FlowError([f"{path}:1: the policy file holds one mapping"])

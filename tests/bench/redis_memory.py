@@ -24,9 +24,9 @@ import httpx
 import orjson
 from prometheus_client import CollectorRegistry
 
-from orchestrator.engine.flowfile import load_flows
 from orchestrator.events import MESSAGE_SEND
 from orchestrator.executor import Executor
+from orchestrator.flowfiles import load_flows
 from orchestrator.metrics import Metrics
 from orchestrator.redis_client import RedisClient, make_redis
 from orchestrator.servers import free_port, start_redis

@@ -16,8 +16,8 @@ import pytest
 from redis.asyncio import RedisCluster
 
 from orchestrator.engine.catalogue import Catalogue
-from orchestrator.engine.flowfile import load_flows
 from orchestrator.engine.model import CustomerState
+from orchestrator.flowfiles import load_flows
 from orchestrator.policy.send_time import Counter
 from orchestrator.redis_client import make_redis
 from orchestrator.reload import FlowReloader

@@ -20,10 +20,10 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import RedisCluster
 
 from channels.base import OutboundMessage, SendResult
-from orchestrator.engine.flowfile import load_flows
 from orchestrator.engine.model import CustomerState
 from orchestrator.events import MESSAGE_SEND, MESSAGE_STATUS, CloudEvent
 from orchestrator.executor import Executor
+from orchestrator.flowfiles import load_flows
 from orchestrator.metrics import Metrics
 from orchestrator.policy import consent
 from orchestrator.policy.send_time import Counter

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from orchestrator.engine.catalogue import Catalogue
-from orchestrator.engine.flowfile import NOT_FLOWS, load_flows, parse_yaml
+from orchestrator.engine.flowfile import parse_yaml
+from orchestrator.flowfiles import NOT_FLOWS, load_flows
 from orchestrator.flowtools.testing import CaseResult, coverage, run_file
 
 ROOT = Path(__file__).resolve().parents[3]

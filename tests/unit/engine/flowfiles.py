@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.engine.flowfile import load_flows
 from orchestrator.errors import FlowError
+from orchestrator.flowfiles import load_flows
 
 ROOT = Path(__file__).resolve().parents[3]
 HOSTS = ("127.0.0.1:8090",)

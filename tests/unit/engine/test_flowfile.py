@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.engine.flowfile import load_flow, load_flows, parse_yaml
+from orchestrator.engine.flowfile import parse_yaml
 from orchestrator.errors import FlowError
+from orchestrator.flowfiles import load_flow, load_flows
 from tests.unit.engine.flowfiles import HEAD, ROOT, SEND, assert_at, only_problem, problems
 
 

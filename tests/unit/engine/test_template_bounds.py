@@ -24,8 +24,8 @@ from orchestrator.engine.expressions import (
     evaluate,
     render,
 )
-from orchestrator.engine.flowfile import load_flows
 from orchestrator.engine.model import Context, CustomerState, Event
+from orchestrator.flowfiles import load_flows
 
 PEAK_BYTES = 1024 * 1024
 """What one refused render may allocate at its peak (the bound is 64 Ki characters)."""

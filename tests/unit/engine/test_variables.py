@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.engine import spec
-from orchestrator.engine.flowfile import load_flows
 from orchestrator.errors import FlowError
+from orchestrator.flowfiles import load_flows
 from orchestrator.settings import Settings
 from tests.unit.engine.flowfiles import HEAD, ROOT
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.engine.catalogue import Catalogue
-from orchestrator.engine.flowfile import load_flows
 from orchestrator.engine.spec import Flow
+from orchestrator.flowfiles import load_flows
 
 HOSTS = ["127.0.0.1:8090"]
 ROOT = Path(__file__).resolve().parents[3]

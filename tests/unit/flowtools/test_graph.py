@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.engine.flowfile import load_flows
+from orchestrator.flowfiles import load_flows
 from orchestrator.flowtools.graph import Edge, edges, mermaid, svg
 from tests.unit.flowtools.helpers import HOSTS, ROOT
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from orchestrator.engine.flowfile import load_flows
 from orchestrator.events import AuditRecord
+from orchestrator.flowfiles import load_flows
 from orchestrator.flowtools.replay import Handling, compare
 from tests.unit.flowtools.helpers import HOSTS, ROOT, flow_yaml, load
 

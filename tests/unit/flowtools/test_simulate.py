@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from orchestrator.engine.decisions import SendMessage
-from orchestrator.engine.flowfile import load_flows
+from orchestrator.flowfiles import load_flows
 from orchestrator.flowtools.simulate import describe, run
 from orchestrator.flowtools.testing import DEFAULT_NOW
 from tests.unit.flowtools.helpers import HOSTS, ROOT

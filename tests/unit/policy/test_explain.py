@@ -11,8 +11,8 @@ import pytest
 from orchestrator.cli import build_parser, main
 from orchestrator.commands.policy import explain, render_json, render_text
 from orchestrator.engine.model import CustomerState
+from orchestrator.flowfiles import load_policy
 from orchestrator.policy.history import Sent, text_hash
-from orchestrator.policy.loader import load_policy
 from tests.unit.policy.cases import ROOT
 
 POLICY = load_policy(ROOT / "flows")

@@ -12,7 +12,8 @@ import yaml
 
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decisions import Outcome, SendMessage
-from orchestrator.engine.flowfile import load_flows, parse_yaml
+from orchestrator.engine.flowfile import parse_yaml
+from orchestrator.flowfiles import load_flows
 from orchestrator.flowtools.script import Conversation, initial_state
 from tests.unit.policy.cases import merged
 from tests.unit.policy.test_keywords import HOSTS, NOW, ROOT
