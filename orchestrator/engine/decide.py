@@ -18,14 +18,13 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from orchestrator.engine import identity, spec
+from orchestrator.engine import identity, opt_outs, spec
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decisions import Note, Outcome, StartTimer, derive_id
 from orchestrator.engine.expressions import ExpressionError, truthy
 from orchestrator.engine.model import APPLIED_EVENTS_KEPT, Context, CustomerState, Event, Run
 from orchestrator.engine.session import Session
 from orchestrator.engine.steps import Goto, Pause, Result, Stop
-from orchestrator.policy import keywords
 
 _WORD = re.compile(r"[\w']+", re.UNICODE)
 
@@ -54,7 +53,7 @@ def decide(catalogue: Catalogue, state: CustomerState, event: Event, ctx: Contex
     s = Session(catalogue, _touch(state, event, ctx), event, ctx)
     stage_before = s.state.stage
     # links, merges, opt-out / opt-in keywords, a provider's opt-out report: no flow
-    if identity.handle(s) or keywords.handle(s) or keywords.provider_opt_out(s):
+    if identity.handle(s) or opt_outs.handle(s):
         return Outcome(tuple(s.decisions), s.state, tuple(s.notes), tuple(s.trace))
     _check_active_run(s)
     if not _resume(s):

@@ -1,6 +1,6 @@
 """A provider's opt-out report (a status with ``opted_out``) through the engine
-(``policy/keywords.py::provider_opt_out``): the customer is opted out as by STOP, without a
-confirmation, and a second report is only a note.
+(``policy/keywords.py::provider_report``, applied by ``engine/opt_outs.py``): the customer is
+opted out as by STOP, without a confirmation, and a second report is only a note.
 
 The customer and flows are those of ``test_keywords.py``: an sms number and an email address,
 the shipped flows plus ``promo`` (marketing) and ``notice`` (service, on email then sms).
