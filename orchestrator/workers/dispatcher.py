@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from channels.base import ChannelAdapter, OutboundMessage, SendResult
+from channels.base import ChannelAdapter, SendResult
 from channels.errors import ContactStopped, OutcomeUnknown, SendError, Throttled
 from orchestrator.errors import BadRecord, ShuttingDown
 from orchestrator.events import (
@@ -346,18 +346,7 @@ class DispatcherWorker(BatchWorker):
 
     async def _call(self, adapter: ChannelAdapter, cmd: MessageSend) -> SendResult:
         """One provider call (retries are deferred sends: :meth:`_retry`)."""
-        msg = OutboundMessage(
-            message_id=cmd.message_id,
-            to=cmd.to,
-            text=cmd.text,
-            sender=cmd.sender,
-            attachments=tuple(cmd.attachments),
-            status_callback=self._callbacks.get(adapter.channel_type),
-            thread_id=cmd.customer_id,
-            content=cmd.content or template_content(cmd),
-            subject=cmd.subject,
-            html=cmd.html,
-        )
+        msg = cmd.outbound(self._callbacks.get(adapter.channel_type))
         began = time.perf_counter()
         try:
             result = await adapter.send(msg)
@@ -440,13 +429,3 @@ def _raise_first(results: Sequence[Any]) -> None:
     for result in results:
         if isinstance(result, Exception):
             raise result
-
-
-def template_content(cmd: MessageSend) -> dict[str, Any] | None:
-    """The provider content of a send the policy turned into an approved template (WhatsApp
-    outside its window: ``template_name``) when the command has no ``content`` of its own
-    (the engine fills it; a command recorded before it did has only the name): the template in
-    the message's language, without parameters; None for plain text."""
-    if not cmd.template_name:
-        return None
-    return {"kind": "template", "name": cmd.template_name, "language": cmd.language or "en"}
