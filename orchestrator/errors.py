@@ -6,9 +6,13 @@
     ├── ConfigError          a setting, flow file or server is wrong: stop with a clear message
     │   └── FlowError        a flow file failed validation (file:line: reason)
     ├── BadRecord            a Kafka record cannot be processed: dead-letter it (permanent)
+    ├── InfraUnavailable     Redis, the broker or PostgreSQL failed a call: retry the batch later
+    │                        (also a ConnectionError, so ``except OSError`` handlers still see it)
     └── ShuttingDown         the process is stopping: leave the batch uncommitted for the next owner
 
 Adapters have their own family in :mod:`channels.errors` (they never import this package).
+The clients' own errors become :class:`InfraUnavailable` in one place, at the boundary
+(:mod:`orchestrator.infra`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,22 @@ class BadRecord(ContinuumError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+        self.detail = detail
+
+
+class InfraUnavailable(ContinuumError, ConnectionError):
+    """Raised when Redis, the Kafka broker or PostgreSQL cannot be reached or fails a call.
+
+    ``service`` names which (``redis``, ``kafka``, ``postgres``; ``network`` for an OS-level
+    failure that names none); the client's error is the ``__cause__``. Retryable: a worker
+    rewinds its batch and tries again after a pause, and never dead-letters for it.
+    """
+
+    retryable = True
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(f"{service} unavailable: {detail}")
+        self.service = service
         self.detail = detail
 
 

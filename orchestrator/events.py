@@ -4,9 +4,15 @@ Every record on every topic is one CloudEvent, in either content mode of the Kaf
 binding, chosen as the binding says: a ``content-type`` header of ``application/cloudevents...``
 means *structured* (the value is the whole event as JSON); otherwise ``ce_*`` headers mean
 *binary* (each header one attribute, ``content-type`` the ``datacontenttype``, the value the
-data); a record with neither is read as structured. Continuum itself publishes structured mode.
-Unknown envelope attributes and unknown data fields are kept (``extra="allow"``) so that a
-producer's additions travel through.
+data); a record with neither is read as structured. Continuum itself publishes structured mode,
+each envelope built by :func:`new_event`.
+
+Unknown envelope attributes are kept (``extra="allow"``), and so are unknown data fields of the
+events other systems write to us (``message.received``, ``event.<name>``), so that a producer's
+additions travel through. The data Continuum writes itself (commands, audit records, the status,
+timer, call, agent and dead-letter events) forbids unknown fields (``extra="forbid"``): a
+misspelt field is an error where it is written, and a record that carries one is refused
+(dead-lettered) where it is read.
 
 Example, on ``continuum.inbound.sms`` with key ``+15551230001``::
 
@@ -19,16 +25,21 @@ Example, on ``continuum.inbound.sms`` with key ``+15551230001``::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 from pydantic_core import to_jsonable_python
 
+from channels.base import OutboundMessage
 from orchestrator.errors import BadRecord
 from orchestrator.media import Medium
+from orchestrator.provenance import Provenance
+
+if TYPE_CHECKING:
+    from orchestrator.engine.decisions import SendMessage
 
 CONTENT_TYPE = "application/cloudevents+json"
 CE_HEADER_PREFIX = "ce_"
@@ -76,7 +87,15 @@ class CloudEvent(BaseModel):
 
 
 class _Data(BaseModel):
+    """The data of an event other systems write: their extra fields are kept."""
+
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+
+class _Written(BaseModel):
+    """The data of an event Continuum writes: a field it does not declare is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class MessageReceived(_Data):
@@ -91,7 +110,11 @@ class MessageReceived(_Data):
     customer_id: str | None = None
 
 
-class MessageSend(_Data):
+# One outbound message has three shapes: the engine's SendMessage decision, this command, and
+# the adapter's OutboundMessage. MessageSend.from_decision and MessageSend.outbound are the only
+# places it changes shape (tests/unit/test_message_shapes.py checks that every field travels,
+# or is listed as one that does not).
+class MessageSend(_Written):
     """``message.send``: the command to deliver one outbound message."""
 
     message_id: str
@@ -125,8 +148,76 @@ class MessageSend(_Data):
     html: str | None = None
     """An email's HTML body, beside ``text``."""
 
+    @classmethod
+    def from_decision(
+        cls,
+        d: SendMessage,
+        *,
+        customer_id: str,
+        in_reply_to: str,
+        decided_at: datetime,
+        inbound_at: datetime | None,
+    ) -> MessageSend:
+        """The command for the engine's ``send_message`` decision ``d``, made at ``decided_at``
+        for the event ``in_reply_to``; ``inbound_at``: the customer's last inbound message on
+        the decision's channel."""
+        return cls(
+            message_id=d.message_id,
+            customer_id=customer_id,
+            channel=d.channel,
+            to=d.to,
+            sender=d.sender,
+            text=d.text,
+            purpose=d.purpose,
+            in_reply_to=in_reply_to,
+            flow_id=d.flow_id,
+            flow_version=d.flow_version,
+            step=d.step,
+            fallback=list(d.fallback),
+            language=d.language,
+            not_before=d.not_before,
+            template_name=d.template_name,
+            policy_rule=d.policy_rule,
+            decided_at=decided_at,
+            consent_basis=d.consent_basis,
+            inbound_at=inbound_at,
+            content=dict(d.content) if d.content else None,
+            subject=d.subject,
+            html=d.html,
+        )
 
-class MessageStatus(_Data):
+    def outbound(self, status_callback: str | None) -> OutboundMessage:
+        """What the channel adapter is given: the message, where the provider should post its
+        receipts, and the conversation (the customer) a reply threads under."""
+        return OutboundMessage(
+            message_id=self.message_id,
+            to=self.to,
+            text=self.text,
+            sender=self.sender,
+            attachments=tuple(self.attachments),
+            status_callback=status_callback,
+            thread_id=self.customer_id,
+            content=self.content or self.template_content(),
+            subject=self.subject,
+            html=self.html,
+        )
+
+    def template_content(self) -> dict[str, Any] | None:
+        """The provider content of a send the policy turned into an approved template
+        (WhatsApp outside its window: ``template_name``) when the command has no ``content`` of
+        its own (the engine fills it; a command recorded before it did has only the name): the
+        template in the message's language, without parameters; None for plain text."""
+        if not self.template_name:
+            return None
+        return {"kind": "template", "name": self.template_name, "language": self.language or "en"}
+
+    @property
+    def provenance(self) -> Provenance:
+        """The flow step that decided this message."""
+        return Provenance(self.flow_id, self.flow_version, self.step)
+
+
+class MessageStatus(_Written):
     """``message.status``: a provider's delivery receipt for a message it accepted."""
 
     provider: str
@@ -147,7 +238,7 @@ class MessageStatus(_Data):
     )
 
 
-class AuditRecord(_Data):
+class AuditRecord(_Written):
     """One step of one interaction, as the ledger stores it.
 
     ``record_id`` is deterministic (derived from the event and the step) so that a redelivered
@@ -171,8 +262,13 @@ class AuditRecord(_Data):
     reason: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
 
+    @property
+    def provenance(self) -> Provenance:
+        """The flow step the record is about (its ``flow_*`` fields)."""
+        return Provenance(self.flow_id, self.flow_version, self.flow_step)
 
-class DeadLetter(_Data):
+
+class DeadLetter(_Written):
     """What ``continuum.dlq`` holds: why a record was refused, and the record itself."""
 
     reason: str
@@ -218,6 +314,35 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", exclude_none=True)
     return to_jsonable_python(value)
+
+
+def new_event(
+    type_: str,
+    id_: str,
+    source: str,
+    data: BaseModel | Mapping[str, Any],
+    *,
+    time: datetime | None = None,
+    customer_id: str | None = None,
+    exclude_none: bool = False,
+) -> CloudEvent:
+    """A CloudEvents 1.0 envelope Continuum writes: every one of them is built here.
+
+    ``data`` is the event's typed data, dumped as JSON by alias (``exclude_none`` as in
+    ``model_dump``), or a mapping taken as it is: the free fields of a business event, and a
+    ``message.received`` as a provider's webhook said it (the inbound worker validates it, and
+    dead-letters it when it does not fit). ``customer_id`` sets the ``customerid`` extension
+    attribute that events on ``continuum.customer`` carry.
+    """
+    body = (
+        data.model_dump(mode="json", by_alias=True, exclude_none=exclude_none)
+        if isinstance(data, BaseModel)
+        else dict(data)
+    )
+    extensions = {} if customer_id is None else {"customerid": customer_id}
+    return CloudEvent(
+        specversion="1.0", id=id_, source=source, type=type_, time=time, data=body, **extensions
+    )
 
 
 def audit_event_bytes(record: AuditRecord, source: str) -> bytes:
@@ -319,9 +444,8 @@ def _explain(exc: ValidationError) -> str:
     )
 
 
-# The data of the events Continuum produces for itself. The producers build these as dicts
-# (scheduler, executor, status worker); the models give them a schema (docs/asyncapi.yaml) and
-# the tests check that the producers' output fits.
+# The data of the events Continuum produces for itself: the producers build these models and
+# hand them to new_event; the models also give them a schema (docs/asyncapi.yaml).
 
 
 class CustomerAddress(_Data):
@@ -338,7 +462,7 @@ class BusinessEvent(_Data):
     customer_id: str | None = Field(None, description="set on continuum.customer")
 
 
-class TimerFired(_Data):
+class TimerFired(_Written):
     """``timer.fired``: a flow timer is due."""
 
     timer_id: str
@@ -349,16 +473,24 @@ class TimerFired(_Data):
     step: str | None = None
     due: datetime
 
+    @field_serializer("due")
+    def _due_iso(self, due: datetime) -> str:
+        return due.isoformat()  # as the scheduler always wrote it: +00:00, not Z
 
-class ScheduleFired(_Data):
+
+class ScheduleFired(_Written):
     """``schedule.fired``: one cron tick of a scheduled flow, for one customer in its audience."""
 
     flow_id: str
     tick: datetime
     customer_id: str
 
+    @field_serializer("tick")
+    def _tick_iso(self, tick: datetime) -> str:
+        return tick.isoformat()  # as the scheduler always wrote it: +00:00, not Z
 
-class CallCompleted(_Data):
+
+class CallCompleted(_Written):
     """``call.completed``: the result of a flow's ``call`` step."""
 
     call_id: str
@@ -371,7 +503,7 @@ class CallCompleted(_Data):
     )
 
 
-class StatusForFlows(_Data):
+class StatusForFlows(_Written):
     """``message.status`` on ``continuum.customer``: a receipt matched to a message we sent."""
 
     status: DeliveryStatus
@@ -394,17 +526,10 @@ def flow_status(event_id: str, source: str, status: StatusForFlows) -> CloudEven
     """The ``message.status`` event that tells a customer's flows about their message (keyed
     and addressed by ``status.customer_id``): a matched receipt, or a send the provider
     refused because the recipient opted out."""
-    return CloudEvent(
-        specversion="1.0",
-        id=event_id,
-        source=source,
-        type=MESSAGE_STATUS,
-        customerid=status.customer_id,
-        data=status.model_dump(mode="json"),
-    )
+    return new_event(MESSAGE_STATUS, event_id, source, status, customer_id=status.customer_id)
 
 
-class AgentTask(_Data):
+class AgentTask(_Written):
     """``agent.task``: a conversation handed to a person."""
 
     task_id: str

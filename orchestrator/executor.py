@@ -33,9 +33,11 @@ from orchestrator.events import (
     BUSINESS_PREFIX,
     CALL_COMPLETED,
     MESSAGE_SEND,
+    AgentTask,
     AuditRecord,
-    CloudEvent,
+    CallCompleted,
     MessageSend,
+    new_event,
 )
 from orchestrator.ledger.records import audit
 from orchestrator.state.protocols import EventPublisher, TimerQueue
@@ -43,6 +45,7 @@ from orchestrator.state.timers import TimerSpec
 from orchestrator.topics import Topics
 
 MAX_BODY_CHARS = 65_536
+SOURCE = "/continuum/decision"
 
 
 @dataclass
@@ -122,37 +125,15 @@ class Executor:
     async def _send(
         self, d: SendMessage, event: Event, customer_id: str, at: datetime, inbound: str | None
     ) -> None:
-        command = MessageSend(
-            message_id=d.message_id,
+        command = MessageSend.from_decision(
+            d,
             customer_id=customer_id,
-            channel=d.channel,
-            to=d.to,
-            sender=d.sender,
-            text=d.text,
-            purpose=d.purpose,
             in_reply_to=event.event_id,
-            flow_id=d.flow_id,
-            flow_version=d.flow_version,
-            step=d.step,
-            fallback=list(d.fallback),
-            language=d.language,
-            not_before=d.not_before,
-            template_name=d.template_name,
-            policy_rule=d.policy_rule,
             decided_at=at,
-            consent_basis=d.consent_basis,
             inbound_at=datetime.fromisoformat(inbound) if inbound else None,
-            content=dict(d.content) if d.content else None,
-            subject=d.subject,
-            html=d.html,
         )
-        envelope = CloudEvent(
-            specversion="1.0",
-            id=d.message_id,
-            source="/continuum/decision",
-            type=MESSAGE_SEND,
-            time=at,
-            data=command.model_dump(mode="json", exclude_none=True),
+        envelope = new_event(
+            MESSAGE_SEND, d.message_id, SOURCE, command, time=at, exclude_none=True
         )
         await self._pub.publish(self._topics.outbound(d.channel), envelope, customer_id)
         await self._pub.audit(
@@ -166,9 +147,7 @@ class Executor:
                 address=d.to,
                 event_id=event.event_id,
                 message_id=d.message_id,
-                flow_id=d.flow_id,
-                flow_version=d.flow_version,
-                flow_step=d.step,
+                provenance=d.provenance,
                 detail={
                     "text": d.text,
                     "to": d.to,
@@ -182,25 +161,18 @@ class Executor:
         )
 
     async def _hand_off(self, d: HandOff, customer_id: str, at: datetime, event_id: str) -> None:
-        data = {
-            "task_id": d.task_id,
-            "customer_id": customer_id,
-            "queue": d.queue,
-            "skills": list(d.skills),
-            "priority": d.priority,
-            "note": d.note,
-            "channel": d.channel,
-            "flow_id": d.flow_id,
-            "step": d.step,
-        }
-        event = CloudEvent(
-            specversion="1.0",
-            id=d.task_id,
-            source="/continuum/decision",
-            type=AGENT_TASK,
-            time=at,
-            data=data,
+        task = AgentTask(
+            task_id=d.task_id,
+            customer_id=customer_id,
+            queue=d.queue,
+            skills=list(d.skills),
+            priority=d.priority,
+            note=d.note,
+            channel=d.channel,
+            flow_id=d.flow_id,
+            step=d.step,
         )
+        event = new_event(AGENT_TASK, d.task_id, SOURCE, task, time=at)
         await self._pub.publish(self._topics.agent_tasks, event, customer_id)
         await self._pub.audit(
             audit(
@@ -211,22 +183,14 @@ class Executor:
                 customer_id=customer_id,
                 channel=d.channel,
                 event_id=event_id,
-                flow_id=d.flow_id,
-                flow_version=d.flow_version,
-                flow_step=d.step,
-                detail=data,
+                provenance=d.provenance,
+                detail=event.data,
             )
         )
 
     async def _emit(self, d: EmitEvent, customer_id: str, at: datetime, event_id: str) -> None:
-        event = CloudEvent(
-            specversion="1.0",
-            id=d.event_id,
-            source="/continuum/decision",
-            type=BUSINESS_PREFIX + d.name,
-            time=at,
-            data={**d.data, "customer": customer_id},
-        )
+        data = {**d.data, "customer": customer_id}  # free fields: a business event's own
+        event = new_event(BUSINESS_PREFIX + d.name, d.event_id, SOURCE, data, time=at)
         await self._pub.publish(self._topics.events, event, customer_id)
         await self._pub.audit(
             audit(
@@ -236,9 +200,7 @@ class Executor:
                 at=at,
                 customer_id=customer_id,
                 event_id=event_id,
-                flow_id=d.flow_id,
-                flow_version=d.flow_version,
-                flow_step=d.step,
+                provenance=d.provenance,
                 detail=dict(d.data),
             )
         )
@@ -273,14 +235,9 @@ class Executor:
     async def _publish_call_result(
         self, customer_id: str, call: CallHttp, at: datetime, data: dict[str, Any], event_id: str
     ) -> None:
-        event = CloudEvent(
-            specversion="1.0",
-            id=call.call_id,
-            source="/continuum/decision",
-            type=CALL_COMPLETED,
-            time=at,
-            customerid=customer_id,
-            data={**data, "call_id": call.call_id, "customer_id": customer_id},
+        result = CallCompleted(call_id=call.call_id, customer_id=customer_id, **data)
+        event = new_event(
+            CALL_COMPLETED, call.call_id, SOURCE, result, time=at, customer_id=customer_id
         )
         await self._pub.publish(self._topics.customer, event, customer_id)
         outcome = data["error"] or str(data["status"])
@@ -292,9 +249,7 @@ class Executor:
                 at=at,
                 customer_id=customer_id,
                 event_id=event_id,
-                flow_id=call.flow_id,
-                flow_version=call.flow_version,
-                flow_step=call.step,
+                provenance=call.provenance,
                 detail={
                     "method": call.method,
                     "url": call.url,
@@ -311,9 +266,7 @@ def _note_record(note: Note, event: Event, at: datetime, common: dict[str, Any])
         note.code,
         identity=(event.event_id, note.code, note.flow_id or "", note.step or "", note.detail),
         at=at,
-        flow_id=note.flow_id,
-        flow_version=note.flow_version,
-        flow_step=note.step,
+        provenance=note.provenance,
         reason=note.detail or None,
         detail=dict(note.data),
         **common,

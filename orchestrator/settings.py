@@ -261,11 +261,6 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="`text` for people, `json` for one JSON object a line (log shippers)"
     )
-    crash_before_commit: str | None = Field(
-        None,
-        description="testing only: the worker of this name exits abruptly after doing a batch's "
-        "work and before committing its offsets",
-    )
 
     @field_validator("flows_allowed_hosts", mode="before")
     @classmethod

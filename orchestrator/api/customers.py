@@ -19,7 +19,7 @@ from orchestrator.api.flows import authorize
 from orchestrator.api.models import UNAVAILABLE, error
 from orchestrator.api.webhooks import publish_now
 from orchestrator.engine.decisions import derive_id
-from orchestrator.events import BUSINESS_PREFIX, CloudEvent
+from orchestrator.events import BUSINESS_PREFIX, new_event
 from orchestrator.media import MEDIA
 from orchestrator.state.store import RedisStateStore
 
@@ -140,15 +140,11 @@ def customers_router(deps: ApiDeps) -> APIRouter:
                 f"conflict: {body.channel}:{address} belongs to customer {owner}; "
                 'send "merge": true to merge it into this one',
             )
-        event = CloudEvent(
-            specversion="1.0",
-            id=derive_id("lnk", cid, body.channel, address, owner or ""),
-            source="/continuum/api",
-            type=LINK_TYPE,
-            data={"customer": cid, "channel": body.channel, "address": address, "merge": True}
-            if owner
-            else {"customer": cid, "channel": body.channel, "address": address},
-        )
+        link: dict[str, Any] = {"customer": cid, "channel": body.channel, "address": address}
+        if owner:
+            link["merge"] = True
+        link_id = derive_id("lnk", cid, body.channel, address, owner or "")
+        event = new_event(LINK_TYPE, link_id, "/continuum/api", link)
         await publish_now(deps, ROUTE, deps.topics.events, event, cid)
         count(ROUTE, "accepted").inc()
         body_out = {**answer, "status": "accepted", "merges": owner, "event_id": event.id}

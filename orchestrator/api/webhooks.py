@@ -21,7 +21,13 @@ from channels.provider import Provider
 from channels.webhooks import InboundMessage, StatusReport
 from orchestrator.addresses import InvalidAddress, normalize
 from orchestrator.engine.decisions import derive_id
-from orchestrator.events import MESSAGE_RECEIVED, MESSAGE_STATUS, CloudEvent, MessageStatus
+from orchestrator.events import (
+    MESSAGE_RECEIVED,
+    MESSAGE_STATUS,
+    CloudEvent,
+    MessageStatus,
+    new_event,
+)
 from orchestrator.redis_client import RedisClient
 
 if TYPE_CHECKING:
@@ -66,19 +72,15 @@ class _Context:
         except InvalidAddress as exc:
             self.count(route, "invalid")
             raise HTTPException(400, f"{exc.reason}: {msg.sender_field}: {exc}") from None
-        event = CloudEvent(
-            specversion="1.0",
-            id=msg.id,
-            source=self._source,
-            type=MESSAGE_RECEIVED,
-            data={
-                "channel": medium,
-                "from": sender,
-                "to": msg.recipient,
-                "text": msg.text,
-                "attachments": list(msg.attachments),
-            },
-        )
+        # A dict, not MessageReceived: the inbound worker validates it, and dead-letters it
+        data = {  # when it does not fit (a webhook publishes what the provider said)
+            "channel": medium,
+            "from": sender,
+            "to": msg.recipient,
+            "text": msg.text,
+            "attachments": list(msg.attachments),
+        }
+        event = new_event(MESSAGE_RECEIVED, msg.id, self._source, data)
         await self._publish_now(route, self._deps.topics.inbound(medium), event, sender)
 
     async def status(self, route: str, report: StatusReport) -> None:
@@ -92,13 +94,8 @@ class _Context:
             opted_out=report.opted_out,
             opt_out_purpose=report.opt_out_purpose,
         )
-        event = CloudEvent(
-            specversion="1.0",
-            id=derive_id("st", report.external_id, report.provider_status),
-            source=self._source,
-            type=MESSAGE_STATUS,
-            data=data.model_dump(mode="json", exclude_none=True),
-        )
+        event_id = derive_id("st", report.external_id, report.provider_status)
+        event = new_event(MESSAGE_STATUS, event_id, self._source, data, exclude_none=True)
         await self._publish_now(route, self._deps.topics.status, event, report.external_id)
 
     async def _publish_now(self, route: str, topic: str, event: CloudEvent, key: str) -> None:

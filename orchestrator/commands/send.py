@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 
 from orchestrator.addresses import InvalidAddress, normalize
 from orchestrator.errors import ConfigError, FlowError
-from orchestrator.events import CONTENT_TYPE, MESSAGE_RECEIVED, CloudEvent
+from orchestrator.events import CONTENT_TYPE, MESSAGE_RECEIVED, new_event
 from orchestrator.flowfiles import load_policy
 from orchestrator.policy.quiet_hours import describe_held
 from orchestrator.policy.quiet_hours import zones_for as quiet_zones
@@ -34,19 +34,16 @@ async def send(settings: Settings, args: argparse.Namespace) -> int:
     except InvalidAddress as exc:
         raise ConfigError(f"{exc.reason}: --from {exc}") from None
     topics = Topics(settings.kafka.topic_prefix)
-    event = CloudEvent(
-        specversion="1.0",
-        id=args.event_id or f"CLI{uuid.uuid4().hex}",
-        source="/cli/continuum-send",
-        type=MESSAGE_RECEIVED,
-        time=datetime.now(UTC),
-        data={
-            "channel": args.channel,
-            "from": sender,
-            "to": args.recipient or settings.twilio.from_number,
-            "text": args.text,
-            "attachments": [],
-        },
+    data = {  # as a provider's webhook would publish it (the inbound worker validates it)
+        "channel": args.channel,
+        "from": sender,
+        "to": args.recipient or settings.twilio.from_number,
+        "text": args.text,
+        "attachments": [],
+    }
+    event_id = args.event_id or f"CLI{uuid.uuid4().hex}"
+    event = new_event(
+        MESSAGE_RECEIVED, event_id, "/cli/continuum-send", data, time=datetime.now(UTC)
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,

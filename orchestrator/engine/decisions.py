@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from orchestrator.engine.model import CustomerState
+from orchestrator.provenance import Provenance
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,11 @@ class SendMessage:
     html: str | None = None
     """An email's HTML body, beside ``text``."""
 
+    @property
+    def provenance(self) -> Provenance:
+        """The flow step that made this decision."""
+        return Provenance(self.flow_id, self.flow_version, self.step)
+
 
 @dataclass(frozen=True, slots=True)
 class StartTimer:
@@ -64,6 +70,11 @@ class StartTimer:
     name: str | None = None
     flow_id: str | None = None
     step: str | None = None
+
+    @property
+    def provenance(self) -> Provenance:
+        """The flow step that made this timer (a timer carries no flow version)."""
+        return Provenance(self.flow_id, None, self.step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +102,11 @@ class CallHttp:
     step: str
     flow_version: int = 0
 
+    @property
+    def provenance(self) -> Provenance:
+        """The flow step that made this decision."""
+        return Provenance(self.flow_id, self.flow_version, self.step)
+
 
 @dataclass(frozen=True, slots=True)
 class HandOff:
@@ -108,6 +124,11 @@ class HandOff:
     step: str
     flow_version: int = 0
 
+    @property
+    def provenance(self) -> Provenance:
+        """The flow step that made this decision."""
+        return Provenance(self.flow_id, self.flow_version, self.step)
+
 
 @dataclass(frozen=True, slots=True)
 class EmitEvent:
@@ -122,6 +143,11 @@ class EmitEvent:
     step: str
     flow_version: int = 0
 
+    @property
+    def provenance(self) -> Provenance:
+        """The flow step that made this decision."""
+        return Provenance(self.flow_id, self.flow_version, self.step)
+
 
 @dataclass(frozen=True, slots=True)
 class Note:
@@ -133,6 +159,11 @@ class Note:
     flow_version: int | None = None
     step: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def provenance(self) -> Provenance:
+        """The flow step that made this note (none for a note about no flow)."""
+        return Provenance(self.flow_id, self.flow_version, self.step)
 
 
 Decision = SendMessage | StartTimer | CancelTimer | CallHttp | HandOff | EmitEvent

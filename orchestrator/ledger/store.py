@@ -1,4 +1,9 @@
-"""The ledger in PostgreSQL: idempotent batch inserts, and ordered queries."""
+"""The ledger in PostgreSQL: idempotent batch inserts, and ordered queries.
+
+An unreachable database leaves as :class:`~orchestrator.errors.InfraUnavailable`
+(:mod:`orchestrator.infra`); any other refusal (``asyncpg.PostgresError``, a value it cannot
+encode) is about the data and leaves as asyncpg raised it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import asyncpg
 import orjson
 
 from orchestrator.events import AuditRecord
+from orchestrator.infra import translated
 from orchestrator.ledger.storable import storable_row
 
 SCHEMA = """
@@ -64,6 +70,7 @@ _INSERT = (
 )
 
 
+@translated("postgres")
 class LedgerStore:
     """Reads and writes the ``ledger`` table through an asyncpg pool."""
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.infra import translated
 from orchestrator.redis_client import RedisClient
 
 # KEYS: due, leased, data. ARGV: now ms, limit, lease expiry ms. Returns payloads.
@@ -78,6 +79,7 @@ def queue_remove(pipe: Any, due: str, leased: str, data: str, ids: Sequence[str]
         pipe.hdel(data, *ids)
 
 
+@translated("redis")
 class DueQueue:
     """Due, leased and payload keys; every operation is one round trip."""
 

@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import RedisCluster
 from redis.exceptions import NoScriptError
 
+from orchestrator.infra import translated
 from orchestrator.policy.send_time import Counter
 from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
@@ -73,6 +74,7 @@ def counter_key(customer_id: str, counter: Counter) -> str:
     return keys.identical_text_key(customer_id, counter.scope)
 
 
+@translated("redis")
 class PolicyCounters:
     """Sliding-window counters per customer; each admission is one round trip, and
     :meth:`admit_many` admits a whole batch in one."""

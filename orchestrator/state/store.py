@@ -21,6 +21,7 @@ from redis.asyncio import RedisCluster
 
 from orchestrator.addresses import PHONE_CHANNELS
 from orchestrator.engine.model import CustomerState
+from orchestrator.infra import translated
 from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
 from orchestrator.state.codec import dump_entry, dump_state, load_entry, load_state
@@ -65,6 +66,7 @@ class FinishedSend:
     external_ids: Sequence[str] = ()
 
 
+@translated("redis")
 class RedisStateStore:
     """Customers, identities, dedupe markers and the send ledger, in Redis."""
 

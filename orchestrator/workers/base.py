@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import ClassVar, Protocol
 
 from orchestrator.errors import BadRecord
-from orchestrator.events import DEAD_LETTER, AuditRecord, CloudEvent, DeadLetter
+from orchestrator.events import DEAD_LETTER, AuditRecord, CloudEvent, DeadLetter, new_event
 from orchestrator.ledger.records import audit
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
@@ -179,13 +179,8 @@ def dead_letter_of(
         original_sha256=digest if cut else None,
         headers=[(name, base64.b64encode(raw).decode()) for name, raw in record.headers or ()],
     )
-    event = CloudEvent(
-        specversion="1.0",
-        id=f"dlq:{position(record)}",
-        source=f"/continuum/{stage}",
-        type=DEAD_LETTER,
-        time=at,
-        data=letter.model_dump(mode="json"),
+    event = new_event(
+        DEAD_LETTER, f"dlq:{position(record)}", f"/continuum/{stage}", letter, time=at
     )
     detail: dict[str, object] = {
         "stage": stage,

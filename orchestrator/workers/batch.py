@@ -1,7 +1,9 @@
 """One consumed batch, processed so that nothing is lost and nothing blocks the partition.
 
 - The batch's work succeeds: commit.
-- Redis, PostgreSQL or the broker fails: rewind and retry the batch later (``RETRY``).
+- Redis, PostgreSQL or the broker fails (:class:`~orchestrator.errors.InfraUnavailable`, which
+  the stores and the publisher raise for their clients' errors): rewind and retry the batch
+  later (``RETRY``).
 - Anything else fails (a bug, or input that validation let through): the records are processed
   one by one, and each one that still fails is dead-lettered with the error, so that the others
   go through and the partition moves on.
@@ -11,26 +13,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from collections.abc import Sequence
 
-from aiokafka.errors import KafkaError
-from redis.exceptions import RedisError
-
-from orchestrator.errors import BadRecord, ShuttingDown
+from orchestrator.errors import BadRecord, InfraUnavailable, ShuttingDown
+from orchestrator.infra import unavailable
 from orchestrator.workers.base import BatchWorker, Record, position
 
 log = logging.getLogger(__name__)
-
-# What an infrastructure outage looks like from a handler: retried, never dead-lettered.
-INFRA_ERRORS: tuple[type[BaseException], ...] = (
-    RedisError,
-    KafkaError,
-    OSError,
-    asyncio.TimeoutError,
-)
 
 
 class Verdict(enum.Enum):
@@ -50,11 +41,14 @@ async def process(worker: BatchWorker, records: Sequence[Record]) -> Verdict:
     """
     worker.discard_rejected()
     try:
-        await worker.handle(records)
+        # The stores and the publisher translate their clients' errors; unavailable() here
+        # also covers a client a handler calls directly (a pipeline it executes itself).
+        with unavailable():
+            await worker.handle(records)
     except ShuttingDown:
         worker.discard_rejected()
         return Verdict.ABANDON
-    except INFRA_ERRORS as exc:
+    except InfraUnavailable as exc:
         worker.discard_rejected()
         log.error("%s: batch failed on a dependency: %s", worker.name, exc)
         return Verdict.RETRY
@@ -68,11 +62,12 @@ async def process(worker: BatchWorker, records: Sequence[Record]) -> Verdict:
 async def _one_by_one(worker: BatchWorker, records: Sequence[Record]) -> Verdict:
     for record in records:
         try:
-            await worker.handle([record])
+            with unavailable():
+                await worker.handle([record])
         except ShuttingDown:
             worker.discard_rejected()
             return Verdict.ABANDON
-        except INFRA_ERRORS:
+        except InfraUnavailable:
             worker.discard_rejected()
             return Verdict.RETRY
         except Exception as exc:
@@ -84,8 +79,9 @@ async def _one_by_one(worker: BatchWorker, records: Sequence[Record]) -> Verdict
 
 async def _publish_rejected(worker: BatchWorker) -> Verdict:
     try:
-        await worker.publish_rejected()
-    except INFRA_ERRORS as exc:
+        with unavailable():
+            await worker.publish_rejected()
+    except InfraUnavailable as exc:
         log.error("%s: dead letters not confirmed: %s", worker.name, exc)
         return Verdict.RETRY
     return Verdict.COMMIT

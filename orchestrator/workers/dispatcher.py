@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from channels.base import ChannelAdapter, OutboundMessage, SendResult
+from channels.base import ChannelAdapter, SendResult
 from channels.errors import ContactStopped, OutcomeUnknown, SendError, Throttled
 from orchestrator.errors import BadRecord, ShuttingDown
 from orchestrator.events import (
@@ -71,6 +71,7 @@ from orchestrator.events import (
     parse_envelope,
     present,
 )
+from orchestrator.infra import unavailable
 from orchestrator.ledger.records import audit
 from orchestrator.media import MEDIA
 from orchestrator.policy.send_time import Counter, SendCheck
@@ -231,22 +232,23 @@ class DispatcherWorker(BatchWorker):
         going = [s for s in sends if s.verdict.action == "send"]
         admit = [(s.cmd.customer_id, s.cmd.message_id, s.counters) for s in going]
         early = [s for s in sends if s.verdict.action != "send"]
-        async with self._deps.store.pipeline() as pipe:
-            todo = self._counters.queue(pipe, admit, now)
-            admitted_at = len(pipe)
-            self._queue_verdicts(pipe, early, now)
-            raw = await pipe.execute(raise_on_error=False) if len(pipe) else []
-        _raise_first(raw[admitted_at:])
-        self._read_claims(early, raw[admitted_at:])
-        admissions = self._counters.read(admit, todo, raw[:admitted_at])
-        if admissions is None:  # the server had lost the script: one more round trip
-            admissions = await self._counters.admit_many(admit, now)
-        for s, admission in zip(going, admissions, strict=True):
-            s.verdict = self._guard.admitted(s.verdict, admission)
-        async with self._deps.store.pipeline() as pipe:
-            self._queue_verdicts(pipe, going, now)
-            raw = await pipe.execute() if len(pipe) else []
-        self._read_claims(going, raw)
+        with unavailable("redis"):  # the pipelines are executed here, not in a store
+            async with self._deps.store.pipeline() as pipe:
+                todo = self._counters.queue(pipe, admit, now)
+                admitted_at = len(pipe)
+                self._queue_verdicts(pipe, early, now)
+                raw = await pipe.execute(raise_on_error=False) if len(pipe) else []
+            _raise_first(raw[admitted_at:])
+            self._read_claims(early, raw[admitted_at:])
+            admissions = self._counters.read(admit, todo, raw[:admitted_at])
+            if admissions is None:  # the server had lost the script: one more round trip
+                admissions = await self._counters.admit_many(admit, now)
+            for s, admission in zip(going, admissions, strict=True):
+                s.verdict = self._guard.admitted(s.verdict, admission)
+            async with self._deps.store.pipeline() as pipe:
+                self._queue_verdicts(pipe, going, now)
+                raw = await pipe.execute() if len(pipe) else []
+            self._read_claims(going, raw)
         if any(s.verdict.action == "defer" for s in sends):
             self._deferred.added.ring()
 
@@ -367,18 +369,7 @@ class DispatcherWorker(BatchWorker):
 
     async def _call(self, adapter: ChannelAdapter, cmd: MessageSend) -> SendResult:
         """One provider call (retries are deferred sends: :meth:`_retry`)."""
-        msg = OutboundMessage(
-            message_id=cmd.message_id,
-            to=cmd.to,
-            text=cmd.text,
-            sender=cmd.sender,
-            attachments=tuple(cmd.attachments),
-            status_callback=self._callbacks.get(adapter.channel_type),
-            thread_id=cmd.customer_id,
-            content=cmd.content or template_content(cmd),
-            subject=cmd.subject,
-            html=cmd.html,
-        )
+        msg = cmd.outbound(self._callbacks.get(adapter.channel_type))
         began = time.perf_counter()
         try:
             result = await adapter.send(msg)
@@ -461,13 +452,3 @@ def _raise_first(results: Sequence[Any]) -> None:
     for result in results:
         if isinstance(result, Exception):
             raise result
-
-
-def template_content(cmd: MessageSend) -> dict[str, Any] | None:
-    """The provider content of a send the policy turned into an approved template (WhatsApp
-    outside its window: ``template_name``) when the command has no ``content`` of its own
-    (the engine fills it; a command recorded before it did has only the name): the template in
-    the message's language, without parameters; None for plain text."""
-    if not cmd.template_name:
-        return None
-    return {"kind": "template", "name": cmd.template_name, "language": cmd.language or "en"}

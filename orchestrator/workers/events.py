@@ -79,7 +79,7 @@ class EventsWorker(BatchWorker):
         store, at = self._deps.store, self._deps.clock()
         [owner] = await store.owners([(channel, address)])
         owner = (await store.redirects([owner]))[owner] if owner else None
-        common = {"channel": channel, "address": address, "event_id": event.id}
+        common: dict[str, Any] = {"channel": channel, "address": address, "event_id": event.id}
         detail: dict[str, Any] = {"source": event.source}
         merged: CustomerState | None = None
         if owner is not None and owner != customer_id:

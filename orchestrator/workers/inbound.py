@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from orchestrator.addresses import InvalidAddress, normalize
 from orchestrator.errors import BadRecord
@@ -105,7 +105,7 @@ class InboundWorker(BatchWorker):
 
     async def _forward(self, v: _Valid, customer_id: str, created: bool) -> None:
         at = self._deps.clock()
-        common = {
+        common: dict[str, Any] = {
             "channel": v.data.channel,
             "address": v.data.sender,
             "event_id": v.event.id,

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import ClassVar
 
 import asyncpg
@@ -25,17 +24,9 @@ from orchestrator.workers.base import BatchWorker, Deps, Record
 
 log = logging.getLogger(__name__)
 
-# What the database says about a row it will not store (an outage raises ConnectionError).
+# What the database says about a row it will not store (an unreachable database is an
+# InfraUnavailable from the store, retried).
 _REFUSED = (asyncpg.PostgresError, ValueError, TypeError, OverflowError)
-
-
-@contextmanager
-def _database() -> Iterator[None]:
-    """An unreachable database is an outage (retried); any other refusal is about the data."""
-    try:
-        yield
-    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-        raise ConnectionError(f"ledger database unavailable: {exc}") from exc
 
 
 class LedgerSinkWorker(BatchWorker):
@@ -65,8 +56,7 @@ class LedgerSinkWorker(BatchWorker):
                 batch.append(parse_data(event, AuditRecord))
             except BadRecord as exc:
                 await self.reject(record, exc)
-        with _database():
-            await self._ledger.insert(batch)
+        await self._ledger.insert(batch)
         self.observe([(r.channel, "stored") for r in batch], started, len(records))
 
     async def publish_rejected(self) -> int:
@@ -79,13 +69,11 @@ class LedgerSinkWorker(BatchWorker):
         count = await super().publish_rejected()
         rows, self._rows = self._rows, []
         try:
-            with _database():
-                await self._ledger.insert(rows)
+            await self._ledger.insert(rows)
         except _REFUSED:
             for row in rows:
                 try:
-                    with _database():
-                        await self._ledger.insert([row])
+                    await self._ledger.insert([row])
                 except _REFUSED as exc:
                     log.error("ledger: dead_lettered row %s refused: %s", row.record_id, exc)
         return count

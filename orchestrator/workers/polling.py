@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from orchestrator.doorbell import Doorbell
+from orchestrator.errors import InfraUnavailable
+from orchestrator.infra import unavailable
 from orchestrator.metrics import Metrics
-from orchestrator.workers.batch import INFRA_ERRORS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,9 +45,10 @@ async def poll(
         if doorbell is not None:
             doorbell.clear()  # what rings from now on is for the next wait
         try:
-            busy = await step()
-            wait = 0.0 if busy else (await idle_wait() if idle_wait is not None else tick_s)
-        except INFRA_ERRORS as exc:
+            with unavailable():  # a loop's own Redis calls too (see orchestrator.infra)
+                busy = await step()
+                wait = 0.0 if busy else (await idle_wait() if idle_wait is not None else tick_s)
+        except InfraUnavailable as exc:
             log.warning("%s: %s; retrying in %.1fs", name, exc, backoff)
             metrics.batch_retries.labels(name).inc()
             await pause(stop, backoff)

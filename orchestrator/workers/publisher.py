@@ -5,7 +5,8 @@ batching with ``linger_ms``): faststream's ``broker.publish`` builds a command, 
 and middleware chain per record, which cost more than the send itself on the hot path. The
 futures are kept and awaited together in :meth:`Publisher.flush`, before the consumer commits.
 A broker without a real aiokafka producer (faststream's ``TestKafkaBroker``) is published to
-through ``broker.publish`` as before.
+through ``broker.publish`` as before. The broker's errors (and the OS's) leave as
+:class:`~orchestrator.errors.InfraUnavailable` (:mod:`orchestrator.infra`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from orchestrator.events import CONTENT_TYPE, AuditRecord, CloudEvent, audit_event_bytes
+from orchestrator.infra import translated
 from orchestrator.topics import Topics
 
 if TYPE_CHECKING:  # wakeup imports the polling loop, which imports the workers' base
@@ -34,6 +36,7 @@ def aiokafka_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
     return producer if isinstance(producer, AIOKafkaProducer) else None
 
 
+@translated("kafka")
 class Publisher:
     """Queues records on a broker's producer and confirms them together in :meth:`flush`."""
 

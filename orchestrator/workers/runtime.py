@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -37,7 +36,6 @@ from orchestrator.workers.pacing import Pace, Pacer, fetch_without_pause
 
 log = logging.getLogger(__name__)
 
-CRASH_EXIT_CODE = 86
 RETRY_PAUSE_MAX_S = 30.0
 # How often aiokafka's fetch routine wakes when nothing happened: its default while records flow,
 # rarely while idle (5 wake-ups a second per consumer were most of an idle process's CPU).
@@ -176,13 +174,15 @@ class WorkerRunner:
         if verdict is Verdict.RETRY:
             await self._retry_later(msg)
             return
-        if self._settings.crash_before_commit == self.worker.name:
-            log.critical("crash_before_commit=%s: exiting before the commit", self.worker.name)
-            os._exit(CRASH_EXIT_CODE)
-        await msg.ack()
+        await self._commit(msg)
         self._failures = 0
         self._metrics.batch_seconds.labels(self.worker.name).observe(time.perf_counter() - started)
         self._metrics.observe_lag(self._group, self.worker.name, records, self._highwater)
+
+    async def _commit(self, msg: KafkaMessage) -> None:
+        """Commit the batch's offsets: its work is durable. (The crash tests replace this
+        method to die just before it: tests/integration/crash_before_commit.py.)"""
+        await msg.ack()
 
     def _highwater(self, topic: str, partition: int) -> int | None:
         consumer = self._subscriber.consumer

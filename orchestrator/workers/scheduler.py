@@ -30,7 +30,7 @@ from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decide import audience_matches
 from orchestrator.engine.decisions import derive_id
 from orchestrator.engine.spec import Flow, ScheduleTrigger
-from orchestrator.events import CloudEvent
+from orchestrator.events import CloudEvent, ScheduleFired, TimerFired, new_event
 from orchestrator.metrics import Metrics
 from orchestrator.redis_client import RedisClient
 from orchestrator.settings import Settings
@@ -205,32 +205,21 @@ class Scheduler:
 
 
 def _timer_event(timer: TimerSpec) -> CloudEvent:
-    return CloudEvent(
-        specversion="1.0",
-        id=timer.timer_id,
-        source=SOURCE,
-        type=TIMER_FIRED,
-        time=timer.due,
-        customerid=timer.customer_id,
-        data={
-            "timer_id": timer.timer_id,
-            "customer_id": timer.customer_id,
-            "purpose": timer.purpose,
-            "name": timer.name,
-            "flow_id": timer.flow_id,
-            "step": timer.step,
-            "due": timer.due.isoformat(),
-        },
+    data = TimerFired(
+        timer_id=timer.timer_id,
+        customer_id=timer.customer_id,
+        purpose=timer.purpose,
+        name=timer.name,
+        flow_id=timer.flow_id,
+        step=timer.step,
+        due=timer.due,
+    )
+    return new_event(
+        TIMER_FIRED, timer.timer_id, SOURCE, data, time=timer.due, customer_id=timer.customer_id
     )
 
 
 def _schedule_event(flow_id: str, tick: datetime, tick_iso: str, customer_id: str) -> CloudEvent:
-    return CloudEvent(
-        specversion="1.0",
-        id=derive_id("sch", flow_id, tick_iso, customer_id),
-        source=SOURCE,
-        type=SCHEDULE_FIRED,
-        time=tick,
-        customerid=customer_id,
-        data={"flow_id": flow_id, "tick": tick_iso, "customer_id": customer_id},
-    )
+    event_id = derive_id("sch", flow_id, tick_iso, customer_id)
+    data = ScheduleFired(flow_id=flow_id, tick=tick, customer_id=customer_id)
+    return new_event(SCHEDULE_FIRED, event_id, SOURCE, data, time=tick, customer_id=customer_id)

@@ -106,7 +106,5 @@ def command_fields(cmd: MessageSend) -> dict[str, Any]:
         "channel": cmd.channel,
         "address": cmd.to,
         "message_id": cmd.message_id,
-        "flow_id": cmd.flow_id,
-        "flow_version": cmd.flow_version,
-        "flow_step": cmd.step,
+        "provenance": cmd.provenance,
     }

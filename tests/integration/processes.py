@@ -35,11 +35,20 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start ``continuum ARGS`` with its output in ``log``."""
+def spawn(
+    args: list[str], env: dict[str, str], log: Path, *, crash_before_commit: str | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``continuum ARGS`` with its output in ``log``; with ``crash_before_commit``, the
+    worker of that name exits abruptly before its first commit
+    (:mod:`tests.integration.crash_before_commit`)."""
+    command = (
+        ["-m", "tests.integration.crash_before_commit", crash_before_commit]
+        if crash_before_commit
+        else ["-m", "orchestrator"]
+    )
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", *args],
+            [sys.executable, *command, *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

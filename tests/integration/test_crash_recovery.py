@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.service import Service
 from orchestrator.settings import Settings
-from orchestrator.workers.runtime import CRASH_EXIT_CODE
+from tests.integration.crash_before_commit import CRASH_EXIT_CODE
 from tests.integration.helpers import Pipeline, eventually, sms_event
 from tests.integration.processes import env_for, spawn
 
@@ -32,9 +32,7 @@ async def test_dispatcher_killed_before_commit_sends_its_reply_exactly_once(
     await service.start()
     log = tmp_path / "dispatcher.log"
     first = spawn(
-        ["worker", "--only", "dispatcher"],
-        env_for(settings, CONTINUUM_CRASH_BEFORE_COMMIT="dispatcher"),
-        log,
+        ["worker", "--only", "dispatcher"], env_for(settings), log, crash_before_commit="dispatcher"
     )
     try:
         await service.wait_consuming()

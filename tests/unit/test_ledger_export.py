@@ -13,14 +13,15 @@ from orchestrator.events import AuditRecord
 from orchestrator.ledger.export import write_records
 from orchestrator.ledger.records import audit
 from orchestrator.ledger.store import COLUMNS
+from orchestrator.provenance import Provenance
 
 AT = datetime(2026, 11, 22, 12, 0, 0, 123000, tzinfo=UTC)
 RECORDS = [
     audit("inbound", "accepted", identity=("SM1",), at=AT, customer_id="c1", channel="sms",
           address="+15551230001", event_id="SM1"),
     audit("message_queued", "queued", identity=("msg_1",), at=AT, customer_id="c1", channel="sms",
-          address="+15551230001", message_id="msg_1", flow_id="help", flow_version=1,
-          flow_step="reply", detail={"text": "Hi, \"you\"", "to": "+15551230001"}),
+          address="+15551230001", message_id="msg_1", provenance=Provenance("help", 1, "reply"),
+          detail={"text": "Hi, \"you\"", "to": "+15551230001"}),
 ]  # fmt: skip
 
 
