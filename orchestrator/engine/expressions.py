@@ -283,15 +283,11 @@ def _bounded_filters() -> dict[str, Callable[..., Any]]:
     return out
 
 
-_ENV: FlowEnvironment | None = None
-
-
+@lru_cache(maxsize=1)
 def environment() -> FlowEnvironment:
-    """The process's one flow environment (compiling is pure; building it is not free)."""
-    global _ENV
-    if _ENV is None:
-        _ENV = FlowEnvironment()
-    return _ENV
+    """The process's one flow environment, built on first use (compiling is pure; building it
+    is not free). It holds no state of its own: each render brings its budget."""
+    return FlowEnvironment()
 
 
 COMPILED_CACHE_SIZE = 4096
