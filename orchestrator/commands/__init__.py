@@ -1,11 +1,19 @@
-"""What each ``continuum`` subcommand does; :mod:`orchestrator.cli` parses and dispatches."""
+"""What each ``continuum`` subcommand does: one module each, declaring its ``COMMANDS``.
+
+:mod:`orchestrator.commands.registry` collects them; :mod:`orchestrator.cli` parses and dispatches.
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from orchestrator.settings import Settings
+
+if TYPE_CHECKING:
+    from orchestrator.commands.registry import Command
 
 
 def parse_time(value: str) -> datetime:
@@ -28,49 +36,13 @@ def positive_int(value: str) -> int:
     return number
 
 
-# Commands that talk to a running service: they find the one `continuum up` started here.
-CLIENTS = frozenset({"send", "ledger", "policy", "flows reload", "flows replay"})
+async def run(command: Command, args: argparse.Namespace, settings: Settings) -> int:
+    """Run a parsed command; a ``client`` command first finds the service started here."""
+    from orchestrator.commands import addresses
 
-
-async def run(args: argparse.Namespace, settings: Settings) -> int:  # noqa: C901 - a flat dispatch
-    """Run the parsed command."""
-    from orchestrator.commands import addresses, flows, ledger, policy, send, serve
-
-    name = args.command + (f" {args.flows_command}" if args.command == "flows" else "")
-    if name in CLIENTS:
+    if command.client:
         settings = addresses.located(settings)
-
-    match args.command:
-        case "up":
-            return await serve.up(settings, {k: v for d in args.processes for k, v in d.items()})
-        case "worker":
-            return await serve.worker(settings, args.only.split(","), api=args.api)
-        case "sandbox":
-            return await serve.sandbox(settings)
-        case "topics":
-            return await serve.topics(settings)
-        case "send":
-            return await send.send(settings, args)
-        case "bench":
-            from orchestrator.commands import bench
-
-            return await bench.bench(settings, args)
-        case "ledger":
-            return await ledger.query(settings, args)
-        case "policy":
-            return await policy.run(settings, args)
-        case "flows" if args.flows_command == "replay":
-            return await flows.replay(settings, args)
-        case "flows" if args.flows_command == "reload":
-            return await flows.reload(settings)
-        case "flows":
-            return {
-                "validate": flows.validate,
-                "test": flows.test,
-                "schema": flows.schema,
-                "lint": flows.lint,
-                "graph": flows.graph,
-                "diff": flows.diff,
-                "simulate": flows.simulate,
-            }[args.flows_command](settings, args)
-    raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
+    if command.run is None:  # pragma: no cover - argparse requires a group's subcommand
+        raise AssertionError(f"{command.name} is a group, not a command")
+    result = command.run(settings, args)
+    return await result if inspect.isawaitable(result) else result

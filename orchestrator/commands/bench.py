@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.bench import runner
 from orchestrator.bench.options import SCENARIOS, BenchOptions
 from orchestrator.bench.report import Result, correctness
+from orchestrator.commands.registry import Command
 from orchestrator.errors import ConfigError
 from orchestrator.settings import Settings
 
@@ -109,6 +109,8 @@ async def bench(settings: Settings, args: argparse.Namespace) -> int:
 
     SIGTERM cancels the run like Ctrl-C does, so every server and worker it started is stopped.
     """
+    from orchestrator.bench import runner
+
     if not await asyncio.to_thread(Path(settings.flows_dir).is_dir):
         raise ConfigError(
             f"{settings.flows_dir}: flows folder does not exist (run from the repository, or "
@@ -131,3 +133,19 @@ async def bench(settings: Settings, args: argparse.Namespace) -> int:
 def passed(results: Sequence[Result]) -> bool:
     """Every scenario ran to its end, and no message was lost or sent twice."""
     return all(r.status == "ok" for r in results) and bool(correctness(results)["ok"])
+
+
+COMMANDS = (
+    Command(
+        "bench",
+        "measure throughput, latency, cost and correctness on embedded (or given) servers",
+        (
+            "continuum bench --quick",
+            "continuum bench --scenario limits,pipeline --messages 50000",
+            "CONTINUUM_KAFKA__BOOTSTRAP_SERVERS=... continuum bench --servers",
+        ),
+        order=60,
+        run=bench,
+        add_arguments=add_arguments,
+    ),
+)

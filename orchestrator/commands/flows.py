@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
-from orchestrator.engine.catalogue import Catalogue
-from orchestrator.engine.flowfile import parse_yaml
-from orchestrator.engine.spec import Flow
+from orchestrator.commands import parse_time, positive_int
+from orchestrator.commands.registry import Command
 from orchestrator.errors import FlowError
-from orchestrator.flowfiles import load_flow, load_flows
-from orchestrator.flowtools.testing import TestFileError, coverage, run_file
+from orchestrator.media import MEDIA
 from orchestrator.settings import Settings
+
+if TYPE_CHECKING:
+    from orchestrator.engine.catalogue import Catalogue
+    from orchestrator.engine.spec import Flow
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -28,6 +31,8 @@ def folder_of(settings: Settings, args: argparse.Namespace) -> Path:
 
 def load(settings: Settings, folder: Path) -> Catalogue | None:
     """The catalogue, or ``None`` after printing every problem as ``file:line: reason``."""
+    from orchestrator.flowfiles import load_flows
+
     try:
         return load_flows(
             folder, settings.flows_allowed_hosts, settings.flow_variables, settings.policy_file
@@ -53,6 +58,8 @@ def validate(settings: Settings, args: argparse.Namespace) -> int:
 
 def test(settings: Settings, args: argparse.Namespace) -> int:
     """Run conversation tests; print failures and step coverage; exit 1 if any fails."""
+    from orchestrator.flowtools.testing import TestFileError, coverage, run_file
+
     catalogue = load(settings, folder_of(settings, args))
     if catalogue is None:
         return EXIT_USAGE
@@ -89,6 +96,8 @@ def test(settings: Settings, args: argparse.Namespace) -> int:
 
 def schema(settings: Settings, args: argparse.Namespace) -> int:
     """Print the flow file JSON Schema (for editors' autocompletion)."""
+    from orchestrator.engine.spec import Flow
+
     doc = Flow.model_json_schema()
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "Continuum flow"
@@ -133,6 +142,8 @@ def graph(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _one_flow(settings: Settings, args: argparse.Namespace) -> Flow | None:
+    from orchestrator.flowfiles import load_flow
+
     path = Path(args.flow)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         try:
@@ -176,6 +187,7 @@ def diff(settings: Settings, args: argparse.Namespace) -> int:
 
 def simulate(settings: Settings, args: argparse.Namespace) -> int:
     """Talk to one flow on stdin/stdout; exit 2 if the flows or the state file are invalid."""
+    from orchestrator.engine.flowfile import parse_yaml
     from orchestrator.flowtools.script import initial_state
     from orchestrator.flowtools.simulate import run
 
@@ -289,3 +301,163 @@ async def reload(settings: Settings) -> int:
         return EXIT_USAGE
     detail = body.get("detail") if isinstance(body, dict) else None
     raise ConfigError(f"{url} answered {resp.status_code}: {detail or resp.text[:200]}")
+
+
+# ---------------------------------------------------------------- the subcommands
+
+_FOLDER = "flows folder (default: CONTINUUM_FLOWS_DIR)"
+
+
+def _folder_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", nargs="?", default=None, help="default: CONTINUUM_FLOWS_DIR")
+
+
+def _test_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "tests",
+        nargs="?",
+        default="tests/flows",
+        help="a test file or a folder of them (default: tests/flows)",
+    )
+    p.add_argument("--flows", default=None, help=_FOLDER)
+
+
+def _graph_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("flow", help="a flow id in the flows folder, or a flow file")
+    p.add_argument("--format", choices=("mermaid", "svg"), default="mermaid")
+    p.add_argument("--output", default=None, help="write to this file instead of stdout")
+    p.add_argument("--flows", default=None, help=_FOLDER)
+
+
+def _diff_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("old", help="a flow file or a folder of flows")
+    p.add_argument("new", help="a flow file or a folder of flows")
+
+
+def _simulate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("flow", help="the flow id to try")
+    p.add_argument("--channel", choices=MEDIA, default="sms")
+    p.add_argument(
+        "--from",
+        dest="sender",
+        default="+15551230001",
+        help="the customer's address (default: +15551230001)",
+    )
+    p.add_argument("--state", default=None, help="a YAML file with the customer's state")
+    p.add_argument("--flows", default=None, help=_FOLDER)
+
+
+def _replay_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--since", type=parse_time, required=True, help="ISO 8601 time, inclusive")
+    p.add_argument("--until", type=parse_time, help="ISO 8601 time, exclusive")
+    p.add_argument("--flows", required=True, help="the candidate flows folder")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=10_000,
+        help="messages at most (default 10000)",
+    )
+    p.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit with status 1 when any decision would change (for CI)",
+    )
+
+
+async def _reload(settings: Settings, args: argparse.Namespace) -> int:
+    return await reload(settings)
+
+
+COMMANDS = (
+    Command(
+        "flows",
+        "work with flow files",
+        ("continuum flows validate", "continuum flows test"),
+        order=80,
+    ),
+    Command(
+        "flows validate",
+        "validate every flow in a folder",
+        ("continuum flows validate", "continuum flows validate ./my-flows"),
+        order=1,
+        run=validate,
+        add_arguments=_folder_argument,
+    ),
+    Command(
+        "flows test",
+        "run scripted conversation tests and report step coverage",
+        (
+            "continuum flows test",
+            "continuum flows test tests/flows/order_status.yaml --flows flows",
+        ),
+        order=2,
+        run=test,
+        add_arguments=_test_arguments,
+    ),
+    Command(
+        "flows schema",
+        "print the flow file JSON Schema",
+        ("continuum flows schema > flow.schema.json",),
+        order=3,
+        run=schema,
+    ),
+    Command(
+        "flows reload",
+        "make the running service load its flows folder again (POST /v1/flows/reload)",
+        ("CONTINUUM_API__OPERATOR_TOKEN=... continuum flows reload",),
+        order=4,
+        run=_reload,
+        client=True,
+    ),
+    Command(
+        "flows lint",
+        "report flows that are valid but probably wrong",
+        ("continuum flows lint",),
+        order=5,
+        run=lint,
+        add_arguments=_folder_argument,
+    ),
+    Command(
+        "flows graph",
+        "draw a flow as Mermaid text or an SVG",
+        (
+            "continuum flows graph order-status",
+            "continuum flows graph order-status --format svg --output order-status.svg",
+        ),
+        order=6,
+        run=graph,
+        add_arguments=_graph_arguments,
+    ),
+    Command(
+        "flows diff",
+        "semantic differences between two flow files or folders",
+        ("continuum flows diff flows/ ../candidate/flows/",),
+        order=7,
+        run=diff,
+        add_arguments=_diff_arguments,
+    ),
+    Command(
+        "flows simulate",
+        "talk to a flow on stdin/stdout (/help in it)",
+        (
+            "continuum flows simulate order-status",
+            "echo 'where is my order' | continuum flows simulate order-status",
+        ),
+        order=8,
+        run=simulate,
+        add_arguments=_simulate_arguments,
+    ),
+    Command(
+        "flows replay",
+        "re-run recorded inbound messages against candidate flows and report which would be "
+        "handled differently",
+        (
+            "continuum flows replay --since 2026-12-01 --flows ../candidate/flows",
+            "continuum flows replay --since 2026-12-01 --flows ../candidate/flows --exit-code",
+        ),
+        order=9,
+        run=replay,
+        add_arguments=_replay_arguments,
+        client=True,
+    ),
+)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-import asyncpg
-
-from orchestrator.addresses import guess_channel, normalize_lookup
+from orchestrator.commands import parse_time, positive_int
+from orchestrator.commands.registry import Command
 from orchestrator.errors import ConfigError
-from orchestrator.ledger.export import write_records
-from orchestrator.ledger.store import LedgerStore
+from orchestrator.media import MEDIA
 from orchestrator.settings import Settings
 
 
 async def query(settings: Settings, args: argparse.Namespace) -> int:
     """Print matching records in order; exit 0 even when there are none."""
+    import asyncpg
+
+    from orchestrator.ledger.export import write_records
+    from orchestrator.ledger.store import LedgerStore
+
     try:
         pool = await asyncpg.create_pool(settings.database, min_size=1, max_size=1, timeout=5)
     except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
@@ -44,6 +47,59 @@ async def query(settings: Settings, args: argparse.Namespace) -> int:
 
 def _canonical(address: str | None, channel: str | None) -> str | None:
     """The address as the ledger stores it (E.164, lower-case email domain), however typed."""
+    from orchestrator.addresses import guess_channel, normalize_lookup
+
     if address is None:
         return None
     return normalize_lookup(channel or guess_channel(address), address)
+
+
+def _query_arguments(q: argparse.ArgumentParser) -> None:
+    who = q.add_mutually_exclusive_group()
+    who.add_argument("--customer", help="a customer id")
+    who.add_argument(
+        "--address", help="an address (phone, email...): every customer it resolved to"
+    )
+    q.add_argument(
+        "--since",
+        type=parse_time,
+        help="ISO 8601 time, inclusive (needed without --customer or --address)",
+    )
+    q.add_argument("--until", type=parse_time, help="ISO 8601 time, exclusive")
+    q.add_argument("--step", help="only this step (inbound_received, decision, ...)")
+    q.add_argument("--outcome", help="only this outcome (delivered, policy_blocked, ...)")
+    q.add_argument("--flow", help="only records of this flow id")
+    q.add_argument("--channel", choices=MEDIA, help="only records on this channel")
+    q.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    q.add_argument("--limit", type=positive_int, default=10_000, help="records at most (10000)")
+
+
+def _subject(args: argparse.Namespace) -> str | None:
+    """A query names a customer, an address or a time range."""
+    if args.customer or args.address or args.since:
+        return None
+    return "give --customer, --address, or a time range (--since)"
+
+
+COMMANDS = (
+    Command(
+        "ledger",
+        "query the delivery and audit ledger",
+        ("continuum ledger query --address +15551230001",),
+        order=70,
+    ),
+    Command(
+        "ledger query",
+        "print ledger records in order: one customer's trail, or a time range with filters",
+        (
+            "continuum ledger query --address +15551230001",
+            "continuum ledger query --since 2026-12-01T08:00 --step decision --outcome "
+            "policy_blocked",
+        ),
+        order=1,
+        run=query,
+        add_arguments=_query_arguments,
+        client=True,
+        check=_subject,
+    ),
+)

@@ -19,21 +19,20 @@ import argparse
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import orjson
-from redis.exceptions import RedisError
 
-from orchestrator.addresses import normalize_lookup
+from orchestrator.commands import parse_time
+from orchestrator.commands.registry import Command
 from orchestrator.engine.model import CustomerState
 from orchestrator.errors import ConfigError, FlowError
-from orchestrator.flowfiles import load_policy
 from orchestrator.media import MEDIA
-from orchestrator.policy.evaluate import Candidate, Customer, Verdict, evaluate
-from orchestrator.policy.history import Sent, text_hash
-from orchestrator.policy.spec import Policy
-from orchestrator.redis_client import make_redis
 from orchestrator.settings import Settings
-from orchestrator.state.store import RedisStateStore
+
+if TYPE_CHECKING:
+    from orchestrator.policy.evaluate import Verdict
+    from orchestrator.policy.spec import Policy
 
 EXIT_USAGE = 2
 
@@ -66,6 +65,9 @@ def explain(
         explain(Policy(), CustomerState("c1", identities={"sms": "+14155550100"}),
                 "sms", "transactional", now).verdict.action   # "allow"
     """
+    from orchestrator.policy.evaluate import Candidate, Customer, evaluate
+    from orchestrator.policy.history import Sent, text_hash
+
     to = state.identities.get(channel)
     if to is None:
         return Explanation(state.customer_id, purpose, channel, None, now, None)
@@ -145,6 +147,8 @@ def _action(v: Verdict, asked: str) -> str:
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     """``policy explain``: exit 2 for an unknown customer or a bad policy file, else 0."""
+    from orchestrator.flowfiles import load_policy
+
     try:
         policy = load_policy(settings.flows_dir, settings.policy_file)
     except FlowError as exc:
@@ -164,6 +168,12 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _find(settings: Settings, address: str, channel: str) -> str:
     """The customer who owns ``address``: on ``channel`` first, then on any channel."""
+    from redis.exceptions import RedisError
+
+    from orchestrator.addresses import normalize_lookup
+    from orchestrator.redis_client import make_redis
+    from orchestrator.state.store import RedisStateStore
+
     redis = make_redis(settings.redis, socket_connect_timeout=5)
     order = [channel, *(c for c in MEDIA if c != channel)]
     share = settings.identity.share_phone_across_media
@@ -185,6 +195,11 @@ async def _find(settings: Settings, address: str, channel: str) -> str:
 
 
 async def _load(url: str, customer_id: str) -> CustomerState | None:
+    from redis.exceptions import RedisError
+
+    from orchestrator.redis_client import make_redis
+    from orchestrator.state.store import RedisStateStore
+
     redis = make_redis(url, socket_connect_timeout=5)
     try:
         states = await RedisStateStore(redis).load_states([customer_id])
@@ -195,3 +210,40 @@ async def _load(url: str, customer_id: str) -> CustomerState | None:
     state = states[customer_id]
     # load_states gives a new customer an empty state: nothing stored means nothing to explain
     return None if state == CustomerState(customer_id) else state
+
+
+def _explain_arguments(e: argparse.ArgumentParser) -> None:
+    who = e.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", help="a customer id")
+    who.add_argument("--address", help="an address of the customer (phone, email...)")
+    e.add_argument("--purpose", required=True, choices=("transactional", "service", "marketing"))
+    e.add_argument("--channel", required=True, choices=MEDIA)
+    e.add_argument("--at", type=parse_time, help="ISO 8601 time (default: now, UTC)")
+    e.add_argument("--text", default="", help="the message text (for the loop guard)")
+    e.add_argument(
+        "--template", default="", metavar="FLOW.STEP", help="the sending step (dedupe, WhatsApp)"
+    )
+    e.add_argument("--format", choices=("text", "json"), default="text")
+
+
+COMMANDS = (
+    Command(
+        "policy",
+        "inspect the central contact policy (flows/policy.yaml)",
+        ("continuum policy explain --address +15551230001 --purpose marketing --channel sms",),
+        order=90,
+    ),
+    Command(
+        "policy explain",
+        "what the policy would decide for one send to a stored customer, and why",
+        (
+            "continuum policy explain --address +15551230001 --purpose marketing --channel sms",
+            "continuum policy explain --customer cus_0a7b --purpose service --channel sms "
+            "--at 2026-12-01T23:00",
+        ),
+        order=1,
+        run=run,
+        add_arguments=_explain_arguments,
+        client=True,
+    ),
+)

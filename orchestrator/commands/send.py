@@ -11,15 +11,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-
-from orchestrator.addresses import InvalidAddress, normalize
+from orchestrator.commands.registry import Command
 from orchestrator.errors import ConfigError, FlowError
-from orchestrator.events import CONTENT_TYPE, MESSAGE_RECEIVED, new_event
-from orchestrator.flowfiles import load_policy
-from orchestrator.policy.quiet_hours import describe_held
-from orchestrator.policy.quiet_hours import zones_for as quiet_zones
+from orchestrator.media import MEDIA
 from orchestrator.settings import Settings
 from orchestrator.topics import Topics
 
@@ -29,6 +23,15 @@ SEND_TIMEOUT_S = 15.0
 
 async def send(settings: Settings, args: argparse.Namespace) -> int:
     """Publish and wait for the broker's acknowledgement."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    from orchestrator.addresses import InvalidAddress, normalize
+    from orchestrator.events import CONTENT_TYPE, MESSAGE_RECEIVED, new_event
+    from orchestrator.flowfiles import load_policy
+    from orchestrator.policy.quiet_hours import describe_held
+    from orchestrator.policy.quiet_hours import zones_for as quiet_zones
+
     try:
         sender = normalize(args.channel, args.sender)
     except InvalidAddress as exc:
@@ -88,3 +91,32 @@ def _quiet(name: str) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("channel", choices=MEDIA)
+    p.add_argument("text", help="the message text")
+    p.add_argument("--from", dest="sender", required=True, help="the customer's address")
+    p.add_argument("--to", dest="recipient", default=None, help="our address they wrote to")
+    p.add_argument(
+        "--id",
+        dest="event_id",
+        default=None,
+        help="the provider message id (default: a new one); reuse it to test dedupe",
+    )
+
+
+COMMANDS = (
+    Command(
+        "send",
+        "publish an inbound message, as if a customer wrote in",
+        (
+            'continuum send sms --from +15551230001 "where is my order"',
+            'continuum send sms --from +15551230005 --id SMdup1 "order?"',
+        ),
+        order=50,
+        run=send,
+        add_arguments=_arguments,
+        client=True,
+    ),
+)

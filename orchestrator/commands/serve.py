@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import hashlib
@@ -13,22 +14,23 @@ import time
 from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from channels.sandbox.app import create_sandbox_app
 from channels.sandbox.config import SandboxConfig
 from orchestrator import servers
 from orchestrator.commands import addresses
+from orchestrator.commands.registry import Command
 from orchestrator.errors import ConfigError, FlowError
-from orchestrator.flowfiles import load_flows
-from orchestrator.http_server import HttpServer
-from orchestrator.policy.quiet_hours import describe_held
 from orchestrator.providers import console_webhooks
 from orchestrator.redis_client import make_redis
-from orchestrator.service import Service, create_topics
 from orchestrator.settings import Settings
-from orchestrator.supervisor import Child, Supervisor, child_env
+from orchestrator.supervisor import Child, Supervisor, child_env, parse_processes
 from orchestrator.topics import Topics
 from orchestrator.workers import WORKERS
+
+if TYPE_CHECKING:
+    from orchestrator.service import Service
 
 STOP_BUDGET_S = 9.0
 """How long ``up`` may take to stop, embedded servers included, after SIGTERM (under 10 s)."""
@@ -44,6 +46,9 @@ async def up(settings: Settings, processes: Mapping[str, int] | None = None) -> 
     """Embedded servers for whatever is not configured, then every part of the service, each
     worker role, the API and the sandbox in processes of their own (``processes``: how many of
     a role; one by default), supervised (:mod:`orchestrator.supervisor`)."""
+    from orchestrator.flowfiles import load_flows
+    from orchestrator.policy.quiet_hours import describe_held
+
     started = time.monotonic()
     addresses.refuse_if_running(settings)
     s = settings
@@ -163,6 +168,8 @@ async def _forward_hup_until(stop: asyncio.Event, supervisor: Supervisor) -> Non
 
 async def worker(settings: Settings, names: list[str], *, api: bool) -> int:
     """Only workers (and the API if asked), against configured servers; ``none``: no worker."""
+    from orchestrator.service import Service
+
     names = [n for n in names if n != "none"]
     unknown = set(names) - set(WORKERS)
     if unknown:
@@ -185,6 +192,8 @@ async def worker(settings: Settings, names: list[str], *, api: bool) -> int:
 
 async def sandbox(settings: Settings) -> int:
     """The sandbox provider alone."""
+    from orchestrator.http_server import HttpServer
+
     config = SandboxConfig(
         twilio_account_sid=settings.twilio.account_sid,
         twilio_auth_token=settings.twilio.auth_token,
@@ -207,6 +216,8 @@ async def sandbox(settings: Settings) -> int:
 
 async def topics(settings: Settings) -> int:
     """Create the topics."""
+    from orchestrator.service import create_topics
+
     names = Topics(settings.kafka.topic_prefix)
     await create_topics(settings, names)
     print("\n".join(names.all()))
@@ -386,3 +397,87 @@ async def _until_signal(service: Service | None = None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(sig)
+
+
+def _processes(value: str) -> dict[str, int]:
+    """One ``--processes`` value: ``decision=2`` or ``decision=2,dispatcher=3``."""
+    try:
+        return parse_processes([value], WORKERS)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _up_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--processes",
+        action="append",
+        type=_processes,
+        default=[],
+        metavar="ROLE=N",
+        help="run N processes of a worker role (repeatable or comma-separated; default 1 each)",
+    )
+
+
+def _worker_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--only",
+        default=",".join(WORKERS),
+        help="comma-separated workers to run (default: all; none: no worker, with --api the "
+        "API alone)",
+    )
+    p.add_argument("--api", action="store_true", help="also serve the HTTP API")
+
+
+async def _run_up(settings: Settings, args: argparse.Namespace) -> int:
+    return await up(settings, {k: v for d in args.processes for k, v in d.items()})
+
+
+async def _run_worker(settings: Settings, args: argparse.Namespace) -> int:
+    return await worker(settings, args.only.split(","), api=args.api)
+
+
+async def _run_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    return await sandbox(settings)
+
+
+async def _run_topics(settings: Settings, args: argparse.Namespace) -> int:
+    return await topics(settings)
+
+
+COMMANDS = (
+    Command(
+        "up",
+        "run everything: embedded servers (for unset settings), the sandbox provider, every "
+        "worker and the API, each in processes of its own, restarted when they exit",
+        (
+            "continuum up",
+            "continuum up --processes decision=2,dispatcher=2",
+            "CONTINUUM_API__PORT=18080 continuum up",
+        ),
+        order=10,
+        run=_run_up,
+        add_arguments=_up_arguments,
+    ),
+    Command(
+        "worker",
+        "run workers (and optionally the API) against servers named in the environment",
+        ("continuum worker --api", "continuum worker --only dispatcher"),
+        order=20,
+        run=_run_worker,
+        add_arguments=_worker_arguments,
+    ),
+    Command(
+        "sandbox",
+        "run only the sandbox provider",
+        ("continuum sandbox",),
+        order=30,
+        run=_run_sandbox,
+    ),
+    Command(
+        "topics",
+        "create every topic Continuum uses (idempotent)",
+        ("continuum topics",),
+        order=40,
+        run=_run_topics,
+    ),
+)
