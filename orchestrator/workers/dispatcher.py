@@ -83,6 +83,7 @@ from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.outcomes import Outcome, Outcomes
 from orchestrator.workers.resend import refuse_resend
 from orchestrator.workers.send_guard import SendGuard, command_fields
+from orchestrator.workers.status import hand_back
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class DispatcherWorker(BatchWorker):
         sends, repeats = await self._decode_all(records)
         if not sends:
             if early:
-                await self._return_early_receipts(early)
+                await hand_back(self._pub, self._deps.topics.status, early)
                 await self._pub.flush()
             return
         self._labels, self._stopped = {}, []
@@ -172,7 +173,7 @@ class DispatcherWorker(BatchWorker):
         )
         early += await self._outcomes.record_all(settled + [outcome for _, outcome, _ in done])
         await self._tell_flows_stopped()
-        await self._return_early_receipts(early)
+        await hand_back(self._pub, self._deps.topics.status, early)
         for s, _, label in done:
             if label != "released":
                 self._observe(s.cmd, label, started)
@@ -335,18 +336,6 @@ class DispatcherWorker(BatchWorker):
                 state = "failed"
             return self._finish(s, state, exc.code, reason=str(exc), ext_code=ext_code)
         return self._finish(s, "accepted", result.status, result=result)
-
-    async def _return_early_receipts(self, raws: list[bytes]) -> None:
-        """Receipts that came before their send was recorded (the status worker parked them):
-        back to the status topic, now that the send is known (``workers/status.py``)."""
-        for raw in raws:
-            try:
-                event = parse_envelope(raw)
-            except BadRecord:  # parked by the status worker, so it parsed once: never expected
-                log.exception("dispatch: an unreadable parked receipt was dropped")
-                continue
-            data = event.data or {}
-            await self._pub.publish(self._deps.topics.status, event, str(data.get("external_id")))
 
     async def _tell_flows_stopped(self) -> None:
         """The sends a provider refused because the recipient opted out (Twilio 21610, Meta

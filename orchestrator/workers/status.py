@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -20,7 +21,10 @@ from orchestrator.events import (
 )
 from orchestrator.ledger.records import audit
 from orchestrator.state.message_status import Advance
+from orchestrator.state.protocols import EventPublisher
 from orchestrator.workers.base import BatchWorker, Record
+
+log = logging.getLogger(__name__)
 
 # A receipt can overtake the dispatcher's own record of the send by a few milliseconds.
 LOOKUP_TRIES = 5
@@ -40,6 +44,19 @@ def _late(event: CloudEvent) -> CloudEvent:
     return CloudEvent.model_validate(
         {**event.model_dump(mode="json", exclude_none=True), LATE_MATCH: "true"}
     )
+
+
+async def hand_back(pub: EventPublisher, topic: str, raws: Sequence[bytes]) -> None:
+    """Publish parked receipts (raw events, marked ``latematch``) back to the status topic, now
+    that their sends are recorded; one that cannot be read is logged and dropped (it was parsed
+    once before it was parked, so that is never expected)."""
+    for raw in raws:
+        try:
+            event = parse_envelope(raw)
+        except BadRecord:
+            log.exception("status: an unreadable parked receipt was dropped")
+            continue
+        await pub.publish(topic, event, str((event.data or {}).get("external_id")))
 
 
 class StatusWorker(BatchWorker):
@@ -95,10 +112,8 @@ class StatusWorker(BatchWorker):
             for event, (_, r), send in zip(envelopes, receipts, sends, strict=True)
             if send is None and not _is_late(event)
         ]
-        for raw in await self._deps.store.park_receipts(parked):
-            event = parse_envelope(raw)
-            external_id = str((event.data or {}).get("external_id"))
-            await self._pub.publish(self._deps.topics.status, event, external_id)
+        taken = await self._deps.store.park_receipts(parked)
+        await hand_back(self._pub, self._deps.topics.status, taken)
 
     async def _forward(self, event_id: str, r: MessageStatus, send: dict[str, Any]) -> None:
         """Tell the customer's flows (status triggers) what happened to their message."""

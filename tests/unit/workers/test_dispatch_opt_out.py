@@ -16,6 +16,7 @@ from channels.sendgrid import SendGridEmail, SendGridSettings
 from orchestrator.events import CloudEvent
 from orchestrator.settings import Settings
 from orchestrator.workers.dispatcher import _Send
+from orchestrator.workers.status import hand_back
 from tests.unit.sends import bare_dispatcher, message_send
 
 
@@ -130,7 +131,7 @@ async def test_receipts_parked_before_their_send_was_recorded_go_back_to_the_sta
         data={"provider": "sms.twilio", "external_id": "SM1", "status": "delivered"},
         latematch="true",
     )
-    await worker._return_early_receipts([receipt.to_bytes(), b"not json"])
+    await hand_back(worker._pub, worker._deps.topics.status, [receipt.to_bytes(), b"not json"])
     [(topic, event, key)] = recorder.published  # the unreadable one is dropped, and logged
     assert (topic, key) == (Settings().kafka.topic_prefix + "status", "SM1")
     assert (event.id, (event.model_extra or {}).get("latematch")) == ("st1", "true")
