@@ -162,7 +162,6 @@ class Service:
         if self._want_sandbox and s.sandbox.enabled:
             await self._start_sandbox()
         deps = Deps(
-            settings=s,
             topics=self.topics,
             store=RedisStateStore(
                 self._redis, share_phone_across_media=s.identity.share_phone_across_media
@@ -195,7 +194,7 @@ class Service:
         self._reloader = FlowReloader(
             s,
             self._redis,
-            lambda: self.decision.catalogue if self.decision else self._loaded,
+            self._in_force,
             self._install,
         )
         if self._scheduler is not None:
@@ -227,7 +226,7 @@ class Service:
     ) -> BatchWorker:
         match name:
             case "inbound":
-                return InboundWorker(deps, publisher)
+                return InboundWorker(deps, publisher, self.settings.inbound)
             case "decision":
                 timers = RedisTimerStore(self._redis)
                 hosts = self.settings.flows_allowed_hosts
@@ -239,7 +238,7 @@ class Service:
                     timers_added=timers.added,
                 )
                 self._scheduler = Scheduler(
-                    self.settings,
+                    self.settings.scheduler,
                     self.topics,
                     timers,
                     self._redis,
@@ -267,9 +266,11 @@ class Service:
                     policy=self.policy,
                     counters=PolicyCounters(self._redis),
                     deferred=deferred,
+                    settings=self.settings.dispatch,
+                    flows=lambda flow_id: self._in_force().get(flow_id),
                 )
             case "status":
-                return StatusWorker(deps, publisher)
+                return StatusWorker(deps, publisher, self.settings.status)
             case _:
                 return LedgerSinkWorker(deps, publisher, self.ledger)
 
@@ -359,6 +360,11 @@ class Service:
             s = self.settings
             return load_flows(s.flows_dir, s.flows_allowed_hosts, s.flow_variables, s.policy_file)
         return self.decision.catalogue
+
+    def _in_force(self) -> Catalogue:
+        """The flows in force here: the decision worker's when it runs in this process, else
+        the set read at start or at the latest reload."""
+        return self.decision.catalogue if self.decision else self._loaded
 
     def policy(self) -> Policy:
         """The contact policy in force: the decision worker's when it runs in this process,

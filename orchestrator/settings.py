@@ -189,6 +189,46 @@ class IdentitySettings(_Section):
     )
 
 
+class InboundSettings(_Section):
+    """The inbound worker: how it recognises a record it has seen before."""
+
+    dedupe_ttl_s: int = Field(
+        48 * 3600,
+        ge=60,
+        description="how long inbound ids are remembered (also read from the older "
+        "CONTINUUM_DEDUPE_TTL_S)",
+    )
+
+
+class SchedulerSettings(_Section):
+    """The timer and schedule loop that runs beside the decision worker."""
+
+    tick_s: float = Field(1.0, gt=0, le=60, description="how often due timers are looked for")
+    limit: int = Field(500, ge=1, le=100_000, description="timers taken per tick")
+    lease_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="how long a replica holds timers it took before "
+        "another replica may take them again (a dead replica's timers wait this long)",
+    )
+    grace_s: float = Field(
+        120.0, ge=0, le=86_400, description="how late a cron schedule may still fire"
+    )
+
+
+class StatusSettings(_Section):
+    """The status worker: receipts that come before their send is recorded."""
+
+    park_ttl_s: int = Field(
+        24 * 3600,
+        ge=60,
+        le=30 * 86_400,
+        description="how long a receipt that matches no sent message is kept, in case its "
+        "send is recorded late",
+    )
+
+
 class DispatchSettings(_Section):
     """How the dispatcher retries providers."""
 
@@ -240,6 +280,9 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    inbound: InboundSettings = InboundSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    status: StatusSettings = StatusSettings()
     dispatch: DispatchSettings = DispatchSettings()
     identity: IdentitySettings = IdentitySettings()
     channels: dict[Medium, tuple[str, ...]] = Field(
@@ -256,7 +299,9 @@ class Settings(BaseSettings):
     webchat: WebchatSettings = WebchatSettings()
     sendgrid: SendGridSettings = SendGridSettings()
     smtp: SmtpSettings = SmtpSettings()
-    dedupe_ttl_s: int = Field(48 * 3600, ge=60, description="how long inbound ids are remembered")
+    dedupe_ttl_s: int = Field(
+        48 * 3600, ge=60, description="older name of INBOUND__DEDUPE_TTL_S (read; it wins)"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["text", "json"] = Field(
         "text", description="`text` for people, `json` for one JSON object a line (log shippers)"
@@ -298,6 +343,22 @@ class Settings(BaseSettings):
             if len(set(names)) != len(names):
                 raise ValueError(f"CHANNELS__{medium.upper()} lists a provider twice: {names}")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_names(cls, data: Any) -> Any:
+        """Settings that moved into a section are still read under their older names
+        (:data:`MOVED`), and the older name reads the value in force; the section's own name
+        wins."""
+        if not isinstance(data, dict):
+            return data
+        for old, (section, name) in MOVED.items():
+            inner = data.get(section)
+            if old in data:
+                inner = _with_default(inner, name, data[old])
+            if isinstance(inner, dict) and name in inner:
+                data = {**data, section: inner, old: inner[name]}
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -393,6 +454,19 @@ def variables(environ: Mapping[str, str]) -> dict[str, str]:
     if isinstance(env_file, str | Path) and Path(env_file).is_file():
         found = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
     return {**found, **environ}
+
+
+MOVED: Mapping[str, tuple[str, str]] = {"dedupe_ttl_s": ("inbound", "dedupe_ttl_s")}
+"""Top-level settings that moved into a worker's section: old field -> (section, field)."""
+
+
+def _with_default(section: Any, name: str, value: Any) -> Any:
+    """``section`` (raw) with ``name`` set to ``value`` unless it already has one."""
+    if section is None:
+        return {name: value}
+    if isinstance(section, dict):
+        return {name: value, **section}
+    return section
 
 
 _SANDBOX_DEFAULT = "http://127.0.0.1:8090"

@@ -464,7 +464,9 @@ class FakeStateStore:
             answers = await pipe.execute()
         return [raw for taken in answers[len(answers) - taking :] for raw in taken or ()]
 
-    async def park_receipts(self, items: Sequence[tuple[str, str, bytes]]) -> list[bytes]:
+    async def park_receipts(
+        self, items: Sequence[tuple[str, str, bytes]], ttl_s: int = 24 * 3600
+    ) -> list[bytes]:
         """The Redis store's parking: kept per provider id, taken once, by whoever is second."""
         if not items:
             return []

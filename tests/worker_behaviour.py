@@ -13,19 +13,22 @@ runner does, and asserts what was published, audited and stored.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from channels.base import ChannelAdapter
-from orchestrator.engine.model import CustomerState
+from orchestrator.engine.customer_view import Staged
+from orchestrator.engine.model import CustomerState, Run
 from orchestrator.events import MESSAGE_RECEIVED, MESSAGE_SEND, MESSAGE_STATUS, CloudEvent
 from orchestrator.executor import Executor
 from orchestrator.metrics import Metrics
+from orchestrator.policy.consent import record as record_consent
 from orchestrator.policy.spec import Policy
 from orchestrator.settings import Settings
 from orchestrator.state.protocols import Counters, DeferredQueue, StateStore, TimerQueue
@@ -60,7 +63,6 @@ class World:
     def deps(self) -> Deps:
         """A worker's dependencies on this backend (fresh metrics each time)."""
         return Deps(
-            settings=self.settings,
             topics=self.topics,
             store=self.store,
             metrics=Metrics(CollectorRegistry()),
@@ -249,7 +251,11 @@ def send_command(message_id: str = "msg_1", purpose: str = "transactional") -> C
     )
 
 
-def dispatcher(world: World, adapters: Mapping[str, ChannelAdapter]) -> DispatcherWorker:
+def dispatcher(
+    world: World,
+    adapters: Mapping[str, ChannelAdapter],
+    flows: Callable[[str], Staged | None] = lambda _: None,
+) -> DispatcherWorker:
     return DispatcherWorker(
         world.deps(),
         world.publisher,
@@ -258,6 +264,7 @@ def dispatcher(world: World, adapters: Mapping[str, ChannelAdapter]) -> Dispatch
         policy=Policy,
         counters=world.counters,
         deferred=world.deferred,
+        flows=flows,
     )
 
 
@@ -278,6 +285,26 @@ class DispatcherBehaviour(WorkerTestcase):
         found = await world.store.lookup_external([("sms.test", "ext-msg_1")])
         assert found[0] is not None
         assert found[0]["state"] == "accepted"
+
+    async def test_marketing_that_waited_into_a_support_conversation_is_not_sent(
+        self, world: World
+    ) -> None:
+        channel = RecordingChannel()
+        granted = {"sms": {"marketing": record_consent("granted", "test", world.clock())}}
+        care = Run("run-care", "care", 1, world.clock().isoformat())
+        state = CustomerState("c1", identities={"sms": SENDER}, consent=granted, run=care)
+        await world.store.save_states([state])
+        stages = {"care": SimpleNamespace(stage="support")}
+        offer = send_command(purpose="marketing")
+        await run(
+            dispatcher(world, {"sms": channel}, stages.get),
+            record(world.topics.outbound("sms"), offer),
+        )
+        assert channel.sent == []
+        blocked = [a for a in world.publisher.audits if a.step == "policy_blocked"]
+        assert [(a.outcome, a.reason) for a in blocked] == [
+            ("support_quiet", "a support conversation is open")
+        ]
 
     async def test_a_blocked_send_never_reaches_the_adapter(self, world: World) -> None:
         channel = RecordingChannel()

@@ -25,9 +25,19 @@ class Staged(Protocol):
     def stage(self) -> str: ...
 
 
-def at_send(state: CustomerState) -> Customer:
-    """The recipient as the send-time rules see them (history is counted in Redis instead)."""
-    return Customer(state.consent, state.identities, state.timezone, state.last_inbound, ())
+def at_send(
+    state: CustomerState,
+    flow: Callable[[str], Staged | None] = lambda _: None,
+    now: datetime | None = None,
+    sending: str = "",
+) -> Customer:
+    """The recipient as the send-time rules see them, for a message of flow ``sending`` at
+    ``now``: history is counted in Redis instead, and the support-conversation fact comes from
+    the flows in force (``flow``), when given."""
+    support = last_support(state, flow, now, sending) if now is not None else None
+    return Customer(
+        state.consent, state.identities, state.timezone, state.last_inbound, (), support
+    )
 
 
 def last_support(

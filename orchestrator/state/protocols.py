@@ -95,7 +95,9 @@ class StateStore(Protocol):
         the receipts parked for these sends (they came before the sends were recorded)."""
         ...
 
-    async def park_receipts(self, items: Sequence[tuple[str, str, bytes]]) -> list[bytes]:
+    async def park_receipts(
+        self, items: Sequence[tuple[str, str, bytes]], ttl_s: int = ...
+    ) -> list[bytes]:
         """Keep (provider, external id, raw event) receipts that matched no send; give back
         those whose send was recorded meanwhile (each is taken once)."""
         ...

@@ -359,7 +359,9 @@ class RedisStateStore:
         forward (:mod:`.message_status`), in one round trip."""
         return await advance(self._redis, items)
 
-    async def park_receipts(self, items: Sequence[tuple[str, str, bytes]]) -> list[bytes]:
+    async def park_receipts(
+        self, items: Sequence[tuple[str, str, bytes]], ttl_s: int = PARKED_RECEIPT_TTL_S
+    ) -> list[bytes]:
         """Keep receipts (provider, external id, raw event) that matched no send: the dispatcher
         takes them back when it records the send (:func:`queue_take_parked`). Give back those
         whose send was recorded meanwhile, taken here instead (each is taken once: ``LPOP``)."""
@@ -369,7 +371,7 @@ class RedisStateStore:
             for provider, external_id, raw in items:
                 key = keys.parked_receipts_key(provider, external_id)
                 pipe.rpush(key, raw)
-                pipe.expire(key, PARKED_RECEIPT_TTL_S)
+                pipe.expire(key, ttl_s)
                 pipe.exists(keys.external_id_key(provider, external_id))
             found = (await pipe.execute())[2::3]
         now_known = [(p, x) for (p, x, _), hit in zip(items, found, strict=True) if hit]

@@ -16,7 +16,6 @@ from orchestrator.errors import BadRecord
 from orchestrator.events import DEAD_LETTER, AuditRecord, CloudEvent, DeadLetter, new_event
 from orchestrator.ledger.records import audit
 from orchestrator.metrics import Metrics
-from orchestrator.settings import Settings
 from orchestrator.state.protocols import EventPublisher, StateStore
 from orchestrator.topics import Topics
 
@@ -36,9 +35,13 @@ class Record(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Deps:
-    """What a worker needs from the outside world, built once by the composition root."""
+    """What every worker needs from the outside world, built once by the composition root.
 
-    settings: Settings
+    Settings are not among them: each worker takes its own section of them (``InboundSettings``,
+    ``DispatchSettings``, ``StatusSettings``), so what a worker can be tuned by is in its
+    signature.
+    """
+
     topics: Topics
     store: StateStore
     metrics: Metrics

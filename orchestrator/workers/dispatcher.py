@@ -75,7 +75,9 @@ from orchestrator.infra import unavailable
 from orchestrator.ledger.records import audit
 from orchestrator.media import MEDIA
 from orchestrator.policy.send_time import Counter, SendCheck
+from orchestrator.engine.customer_view import Staged
 from orchestrator.policy.spec import Policy
+from orchestrator.settings import DispatchSettings
 from orchestrator.state.deferred import DeferredSend, queue_deferrals
 from orchestrator.state.protocols import Counters, DeferredQueue, EventPublisher
 from orchestrator.state.store import SendClaim, queue_claims, read_claims
@@ -129,13 +131,16 @@ class DispatcherWorker(BatchWorker):
         policy: Callable[[], Policy],
         counters: Counters,
         deferred: DeferredQueue,
+        settings: DispatchSettings | None = None,
+        flows: Callable[[str], Staged | None] = lambda _: None,
     ) -> None:
         super().__init__(deps, publisher)
+        self._settings = settings or DispatchSettings()
         self._outcomes = Outcomes(deps.store, publisher, deferred=deferred.added)
         self._adapters = adapters
         self._callbacks = status_callbacks
-        self._limit = asyncio.Semaphore(deps.settings.dispatch.concurrency)
-        self._guard = SendGuard(deps, publisher, policy)
+        self._limit = asyncio.Semaphore(self._settings.concurrency)
+        self._guard = SendGuard(deps, publisher, policy, flows)
         self._counters, self._deferred = counters, deferred
         self._labels: dict[str, str] = {}  # this batch's stage outcome per message id
         self._stopped: list[tuple[MessageSend, ContactStopped, str]] = []  # opted-out refusals
@@ -330,7 +335,7 @@ class DispatcherWorker(BatchWorker):
                 state = "unknown"
             elif not exc.retryable:
                 state = "rejected"
-            elif s.attempt < self._deps.settings.dispatch.attempts:
+            elif s.attempt < self._settings.attempts:
                 return self._retry(s, exc, ext_code)
             else:
                 state = "failed"
@@ -374,7 +379,7 @@ class DispatcherWorker(BatchWorker):
 
     def _retry(self, s: _Send, exc: SendError, ext_code: str | None) -> tuple[_Send, Outcome, str]:
         """Release the claim and defer the original record to the next attempt's due time."""
-        settings = self._deps.settings.dispatch
+        settings = self._settings
         pause = settings.backoff_s * 2 ** (s.attempt - 1)
         if isinstance(exc, Throttled) and exc.retry_after:
             pause = max(pause, min(exc.retry_after, RETRY_AFTER_MAX_S))

@@ -25,7 +25,9 @@ from orchestrator.events import (
 )
 from orchestrator.ledger.records import audit
 from orchestrator.media import MEDIA
-from orchestrator.workers.base import BatchWorker, Record, position
+from orchestrator.settings import InboundSettings
+from orchestrator.state.protocols import EventPublisher
+from orchestrator.workers.base import BatchWorker, Deps, Record, position
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,12 @@ class InboundWorker(BatchWorker):
     name: ClassVar[str] = "inbound"
     stage: ClassVar[str] = "inbound"
 
+    def __init__(
+        self, deps: Deps, publisher: EventPublisher, settings: InboundSettings | None = None
+    ) -> None:
+        super().__init__(deps, publisher)
+        self._settings = settings or InboundSettings()
+
     def topics(self) -> list[str]:
         """One topic per channel."""
         return [self._deps.topics.inbound(c) for c in MEDIA]
@@ -53,7 +61,7 @@ class InboundWorker(BatchWorker):
         # too: it is already known, or the first copy of the message never got this far).
         seen, resolved = await self._deps.store.admit_inbound(
             [(v.data.channel, v.event.id, position(v.record)) for v in valid],
-            self._deps.settings.dedupe_ttl_s,
+            self._settings.dedupe_ttl_s,
             [(v.data.channel, v.data.sender, self._deps.new_id()) for v in valid],
         )
         fresh = [(v, res) for v, new, res in zip(valid, seen, resolved, strict=True) if new]

@@ -33,7 +33,7 @@ from orchestrator.engine.spec import Flow, ScheduleTrigger
 from orchestrator.events import CloudEvent, ScheduleFired, TimerFired, new_event
 from orchestrator.metrics import Metrics
 from orchestrator.redis_client import RedisClient
-from orchestrator.settings import Settings
+from orchestrator.settings import SchedulerSettings
 from orchestrator.state import keys
 from orchestrator.state.protocols import EventPublisher, TimerQueue
 from orchestrator.state.store import RedisStateStore
@@ -72,7 +72,7 @@ class Scheduler:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: SchedulerSettings,
         topics: Topics,
         timers: TimerQueue,
         redis: RedisClient,
@@ -81,14 +81,12 @@ class Scheduler:
         clock: Callable[[], datetime],
         metrics: Metrics,
         *,
-        tick_s: float = 1.0,
-        limit: int = 500,
-        lease_s: float = 30.0,
-        grace: timedelta = timedelta(minutes=2),
         claim_ttl_s: int = 60,
         backoff_s: float = 1.0,
     ) -> None:
-        self._settings, self._topics, self._timers, self._redis = settings, topics, timers, redis
+        self._topics, self._timers, self._redis = topics, timers, redis
+        tick_s, limit, lease_s = settings.tick_s, settings.limit, settings.lease_s
+        grace = timedelta(seconds=settings.grace_s)
         self._publisher, self._catalogue, self._clock = publisher, catalogue, clock
         self._metrics = metrics
         self._tick_s, self._limit, self._lease_s = tick_s, limit, lease_s

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.engine import customer_view
+from orchestrator.engine.customer_view import Staged
 from orchestrator.engine.model import CustomerState
 from orchestrator.events import MessageSend
 from orchestrator.ledger.records import audit
@@ -40,8 +41,9 @@ class SendGuard:
         deps: Deps,
         publisher: EventPublisher,
         policy: Callable[[], Policy],
+        flows: Callable[[str], Staged | None] = lambda _: None,
     ) -> None:
-        self._deps, self._pub, self._policy = deps, publisher, policy
+        self._deps, self._pub, self._policy, self._flows = deps, publisher, policy, flows
 
     def verdict(
         self, cmd: MessageSend, state: CustomerState, now: datetime
@@ -49,7 +51,8 @@ class SendGuard:
         """The pure rules' verdict on ``cmd``, and for a ``send`` the counters it must fit (to
         count with :meth:`PolicyCounters.admit_many`, then :meth:`admitted`). No I/O."""
         policy = self._policy()
-        verdict = send_time.check(policy, customer_view.at_send(state), cmd, now)
+        who = customer_view.at_send(state, self._flows, now, cmd.flow_id or "")
+        verdict = send_time.check(policy, who, cmd, now)
         if verdict.action != "send":
             return verdict, []
         return verdict, send_time.counters_for(policy, cmd)

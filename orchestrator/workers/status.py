@@ -20,9 +20,10 @@ from orchestrator.events import (
     parse_envelope,
 )
 from orchestrator.ledger.records import audit
+from orchestrator.settings import StatusSettings
 from orchestrator.state.message_status import Advance
 from orchestrator.state.protocols import EventPublisher
-from orchestrator.workers.base import BatchWorker, Record
+from orchestrator.workers.base import BatchWorker, Deps, Record
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,12 @@ class StatusWorker(BatchWorker):
 
     name: ClassVar[str] = "status"
     stage: ClassVar[str] = "status"
+
+    def __init__(
+        self, deps: Deps, publisher: EventPublisher, settings: StatusSettings | None = None
+    ) -> None:
+        super().__init__(deps, publisher)
+        self._settings = settings or StatusSettings()
 
     def topics(self) -> list[str]:
         """The status topic."""
@@ -112,7 +119,7 @@ class StatusWorker(BatchWorker):
             for event, (_, r), send in zip(envelopes, receipts, sends, strict=True)
             if send is None and not _is_late(event)
         ]
-        taken = await self._deps.store.park_receipts(parked)
+        taken = await self._deps.store.park_receipts(parked, self._settings.park_ttl_s)
         await hand_back(self._pub, self._deps.topics.status, taken)
 
     async def _forward(self, event_id: str, r: MessageStatus, send: dict[str, Any]) -> None:

@@ -73,7 +73,6 @@ async def drive(
     settings = Settings()
     ids = (f"cus_{seed}{i:07d}" for i in itertools.count())
     deps = Deps(
-        settings=settings,
         topics=Topics(),
         store=RedisStateStore(redis),
         metrics=Metrics(CollectorRegistry()),

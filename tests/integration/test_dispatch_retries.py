@@ -21,7 +21,7 @@ from orchestrator.events import AuditRecord, CloudEvent
 from orchestrator.metrics import Metrics
 from orchestrator.policy.spec import Policy
 from orchestrator.redis_client import RedisClient, make_redis
-from orchestrator.settings import DispatchSettings, Settings
+from orchestrator.settings import DispatchSettings
 from orchestrator.state.deferred import DeferredSends
 from orchestrator.state.policy_counters import PolicyCounters
 from orchestrator.state.store import RedisStateStore
@@ -89,7 +89,6 @@ class Rig:
         dispatch = DispatchSettings(attempts=attempts, backoff_s=backoff_s)
         metrics = Metrics(CollectorRegistry())
         self.deps = Deps(
-            settings=Settings(dispatch=dispatch),
             topics=Topics(),
             store=self.store,
             metrics=metrics,
@@ -104,6 +103,7 @@ class Rig:
             policy=Policy,
             counters=PolicyCounters(client),
             deferred=self.deferred,
+            settings=dispatch,
         )
         self.release = DeferredRelease(
             self.deferred,

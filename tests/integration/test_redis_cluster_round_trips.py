@@ -100,7 +100,6 @@ async def client(
 def deps(store: RedisStateStore) -> Deps:
     ids = iter(f"cus_{i:04d}" for i in range(10_000))
     return Deps(
-        settings=Settings(),
         topics=Topics(),
         store=store,
         metrics=Metrics(CollectorRegistry()),

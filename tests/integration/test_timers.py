@@ -21,7 +21,7 @@ from orchestrator.engine.model import CustomerState
 from orchestrator.engine.spec import Flow
 from orchestrator.metrics import Metrics
 from orchestrator.service import create_topics
-from orchestrator.settings import Settings
+from orchestrator.settings import SchedulerSettings, Settings
 from orchestrator.state.store import RedisStateStore
 from orchestrator.state.timers import RedisTimerStore, TimerSpec
 from orchestrator.topics import Topics
@@ -85,12 +85,11 @@ async def replica(
     await broker.connect()
     timers = RedisTimerStore(redis)
     scheduler = Scheduler(
-        settings, topics, timers, redis,
+        SchedulerSettings(**options), topics, timers, redis,
         Publisher(broker, topics, "/continuum/scheduler"),
         lambda: catalogue or Catalogue(()),
         clock or (lambda: datetime.now(UTC)),
         Metrics(CollectorRegistry()),
-        **options,
     )  # fmt: skip
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop)) if running else None
@@ -226,14 +225,14 @@ async def test_a_schedule_tick_reaches_the_matching_audience_once(
     states = [CustomerState("c_vip", tags=("vip",)), CustomerState("c_plain")]
     await RedisStateStore(redis).save_states(states)
     await redis.aclose()
-    grace = timedelta(seconds=20)
+    grace = 20.0  # seconds
     clock = FakeClock(datetime(2026, 11, 22, 11, 4, 30, tzinfo=UTC))
     # Coming up 30 s after the 11:04 tick, past the grace window: that tick is not backfilled.
-    async with replica(settings, topics, clock, catalogue, running=False, grace=grace) as late:
+    async with replica(settings, topics, clock, catalogue, running=False, grace_s=grace) as late:
         await late.scheduler.run_schedules()
     async with (
-        replica(settings, topics, clock, catalogue, grace=grace),
-        replica(settings, topics, clock, catalogue, grace=grace),
+        replica(settings, topics, clock, catalogue, grace_s=grace),
+        replica(settings, topics, clock, catalogue, grace_s=grace),
         TopicReader(settings, topics.customer) as reader,
     ):
         clock.now = datetime(2026, 11, 22, 11, 5, 10, tzinfo=UTC)

@@ -41,7 +41,6 @@ def bare_dispatcher(
 ) -> DispatcherWorker:
     """A dispatcher without Redis, publisher or counters: enough for ``_call`` and ``_attempt``."""
     deps = Deps(
-        settings=settings,
         topics=Topics(),
         store=cast(Any, None),
         metrics=Metrics(CollectorRegistry()),
@@ -58,4 +57,5 @@ def bare_dispatcher(
         policy=Policy,
         counters=none,
         deferred=deferred,
+        settings=settings.dispatch,
     )

@@ -72,7 +72,7 @@ def test_stage_seconds_times_each_record_not_a_share_of_the_batch() -> None:
         name, stage = "decision", "decision"
 
     metrics = Metrics(CollectorRegistry())
-    deps = Deps(None, None, None, metrics, None, None)  # type: ignore[arg-type]
+    deps = Deps(None, None, metrics, None, None)  # type: ignore[arg-type]
     worker = _Worker(deps, None)  # type: ignore[arg-type]
     started = time.perf_counter() - 0.2  # the batch began 0.2 s ago
     worker.observe([("sms", "ok")] * 4, started, 4)

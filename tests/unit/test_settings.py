@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from orchestrator.cli import main
 from orchestrator.commands import addresses
 from orchestrator.errors import ConfigError
-from orchestrator.settings import ENV_FILE, Settings, describe_error
+from orchestrator.settings import ENV_FILE, Settings, describe_error, unknown_variables
 
 
 def _error(**kwargs: object) -> str:
@@ -271,3 +271,31 @@ def test_phone_identity_is_shared_by_default_and_switchable(
     assert Settings().identity.share_phone_across_media is True
     monkeypatch.setenv("CONTINUUM_IDENTITY__SHARE_PHONE_ACROSS_MEDIA", "false")
     assert Settings().identity.share_phone_across_media is False
+
+
+def test_each_worker_has_its_own_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTINUUM_INBOUND__DEDUPE_TTL_S", "3600")
+    monkeypatch.setenv("CONTINUUM_STATUS__PARK_TTL_S", "600")
+    monkeypatch.setenv("CONTINUUM_SCHEDULER__TICK_S", "0.5")
+    s = Settings()
+    assert s.inbound.dedupe_ttl_s == 3600
+    assert s.status.park_ttl_s == 600
+    assert s.scheduler.tick_s == 0.5
+    assert (s.scheduler.limit, s.scheduler.grace_s) == (500, 120.0)
+
+
+def test_a_setting_that_moved_into_a_section_is_still_read_under_its_older_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONTINUUM_DEDUPE_TTL_S", "7200")
+    assert Settings().inbound.dedupe_ttl_s == 7200
+    assert unknown_variables({"CONTINUUM_DEDUPE_TTL_S": "7200"}) == []
+    monkeypatch.setenv("CONTINUUM_INBOUND__DEDUPE_TTL_S", "3600")
+    assert Settings().inbound.dedupe_ttl_s == 3600  # the section's own name wins
+
+
+def test_a_worker_section_is_checked_like_any_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTINUUM_DEDUPE_TTL_S", "5")
+    with pytest.raises(ValidationError) as err:
+        Settings()
+    assert "CONTINUUM_INBOUND__DEDUPE_TTL_S" in describe_error(err.value)

@@ -10,12 +10,14 @@ was last in one (``Customer.support_at``, from
 is open (active or suspended under another), else when the latest one started (the state keeps
 when a flow last started, not when it ended). Without that fact the rule says nothing.
 
-Decision time only: the dispatcher's state has no flow stages, so a marketing message decided
-before a support conversation opened still goes.
+At send time the dispatcher asks the same of the customer's current state, with the flows in
+force: a marketing message decided (or deferred by quiet hours) before a support conversation
+opened is blocked when it comes to be sent during it, or within ``within`` after it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from orchestrator.policy.rules.base import DecisionWalk, Ids, SendWalk, within
@@ -39,13 +41,22 @@ class SupportQuiet:
         if not within(seen, walk.now, spec.within):
             walk.find(self.name, True, f"no support conversation within {spec.within}")
             return None
-        if seen >= walk.now:
-            reason = "a support conversation is open"
-        else:
-            reason = f"a support conversation at {seen.isoformat()}, within {spec.within}"
+        reason = _reason(seen, walk.now, spec.within)
         walk.find(self.name, False, reason)
         return walk.block(self.name, reason)
 
     def at_send(self, walk: SendWalk) -> SendCheck | None:
-        """No send-time face: the dispatcher's state has no flow stages."""
-        return None
+        """Blocks a queued marketing message that would now land in or soon after a support
+        conversation."""
+        spec, seen = walk.policy.support_quiet, walk.who.support_at
+        if seen is None or walk.msg.purpose not in spec.purposes:
+            return None
+        if not within(seen, walk.now, spec.within):
+            return None
+        return walk.block(self.name, _reason(seen, walk.now, spec.within))
+
+
+def _reason(seen: datetime, now: datetime, window: timedelta) -> str:
+    if seen >= now:
+        return "a support conversation is open"
+    return f"a support conversation at {seen.isoformat()}, within {window}"

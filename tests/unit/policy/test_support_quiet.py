@@ -6,15 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from orchestrator.engine import spec
+from orchestrator.engine import customer_view, spec
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.customer_view import last_support
 from orchestrator.engine.decide import decide
 from orchestrator.engine.decisions import SendMessage
 from orchestrator.engine.model import Context, CustomerState, Run, message
 from orchestrator.flowtools.testing import DEFAULT_NOW
+from orchestrator.policy import send_time
 from orchestrator.policy.send_time import rule_label
 from orchestrator.policy.spec import Policy
+from tests.unit.sends import message_send
 
 NOW = DEFAULT_NOW
 POLICY = Policy.model_validate(
@@ -86,3 +88,45 @@ def test_marketing_long_after_a_support_conversation_goes() -> None:
     old = {"care": (NOW - timedelta(hours=5)).isoformat()}
     outcome = _decide(_state(flow_history=old))
     assert [d.text for d in outcome.decisions if isinstance(d, SendMessage)] == ["Sale!"]
+
+
+ALL_WITHOUT_CONSENT = {"marketing": "none", "transactional": "none"}
+
+
+def _queued(purpose: str = "marketing", flow_id: str = "promo") -> Any:
+    return message_send(purpose=purpose, flow_id=flow_id)
+
+
+def _at_send(state: CustomerState, cmd: Any, now: Any = NOW) -> Any:
+    who = customer_view.at_send(state, CATALOGUE.get, now, cmd.flow_id or "")
+    return send_time.check(SEND_POLICY, who, cmd, now)
+
+
+SEND_POLICY = POLICY.model_copy(
+    update={"consent": POLICY.consent.model_copy(update={"require": ALL_WITHOUT_CONSENT})}
+)
+
+
+def test_at_send_a_marketing_message_waiting_into_a_support_conversation_is_blocked() -> None:
+    verdict = _at_send(_state(run=_run("care")), _queued())
+    assert (verdict.action, verdict.rule) == ("block", "support_quiet")
+    assert verdict.reason == "a support conversation is open"
+    recent = {"care": (NOW - timedelta(hours=3)).isoformat()}
+    verdict = _at_send(_state(flow_history=recent), _queued())
+    assert (verdict.action, verdict.rule) == ("block", "support_quiet")
+    assert "within 4:00:00" in verdict.reason
+
+
+def test_at_send_what_is_not_held_still_goes() -> None:
+    old = {"care": (NOW - timedelta(hours=5)).isoformat()}
+    assert _at_send(_state(flow_history=old), _queued()).action == "send"
+    assert _at_send(_state(run=_run("care")), _queued(purpose="transactional")).action == "send"
+    # the support flow's own offer is its owner's call
+    assert _at_send(_state(run=_run("care")), _queued(flow_id="care")).action == "send"
+
+
+def test_at_send_without_the_flows_the_rule_says_nothing() -> None:
+    cmd = _queued()
+    who = customer_view.at_send(_state(run=_run("care")))
+    assert who.support_at is None
+    assert send_time.check(POLICY, who, cmd, NOW).action == "send"

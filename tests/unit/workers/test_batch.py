@@ -13,7 +13,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from orchestrator.errors import BadRecord, ShuttingDown
 from orchestrator.events import AuditRecord, CloudEvent
 from orchestrator.metrics import Metrics
-from orchestrator.settings import Settings
 from orchestrator.state.store import RedisStateStore
 from orchestrator.topics import Topics
 from orchestrator.workers.base import BatchWorker, Deps, Record
@@ -170,7 +169,6 @@ class RejectingWorker(BatchWorker):
 async def test_one_dead_letter_per_position_is_published_when_a_batch_is_isolated() -> None:
     pub = RecordingPublisher()
     deps = Deps(
-        settings=Settings(),
         topics=Topics(),
         store=cast(RedisStateStore, None),
         metrics=Metrics(CollectorRegistry()),

@@ -13,7 +13,6 @@ from orchestrator.engine.model import CustomerState
 from orchestrator.events import MESSAGE_STATUS, SCHEDULE_FIRED, TIMER_FIRED, CloudEvent
 from orchestrator.executor import Executor
 from orchestrator.metrics import Metrics
-from orchestrator.settings import Settings
 from orchestrator.state.store import MAX_REDIRECTS
 from orchestrator.topics import Topics
 from orchestrator.workers.base import Deps
@@ -63,7 +62,6 @@ class KeyedPublisher(RecordingPublisher):
 def worker(store: FakeStore) -> tuple[DecisionWorker, KeyedPublisher, Metrics]:
     pub, metrics = KeyedPublisher(), Metrics(CollectorRegistry())
     deps = Deps(
-        settings=Settings(),
         topics=TOPICS,
         store=cast(Any, store),
         metrics=metrics,
