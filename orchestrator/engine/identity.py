@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.engine.decisions import Note
+from orchestrator.engine.handling import Handling
 from orchestrator.engine.model import CustomerState, Event
-from orchestrator.engine.session import Session
 
 LINK = "identity.link"
 MERGED = "identity.merged"
@@ -39,7 +39,7 @@ def is_system(event: Event) -> bool:
     return event.kind == "event" and event.name in SYSTEM_EVENTS
 
 
-def handle(s: Session) -> bool:
+def handle(s: Handling) -> bool:
     """Apply a system identity event; ``False`` when the event is not one."""
     event = s.event
     if not is_system(event):
@@ -51,7 +51,7 @@ def handle(s: Session) -> bool:
     return True
 
 
-def _link(s: Session, data: Mapping[str, Any]) -> None:
+def _link(s: Handling, data: Mapping[str, Any]) -> None:
     merged = data.get("merged")
     if isinstance(merged, Mapping):
         other = CustomerState.from_dict(merged)
@@ -63,7 +63,7 @@ def _link(s: Session, data: Mapping[str, Any]) -> None:
         s.notes.append(Note("identity_linked", f"{channel}:{address}"))
 
 
-def _merged_away(s: Session, survivor: str) -> None:
+def _merged_away(s: Handling, survivor: str) -> None:
     for run in (s.state.run, s.state.suspended):
         if run is not None:
             s.end_run(run, None)  # cancels its timers, the run's expiry included

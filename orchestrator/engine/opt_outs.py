@@ -16,10 +16,10 @@ from orchestrator.policy import keywords
 from orchestrator.policy.keywords import OptChange
 
 if TYPE_CHECKING:
-    from orchestrator.engine.session import Session
+    from orchestrator.engine.handling import Handling
 
 
-def handle(s: Session) -> bool:
+def handle(s: Handling) -> bool:
     """Apply the opt-out or opt-in an event asks for; say whether it asked for one."""
     ev, policy, st = s.event, s.catalogue.policy, s.state
     if not ev.channel:
@@ -37,7 +37,7 @@ def handle(s: Session) -> bool:
     return True
 
 
-def _apply(s: Session, change: OptChange) -> None:
+def _apply(s: Handling, change: OptChange) -> None:
     if change.ends_runs:
         for run in (s.state.run, s.state.suspended):
             if run is not None:

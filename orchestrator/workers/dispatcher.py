@@ -59,6 +59,7 @@ from typing import Any, ClassVar
 
 from channels.base import ChannelAdapter, SendResult
 from channels.errors import ContactStopped, OutcomeUnknown, SendError, Throttled
+from orchestrator.engine.customer_view import Staged
 from orchestrator.errors import BadRecord, ShuttingDown
 from orchestrator.events import (
     MESSAGE_SEND,
@@ -75,7 +76,6 @@ from orchestrator.infra import unavailable
 from orchestrator.ledger.records import audit
 from orchestrator.media import MEDIA
 from orchestrator.policy.send_time import Counter, SendCheck
-from orchestrator.engine.customer_view import Staged
 from orchestrator.policy.spec import Policy
 from orchestrator.settings import DispatchSettings
 from orchestrator.state.deferred import DeferredSend, queue_deferrals
