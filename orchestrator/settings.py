@@ -233,7 +233,23 @@ class DispatchSettings(_Section):
     """How the dispatcher retries providers."""
 
     attempts: int = Field(3, ge=1, le=20, description="tries of a retryable send before failing")
-    backoff_s: float = Field(0.2, ge=0, le=60, description="first retry delay, doubled each try")
+    backoff_s: float = Field(
+        0.2, ge=0, le=60, description="first retry's longest delay, doubled each try"
+    )
+    backoff_max_s: float = Field(
+        30.0, ge=0, le=3600, description="the longest delay between two tries (before jitter)"
+    )
+    jitter: bool = Field(
+        True,
+        description="each delay is drawn between 0 and its longest (full jitter), so "
+        "dispatchers that failed together do not retry together; false: the longest",
+    )
+    retry_after_max_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="a provider's Retry-After is honoured as the least delay, up to this",
+    )
     timeout_s: float = Field(10.0, gt=0, le=120, description="HTTP timeout of one provider call")
     concurrency: int = Field(
         32, ge=1, le=1024, description="provider calls in flight at once; also the HTTP pool size"

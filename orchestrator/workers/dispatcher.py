@@ -36,10 +36,13 @@ Sends run concurrently across customers, at most ``dispatch.concurrency`` at onc
 HTTP pool keeps that many connections alive: ``channels._http.pool_limits``), and each
 customer's messages go in order. A retryable failure (could not connect, 5xx, 429; not an
 unknown outcome) does not hold the batch: the claim is released and the original record goes to
-the deferred queue, due after ``dispatch.backoff_s`` doubled per attempt (a 429's
-``Retry-After`` honoured up to 30 s), carrying the attempt number in the CloudEvent extension
-attribute ``dispatchattempt``; the release loop puts it back on its topic and the next attempt
-runs the whole send-time policy again. After ``dispatch.attempts`` attempts it is ``failed``.
+the deferred queue, due after a delay with full jitter under ``dispatch.backoff_s`` doubled per
+attempt (at most ``dispatch.backoff_max_s``; a 429's ``Retry-After`` honoured as the least delay
+up to ``dispatch.retry_after_max_s``: :mod:`orchestrator.delivery.backoff`), with a
+``provider_attempt`` ledger row (the attempt, the error, the next due time), carrying the
+attempt number in the CloudEvent extension attribute ``dispatchattempt``; the release loop puts
+it back on its topic and the next attempt runs the whole send-time policy again. After
+``dispatch.attempts`` attempts it is ``failed`` (a ``provider_failed`` row).
 A retried message may so go after a later message of the same customer.
 
 On stop, no new send is started (their claims are released, so the next owner sends them);
@@ -50,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -59,6 +63,7 @@ from typing import Any, ClassVar
 
 from channels.base import ChannelAdapter, SendResult
 from channels.errors import ContactStopped, OutcomeUnknown, SendError, Throttled
+from orchestrator.delivery.backoff import Draw, no_jitter, retry_delay
 from orchestrator.engine.customer_view import Staged
 from orchestrator.errors import BadRecord, ShuttingDown
 from orchestrator.events import (
@@ -92,8 +97,6 @@ log = logging.getLogger(__name__)
 ATTEMPT = "dispatchattempt"
 """The CloudEvent extension attribute of a retried ``message.send``: its attempt number (the
 first attempt has none)."""
-RETRY_AFTER_MAX_S = 30.0
-
 _STEPS = {
     "accepted": "provider_accepted",
     "rejected": "provider_rejected",
@@ -133,9 +136,11 @@ class DispatcherWorker(BatchWorker):
         deferred: DeferredQueue,
         settings: DispatchSettings | None = None,
         flows: Callable[[str], Staged | None] = lambda _: None,
+        draw: Draw = random.uniform,
     ) -> None:
         super().__init__(deps, publisher)
         self._settings = settings or DispatchSettings()
+        self._draw = draw
         self._outcomes = Outcomes(deps.store, publisher, deferred=deferred.added)
         self._adapters = adapters
         self._callbacks = status_callbacks
@@ -380,9 +385,15 @@ class DispatcherWorker(BatchWorker):
     def _retry(self, s: _Send, exc: SendError, ext_code: str | None) -> tuple[_Send, Outcome, str]:
         """Release the claim and defer the original record to the next attempt's due time."""
         settings = self._settings
-        pause = settings.backoff_s * 2 ** (s.attempt - 1)
-        if isinstance(exc, Throttled) and exc.retry_after:
-            pause = max(pause, min(exc.retry_after, RETRY_AFTER_MAX_S))
+        retry_after = exc.retry_after if isinstance(exc, Throttled) else None
+        pause = retry_delay(
+            s.attempt,
+            settings.backoff_s,
+            settings.backoff_max_s,
+            retry_after,
+            self._draw if settings.jitter else no_jitter,
+            settings.retry_after_max_s,
+        )
         now = self._deps.clock()
         due = now + timedelta(seconds=pause)
         value = dumps({**present(s.event), ATTEMPT: s.attempt + 1}).decode()
@@ -391,8 +402,10 @@ class DispatcherWorker(BatchWorker):
         detail: dict[str, Any] = {"attempt": s.attempt, "next_due": due.isoformat()}
         if ext_code:
             detail["provider_error_code"] = ext_code
+        if retry_after:
+            detail["retry_after_s"] = retry_after
         row = audit(
-            "provider_failed",
+            "provider_attempt",
             exc.code,
             identity=(cmd.message_id, str(s.attempt)),
             at=now,

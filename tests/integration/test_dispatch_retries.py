@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from channels.base import OutboundMessage, SendResult
 from channels.errors import ConnectionFailed, Throttled
+from orchestrator.delivery.backoff import no_jitter
 from orchestrator.events import AuditRecord, CloudEvent
 from orchestrator.metrics import Metrics
 from orchestrator.policy.spec import Policy
@@ -86,7 +87,7 @@ class Rig:
         self.client, self.adapter, self.clock = client, adapter, Clock()
         self.store, self.deferred = RedisStateStore(client), DeferredSends(client)
         self.pub, self.released = AuditingPublisher(), RecordingPublisher()
-        dispatch = DispatchSettings(attempts=attempts, backoff_s=backoff_s)
+        dispatch = DispatchSettings(attempts=attempts, backoff_s=backoff_s, backoff_max_s=3600)
         metrics = Metrics(CollectorRegistry())
         self.deps = Deps(
             topics=Topics(),
@@ -104,6 +105,7 @@ class Rig:
             counters=PolicyCounters(client),
             deferred=self.deferred,
             settings=dispatch,
+            draw=no_jitter,  # the longest delay: the plain doubling
         )
         self.release = DeferredRelease(
             self.deferred,
@@ -167,7 +169,7 @@ async def test_a_retryable_failure_commits_the_batch_with_the_retry_scheduled(
     assert retry.due == NOW + timedelta(seconds=BACKOFF_S)
     assert orjson.loads(retry.value)[ATTEMPT] == 2
     [failed] = r.pub.audits
-    assert (failed.step, failed.outcome) == ("provider_failed", "connection_failed")
+    assert (failed.step, failed.outcome) == ("provider_attempt", "connection_failed")
     assert failed.detail == {"attempt": 1, "next_due": retry.due.isoformat()}
 
 
@@ -184,7 +186,7 @@ async def test_the_released_retry_is_sent_and_recorded_once_as_accepted(
 
     assert r.adapter.calls == 2
     assert await ledger_state(client, "msg_r1") == "accepted"
-    assert r.steps() == [("provider_failed", "connection_failed"), ("provider_accepted", "queued")]
+    assert r.steps() == [("provider_attempt", "connection_failed"), ("provider_accepted", "queued")]
     assert await r.deferred.pending() == []
 
 
@@ -203,7 +205,9 @@ async def test_after_the_last_attempt_the_send_is_failed_and_no_retry_is_schedul
     assert r.adapter.calls == 3
     assert await ledger_state(client, "msg_r1") == "failed"
     assert await r.deferred.pending() == []
-    assert r.steps() == [("provider_failed", "connection_failed")] * 3
+    assert r.steps() == [("provider_attempt", "connection_failed")] * 2 + [
+        ("provider_failed", "connection_failed")
+    ]
     assert [a.detail for a in r.pub.audits] == [
         {"attempt": 1, "next_due": first_due.isoformat()},
         {"attempt": 2, "next_due": second_due.isoformat()},

@@ -1,0 +1,1 @@
+"""Pure delivery logic: no I/O."""
