@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
 from channels._http import pool_limits
+from channels.aiohttp_transport import AiohttpTransport
 from channels.sandbox.app import create_sandbox_app
 from channels.sandbox.config import SandboxConfig
 from orchestrator.api.app import ApiDeps, create_app
@@ -156,8 +157,9 @@ class Service:
         self.ledger = LedgerStore(self._pool)
         await self.ledger.migrate()
         await create_topics(s, self.topics)
-        self._http = httpx.AsyncClient(
-            timeout=s.dispatch.timeout_s, limits=pool_limits(s.dispatch.concurrency)
+        self._http = httpx.AsyncClient(  # adapters speak httpx; aiohttp's pool carries it
+            timeout=s.dispatch.timeout_s,
+            transport=AiohttpTransport(pool_limits(s.dispatch.concurrency)),
         )
         if self._want_sandbox and s.sandbox.enabled:
             await self._start_sandbox()

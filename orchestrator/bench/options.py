@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-SCENARIOS: tuple[str, ...] = ("limits", "pipeline", "e2e", "latency")
+SCENARIOS: tuple[str, ...] = ("limits", "pipeline", "e2e", "latency", "dispatch")
 """Every scenario, in run order (`--scenario`); cost and correctness come with each."""
 
 
@@ -20,6 +20,10 @@ class BenchOptions:
     e2e_messages: int = 20_000
     rate: int = 2_000
     seconds: float = 60.0
+    dispatch_messages: int = 50_000
+    """The dispatch scenario's burst: ``message.send`` commands produced at once."""
+    dispatch_rate: int = 500
+    """The dispatch scenario's paced phases (clean, then faulted): commands per second."""
     timeout_s: float = 1_800.0
     out_dir: Path = Path(".")
     work: Path = Path(".continuum/bench")
@@ -37,5 +41,7 @@ class BenchOptions:
             e2e_messages=300,
             rate=20,  # under today's end-to-end rate, so the latency is not a growing queue
             seconds=10.0,
+            dispatch_messages=3_000,
+            dispatch_rate=100,
             timeout_s=min(self.timeout_s, 180.0),
         )

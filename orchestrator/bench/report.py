@@ -40,6 +40,16 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "p99_ms",
         "max_ms",
     ),
+    "dispatch": (
+        "processes",
+        "messages",
+        "sends_s",
+        "sends_s_per_process",
+        "clean_p99_ms",
+        "faulted_ok_p99_ms",
+        "retry_added_p99_ms",
+        "retried",
+    ),
 }
 """The fields each scenario reports (``bench.json`` has every one, ``null`` when unmeasured)."""
 

@@ -76,6 +76,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit-records", type=count, help="passthrough records (default 200000)")
     p.add_argument("--rate", type=count, help="latency: offered msg/s (default 2000)")
     p.add_argument("--seconds", type=seconds, help="latency: how long to offer (default 60)")
+    p.add_argument(
+        "--dispatch-messages", type=count, help="dispatch: commands in the burst (default 50000)"
+    )
+    p.add_argument("--dispatch-rate", type=count, help="dispatch: paced commands/s (default 500)")
     p.add_argument("--timeout", type=seconds, help="longest wait per scenario (default 1800)")
     p.add_argument(
         "--out", type=Path, default=Path("."), help="folder for bench.json and latency.png"
@@ -96,6 +100,8 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         "rate": args.rate,
         "seconds": args.seconds,
         "timeout_s": args.timeout,
+        "dispatch_messages": args.dispatch_messages,
+        "dispatch_rate": args.dispatch_rate,
     }
     changes = {k: v for k, v in given.items() if v is not None}
     changes["progress"] = not args.no_progress

@@ -1,0 +1,158 @@
+"""The aiohttp transport under httpx, against real loopback sockets: answers arrive as httpx
+gives them, and each failure keeps its meaning (not sent, or outcome unknown)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+
+from channels._http import pool_limits, transport_error
+from channels.aiohttp_transport import AiohttpTransport
+from channels.errors import ConnectionFailed, OutcomeUnknown
+from orchestrator.servers import free_port
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    return head, await reader.readexactly(length) if length else b""
+
+
+async def serve(handler: Handler) -> AsyncIterator[str]:
+    """A loopback server running ``handler`` per connection, which it always closes."""
+
+    async def closing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handler(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(closing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def client_for(url: str, timeout: float = 2.0) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=url, transport=AiohttpTransport(pool_limits(4)), timeout=timeout
+    )
+
+
+@pytest.fixture
+async def echo() -> AsyncIterator[str]:
+    """Answers each request with its method, body and headers, gzipped; keeps the connection."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, body = await _read_request(reader)
+            payload = gzip.compress(head.split(b"\r\n", 1)[0] + b"\n" + body + b"\n" + head)
+            writer.write(
+                b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\n"
+                b"Content-Encoding: gzip\r\nX-Twice: a\r\nX-Twice: b\r\n"
+                + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+                + payload
+            )
+            await writer.drain()
+
+    async for url in serve(handle):
+        yield url
+
+
+async def test_an_answer_arrives_decoded_with_every_header(echo: str) -> None:
+    async with await client_for(echo) as http:
+        resp = await http.post("/Messages.json", data={"To": "+15550001", "Body": "hi"})
+    assert resp.status_code == 201
+    assert resp.headers.get_list("x-twice") == ["a", "b"]
+    first, body, *head = resp.text.split("\n")
+    assert first == "POST /Messages.json HTTP/1.1"
+    assert body == "To=%2B15550001&Body=hi"
+    sent = "\n".join(head).lower()
+    assert "content-type: application/x-www-form-urlencoded" in sent
+    assert sent.count("content-length:") == 1
+
+
+async def test_connections_are_kept_and_reused(echo: str) -> None:
+    async with await client_for(echo) as http:
+        answers = await asyncio.gather(*(http.get(f"/{i}") for i in range(20)))
+    assert [r.status_code for r in answers] == [201] * 20
+
+
+async def test_a_refused_connection_is_not_sent() -> None:
+    async with await client_for(f"http://127.0.0.1:{free_port()}") as http:
+        with pytest.raises(httpx.ConnectError) as caught:
+            await http.post("/", content=b"x")
+    assert isinstance(transport_error(caught.value), ConnectionFailed)
+
+
+async def test_no_answer_in_time_is_an_unknown_outcome() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        await reader.read()  # holds the connection, answers nothing
+
+    async for url in serve(silent):
+        async with await client_for(url, timeout=0.3) as http:
+            with pytest.raises(httpx.ReadTimeout) as caught:
+                await http.post("/", content=b"x")
+    assert isinstance(transport_error(caught.value), OutcomeUnknown)
+
+
+async def test_a_connection_dropped_after_the_request_is_an_unknown_outcome() -> None:
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+
+    async for url in serve(drop):
+        async with await client_for(url) as http:
+            with pytest.raises(httpx.TransportError) as caught:
+                await http.post("/", content=b"x")
+    assert not isinstance(caught.value, httpx.ConnectError | httpx.ConnectTimeout)
+    assert isinstance(transport_error(caught.value), OutcomeUnknown)
+
+
+async def test_a_broken_answer_is_an_unknown_outcome() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+
+    async for url in serve(garbage):
+        async with await client_for(url) as http:
+            with pytest.raises(httpx.TransportError) as caught:
+                await http.post("/", content=b"x")
+    assert isinstance(transport_error(caught.value), OutcomeUnknown)
+
+
+async def test_a_short_body_is_an_unknown_outcome() -> None:
+    async def short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"sid":')
+        await writer.drain()
+
+    async for url in serve(short):
+        async with await client_for(url) as http:
+            with pytest.raises(httpx.TransportError) as caught:
+                await http.post("/", content=b"x")
+    assert isinstance(transport_error(caught.value), OutcomeUnknown)
+
+
+async def test_the_transport_opens_again_after_it_is_closed(echo: str) -> None:
+    transport = AiohttpTransport()
+    async with httpx.AsyncClient(base_url=echo, transport=transport) as http:
+        assert (await http.get("/")).status_code == 201
+    async with httpx.AsyncClient(base_url=echo, transport=transport) as http:
+        assert (await http.get("/")).status_code == 201
