@@ -45,6 +45,13 @@ it back on its topic and the next attempt runs the whole send-time policy again.
 ``dispatch.attempts`` attempts it is ``failed`` (a ``provider_failed`` row).
 A retried message may so go after a later message of the same customer.
 
+Each medium's providers form a failover chain (``chains``), each with a circuit breaker shared
+in Redis: read in round trip 1, recorded in the settle (:mod:`orchestrator.workers.breakers`).
+A send goes by the first provider whose breaker lets it through; a known failure (could not
+connect, 5xx, 429) moves it at once to the next (a ``provider_failover`` row); while every
+breaker is open it waits in the deferred queue, no attempt used
+(:mod:`orchestrator.delivery.failover`, :mod:`orchestrator.workers.failover`; docs/delivery.md).
+
 On stop, no new send is started (their claims are released, so the next owner sends them);
 sends in flight get the runner's grace period to finish and be recorded.
 """
