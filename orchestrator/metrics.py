@@ -73,6 +73,25 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
+        self.breaker_state = Gauge(
+            "continuum_provider_breaker_state",
+            "Each provider's circuit breaker as this process last saw it: 0 closed, "
+            "1 half-open, 2 open.",
+            ["provider"],
+            registry=registry,
+        )
+        self.breaker_transitions_total = Counter(
+            "continuum_provider_breaker_transitions_total",
+            "Circuit breaker transitions this process made, by provider and new state.",
+            ["provider", "to"],
+            registry=registry,
+        )
+        self.failovers_total = Counter(
+            "continuum_failovers_total",
+            "Sends moved from one provider to the next after a known failure.",
+            ["from", "to"],
+            registry=registry,
+        )
         self.webhook_total = Counter(
             "continuum_webhook_total",
             "Provider webhook requests, by route and outcome.",

@@ -253,7 +253,8 @@ class Service:
             case "events":
                 return EventsWorker(deps, publisher)
             case "dispatcher":
-                adapters = primaries(build_adapters(self.settings, self._http, redis=self._redis))
+                chains = build_adapters(self.settings, self._http, redis=self._redis)
+                adapters = primaries(chains)
                 callbacks = status_callbacks(self.settings)
                 deferred = DeferredSends(self._redis)
                 release = self._publisher(self._scheduler_broker, "/continuum/release")
@@ -270,6 +271,8 @@ class Service:
                     deferred=deferred,
                     settings=self.settings.dispatch,
                     flows=lambda flow_id: self._in_force().get(flow_id),
+                    chains=chains,
+                    breakers=self.settings.breaker,
                 )
             case "status":
                 return StatusWorker(deps, publisher, self.settings.status)

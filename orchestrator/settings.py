@@ -256,6 +256,30 @@ class DispatchSettings(_Section):
     )
 
 
+class BreakerSettings(_Section):
+    """When a provider's circuit breaker opens, and how it recovers
+    (:mod:`orchestrator.delivery.breaker`)."""
+
+    window_s: float = Field(
+        60.0, gt=0, le=3600, description="the window over which the error rate is counted"
+    )
+    min_calls: int = Field(
+        20, ge=1, le=100_000, description="calls in the window before its error rate counts"
+    )
+    error_rate: float = Field(
+        0.5, gt=0, le=1, description="the share of failed calls in the window that opens it"
+    )
+    consecutive_failures: int = Field(
+        5, ge=1, le=10_000, description="connection failures in a row that open it"
+    )
+    cool_down_s: float = Field(
+        30.0, gt=0, le=3600, description="how long it stays open before probes may go"
+    )
+    probes: int = Field(
+        1, ge=1, le=100, description="sends let through while half-open, before one answers"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of a Continuum process."""
 
@@ -300,6 +324,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     status: StatusSettings = StatusSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    breaker: BreakerSettings = BreakerSettings()
     identity: IdentitySettings = IdentitySettings()
     channels: dict[Medium, tuple[str, ...]] = Field(
         default_factory=lambda: {m: DEFAULT_CHANNELS.get(m, ()) for m in MEDIA},

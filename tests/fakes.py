@@ -25,17 +25,19 @@ from typing import Any, ClassVar, cast
 
 from channels.base import OutboundMessage, SendResult
 from channels.errors import SendError
+from orchestrator.delivery import breaker
 from orchestrator.doorbell import Doorbell
 from orchestrator.engine.model import CustomerState
 from orchestrator.events import AuditRecord, CloudEvent
 from orchestrator.policy.send_time import Counter
-from orchestrator.state import keys
+from orchestrator.settings import BreakerSettings
+from orchestrator.state import breakers, keys
 from orchestrator.state.codec import dump_state, load_entry, load_state
 from orchestrator.state.deferred import DeferredSend, queue_deferrals
 from orchestrator.state.due_queue import ms
 from orchestrator.state.message_status import RANK, Advance
 from orchestrator.state.policy_counters import ADMITTED, Admission, counter_key
-from orchestrator.state.protocols import EventPublisher
+from orchestrator.state.protocols import EventPublisher, Rider
 from orchestrator.state.store import (
     MAX_REDIRECTS,
     PARKED_TAKE,
@@ -201,6 +203,33 @@ class FakeDeferredSends(FakeDueQueue):
         return sorted(sends, key=lambda s: (s.due, s.message_id))
 
 
+class FakeBreakers:
+    """The breakers' scripts (:mod:`orchestrator.state.breakers`), answered by the pure state
+    machine they mirror (:mod:`orchestrator.delivery.breaker`), per breaker key."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, breaker.Breaker] = {}
+
+    def run(self, script: str, key: str, args: Sequence[Any]) -> list[Any]:
+        """One script's answer, as Redis gives it."""
+        b = self.states.get(key, breaker.Breaker())
+        now = int(args[0])
+        if script == breakers.VIEW:
+            cool = BreakerSettings(cool_down_s=int(args[2]) / 1000, probes=int(args[3]))
+            b, slots, moved = breaker.view(b, now, int(args[1]), cool)
+            self.states[key] = b
+            return [b.state.encode(), str(b.since_ms).encode(), slots, int(bool(moved))]
+        rules = BreakerSettings(
+            window_s=int(args[1]) / 1000,
+            min_calls=int(args[2]),
+            error_rate=float(args[3]),
+            consecutive_failures=int(args[4]),
+        )
+        b, moved = breaker.record(b, [str(r) for r in args[5:]], now, rules)  # type: ignore[misc]
+        self.states[key] = b
+        return [b.state.encode(), *(m.encode() for m in moved)]
+
+
 class FakePipeline:
     """The commands the ``queue_*`` helpers of ``state/`` put on a pipeline, run in order on
     :meth:`execute` against a :class:`FakeStateStore` (``set``, ``delete``, the deferred
@@ -264,6 +293,9 @@ class FakePipeline:
 
     def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> None:
         names, args = keys_and_args[:numkeys], keys_and_args[numkeys:]
+        if script in (breakers.VIEW, breakers.RECORD):
+            self.call(lambda: self._store.breakers.run(script, str(names[0]), args))
+            return
         if tuple(names[:1]) != (keys.deferred_due_key(),):
             raise NotImplementedError(f"FakePipeline.eval on {names!r}")
         triples = [(str(args[i]), int(args[i + 1]), args[i + 2]) for i in range(0, len(args), 3)]
@@ -307,6 +339,7 @@ class FakeStateStore:
     merged: dict[str, str] = field(default_factory=dict)  # merged-away id -> survivor
     strings: dict[str, bytes] = field(default_factory=dict)  # send ledger and provider ids
     statuses: dict[str, set[str]] = field(default_factory=dict)  # message id -> statuses had
+    breakers: FakeBreakers = field(default_factory=lambda: FakeBreakers())
     round_trips: int = 0
 
     def identity_keys(self, channel: str, address: str) -> list[str]:
@@ -414,7 +447,14 @@ class FakeStateStore:
 
     # -- customer state --------------------------------------------------------------------
 
-    async def load_states(self, customer_ids: Sequence[str]) -> dict[str, CustomerState]:
+    async def load_states(
+        self, customer_ids: Sequence[str], *, rider: Rider | None = None
+    ) -> dict[str, CustomerState]:
+        if rider is not None:  # its commands and the states: one round trip
+            async with self.pipeline() as pipe:
+                rider.queue(pipe)
+                rider.read(await pipe.execute())
+            self.round_trips -= not customer_ids
         if customer_ids:
             self.round_trips += 1
         return {cid: self.state(cid) for cid in dict.fromkeys(customer_ids)}
@@ -453,15 +493,21 @@ class FakeStateStore:
         *,
         released: Sequence[str] = (),
         deferred: Sequence[DeferredSend] = (),
+        rider: Rider | None = None,
     ) -> list[bytes]:
-        if not sends and not released and not deferred:
+        if not sends and not released and not deferred and rider is None:
             return []
         async with self.pipeline() as pipe:
+            if rider is not None:
+                rider.queue(pipe)
+            riding = len(pipe)
             queue_deferrals(pipe, deferred)
             queue_releases(pipe, released)
             queue_finishes(pipe, sends)
             taking = queue_take_parked(pipe, sends)
             answers = await pipe.execute()
+        if rider is not None:
+            rider.read(answers[:riding])
         return [raw for taken in answers[len(answers) - taking :] for raw in taken or ()]
 
     async def park_receipts(

@@ -51,6 +51,12 @@ def external_id_key(provider: str, external_id: str) -> str:
     return f"ct:ext:{provider}:{external_id}"
 
 
+def breaker_key(provider: str) -> str:
+    """Hash of one provider's circuit breaker (``provider``: a ``channel_type``), shared by
+    every dispatcher (:mod:`orchestrator.state.breakers`)."""
+    return f"ct:breaker:{{{provider}}}"
+
+
 def parked_receipts_key(provider: str, external_id: str) -> str:
     """Receipts that came before the send they are about was recorded (a list of raw events)."""
     return f"ct:rcpt:{provider}:{external_id}"

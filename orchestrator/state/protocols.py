@@ -36,6 +36,19 @@ from orchestrator.state.store import FinishedSend, Resolution
 from orchestrator.state.timers import TimerSpec
 
 
+class Rider(Protocol):
+    """Commands that ride in another operation's pipeline, so they cost no round trip of their
+    own (the breakers' reads and records in the dispatcher's load and settle)."""
+
+    def queue(self, pipe: Any) -> None:
+        """Queue the commands on ``pipe`` (before the operation's own)."""
+        ...
+
+    def read(self, raw: Sequence[Any]) -> None:
+        """Take the answers to the commands :meth:`queue` queued, in order."""
+        ...
+
+
 class StateStore(Protocol):
     """Customers, identities, dedupe markers, the send ledger and message statuses."""
 
@@ -70,8 +83,11 @@ class StateStore(Protocol):
         """Each id's survivor at the end of its chain of merges (itself if not merged)."""
         ...
 
-    async def load_states(self, customer_ids: Sequence[str]) -> dict[str, CustomerState]:
-        """Every customer's state; a new customer gets an empty one."""
+    async def load_states(
+        self, customer_ids: Sequence[str], *, rider: Rider | None = None
+    ) -> dict[str, CustomerState]:
+        """Every customer's state; a new customer gets an empty one. ``rider``'s commands go
+        in the same round trip."""
         ...
 
     async def save_states(
@@ -90,9 +106,11 @@ class StateStore(Protocol):
         *,
         released: Sequence[str] = (),
         deferred: Sequence[DeferredSend] = (),
+        rider: Rider | None = None,
     ) -> list[bytes]:
         """Record send results, release claims and defer retries, in one round trip; give back
-        the receipts parked for these sends (they came before the sends were recorded)."""
+        the receipts parked for these sends (they came before the sends were recorded).
+        ``rider``'s commands go in the same round trip."""
         ...
 
     async def park_receipts(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import RedisCluster
 
@@ -29,6 +29,9 @@ from orchestrator.state.deferred import DeferredSend, queue_deferrals
 from orchestrator.state.due_queue import queue_put, queue_remove
 from orchestrator.state.message_status import Advance, advance
 from orchestrator.state.timers import TimerSpec
+
+if TYPE_CHECKING:
+    from orchestrator.state.protocols import Rider
 
 SEND_LEDGER_TTL_S = 30 * 24 * 3600
 MAX_REDIRECTS = 8
@@ -231,16 +234,25 @@ class RedisStateStore:
 
     # -- customer state --------------------------------------------------------------------
 
-    async def load_states(self, customer_ids: Sequence[str]) -> dict[str, CustomerState]:
-        """Every customer's state in one round trip; a new customer gets an empty state."""
+    async def load_states(
+        self, customer_ids: Sequence[str], *, rider: Rider | None = None
+    ) -> dict[str, CustomerState]:
+        """Every customer's state in one round trip; a new customer gets an empty state.
+        ``rider``'s commands go first in the same pipeline."""
         unique = list(dict.fromkeys(customer_ids))
-        if not unique:
+        if not unique and rider is None:
             return {}
         async with self._redis.pipeline(transaction=False) as pipe:
+            if rider is not None:
+                rider.queue(pipe)
+            riding = len(pipe)
             for cid in unique:
                 pipe.get(keys.customer_key(cid))
-            raw = await pipe.execute()
-        return {cid: load_state(cid, doc) for cid, doc in zip(unique, raw, strict=True)}
+            raw = await pipe.execute() if len(pipe) else []
+        if rider is not None:
+            rider.read(raw[:riding])
+        docs = raw[riding:]
+        return {cid: load_state(cid, doc) for cid, doc in zip(unique, docs, strict=True)}
 
     async def save_states(
         self,
@@ -334,18 +346,25 @@ class RedisStateStore:
         *,
         released: Sequence[str] = (),
         deferred: Sequence[DeferredSend] = (),
+        rider: Rider | None = None,
     ) -> list[bytes]:
         """The end of a dispatcher batch in one round trip: sends to put back in the deferred
         queue (atomically, one script on ``{deferred}``), claims to release, results to record;
-        give back the receipts that came before their send was recorded (raw events), taken."""
-        if not sends and not released and not deferred:
+        give back the receipts that came before their send was recorded (raw events), taken.
+        ``rider``'s commands go first in the same pipeline."""
+        if not sends and not released and not deferred and rider is None:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
+            if rider is not None:
+                rider.queue(pipe)
+            riding = len(pipe)
             queue_deferrals(pipe, deferred)
             queue_releases(pipe, released)
             queue_finishes(pipe, sends)
             taking = queue_take_parked(pipe, sends)
-            answers = await pipe.execute()
+            answers = await pipe.execute() if len(pipe) else []
+        if rider is not None:
+            rider.read(answers[:riding])
         return [raw for taken in answers[len(answers) - taking :] for raw in taken or ()]
 
     def pipeline(self) -> Any:

@@ -45,6 +45,13 @@ it back on its topic and the next attempt runs the whole send-time policy again.
 ``dispatch.attempts`` attempts it is ``failed`` (a ``provider_failed`` row).
 A retried message may so go after a later message of the same customer.
 
+Each medium's providers form a failover chain (``chains``), each with a circuit breaker shared
+in Redis: read in round trip 1, recorded in the settle (:mod:`orchestrator.workers.breakers`).
+A send goes by the first provider whose breaker lets it through; a known failure (could not
+connect, 5xx, 429) moves it at once to the next (a ``provider_failover`` row); while every
+breaker is open it waits in the deferred queue, no attempt used
+(:mod:`orchestrator.delivery.failover`, :mod:`orchestrator.workers.failover`; docs/delivery.md).
+
 On stop, no new send is started (their claims are released, so the next owner sends them);
 sends in flight get the runner's grace period to finish and be recorded.
 """
@@ -63,6 +70,7 @@ from typing import Any, ClassVar
 
 from channels.base import ChannelAdapter, SendResult
 from channels.errors import ContactStopped, OutcomeUnknown, SendError, Throttled
+from orchestrator.delivery import failover
 from orchestrator.delivery.backoff import Draw, no_jitter, retry_delay
 from orchestrator.engine.customer_view import Staged
 from orchestrator.errors import BadRecord, ShuttingDown
@@ -82,11 +90,13 @@ from orchestrator.ledger.records import audit
 from orchestrator.media import MEDIA
 from orchestrator.policy.send_time import Counter, SendCheck
 from orchestrator.policy.spec import Policy
-from orchestrator.settings import DispatchSettings
+from orchestrator.settings import BreakerSettings, DispatchSettings
 from orchestrator.state.deferred import DeferredSend, queue_deferrals
 from orchestrator.state.protocols import Counters, DeferredQueue, EventPublisher
 from orchestrator.state.store import SendClaim, queue_claims, read_claims
 from orchestrator.workers.base import BatchWorker, Deps, Record
+from orchestrator.workers.breakers import Breakers
+from orchestrator.workers.failover import failover_row, wait_for_provider
 from orchestrator.workers.outcomes import Outcome, Outcomes
 from orchestrator.workers.resend import refuse_resend
 from orchestrator.workers.send_guard import SendGuard, command_fields
@@ -137,8 +147,16 @@ class DispatcherWorker(BatchWorker):
         settings: DispatchSettings | None = None,
         flows: Callable[[str], Staged | None] = lambda _: None,
         draw: Draw = random.uniform,
+        chains: Mapping[str, Sequence[ChannelAdapter]] | None = None,
+        breakers: BreakerSettings | None = None,
     ) -> None:
         super().__init__(deps, publisher)
+        # Each medium's providers in failover order (providers.build_adapters); without
+        # ``chains``, each medium's one adapter.
+        self._chains = {m: tuple(c) for m, c in (chains or {}).items() if c} or {
+            m: (a,) for m, a in adapters.items()
+        }
+        self._breakers = Breakers(breakers or BreakerSettings(), deps.metrics)
         self._settings = settings or DispatchSettings()
         self._draw = draw
         self._outcomes = Outcomes(deps.store, publisher, deferred=deferred.added)
@@ -166,7 +184,12 @@ class DispatcherWorker(BatchWorker):
             return
         self._labels, self._stopped = {}, []
         now = self._deps.clock()
-        states = await self._deps.store.load_states([s.cmd.customer_id for s in sends])
+        reading = self._breakers.reading(
+            ([a.channel_type for a in self._chains.get(s.cmd.channel, ())] for s in sends), now
+        )
+        states = await self._deps.store.load_states(
+            [s.cmd.customer_id for s in sends], rider=reading
+        )
         for s in sends:
             s.verdict, s.counters = self._guard.verdict(s.cmd, states[s.cmd.customer_id], now)
         await self._admit_and_claim(sends, now)
@@ -181,7 +204,10 @@ class DispatcherWorker(BatchWorker):
         results = await asyncio.gather(
             *(self._send_all(items, done) for items in go.values()), return_exceptions=True
         )
-        early += await self._outcomes.record_all(settled + [outcome for _, outcome, _ in done])
+        early += await self._outcomes.record_all(
+            settled + [outcome for _, outcome, _ in done],
+            self._breakers.recording(self._deps.clock()),
+        )
         await self._tell_flows_stopped()
         await hand_back(self._pub, self._deps.topics.status, early)
         for s, _, label in done:
@@ -326,26 +352,52 @@ class DispatcherWorker(BatchWorker):
 
     async def _attempt(self, s: _Send) -> tuple[_Send, Outcome, str]:
         cmd = s.cmd
-        adapter = self._adapters.get(cmd.channel)
-        if adapter is None:
+        chain = self._chains.get(cmd.channel, ())
+        if not chain:
             reason = f"no adapter is configured for channel {cmd.channel!r}"
             return self._finish(s, "rejected", "no_adapter", reason=reason)
-        try:
-            result = await self._call(adapter, cmd)
-        except SendError as exc:
-            ext_code = getattr(exc, "ext_code", None)
-            if isinstance(exc, ContactStopped):
-                self._stopped.append((cmd, exc, s.entry["provider"] or adapter.channel_type))
-            if isinstance(exc, OutcomeUnknown):
-                state = "unknown"
-            elif not exc.retryable:
-                state = "rejected"
-            elif s.attempt < self._settings.attempts:
-                return self._retry(s, exc, ext_code)
-            else:
-                state = "failed"
-            return self._finish(s, state, exc.code, reason=str(exc), ext_code=ext_code)
-        return self._finish(s, "accepted", result.status, result=result)
+        names = [a.channel_type for a in chain]
+        tried: list[str] = []
+        exc: SendError | None = None  # the last call's error
+        while True:  # at most once per provider of the chain (failover.choose skips the tried)
+            choice = failover.choose(names, self._breakers.views, tried)
+            if choice.provider is None:
+                if not tried:  # every breaker is open: wait for the first to half-open
+                    at = self._deps.clock()
+                    due_ms = choice.retry_ms or int(at.timestamp() * 1000)
+                    wait = wait_for_provider(cmd, s.attempt, s.record.value, names, due_ms, at)
+                    return s, wait, "deferred"
+                break
+            adapter = chain[names.index(choice.provider)]
+            self._breakers.take(choice.provider)
+            if exc is not None:
+                source = tried[-1]
+                row = failover_row(cmd, s.attempt, source, choice.provider, exc, self._deps.clock())
+                await self._pub.audit(row)
+                self._deps.metrics.failovers_total.labels(source, choice.provider).inc()
+            s.entry["provider"] = adapter.channel_type  # the one that accepts is on the entry
+            try:
+                result = await self._call(adapter, cmd)
+            except SendError as error:
+                exc = error
+                if not failover.moves(exc):
+                    break
+                tried.append(choice.provider)
+                continue
+            return self._finish(s, "accepted", result.status, result=result)
+        assert exc is not None  # noqa: S101 (the loop ends on an error, or on a failover's)
+        ext_code = getattr(exc, "ext_code", None)
+        if isinstance(exc, ContactStopped):
+            self._stopped.append((cmd, exc, s.entry["provider"] or adapter.channel_type))
+        if isinstance(exc, OutcomeUnknown):
+            state = "unknown"
+        elif not exc.retryable:
+            state = "rejected"
+        elif s.attempt < self._settings.attempts:
+            return self._retry(s, exc, ext_code)
+        else:
+            state = "failed"
+        return self._finish(s, state, exc.code, reason=str(exc), ext_code=ext_code)
 
     async def _tell_flows_stopped(self) -> None:
         """The sends a provider refused because the recipient opted out (Twilio 21610, Meta
@@ -376,10 +428,12 @@ class DispatcherWorker(BatchWorker):
             self._deps.metrics.provider_seconds.labels(adapter.channel_type, exc.code).observe(
                 time.perf_counter() - began
             )
+            self._breakers.note(adapter.channel_type, failover.result_of(exc))
             raise
         self._deps.metrics.provider_seconds.labels(adapter.channel_type, "ok").observe(
             time.perf_counter() - began
         )
+        self._breakers.note(adapter.channel_type, "success")
         return result
 
     def _retry(self, s: _Send, exc: SendError, ext_code: str | None) -> tuple[_Send, Outcome, str]:

@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from orchestrator.doorbell import Doorbell
 from orchestrator.events import AuditRecord
 from orchestrator.state.deferred import DeferredSend
-from orchestrator.state.protocols import EventPublisher, StateStore
+from orchestrator.state.protocols import EventPublisher, Rider, StateStore
 from orchestrator.state.store import FinishedSend
 
 log = logging.getLogger(__name__)
@@ -74,12 +74,15 @@ class Outcomes:
         """Keep ``outcome`` and write it; raise (keeping it) if Redis stays down."""
         await self.record_all([outcome])
 
-    async def record_all(self, outcomes: Sequence[Outcome]) -> list[bytes]:
-        """Keep ``outcomes`` and write them in one round trip; raise (keeping them) if Redis
-        stays down. Give back the receipts that came before these sends were recorded."""
+    async def record_all(
+        self, outcomes: Sequence[Outcome], rider: Rider | None = None
+    ) -> list[bytes]:
+        """Keep ``outcomes`` and write them in one round trip, with ``rider``'s commands (the
+        breakers' records); raise (keeping them) if Redis stays down. Give back the receipts
+        that came before these sends were recorded."""
         for outcome in outcomes:
             self._kept[outcome.message_id] = outcome
-        return await self._write(outcomes, retry=True)
+        return await self._write(outcomes, retry=True, rider=rider)
 
     async def write_kept(self) -> list[bytes]:
         """Write every outcome kept from an earlier, rewound batch; raise if that fails. Give
@@ -97,7 +100,9 @@ class Outcomes:
             self._kept.pop(message_id, None)
         self._written.clear()
 
-    async def _write(self, outcomes: Sequence[Outcome], *, retry: bool) -> list[bytes]:
+    async def _write(
+        self, outcomes: Sequence[Outcome], *, retry: bool, rider: Rider | None = None
+    ) -> list[bytes]:
         if not outcomes:
             return []
         finished = [
@@ -112,7 +117,7 @@ class Outcomes:
         while True:
             try:
                 taken = await self._store.settle_sends(
-                    finished, released=released, deferred=deferred
+                    finished, released=released, deferred=deferred, rider=rider
                 )
                 break
             except (RedisError, OSError) as exc:

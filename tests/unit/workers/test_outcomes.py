@@ -27,6 +27,7 @@ class FlakyStore:
         *,
         released: Sequence[str] = (),
         deferred: Sequence[object] = (),
+        rider: object = None,
     ) -> None:
         if self.failures:
             self.failures -= 1
