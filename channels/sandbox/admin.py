@@ -123,7 +123,7 @@ def _fault_routes(router: APIRouter, runtime: SandboxRuntime) -> None:
         body = await _json_object(request)
         seed = body.get("seed") if body is not None else None
         if not isinstance(seed, int) or isinstance(seed, bool):
-            return JSONResponse({"error": "the body must be {\"seed\": <integer>}"}, 422)
+            return JSONResponse({"error": 'the body must be {"seed": <integer>}'}, 422)
         faults.seed(seed)
         return {"ok": True, "seed": seed}
 
