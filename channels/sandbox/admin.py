@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from channels.sandbox.faults import DuplicateFault, FaultRule, describe
+from channels.sandbox.faults import DuplicateFault, FaultRule, describe, validation_reason
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.store import ListingUnavailable
 
@@ -134,12 +134,3 @@ async def _json_object(request: Request) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
-
-
-def validation_reason(exc: ValidationError) -> str:
-    """A pydantic error as one line: ``field: problem; field: problem``."""
-    parts = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"])
-        parts.append(f"{where}: {error['msg']}" if where else str(error["msg"]))
-    return "; ".join(parts)

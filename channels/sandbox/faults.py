@@ -23,7 +23,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 FaultKind = Literal[
     "latency", "error", "throttle", "timeout", "drop_receipt", "delay_receipt", "reject", "down"
@@ -110,8 +110,9 @@ class FaultRule(BaseModel):
             stray = sorted(k for k in data if k in _KIND_PARAMETERS - allowed)
             if stray:
                 takes = ", ".join(sorted(allowed)) or "no parameters"
+                verb = "does" if len(stray) == 1 else "do"
                 raise ValueError(
-                    f"{', '.join(stray)} do(es) not apply to kind {data['kind']} (it takes {takes})"
+                    f"{', '.join(stray)} {verb} not apply to kind {data['kind']} (it takes {takes})"
                 )
         return data
 
@@ -209,3 +210,13 @@ def describe(rule: FaultRule) -> dict[str, Any]:
         data["seconds"] = rule.duration
     data.setdefault("count", None)
     return data
+
+
+def validation_reason(exc: ValidationError) -> str:
+    """A rule's validation errors as one line: ``field: problem; field: problem``."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"])
+        problem = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {problem}" if where else problem)
+    return "; ".join(parts)
