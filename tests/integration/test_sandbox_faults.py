@@ -27,9 +27,11 @@ from channels.errors import (
     ConnectionFailed,
     OutcomeUnknown,
     RejectedWithReason,
+    ResponseStatus,
     SendError,
     Throttled,
 )
+from channels.generic import GenericSettings, GenericWebhook
 from channels.meta import MetaWhatsApp
 from channels.meta.settings import MetaSettings
 from channels.meta.webhooks import parse as parse_meta
@@ -43,6 +45,7 @@ from orchestrator.http_server import HttpServer
 
 TO = {"twilio": "+15550001111", "vonage": "+447700900123", "meta": "+15550002222"}
 TO["sendgrid"] = "ann@example.com"
+GENERIC_TO = "customer-42"
 
 
 @dataclass
@@ -95,10 +98,10 @@ class Rig:
         return found
 
     async def send(self, provider: str, text: str = "hello", msg_id: str = "m1") -> Any:
-        callback = f"{self.hooks_url}/{provider}" if provider in ("twilio", "vonage") else None
-        msg = OutboundMessage(
-            message_id=msg_id, to=TO[provider], text=text, status_callback=callback
-        )
+        per_message = ("twilio", "vonage", "generic")
+        callback = f"{self.hooks_url}/{provider}" if provider in per_message else None
+        to = GENERIC_TO if provider == "generic" else TO[provider]
+        msg = OutboundMessage(message_id=msg_id, to=to, text=text, status_callback=callback)
         return await self.adapters[provider].send(msg)
 
     async def refused(self, provider: str, text: str = "hello") -> SendError:
@@ -141,6 +144,7 @@ async def rig() -> AsyncIterator[Rig]:
                 "vonage": VonageSms(VonageSettings(base_url=url), http),
                 "meta": MetaWhatsApp(MetaSettings(base_url=url), http),
                 "sendgrid": SendGridEmail(SendGridSettings(base_url=url), http),
+                "generic": GenericWebhook(GenericSettings(url=f"{url}/generic/messages"), http),
             }
             yield Rig(url, hooks_url, receiver, http, adapters)
     finally:
@@ -319,3 +323,23 @@ async def test_the_cli_adds_lists_and_clears_faults(
     assert out[1] == "cli  twilio  throttle  to='+15550001111'  p=1.0  fired 1/3  retry_after=2"
     assert out[2] == "cleared 1 fault(s)"
     assert await rig.faults() == []
+
+
+async def test_the_generic_webhooks_far_end_fails_in_its_own_shape(rig: Rig) -> None:
+    await rig.fault(provider="generic", kind="throttle", retry_after=3, count=1)
+    await rig.fault(provider="generic", kind="reject", code="no_such_customer", count=1)
+    await rig.fault(provider="generic", kind="reject", at="receipt", code="unreachable")
+    throttled = await rig.refused("generic")
+    assert type(throttled) is Throttled
+    assert throttled.retry_after == 3.0
+    refused = await rig.refused("generic")
+    assert type(refused) is ResponseStatus  # the business's 4xx carries no code Continuum knows
+    assert refused.status_code == 422
+    await rig.send("generic", msg_id="g1")
+
+    def failed() -> list[Any]:
+        posts = [p["data"] for p in rig.receiver.json_posts("generic")]
+        return [d for d in posts if d.get("status") == "failed"]
+
+    [status] = await eventually(failed)
+    assert status["error_code"] == "unreachable"
