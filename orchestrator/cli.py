@@ -65,16 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     parents: dict[str, Subparsers] = {"": sub}
-    for command in discover():
+    declared = discover()
+    holders = {command.parent for command in declared}
+    for command in declared:
         parser = _command(parents[command.parent], command.leaf, command.about, *command.examples)
         command.add_arguments(parser)
-        if command.run is None:
+        if command.run is not None:
+            parser.set_defaults(run_command=command, command_prog=parser.prog)
+        # A group needs a subcommand; a command that runs may hold some (`sandbox fault`),
+        # whose own defaults then win when one is given.
+        if command.run is None or command.name in holders:
             dest = command.name.replace(" ", "_") + "_command"
             parents[command.name] = parser.add_subparsers(
-                dest=dest, required=True, metavar="SUBCOMMAND"
+                dest=dest, required=command.run is None, metavar="SUBCOMMAND"
             )
-        else:
-            parser.set_defaults(run_command=command, command_prog=parser.prog)
     return p
 
 

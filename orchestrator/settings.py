@@ -176,6 +176,9 @@ class SandboxSettings(_Section):
     smtp_port: int = Field(
         8025, ge=0, le=65535, description="port of the sandbox's SMTP server (0: a free port)"
     )
+    fault_seed: int | None = Field(
+        None, description="seed of the sandbox's fault draws (docs/sandbox.md); unset: random"
+    )
 
 
 class IdentitySettings(_Section):

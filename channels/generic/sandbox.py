@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from channels.generic.signature import sign, verify
+from channels.sandbox.injection import Answer, consult, queue_receipts
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.store import SandboxMessage, new_sid
 
@@ -47,6 +49,28 @@ def signed_post(body: dict[str, Any], msg_id: str) -> tuple[bytes, dict[str, str
     return raw, headers
 
 
+class _Faults:
+    """How the business endpoint fails (:class:`~channels.sandbox.injection.FaultShape`):
+    ``{"error": ...}`` bodies, a 429 with ``Retry-After``, a 422 carrying ``code``."""
+
+    provider = "generic"
+    send_code = "rejected"
+    receipt_code = "undeliverable"
+
+    def error(self, status: int, message: str | None) -> Answer:
+        return Answer(status, orjson.dumps({"error": message or "unavailable"}))
+
+    def throttle(self, retry_after: int) -> Answer:
+        body = orjson.dumps({"error": "rate limited"})
+        return Answer(429, body, {"Retry-After": str(retry_after)})
+
+    def rejected(self, code: str, message: str | None) -> Answer:
+        return Answer(422, orjson.dumps({"error": message or "refused", "code": code}))
+
+
+FAULTS = _Faults()
+
+
 def _iso_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -56,7 +80,7 @@ def generic_sandbox(runtime: SandboxRuntime) -> APIRouter:
     router = APIRouter()
 
     @router.post(SEND_PATH)
-    async def receive(request: Request) -> JSONResponse:
+    async def receive(request: Request) -> Response:
         raw = await request.body()
         h = request.headers
         msg_id = h.get("webhook-id", "")
@@ -75,6 +99,9 @@ def generic_sandbox(runtime: SandboxRuntime) -> APIRouter:
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "not a message.sent event"}, 400)
         status_url = data.get("status_url")
+        plan = await consult(runtime, FAULTS, to=to, text=text)
+        if plan.answer is not None:
+            return plan.answer.response()
         message = SandboxMessage(
             msg_id,
             "generic",
@@ -88,7 +115,13 @@ def generic_sandbox(runtime: SandboxRuntime) -> APIRouter:
         )
         runtime.store.add(message)
         if message.status_callback:
-            await runtime.submit([lambda: _post_status(runtime, message, "delivered")])
+            await queue_receipts(
+                runtime,
+                plan,
+                [lambda: _post_status(runtime, message, "delivered")],
+                lambda code, _text: [lambda: _post_status(runtime, message, "failed", code)],
+            )
+        await plan.stall()
         return JSONResponse({"received": True})
 
     @router.post("/_sandbox/generic/inbound")
@@ -109,15 +142,16 @@ def generic_sandbox(runtime: SandboxRuntime) -> APIRouter:
     return router
 
 
-async def _post_status(runtime: SandboxRuntime, message: SandboxMessage, status: str) -> None:
+async def _post_status(
+    runtime: SandboxRuntime, message: SandboxMessage, status: str, error_code: str | None = None
+) -> None:
     """Post one signed ``message.status`` for ``message`` to its status URL."""
     if message.status_callback is None:
         return
-    event = {
-        "type": "message.status",
-        "timestamp": _iso_now(),
-        "data": {"message_id": message.sid, "status": status},
-    }
+    data = {"message_id": message.sid, "status": status}
+    if error_code is not None:
+        data["error_code"] = error_code
+    event = {"type": "message.status", "timestamp": _iso_now(), "data": data}
     raw, headers = signed_post(event, "msg_" + new_sid("st"))
     resp = await runtime.http.post(message.status_callback, content=raw, headers=headers)
     message.status = status

@@ -19,11 +19,13 @@ from functools import partial
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.meta.signature import HEADER, sign
+from channels.sandbox.injection import Answer, consult, queue_receipts
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.store import SandboxMessage
 
@@ -77,6 +79,46 @@ def error_body(code: int, message: str, kind: str = "OAuthException", **extra: A
 
 def _error(status: int, code: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse(error_body(code, message, **extra), status)
+
+
+REJECTIONS = {
+    "131026": "Message undeliverable",
+    "131047": "Re-engagement message",
+    "131049": "This message was not delivered to maintain healthy ecosystem engagement.",
+    "131050": "User has stopped marketing messages from this business",
+}
+"""Titles of the refusals a ``reject`` fault may name (others get a generic title)."""
+
+
+class _Faults:
+    """How the Cloud API fails (:class:`~channels.sandbox.injection.FaultShape`): Graph
+    ``{"error": {message, type, code, error_data, fbtrace_id}}`` bodies; 130429 when throttled."""
+
+    provider = "meta"
+    send_code = "131026"
+    receipt_code = "131026"
+
+    def error(self, status: int, message: str | None) -> Answer:
+        if status >= 500:
+            code = 131016 if status == 503 else 131000
+            text = message or ("Service unavailable" if status == 503 else "Something went wrong")
+        else:
+            code, text = 100, message or "Invalid parameter"
+        return Answer(status, orjson.dumps(error_body(code, f"(#{code}) {text}")))
+
+    def throttle(self, retry_after: int) -> Answer:
+        body = error_body(130429, "(#130429) Rate limit hit", error_subcode=2494055)
+        return Answer(429, orjson.dumps(body), {"Retry-After": str(retry_after)})
+
+    def rejected(self, code: str, message: str | None) -> Answer:
+        title = message or REJECTIONS.get(code, "Message failed to send")
+        details = {"messaging_product": "whatsapp", "details": title}
+        number = int(code) if code.isdigit() else 131026
+        body = error_body(number, f"(#{code}) {title}", error_data=details)
+        return Answer(400, orjson.dumps(body))
+
+
+FAULTS = _Faults()
 
 
 def _param(name: str) -> JSONResponse:
@@ -172,7 +214,7 @@ def meta_sandbox(runtime: SandboxRuntime) -> APIRouter:
         app["url"] = configured
 
     @router.post("/{version}/{phone_number_id}/messages")
-    async def send(version: str, phone_number_id: str, request: Request) -> JSONResponse:
+    async def send(version: str, phone_number_id: str, request: Request) -> Response:
         try:
             body: Any = await request.json()
         except ValueError:
@@ -182,6 +224,9 @@ def meta_sandbox(runtime: SandboxRuntime) -> APIRouter:
             return refused
         to, kind = str(body["to"]), body.get("type", "text")
         text = readable(body) or ""
+        plan = await consult(runtime, FAULTS, to=to, text=text)
+        if plan.answer is not None:
+            return plan.answer.response()
         digits = to.lstrip("+")
         message = SandboxMessage(
             sid=wamid(),
@@ -196,10 +241,16 @@ def meta_sandbox(runtime: SandboxRuntime) -> APIRouter:
             status="accepted",
         )
         runtime.store.add(message)
-        await runtime.submit([partial(_post_status, runtime, message, s) for s in STATUS_SEQUENCE])
+        await queue_receipts(
+            runtime,
+            plan,
+            [partial(_post_status, runtime, message, s) for s in STATUS_SEQUENCE],
+            lambda code, title: [partial(_post_failed, runtime, message, code, title)],
+        )
         sent: dict[str, str] = {"id": message.sid}
         if kind == "template":
             sent["message_status"] = "accepted"
+        await plan.stall()
         return JSONResponse(
             {
                 "messaging_product": "whatsapp",
@@ -260,7 +311,26 @@ async def _post(
     return await runtime.http.post(url, content=body, headers=signed_headers(body))
 
 
-async def _post_status(runtime: SandboxRuntime, message: SandboxMessage, state: str) -> None:
+async def _post_failed(
+    runtime: SandboxRuntime, message: SandboxMessage, code: str, title: str | None
+) -> None:
+    """Post the ``failed`` status of a message Meta could not deliver, with its error."""
+    title = title or REJECTIONS.get(code, "Message failed to send")
+    error = {
+        "code": int(code) if code.isdigit() else code,
+        "title": title,
+        "message": title,
+        "error_data": {"details": title},
+    }
+    await _post_status(runtime, message, "failed", [error])
+
+
+async def _post_status(
+    runtime: SandboxRuntime,
+    message: SandboxMessage,
+    state: str,
+    errors: list[dict[str, Any]] | None = None,
+) -> None:
     """Post one signed status webhook for ``message`` to the app's callback URL."""
     message.status = state
     url = message.status_callback
@@ -273,6 +343,7 @@ async def _post_status(runtime: SandboxRuntime, message: SandboxMessage, state: 
         "recipient_id": message.to,
         "conversation": {"id": message.account_sid, "origin": {"type": "service"}},
         "pricing": {"billable": True, "pricing_model": "CBP", "category": "service"},
+        **({"errors": errors} if errors else {}),
     }
     try:
         resp = await _post(runtime, url, {"statuses": [entry]})

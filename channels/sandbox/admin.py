@@ -1,4 +1,5 @@
-"""The sandbox's own routes, under ``/_sandbox``: inspect and clear accepted messages, health."""
+"""The sandbox's own routes, under ``/_sandbox``: inspect and clear accepted messages, add and
+clear fault rules (``/_sandbox/faults``, see docs/sandbox.md), health."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
+from channels.sandbox.faults import DuplicateFault, FaultRule, describe, validation_reason
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.store import ListingUnavailable
 
@@ -62,8 +65,72 @@ def admin_router(runtime: SandboxRuntime) -> APIRouter:
                 deleted += await listing.clear()
         return {"ok": True, "deleted": deleted}
 
+    _fault_routes(router, runtime)
+
     @router.get("/healthz")
     async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
     return router
+
+
+def _fault_routes(router: APIRouter, runtime: SandboxRuntime) -> None:
+    """``/_sandbox/faults``: add (POST), list (GET), clear all or one (DELETE), reseed."""
+    faults = runtime.faults
+
+    @router.post(
+        "/faults",
+        status_code=201,
+        responses={
+            400: {"description": "the body is not a JSON object"},
+            409: {"description": "a fault with that id exists already"},
+            422: {"description": "the rule is invalid (the reason says why)"},
+        },
+    )
+    async def add_fault(request: Request) -> Any:
+        """Add a fault rule (tried after those already held); answers it, id included."""
+        body = await _json_object(request)
+        if body is None:
+            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+        try:
+            rule = FaultRule.model_validate(body)
+        except ValidationError as exc:
+            return JSONResponse({"error": validation_reason(exc)}, status_code=422)
+        try:
+            faults.add(rule)
+        except DuplicateFault as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        return JSONResponse({**describe(rule), "fired": 0, "expired": False}, status_code=201)
+
+    @router.get("/faults")
+    async def list_faults() -> list[dict[str, Any]]:
+        """Every rule in the order tried, with ``fired`` and ``expired``."""
+        return faults.listing()
+
+    @router.delete("/faults")
+    async def clear_faults() -> dict[str, Any]:
+        return {"ok": True, "deleted": faults.clear()}
+
+    @router.delete("/faults/{fault_id}", responses={404: {"description": "no such fault"}})
+    async def delete_fault(fault_id: str) -> Any:
+        if not faults.remove(fault_id):
+            return JSONResponse({"error": f"no fault with id {fault_id!r}"}, status_code=404)
+        return {"ok": True, "deleted": 1}
+
+    @router.post("/faults/seed", responses={422: {"description": "seed is not an integer"}})
+    async def seed_faults(request: Request) -> Any:
+        """Restart the draws of rules with a probability from ``{"seed": N}``."""
+        body = await _json_object(request)
+        seed = body.get("seed") if body is not None else None
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            return JSONResponse({"error": 'the body must be {"seed": <integer>}'}, 422)
+        faults.seed(seed)
+        return {"ok": True, "seed": seed}
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None

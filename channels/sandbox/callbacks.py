@@ -71,9 +71,20 @@ def status_steps(runtime: SandboxRuntime, message: SandboxMessage) -> list[Step]
     return [partial(deliver_status, runtime, message, status) for status in STATUS_SEQUENCE]
 
 
-async def deliver_status(runtime: SandboxRuntime, message: SandboxMessage, status: str) -> None:
+def failed_steps(runtime: SandboxRuntime, message: SandboxMessage, error_code: str) -> list[Step]:
+    """The steps of a message the carrier did not deliver: queued → sent → undelivered, the
+    last carrying ``ErrorCode`` (a ``reject`` fault at receipt; 30006 is Twilio's landline)."""
+    steps: list[Step] = [partial(deliver_status, runtime, message, s) for s in STATUS_SEQUENCE[:2]]
+    steps.append(partial(deliver_status, runtime, message, "undelivered", error_code))
+    return steps
+
+
+async def deliver_status(
+    runtime: SandboxRuntime, message: SandboxMessage, status: str, error_code: str | None = None
+) -> None:
     """Set ``message``'s status and post the callback, if it asked for one."""
     message.status = status
     url = message.status_callback
-    if url and await post_with_retries(runtime, url, status_form(message, status)):
+    form = status_form(message, status, error_code)
+    if url and await post_with_retries(runtime, url, form):
         message.callbacks.append(status)

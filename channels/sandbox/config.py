@@ -77,3 +77,8 @@ class SandboxConfig(BaseModel):
         description="Messages whose callbacks may be pending at once; past it the Messages API "
         "waits for room (back-pressure) rather than queueing without bound.",
     )
+    fault_seed: int | None = Field(
+        default=None,
+        description="Seed of the random draws of fault rules with a probability (None: "
+        "unseeded); POST /_sandbox/faults/seed reseeds a running sandbox.",
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 
 from channels.sandbox.config import SandboxConfig
+from channels.sandbox.faults import FaultBook
 from channels.sandbox.store import Listing, MessageStore
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,9 @@ class SandboxRuntime:
         self.redis = redis
         """The service's Redis client (``redis.asyncio``), when the composition root gives one:
         the web chat fake reads the session mailboxes with it."""
+        self.faults = FaultBook(random.Random(config.fault_seed))  # noqa: S311 - not secrets
+        """The fault rules the fakes consult (``/_sandbox/faults``, :mod:`.injection`)."""
+        self._later: set[asyncio.Task[None]] = set()
         self.listings: list[Listing] = []
         """Fakes' messages kept outside :attr:`store`, listed beside it."""
         self._http = http
@@ -77,6 +82,17 @@ class SandboxRuntime:
         await self._slots.acquire()
         self._in_flight += 1
         self._ready.put_nowait(_Job(steps))
+
+    def submit_later(self, delay_s: float, steps: Sequence[Step]) -> None:
+        """Like :meth:`submit`, ``delay_s`` from now (a delayed receipt); dropped on stop."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay_s)
+            await self.submit(steps)
+
+        task = asyncio.create_task(later(), name="sandbox-delayed-receipt")
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
     async def _sender(self) -> None:
         loop = asyncio.get_running_loop()
@@ -123,9 +139,9 @@ class SandboxRuntime:
                     await stack.enter_async_context(service())
                 yield
         finally:
-            for task in self._workers:
+            for task in (*self._workers, *self._later):
                 task.cancel()
-            await asyncio.gather(*self._workers, return_exceptions=True)
+            await asyncio.gather(*self._workers, *self._later, return_exceptions=True)
             self._workers = []
             self._drop_pending()
             if owned and self._http is not None:

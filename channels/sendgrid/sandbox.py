@@ -22,11 +22,13 @@ from functools import partial
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from channels.sandbox.runtime import SandboxRuntime
+from channels.sandbox.injection import Answer, consult, queue_receipts
+from channels.sandbox.runtime import SandboxRuntime, Step
 from channels.sandbox.store import SandboxMessage
 from channels.sendgrid.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
@@ -83,6 +85,52 @@ def _errors(status: int, message: str, field: str | None = None) -> JSONResponse
     return JSONResponse({"errors": [{"message": message, "field": field, "help": None}]}, status)
 
 
+def _error_answer(
+    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Answer:
+    body = {"errors": [{"message": message, "field": field, "help": None}]}
+    return Answer(status, orjson.dumps(body), headers)
+
+
+BOUNCES = {
+    "5.1.1": "550 5.1.1 The email account that you tried to reach does not exist.",
+    "5.2.1": "550 5.2.1 The email account that you tried to reach is disabled.",
+    "5.7.1": "550 5.7.1 Message rejected due to local policy.",
+}
+"""Reasons of the bounces a ``reject`` fault at receipt may name (by SMTP enhanced status)."""
+
+
+class _Faults:
+    """How SendGrid fails (:class:`~channels.sandbox.injection.FaultShape`): ``errors[]``
+    bodies; a 429 with ``Retry-After`` and the ``X-RateLimit-*`` headers; a permanent failure
+    at send is a 400 on the recipient, at receipt a ``bounce`` event (``status`` 5.1.1)."""
+
+    provider = "sendgrid"
+    send_code = "400"
+    receipt_code = "5.1.1"
+
+    def error(self, status: int, message: str | None) -> Answer:
+        default = "Service Unavailable" if status == 503 else "Internal Server Error"
+        return _error_answer(status, message or default)
+
+    def throttle(self, retry_after: int) -> Answer:
+        headers = {
+            "Retry-After": str(retry_after),
+            "X-RateLimit-Limit": "600",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(time.time()) + retry_after),
+        }
+        return _error_answer(429, "too many requests", None, headers)
+
+    def rejected(self, code: str, message: str | None) -> Answer:
+        status = int(code) if code in ("400", "413") else 400
+        text = message or "Does not contain a valid address."
+        return _error_answer(status, text, "personalizations.0.to.0.email")
+
+
+FAULTS = _Faults()
+
+
 def _authorized(request: Request) -> bool:
     given = request.headers.get("authorization", "")
     return hmac.compare_digest(given.encode(), f"Bearer {SANDBOX_API_KEY}".encode())
@@ -114,9 +162,13 @@ def _refusal(body: Any) -> JSONResponse | None:
     return None
 
 
-def _event(message: SandboxMessage, kind: str, now: int) -> dict[str, Any]:
-    """One Event Webhook event about ``message``, as SendGrid sends it."""
+def _event(
+    message: SandboxMessage, kind: str, now: int, extra: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One Event Webhook event about ``message``, as SendGrid sends it (``extra``: a bounce's
+    ``type``, ``status`` and ``reason``)."""
     return {
+        **(extra or {}),
         "email": message.to,
         "timestamp": now,
         "event": kind,
@@ -167,19 +219,35 @@ class _Fake:
         configured = runtime.config.console_webhooks.get("sendgrid")
         self.webhook: dict[str, Any] = {"enabled": bool(configured), "url": configured}
 
-    async def event(self, message: SandboxMessage, kind: str) -> None:
+    async def event(
+        self, message: SandboxMessage, kind: str, extra: dict[str, str] | None = None
+    ) -> None:
         """Post one signed batch holding ``kind`` about ``message`` to the events URL."""
         message.status = kind
-        await self._post_event(message, kind)
+        await self._post_event(message, kind, extra)
 
-    async def _post_event(self, message: SandboxMessage, kind: str) -> int | None:
+    def bounced(self, message: SandboxMessage, code: str, reason: str | None) -> list[Step]:
+        """The events of a mail the receiving server refused: processed, then a bounce."""
+        bounce = {
+            "type": "bounce",
+            "status": code,
+            "reason": reason or BOUNCES.get(code, f"550 {code} Message rejected"),
+        }
+        return [
+            partial(self.event, message, "processed"),
+            partial(self.event, message, "bounce", bounce),
+        ]
+
+    async def _post_event(
+        self, message: SandboxMessage, kind: str, extra: dict[str, str] | None = None
+    ) -> int | None:
         """The signed post of :meth:`event`: the API's answer's status, or None when there is
         no events URL or it could not be reached."""
         url = message.status_callback
         if not url:
             return None
         now = int(time.time())
-        raw = json.dumps([_event(message, kind, now)]).encode()
+        raw = json.dumps([_event(message, kind, now, extra)]).encode()
         stamp = str(now)
         headers = {
             "Content-Type": "application/json",
@@ -218,11 +286,17 @@ class _Fake:
         if (refused := _refusal(body)) is not None:
             return refused
         person = body["personalizations"][0]
+        to = str(person["to"][0].get("email", ""))
+        plan = await consult(
+            self.runtime, FAULTS, to=to, text=str(body["content"][0].get("value", ""))
+        )
+        if plan.answer is not None:
+            return plan.answer.response()
         args = person.get("custom_args") or body.get("custom_args") or {}
         message = SandboxMessage(
             sid=_message_id(),
             account_sid=str(args.get("continuum_message_id", "")),
-            to=str(person["to"][0].get("email", "")),
+            to=to,
             sender=str(body["from"]["email"]),
             body=str(body["content"][0].get("value", "")),
             created_at=datetime.now(UTC),
@@ -233,7 +307,11 @@ class _Fake:
             subject=str(body.get("subject") or person.get("subject") or "") or None,
         )
         self.runtime.store.add(message)
-        await self.runtime.submit([partial(self.event, message, k) for k in EVENT_SEQUENCE])
+        steps = [partial(self.event, message, k) for k in EVENT_SEQUENCE]
+        await queue_receipts(
+            self.runtime, plan, steps, lambda code, why: self.bounced(message, code, why)
+        )
+        await plan.stall()
         return Response(status_code=202, headers={"X-Message-Id": message.sid})
 
     async def settings(self, request: Request) -> JSONResponse:

@@ -6,7 +6,6 @@ import base64
 import binascii
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
@@ -18,8 +17,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from channels.sandbox.callbacks import API_VERSION, post_signed, status_steps
+from channels.sandbox.callbacks import API_VERSION, failed_steps, post_signed, status_steps
 from channels.sandbox.config import SandboxConfig
+from channels.sandbox.injection import Answer, consult, queue_receipts
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.segments import count_segments
 from channels.sandbox.store import SandboxMessage, new_sid
@@ -41,13 +41,41 @@ class InboundRequest(BaseModel):
     body: str = Field(default="", description="The text.")
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """An answer of the Messages API, already encoded for either way of serving it (fast.py)."""
+Reply = Answer
+"""An answer of the Messages API, already encoded for either way of serving it (fast.py)."""
 
-    status: int
-    body: bytes
-    headers: dict[str, str] | None = None
+REJECTIONS = {
+    "21211": "The 'To' number is not a valid phone number.",
+    "21408": "Permission to send an SMS has not been enabled for the region indicated by the "
+    "'To' number.",
+    "21610": "Attempt to send to unsubscribed recipient",
+    "21614": "'To' number is not a valid mobile number.",
+}
+"""Texts of the permanent refusals a ``reject`` fault may name (others get a generic text)."""
+
+
+class _Faults:
+    """How Twilio fails (:class:`~channels.sandbox.injection.FaultShape`): REST error bodies
+    ``{code, message, more_info, status}``, 20429 with ``Retry-After`` when throttled."""
+
+    provider = "twilio"
+    send_code = "21211"
+    receipt_code = "30006"  # "Landline or unreachable carrier"
+
+    def error(self, status: int, message: str | None) -> Answer:
+        default = "Service Unavailable" if status == 503 else "Internal Server Error"
+        return twilio_error(status, 20000 + status, message or default)
+
+    def throttle(self, retry_after: int) -> Answer:
+        reply = twilio_error(429, 20429, "Too Many Requests")
+        return Answer(reply.status, reply.body, {"Retry-After": str(retry_after)})
+
+    def rejected(self, code: str, message: str | None) -> Answer:
+        text = message or REJECTIONS.get(code, f"Message refused (error {code}).")
+        return twilio_error(400, int(code) if code.isdigit() else 21211, text)
+
+
+FAULTS = _Faults()
 
 
 def twilio_error(status: int, code: int, message: str) -> Reply:
@@ -87,6 +115,9 @@ async def accept_message(
         return twilio_error(400, 21602, "Message body is required.")
     if to in MAGIC_TO_ERRORS:
         return twilio_error(400, *MAGIC_TO_ERRORS[to])
+    plan = await consult(runtime, FAULTS, to=to, text=body)
+    if plan.answer is not None:
+        return plan.answer
     message = SandboxMessage(
         sid=new_sid("SM"),
         account_sid=account_sid,
@@ -100,12 +131,18 @@ async def accept_message(
         channel="sms",
     )
     runtime.store.add(message)
-    await runtime.submit(status_steps(runtime, message))
+    await queue_receipts(
+        runtime,
+        plan,
+        status_steps(runtime, message),
+        lambda code, _text: failed_steps(runtime, message, code),
+    )
     resource = message_resource(message)
     if service is not None:  # as Twilio answers a send through a service
         resource["messaging_service_sid"] = service
         if not _first(form, "From"):
             resource.update({"from": None, "status": "accepted"})
+    await plan.stall()
     return Reply(201, orjson.dumps(resource))
 
 

@@ -13,10 +13,12 @@ from functools import partial
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from channels.sandbox.injection import Answer, consult, queue_receipts
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.store import SandboxMessage
 from channels.vonage.signature import sign
@@ -65,6 +67,33 @@ def _error(code: str, text: str) -> JSONResponse:
     return JSONResponse({"message-count": "1", "messages": [{"status": code, "error-text": text}]})
 
 
+def _answer(status: int, code: str, text: str, headers: dict[str, str] | None = None) -> Answer:
+    body = {"message-count": "1", "messages": [{"status": code, "error-text": text}]}
+    return Answer(status, orjson.dumps(body), headers)
+
+
+class _Faults:
+    """How Vonage fails (:class:`~channels.sandbox.injection.FaultShape`): a refusal is HTTP
+    200 with a non-zero ``messages[].status``; a 429 carries status 1 and ``Retry-After``."""
+
+    provider = "vonage"
+    send_code = "3"  # Invalid Parameters (an invalid `to`)
+    receipt_code = "9"  # delivery receipt err-code: Illegal Number
+
+    def error(self, status: int, message: str | None) -> Answer:
+        return _answer(status, "5", message or "Internal Error")
+
+    def throttle(self, retry_after: int) -> Answer:
+        text = f"Throughput Rate Exceeded - please wait [ {retry_after * 1000} ] and retry"
+        return _answer(429, "1", text, {"Retry-After": str(retry_after)})
+
+    def rejected(self, code: str, message: str | None) -> Answer:
+        return _answer(200, code, message or "Invalid to parameter")
+
+
+FAULTS = _Faults()
+
+
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
@@ -107,7 +136,7 @@ def vonage_sandbox(runtime: SandboxRuntime) -> APIRouter:
     async def post(url: str, params: dict[str, str]) -> httpx.Response:
         return await runtime.http.post(url, data=_signed(params, SANDBOX_SIGNATURE_SECRET))
 
-    async def receipt(message: SandboxMessage, status: str) -> None:
+    async def receipt(message: SandboxMessage, status: str, err_code: str = "0") -> None:
         message.status = status
         url = message.status_callback
         if not url:
@@ -121,7 +150,7 @@ def vonage_sandbox(runtime: SandboxRuntime) -> APIRouter:
             "price": "0.03330000",
             "status": status,
             "scts": now.strftime("%y%m%d%H%M"),
-            "err-code": "0",
+            "err-code": err_code,
             "api-key": SANDBOX_API_KEY,
             "message-timestamp": now.strftime("%Y-%m-%d %H:%M:%S"),
             "client-ref": message.account_sid,
@@ -135,10 +164,13 @@ def vonage_sandbox(runtime: SandboxRuntime) -> APIRouter:
             message.callbacks.append(status)
 
     @router.post("/sms/json")
-    async def send(request: Request) -> JSONResponse:
+    async def send(request: Request) -> Response:
         fields = await _fields(request)
         if (refused := _refusal(fields)) is not None:
             return refused
+        plan = await consult(runtime, FAULTS, to=fields["to"], text=fields["text"])
+        if plan.answer is not None:
+            return plan.answer.response()
         message = SandboxMessage(
             sid=_message_id(),
             account_sid=fields.get("client-ref", ""),
@@ -152,7 +184,15 @@ def vonage_sandbox(runtime: SandboxRuntime) -> APIRouter:
             status="submitted",
         )
         runtime.store.add(message)
-        await runtime.submit([partial(receipt, message, s) for s in DLR_SEQUENCE])
+        await queue_receipts(
+            runtime,
+            plan,
+            [partial(receipt, message, s) for s in DLR_SEQUENCE],
+            lambda code, _text: [
+                partial(receipt, message, "accepted"),
+                partial(receipt, message, "failed", code),
+            ],
+        )
         part = {
             "to": message.to,
             "message-id": message.sid,
@@ -162,6 +202,7 @@ def vonage_sandbox(runtime: SandboxRuntime) -> APIRouter:
             "network": "23410",
             "client-ref": message.account_sid,
         }
+        await plan.stall()
         return JSONResponse({"message-count": "1", "messages": [part]})
 
     @router.post("/_sandbox/vonage/inbound")

@@ -33,6 +33,8 @@ def no_arguments(parser: argparse.ArgumentParser) -> None:
 @dataclass(frozen=True, slots=True)
 class Command:
     """One subcommand: ``name`` is its path (``"flows validate"``); no ``run`` makes it a group.
+    A command that runs may hold subcommands too (``sandbox`` runs the sandbox, ``sandbox
+    fault ...`` talks to it): given none, it runs itself.
 
     ``order`` sorts siblings in ``--help``. ``client`` commands talk to a running service and
     find the one ``continuum up`` started here. ``check`` returns a usage problem argparse

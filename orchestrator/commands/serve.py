@@ -200,6 +200,7 @@ async def sandbox(settings: Settings) -> int:
         smtp_host=settings.sandbox.host,
         smtp_port=settings.sandbox_smtp_port,
         console_webhooks=console_webhooks(settings),
+        fault_seed=settings.sandbox.fault_seed,
     )
     redis = make_redis(settings.redis)  # the web chat fake lists the session mailboxes
     app = create_sandbox_app(config, redis=redis)
@@ -468,8 +469,8 @@ COMMANDS = (
     ),
     Command(
         "sandbox",
-        "run only the sandbox provider",
-        ("continuum sandbox",),
+        "run only the sandbox provider (`sandbox fault ...` makes a running one misbehave)",
+        ("continuum sandbox", "continuum sandbox fault list"),
         order=30,
         run=_run_sandbox,
     ),

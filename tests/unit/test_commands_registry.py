@@ -9,13 +9,23 @@ from orchestrator.cli import build_parser
 from orchestrator.commands.registry import discover
 
 
-def test_every_command_is_declared_once_under_a_declared_group() -> None:
+def test_every_command_is_declared_once_under_a_declared_command() -> None:
     commands = discover()
     names = [c.name for c in commands]
     assert len(names) == len(set(names))
     groups = {c.name for c in commands if c.run is None}
-    assert all(c.parent in groups for c in commands if c.parent)
-    assert groups == {"flows", "ledger", "policy"}
+    assert all(c.parent in set(names) for c in commands if c.parent)
+    assert groups == {"flows", "ledger", "policy", "sandbox fault"}
+    # a group is never a leaf: something is declared under each one
+    assert groups <= {c.parent for c in commands}
+
+
+def test_a_command_that_runs_may_hold_subcommands() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["sandbox"]).run_command.name == "sandbox"
+    args = parser.parse_args(["sandbox", "fault", "list"])
+    assert args.run_command.name == "sandbox fault list"
+    assert args.command_prog == "continuum sandbox fault list"
 
 
 def test_top_level_help_order_follows_order() -> None:
