@@ -253,8 +253,9 @@ async def _faults(sandbox_url: str, *, on: bool) -> None:
     """Turn the sandbox's injected faults on (the two of :data:`FAULTS`) or clear them."""
     async with httpx.AsyncClient(base_url=sandbox_url, timeout=30) as http:
         (await http.delete("/_sandbox/faults")).raise_for_status()
+        (await http.post("/_sandbox/faults/seed", json={"seed": 11})).raise_for_status()
         for fault in FAULTS if on else ():
-            (await http.post("/_sandbox/faults", json={**fault, "seed": 11})).raise_for_status()
+            (await http.post("/_sandbox/faults", json=fault)).raise_for_status()
 
 
 async def _retried(database: str, block: int, since: float) -> set[str]:
