@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from channels.errors import ConnectionFailed, OutcomeUnknown, SendError
+from channels.errors import ConnectionFailed, OutcomeUnknown, SendError, Throttled
 from orchestrator.delivery.breaker import Result, State
 
 
@@ -71,15 +71,19 @@ def take(breaker_states: dict[str, View], provider: str) -> None:
 
 def moves(error: SendError) -> bool:
     """Whether a send that failed with ``error`` may go by another provider: only a failure
-    known to have left the message undelivered (retryable), never an unknown outcome."""
-    return error.retryable and not isinstance(error, OutcomeUnknown)
+    known to have left the message undelivered (retryable), never an unknown outcome, and not a
+    429: a provider that throttles is up, and the message waits for its ``Retry-After``."""
+    return error.retryable and not isinstance(error, OutcomeUnknown | Throttled)
 
 
 def result_of(error: SendError | None) -> Result:
     """What a call's end tells its provider's breaker: a provider that answered, even to
     refuse the message, is up; one that could not be reached (a transport error, no status)
-    is a ``connection`` failure; 5xx, 429 and no answer are failures."""
-    if error is None or not (error.retryable or isinstance(error, OutcomeUnknown)):
+    is a ``connection`` failure; 5xx and no answer are failures. A 429 is an answer: the
+    provider is up and asks for a slower pace, which is the rate limiter's business."""
+    if error is None or isinstance(error, Throttled):
+        return "success"
+    if not (error.retryable or isinstance(error, OutcomeUnknown)):
         return "success"
     if isinstance(error, ConnectionFailed) and error.status_code is None:
         return "connection"

@@ -55,7 +55,7 @@ def test_every_provider_tried_gives_no_provider_and_no_time() -> None:
     [
         pytest.param(ConnectionFailed("refused"), True, id="connection-refused"),
         pytest.param(ConnectionFailed("HTTP 503", status_code=503), True, id="5xx"),
-        pytest.param(Throttled("HTTP 429"), True, id="429"),
+        pytest.param(Throttled("HTTP 429"), False, id="429 waits for Retry-After"),
         pytest.param(OutcomeUnknown("read timeout"), False, id="unknown"),
         pytest.param(RejectedWithReason("21211", "bad number"), False, id="bad-number"),
         pytest.param(ContactStopped("opted out"), False, id="opted-out"),
@@ -74,7 +74,7 @@ def test_only_a_known_failure_moves_a_send(error: SendError, expected: bool) -> 
         pytest.param(RejectedWithReason("21211", "bad number"), "success", id="refused-is-up"),
         pytest.param(ConnectionFailed("refused"), "connection", id="transport"),
         pytest.param(ConnectionFailed("HTTP 503", status_code=503), "failure", id="5xx"),
-        pytest.param(Throttled("HTTP 429"), "failure", id="429"),
+        pytest.param(Throttled("HTTP 429"), "success", id="429 is an answer"),
         pytest.param(OutcomeUnknown("read timeout"), "failure", id="unknown"),
     ],
 )
