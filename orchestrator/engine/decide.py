@@ -179,6 +179,8 @@ def _resume(s: Session) -> bool:
         result = step.on_call(flow, replace(run, waiting=None), s, dict(ev.data))
     elif ev.kind == "event" and run.waiting == f"event:{ev.name}":
         result = step.on_event(flow, replace(run, waiting=None), s)
+    elif ev.kind == "status" and run.waiting == "status:final" and ev.data.get("final"):
+        result = step.on_event(flow, replace(run, waiting=None), s)
     if result is None:
         return _expiry_fired(s) or (ev.kind == "timer" and _stale_timer(s))
     _continue(s, flow, result)
