@@ -110,7 +110,7 @@ def test_every_decision_field_reaches_the_command() -> None:
         value = getattr(command, name)
         expected = DECISION[name]
         if name == "alternates":  # a pydantic model per alternate, from the dataclass
-            value = tuple(Alternate(**a.model_dump()) for a in value)
+            value = [Alternate(**a.model_dump()) for a in value]
         assert value == (list(expected) if isinstance(expected, tuple) else expected), name
     assert (command.customer_id, command.in_reply_to) == ("c1", "SM1")
     assert (command.decided_at, command.inbound_at) == (AT, INBOUND_AT)
