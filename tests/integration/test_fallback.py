@@ -106,7 +106,7 @@ async def test_whatsapp_131026_falls_back_to_sms_once(pipe: Pipeline, redis: Red
 
     # the receipt_timeout check of the WhatsApp message is due 30 s after it was accepted; it
     # finds the message failed and falls back again: the send ledger refuses the repeat
-    checks = ReceiptChecks(redis)  # type: ignore[arg-type]
+    checks = ReceiptChecks(redis)
     await eventually(
         checks.pending,
         lambda pending: not any(c.kind == RECEIPT_TIMEOUT for c in pending),

@@ -121,7 +121,9 @@ def test_the_fallback_id_is_deterministic() -> None:
         ("something", None, True, None),
     ],
 )
-def test_check_due(kind: str, current: str | None, has_fallback: bool, expected: str | None) -> None:
+def test_check_due(
+    kind: str, current: str | None, has_fallback: bool, expected: str | None
+) -> None:
     assert check_due(kind, current, has_fallback) == expected
 
 
