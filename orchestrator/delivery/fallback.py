@@ -41,6 +41,10 @@ DELIVERED = frozenset({"delivered", "read"})
 SETTLED = FAILED | DELIVERED
 """Statuses after which no delivery receipt is awaited any more."""
 
+WITHOUT_RECEIPTS = frozenset({"email.smtp"})
+"""Providers that never send a delivery receipt (plain SMTP): their messages get no receipt
+checks, as none could ever be answered."""
+
 _FALLBACK_ID = re.compile(r"^(?P<root>.+)\.fb(?P<n>\d+)$")
 
 
@@ -99,6 +103,11 @@ def permanent_reason(error_code: str | None, provider_status: str | None = None)
 
 
 RECEIPT_TIMEOUT = "receipt_timeout"
+
+
+def expects_receipts(provider: str | None) -> bool:
+    """Whether a provider reports delivery, so that its silence means something."""
+    return provider is not None and provider not in WITHOUT_RECEIPTS
 
 
 def check_due(kind: str, current: str | None, has_fallback: bool) -> str | None:

@@ -406,6 +406,8 @@ class DispatcherWorker(BatchWorker):
                 self._fallbacks.append((cmd, next_cmd, provider, ext_code or code))
         if state != "accepted" or self._receipts is None:
             return
+        if not fallback.expects_receipts(s.entry["provider"]):
+            return
         now = self._deps.clock()
         command = cmd.model_dump_json(exclude_none=True)
         if cmd.receipt_timeout_s and cmd.alternates:

@@ -7,7 +7,8 @@ this process scheduled one) the loop claims the due checks, reads each message's
 :func:`orchestrator.delivery.fallback.check_due` says:
 
 - ``receipt_timeout`` and not delivered: the next fallback channel is sent
-  (:mod:`orchestrator.workers.fallbacks`; reason ``receipt_timeout``);
+  (:mod:`orchestrator.workers.fallbacks`; reason ``receipt_timeout``), unless the send ledger
+  has it already (a permanent failure sent it first);
 - ``overdue`` and no delivery receipt at all: a ``delivery_overdue`` ledger row,
   ``continuum_delivery_overdue_total``, and a ``message.status`` ``delivery_overdue`` to the
   customer's flows (a ``status`` trigger may name it).
@@ -31,7 +32,7 @@ from orchestrator.events import StatusForFlows
 from orchestrator.ledger.records import audit
 from orchestrator.metrics import Metrics, channel_label
 from orchestrator.redis_client import RedisClient
-from orchestrator.state import message_status
+from orchestrator.state import keys, message_status
 from orchestrator.state.protocols import EventPublisher
 from orchestrator.state.receipt_checks import ReceiptCheck, ReceiptChecks
 from orchestrator.topics import Topics
@@ -100,8 +101,9 @@ class ReceiptCheckLoop:
             return False
         cmds = [c.cmd for c in due]
         statuses = await message_status.current(self._redis, [c.message_id for c in cmds])
-        for check, current in zip(due, statuses, strict=True):
-            next_cmd = fallback.next_command(check.cmd, fallback.RECEIPT_TIMEOUT)
+        gone = await self._fallbacks_sent([fallback.fallback_id(c) for c in cmds])
+        for check, current, sent in zip(due, statuses, gone, strict=True):
+            next_cmd = None if sent else fallback.next_command(check.cmd, fallback.RECEIPT_TIMEOUT)
             match fallback.check_due(check.kind, current, next_cmd is not None):
                 case "fallback" if next_cmd is not None:
                     await publish_fallback(
@@ -120,6 +122,15 @@ class ReceiptCheckLoop:
         await self._pub.flush()
         await self._checks.ack([c.check_id for c in due])
         return len(due) >= self._limit
+
+    async def _fallbacks_sent(self, fallback_ids: list[str]) -> list[bool]:
+        """Whether each fallback is in the send ledger already (a permanent failure sent it
+        before the receipt timeout): one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for fallback_id in fallback_ids:
+                pipe.exists(keys.send_key(fallback_id))
+            found = await pipe.execute()
+        return [bool(n) for n in found]
 
     async def _overdue(self, check: ReceiptCheck, current: str | None, now: datetime) -> None:
         """Flag a message with no delivery receipt: ledger row, metric, status to its flows."""

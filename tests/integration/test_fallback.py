@@ -105,7 +105,7 @@ async def test_whatsapp_131026_falls_back_to_sms_once(pipe: Pipeline, redis: Red
     assert delivered[0].detail["time_to_delivered_s"] >= 0
 
     # the receipt_timeout check of the WhatsApp message is due 30 s after it was accepted; it
-    # finds the message failed and falls back again: the send ledger refuses the repeat
+    # finds the message failed, but its fallback in the send ledger already: nothing more
     checks = ReceiptChecks(redis)
     await eventually(
         checks.pending,
@@ -115,6 +115,7 @@ async def test_whatsapp_131026_falls_back_to_sms_once(pipe: Pipeline, redis: Red
     assert len(await _sent(pipe, "sms")) == 1
     metrics = (await pipe.http.get(f"{pipe.api_url}/metrics")).text
     assert 'continuum_fallbacks_total{channel="whatsapp",reason="permanent"} 1.0' in metrics
+    assert 'reason="receipt_timeout"} 1.0' not in metrics
     assert 'continuum_time_to_delivered_seconds_count{channel="sms",provider="sms.twilio"}' in (
         metrics
     )

@@ -218,3 +218,20 @@ async def test_a_delivered_message_neither_falls_back_nor_is_overdue(rig: Rig) -
     assert [s for s, _, _ in rig.steps()] == ["provider_accepted"]
     assert rig.told() == []
     assert await rig.checks.pending() == []
+
+
+@pytest.mark.timeout(30)
+async def test_the_receipt_timeout_sends_no_fallback_that_was_sent_already(rig: Rig) -> None:
+    await rig.dispatch(command("+15550001000", receipt_timeout_s=60))
+    await message_status.advance(rig.client, [("msg_1", "failed")])
+    fb = command("+15550001000").model_copy(
+        update={"message_id": "msg_1.fb1", "channel": "email", "to": "ann@example.com"}
+    )
+    await rig.dispatch(fb.model_copy(update={"alternates": [], "fallback": []}), 1)  # as sent
+    assert [m.message_id for m in rig.email.sent] == ["msg_1.fb1"]  # by a permanent failure
+
+    rig.clock.now = NOW + timedelta(seconds=60)
+    await rig.loop.handle_due()
+
+    assert rig.sends_on("email") == []
+    assert not any(r.step == "fallback_sent" for r in rig.pub.audits)

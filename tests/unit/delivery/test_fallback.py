@@ -8,6 +8,7 @@ import pytest
 from orchestrator.delivery.fallback import (
     RECEIPT_TIMEOUT,
     check_due,
+    expects_receipts,
     fallback_id,
     is_final,
     next_command,
@@ -141,6 +142,14 @@ def test_check_due(
 )
 def test_is_final(status: str, fell_back: bool, expected: bool) -> None:
     assert is_final(status, fell_back) is expected
+
+
+@pytest.mark.parametrize(
+    ("provider", "expected"),
+    [("sms.twilio", True), ("whatsapp.meta", True), ("email.smtp", False), (None, False)],
+)
+def test_expects_receipts(provider: str | None, expected: bool) -> None:
+    assert expects_receipts(provider) is expected
 
 
 def test_permanent_reason() -> None:
