@@ -61,6 +61,11 @@ AUDIT_PREFIX = "audit."
 T = TypeVar("T", bound=BaseModel)
 
 DeliveryStatus = Literal["queued", "sent", "delivered", "read", "failed", "undelivered", "unknown"]
+FlowStatus = Literal[
+    "queued", "sent", "delivered", "read", "failed", "undelivered", "unknown", "delivery_overdue"
+]
+"""What a customer's flows hear about a message: its delivery status, or ``delivery_overdue``
+(sent, and no delivery receipt within ``status.overdue_s``)."""
 
 
 class CloudEvent(BaseModel):
@@ -110,6 +115,18 @@ class MessageReceived(_Data):
     customer_id: str | None = None
 
 
+class Alternate(_Written):
+    """A fallback channel of a message, resolved at decision time: the address on that channel
+    and the message rendered for it (``MessageSend.alternates``)."""
+
+    channel: str
+    to: str
+    text: str
+    content: dict[str, Any] | None = None
+    subject: str | None = None
+    html: str | None = None
+
+
 # One outbound message has three shapes: the engine's SendMessage decision, this command, and
 # the adapter's OutboundMessage. MessageSend.from_decision and MessageSend.outbound are the only
 # places it changes shape (tests/unit/test_message_shapes.py checks that every field travels,
@@ -147,6 +164,16 @@ class MessageSend(_Written):
     """An email's subject; None is the provider's configured default."""
     html: str | None = None
     """An email's HTML body, beside ``text``."""
+    alternates: list[Alternate] = Field(default_factory=list)
+    """The ``fallback`` channels, in order, each with its address and rendered text: the next
+    is tried once when this message fails permanently or has no receipt in time
+    (:mod:`orchestrator.delivery.fallback`)."""
+    receipt_timeout_s: float | None = None
+    """The send step's ``receipt_timeout``: no delivery receipt by then falls back."""
+    fallback_from: str | None = None
+    """The id of the original message this one is a fallback of."""
+    fallback_reason: str | None = None
+    """Why it fell back (``permanent:131026``, ``receipt_timeout``)."""
 
     @classmethod
     def from_decision(
@@ -184,6 +211,18 @@ class MessageSend(_Written):
             content=dict(d.content) if d.content else None,
             subject=d.subject,
             html=d.html,
+            alternates=[
+                Alternate(
+                    channel=a.channel,
+                    to=a.to,
+                    text=a.text,
+                    content=dict(a.content) if a.content else None,
+                    subject=a.subject,
+                    html=a.html,
+                )
+                for a in d.alternates
+            ],
+            receipt_timeout_s=d.receipt_timeout_s,
         )
 
     def outbound(self, status_callback: str | None) -> OutboundMessage:
@@ -506,7 +545,7 @@ class CallCompleted(_Written):
 class StatusForFlows(_Written):
     """``message.status`` on ``continuum.customer``: a receipt matched to a message we sent."""
 
-    status: DeliveryStatus
+    status: FlowStatus
     channel: str | None = None
     customer_id: str
     message_id: str | None = None
@@ -520,6 +559,17 @@ class StatusForFlows(_Written):
     )
     provider: str | None = Field(None, description="the receipt's provider (`email.sendgrid`)")
     address: str | None = Field(None, description="the address the message was sent to")
+    final: bool = Field(
+        False,
+        description="the message's outcome is settled: delivered or read, or failed with no "
+        "fallback left to try",
+    )
+    fallback_to: str | None = Field(
+        None, description="the channel a fallback was sent on after this status"
+    )
+    fallback_from: str | None = Field(
+        None, description="this message is a fallback: the id of the original message"
+    )
 
 
 def flow_status(event_id: str, source: str, status: StatusForFlows) -> CloudEvent:

@@ -153,6 +153,26 @@ class Metrics:
             ["state"],
             registry=registry,
         )
+        self.time_to_delivered = Histogram(
+            "continuum_time_to_delivered_seconds",
+            "From the provider accepting a message to its delivered receipt.",
+            ["channel", "provider"],
+            buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400),
+            registry=registry,
+        )
+        self.delivery_overdue_total = Counter(
+            "continuum_delivery_overdue_total",
+            "Messages with no delivery receipt status.overdue_s after their send.",
+            ["channel", "provider"],
+            registry=registry,
+        )
+        self.fallbacks_total = Counter(
+            "continuum_fallbacks_total",
+            "Fallback sends on another channel, by the channel fallen back from and why "
+            "(permanent, receipt_timeout).",
+            ["channel", "reason"],
+            registry=registry,
+        )
 
     def observe(self, stage: str, channel: str | None, outcome: str, seconds: float) -> None:
         """Count one record through ``stage`` and record the time it spent there."""

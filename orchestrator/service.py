@@ -40,6 +40,7 @@ from orchestrator.reload import FlowReloader
 from orchestrator.settings import Settings
 from orchestrator.state.deferred import DeferredSends
 from orchestrator.state.policy_counters import PolicyCounters
+from orchestrator.state.receipt_checks import ReceiptChecks
 from orchestrator.state.store import RedisStateStore
 from orchestrator.state.timers import RedisTimerStore
 from orchestrator.topics import Topics
@@ -51,6 +52,7 @@ from orchestrator.workers.events import EventsWorker
 from orchestrator.workers.inbound import InboundWorker
 from orchestrator.workers.ledger_sink import LedgerSinkWorker
 from orchestrator.workers.publisher import Publisher
+from orchestrator.workers.receipts import ReceiptCheckLoop
 from orchestrator.workers.release import DeferredRelease
 from orchestrator.workers.runtime import WorkerRunner, make_broker, make_pacer
 from orchestrator.workers.scheduler import Scheduler
@@ -143,6 +145,8 @@ class Service:
         self._policy = Policy()  # the dispatcher's, when no decision worker runs here
         self._release: DeferredRelease | None = None
         self._release_task: asyncio.Task[None] | None = None
+        self._receipts: ReceiptCheckLoop | None = None
+        self._receipts_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect, create topics, start the sandbox, the workers and the API."""
@@ -210,6 +214,10 @@ class Service:
             self._release_task = asyncio.create_task(
                 self._release.run(self._scheduler_stop), name="deferred-release"
             )
+        if self._receipts is not None:
+            self._receipts_task = asyncio.create_task(
+                self._receipts.run(self._scheduler_stop), name="receipt-checks"
+            )
         if self._release is not None and self._listen_task is None:  # a dispatcher alone: its
             self._listen_task = asyncio.create_task(  # send-time policy follows reloads too
                 self._reloader.listen(self._scheduler_stop), name="flow-reloads"
@@ -261,6 +269,15 @@ class Service:
                 self._release = DeferredRelease(
                     deferred, release, self.topics, utc_now, self.metrics
                 )
+                checks = ReceiptChecks(self._redis)
+                self._receipts = ReceiptCheckLoop(
+                    checks,
+                    self._redis,
+                    self._publisher(self._scheduler_broker, "/continuum/receipts"),
+                    self.topics,
+                    utc_now,
+                    self.metrics,
+                )
                 return DispatcherWorker(
                     deps,
                     publisher,
@@ -273,6 +290,8 @@ class Service:
                     flows=lambda flow_id: self._in_force().get(flow_id),
                     chains=chains,
                     breakers=self.settings.breaker,
+                    receipts=checks,
+                    overdue_s=self.settings.status.overdue_s,
                 )
             case "status":
                 return StatusWorker(deps, publisher, self.settings.status)
@@ -404,7 +423,13 @@ class Service:
         answering this process's own dispatcher), and so do the polling loops.
         """
         self._scheduler_stop.set()
-        tasks = (self._scheduler_task, self._listen_task, self._release_task, self._bell_task)
+        tasks = (
+            self._scheduler_task,
+            self._listen_task,
+            self._release_task,
+            self._receipts_task,
+            self._bell_task,
+        )
         loops: list[asyncio.Future[None]] = [t for t in tasks if t is not None]
         await asyncio.gather(
             *(r.drain(STOP_GRACE_S) for r in self.runners),

@@ -230,6 +230,13 @@ class StatusSettings(_Section):
         description="how long a receipt that matches no sent message is kept, in case its "
         "send is recorded late",
     )
+    overdue_s: float = Field(
+        600.0,
+        ge=0,
+        le=30 * 86_400,
+        description="a sent message with no delivery receipt this long after its send is "
+        "flagged delivery_overdue (a ledger row, a metric, a status event to its flows); 0: off",
+    )
 
 
 class DispatchSettings(_Section):

@@ -4,7 +4,11 @@
 (the app dashboard's "callback URL": verified with the ``hub.challenge`` GET as Meta does,
 then every status goes there) and ``POST /_sandbox/meta/inbound`` (a customer writing; the
 URL it posts to also becomes the callback URL, since a Meta app has one webhook for messages
-and statuses alike)."""
+and statuses alike).
+
+Two magic recipients, like Twilio's test numbers, for testing what follows a send:
+:data:`UNDELIVERABLE` gets ``sent`` then ``failed`` with error 131026 (message undeliverable),
+and :data:`SILENT` gets no status at all (a receipt that never comes)."""
 
 from __future__ import annotations
 
@@ -44,6 +48,16 @@ SANDBOX_DISPLAY_NUMBER = "15550783881"
 SANDBOX_WABA_ID = "102290129340398"
 """The WhatsApp Business Account id (``entry[].id`` of each webhook)."""
 STATUS_SEQUENCE = ("sent", "delivered", "read")
+UNDELIVERABLE = "15550131026"
+"""A recipient the fake accepts and then fails: ``failed``, error 131026 (undeliverable)."""
+SILENT = "15550000000"
+"""A recipient the fake accepts and never posts a status for."""
+UNDELIVERABLE_ERROR = {
+    "code": 131026,
+    "title": "Message undeliverable",
+    "message": "Message undeliverable",
+    "error_data": {"details": "Message Undeliverable."},
+}
 MESSAGE_TYPES = ("text", "template", "interactive")
 
 
@@ -241,10 +255,11 @@ def meta_sandbox(runtime: SandboxRuntime) -> APIRouter:
             status="accepted",
         )
         runtime.store.add(message)
+        sequence = {UNDELIVERABLE: ("sent", "failed"), SILENT: ()}.get(digits, STATUS_SEQUENCE)
         await queue_receipts(
             runtime,
             plan,
-            [partial(_post_status, runtime, message, s) for s in STATUS_SEQUENCE],
+            [partial(_post_status, runtime, message, s) for s in sequence],
             lambda code, title: [partial(_post_failed, runtime, message, code, title)],
         )
         sent: dict[str, str] = {"id": message.sid}
@@ -336,7 +351,7 @@ async def _post_status(
     url = message.status_callback
     if not url:
         return
-    entry = {
+    entry: dict[str, Any] = {
         "id": message.sid,
         "status": state,
         "timestamp": str(int(time.time())),
@@ -345,6 +360,8 @@ async def _post_status(
         "pricing": {"billable": True, "pricing_model": "CBP", "category": "service"},
         **({"errors": errors} if errors else {}),
     }
+    if state == "failed" and not errors:  # the magic UNDELIVERABLE recipient's failure
+        entry["errors"] = [UNDELIVERABLE_ERROR]
     try:
         resp = await _post(runtime, url, {"statuses": [entry]})
     except httpx.TransportError as exc:

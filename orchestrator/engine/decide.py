@@ -177,12 +177,19 @@ def _resume(s: Session) -> bool:
         ev.kind == "call_result" and run.waiting == "call" and ev.data.get("call_id") == run.call_id
     ):
         result = step.on_call(flow, replace(run, waiting=None), s, dict(ev.data))
-    elif ev.kind == "event" and run.waiting == f"event:{ev.name}":
+    elif _awaited(run, ev):
         result = step.on_event(flow, replace(run, waiting=None), s)
     if result is None:
         return _expiry_fired(s) or (ev.kind == "timer" and _stale_timer(s))
     _continue(s, flow, result)
     return True
+
+
+def _awaited(run: Run, ev: Event) -> bool:
+    """The business event a run waits for, or (``wait status: final``) a final status."""
+    if ev.kind == "event":
+        return run.waiting == f"event:{ev.name}"
+    return ev.kind == "status" and run.waiting == "status:final" and bool(ev.data.get("final"))
 
 
 def _continue(s: Session, flow: spec.Flow, result: Result) -> None:

@@ -17,6 +17,19 @@ from orchestrator.provenance import Provenance
 
 
 @dataclass(frozen=True, slots=True)
+class Alternate:
+    """A fallback channel of a :class:`SendMessage`: its address and the message rendered for
+    it, so that the dispatcher can fall back without the engine."""
+
+    channel: str
+    to: str
+    text: str
+    content: Mapping[str, Any] | None = None
+    subject: str | None = None
+    html: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SendMessage:
     """Send ``text`` to ``to`` on ``channel``; ``message_id`` is deterministic.
 
@@ -51,6 +64,10 @@ class SendMessage:
     """An email's subject (None: the provider's configured default)."""
     html: str | None = None
     """An email's HTML body, beside ``text``."""
+    alternates: tuple[Alternate, ...] = ()
+    """The ``fallback`` channels that have an address, each rendered for its channel."""
+    receipt_timeout_s: float | None = None
+    """The step's ``receipt_timeout``: no delivery receipt by then falls back."""
 
     @property
     def provenance(self) -> Provenance:

@@ -13,6 +13,7 @@ from orchestrator.engine import spec
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.customer_view import last_support
 from orchestrator.engine.decisions import (
+    Alternate,
     CancelTimer,
     Decision,
     Note,
@@ -135,6 +136,8 @@ class Session:
             self.note("choices_as_text", flow, step_id, parts.degraded)
         visit = str(run.visits.get(step_id, 0))
         sender = self.event.recipient if self.event.channel == first else None
+        alternates = self._alternates(flow, step, rest, text, language, variables)
+        timeout = step.receipt_timeout if isinstance(step, spec.SendStep) else None
         self.decide(
             SendMessage(
                 message_id=derive_id("msg", self.event.event_id, run.run_id, step_id, visit),
@@ -155,11 +158,38 @@ class Session:
                 content=parts.content,
                 subject=parts.subject,
                 html=parts.html,
+                alternates=alternates,
+                receipt_timeout_s=timeout.total_seconds() if timeout and alternates else None,
             )
         )
         self.remember_send(
             first, purpose, f"{flow.id}.{step_id}", text, verdict.not_before or self.now, run.run_id
         )
+
+    def _alternates(
+        self,
+        flow: spec.Flow,
+        step: spec.MessageStep,
+        channels: tuple[str, ...],
+        text: str,
+        language: str,
+        variables: dict[str, Any],
+    ) -> tuple[Alternate, ...]:
+        """The fallback ``channels`` that have an address, the message rendered for each (a
+        part that fails to render leaves its channel out: the first channel's went)."""
+        out: list[Alternate] = []
+        for channel in channels:
+            to = self.state.identities.get(channel)
+            if not to:
+                continue
+            try:
+                parts = render_parts(
+                    step, text, channel, language, flow.default_language, variables, None
+                )
+            except ExpressionError:
+                continue
+            out.append(Alternate(channel, to, parts.text, parts.content, parts.subject, parts.html))
+        return tuple(out)
 
     def _police(
         self,

@@ -67,6 +67,7 @@ __all__ = [
     "MAX_BUTTONS",
     "MENU_BUTTON_CHARS",
     "MENU_ROWS",
+    "OVERDUE",
     "PURPOSES",
     "ROW_DESCRIPTION_CHARS",
     "ROW_TITLE_CHARS",
@@ -120,6 +121,10 @@ __all__ = [
 
 SPEC_VERSION = 1
 STATUSES = ("failed", "undelivered", "read", "delivered", "sent")
+"""The receipt statuses a customer's flows hear about."""
+OVERDUE = "delivery_overdue"
+"""Not a receipt: no delivery receipt came in time (``status.overdue_s``); a status trigger
+may name it, a negative moment like ``failed``."""
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -200,10 +205,13 @@ class StageTrigger(Spec):
 
 
 class StatusTrigger(Spec):
-    """A message the customer was sent reaches one of ``statuses``."""
+    """A message the customer was sent reaches one of ``statuses``, or had no delivery receipt
+    in time (``delivery_overdue``)."""
 
     type: Literal["status"]
-    statuses: tuple[Literal["failed", "undelivered", "read", "delivered", "sent"], ...]
+    statuses: tuple[
+        Literal["failed", "undelivered", "read", "delivered", "sent", "delivery_overdue"], ...
+    ]
     channels: tuple[Channel, ...] = CHANNELS
 
 

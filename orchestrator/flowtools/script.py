@@ -60,9 +60,13 @@ class Conversation:
         """A business event about the customer."""
         return self.send(Event(self._id("evt"), "event", name=name, data=dict(data or {})))
 
-    def status(self, status: str, channel: str) -> Outcome:
-        """A delivery status for a message the customer was sent."""
-        return self.send(Event(self._id("st"), "status", channel=channel, name=status))
+    def status(self, status: str, channel: str, data: Mapping[str, Any] | None = None) -> Outcome:
+        """A delivery status for a message the customer was sent; ``data`` as the status
+        event carries it (``final``, ``fallback_to``, ``fallback_from``)."""
+        payload = {"status": status, "channel": channel, **(data or {})}
+        return self.send(
+            Event(self._id("st"), "status", channel=channel, name=status, data=payload)
+        )
 
     def schedule(self, flow_id: str) -> Outcome:
         """A flow's schedule fires for this customer."""

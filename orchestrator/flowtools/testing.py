@@ -20,7 +20,8 @@ A test file (``tests/flows/<flow>.yaml``)::
           - advance: 24h      # fire timers due by then
 
 A message may carry ``id`` (the provider's id) to replay the same message twice.
-Other steps: ``event: {name, data}``, ``status: {status, channel}``, ``schedule: {}``.
+Other steps: ``event: {name, data}``, ``status: {status, channel, ...}`` (other keys are the
+status event's data: ``final``, ``fallback_to``, ``fallback_from``), ``schedule: {}``.
 """
 
 from __future__ import annotations
@@ -123,7 +124,9 @@ def _play(talk: Conversation, flow_id: str, step: Mapping[str, Any]) -> Outcome:
     if "event" in step:
         return talk.event(str(step["event"]["name"]), step["event"].get("data"))
     if "status" in step:
-        return talk.status(str(step["status"]["status"]), str(step["status"].get("channel", "sms")))
+        st = step["status"]
+        extra = {k: v for k, v in st.items() if k not in ("status", "channel")}
+        return talk.status(str(st["status"]), str(st.get("channel", "sms")), extra)
     if "schedule" in step:
         return talk.schedule(str((step["schedule"] or {}).get("flow", flow_id)))
     if "call_result" in step:

@@ -123,3 +123,22 @@ def deferred_leased_key() -> str:
 def deferred_data_key() -> str:
     """Hash of message id -> the deferred ``message.send`` record."""
     return "ct:{deferred}:data"
+
+
+# Receipt checks (delivery/fallback.py): one due queue under ``{receipts}``, like the deferred
+# sends.
+
+
+def receipts_due_key() -> str:
+    """Sorted set of receipt check ids, scored by when the check falls due (epoch ms)."""
+    return "ct:{receipts}:due"
+
+
+def receipts_leased_key() -> str:
+    """Sorted set of receipt check ids a replica is handling, scored by lease expiry."""
+    return "ct:{receipts}:leased"
+
+
+def receipts_data_key() -> str:
+    """Hash of receipt check id -> the check (``state.receipt_checks.ReceiptCheck`` JSON)."""
+    return "ct:{receipts}:data"

@@ -84,3 +84,18 @@ def read_advances(items: Sequence[tuple[str, str]], raw: Sequence[Any]) -> list[
         name = status if status in RANK else "unknown"
         verdicts.append(Advance(bool(changed) and current == name, current))
     return verdicts
+
+
+async def current(redis: RedisClient, message_ids: Sequence[str]) -> list[str | None]:
+    """Each message's current status (None: no receipt yet), in one round trip."""
+    if not message_ids:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for message_id in message_ids:
+            pipe.zrange(keys.message_status_key(message_id), -1, -1)
+        raw = await pipe.execute()
+    out: list[str | None] = []
+    for top in raw:
+        value = top[-1] if top else None
+        out.append(value.decode() if isinstance(value, bytes) else value)
+    return out

@@ -48,9 +48,14 @@ A retried message may so go after a later message of the same customer.
 Each medium's providers form a failover chain (``chains``), each with a circuit breaker shared
 in Redis: read in round trip 1, recorded in the settle (:mod:`orchestrator.workers.breakers`).
 A send goes by the first provider whose breaker lets it through; a known failure (could not
-connect, 5xx, 429) moves it at once to the next (a ``provider_failover`` row); while every
+connect, 5xx; not a 429) moves it at once to the next (a ``provider_failover`` row); while every
 breaker is open it waits in the deferred queue, no attempt used
 (:mod:`orchestrator.delivery.failover`, :mod:`orchestrator.workers.failover`; docs/delivery.md).
+A send refused permanently (WhatsApp 131026, a landline: :func:`orchestrator.delivery.fallback.
+permanent`) with fallback channels left is tried once on the next (a ``message.send`` of its
+own, ``<id>.fb1``: :mod:`orchestrator.workers.fallbacks`), published after the outcomes are
+recorded. An accepted send gets its receipt checks (:mod:`orchestrator.state.receipt_checks`:
+the step's ``receipt_timeout`` and ``status.overdue_s``), scheduled in one more round trip.
 
 On stop, no new send is started (their claims are released, so the next owner sends them);
 sends in flight get the runner's grace period to finish and be recorded.
@@ -70,7 +75,7 @@ from typing import Any, ClassVar
 
 from channels.base import ChannelAdapter, SendResult
 from channels.errors import ContactStopped, OutcomeUnknown, SendError, Throttled
-from orchestrator.delivery import failover
+from orchestrator.delivery import failover, fallback
 from orchestrator.delivery.backoff import Draw, no_jitter, retry_delay
 from orchestrator.engine.customer_view import Staged
 from orchestrator.errors import BadRecord, ShuttingDown
@@ -93,10 +98,12 @@ from orchestrator.policy.spec import Policy
 from orchestrator.settings import BreakerSettings, DispatchSettings
 from orchestrator.state.deferred import DeferredSend, queue_deferrals
 from orchestrator.state.protocols import Counters, DeferredQueue, EventPublisher
+from orchestrator.state.receipt_checks import ReceiptCheck, ReceiptChecks
 from orchestrator.state.store import SendClaim, queue_claims, read_claims
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.breakers import Breakers
 from orchestrator.workers.failover import failover_row, wait_for_provider
+from orchestrator.workers.fallbacks import publish_fallback, tell_flows
 from orchestrator.workers.outcomes import Outcome, Outcomes
 from orchestrator.workers.resend import refuse_resend
 from orchestrator.workers.send_guard import SendGuard, command_fields
@@ -149,6 +156,8 @@ class DispatcherWorker(BatchWorker):
         draw: Draw = random.uniform,
         chains: Mapping[str, Sequence[ChannelAdapter]] | None = None,
         breakers: BreakerSettings | None = None,
+        receipts: ReceiptChecks | None = None,
+        overdue_s: float = 0.0,
     ) -> None:
         super().__init__(deps, publisher)
         # Each medium's providers in failover order (providers.build_adapters); without
@@ -167,6 +176,9 @@ class DispatcherWorker(BatchWorker):
         self._counters, self._deferred = counters, deferred
         self._labels: dict[str, str] = {}  # this batch's stage outcome per message id
         self._stopped: list[tuple[MessageSend, ContactStopped, str]] = []  # opted-out refusals
+        self._receipts, self._overdue_s = receipts, overdue_s
+        self._fallbacks: list[tuple[MessageSend, MessageSend, str, str]] = []  # see _finish
+        self._checks: list[ReceiptCheck] = []  # this batch's accepted sends' receipt checks
 
     def topics(self) -> list[str]:
         """One outbound topic per channel."""
@@ -183,6 +195,7 @@ class DispatcherWorker(BatchWorker):
                 await self._pub.flush()
             return
         self._labels, self._stopped = {}, []
+        self._fallbacks, self._checks = [], []
         now = self._deps.clock()
         reading = self._breakers.reading(
             ([a.channel_type for a in self._chains.get(s.cmd.channel, ())] for s in sends), now
@@ -209,6 +222,7 @@ class DispatcherWorker(BatchWorker):
             self._breakers.recording(self._deps.clock()),
         )
         await self._tell_flows_stopped()
+        await self._after_outcomes()
         await hand_back(self._pub, self._deps.topics.status, early)
         for s, _, label in done:
             if label != "released":
@@ -399,6 +413,60 @@ class DispatcherWorker(BatchWorker):
             state = "failed"
         return self._finish(s, state, exc.code, reason=str(exc), ext_code=ext_code)
 
+    async def _after_outcomes(self) -> None:
+        """Once the outcomes are recorded: publish the fallbacks of permanently refused sends
+        (telling their flows the send failed and fell back), and schedule the accepted sends'
+        receipt checks (one round trip)."""
+        now = self._deps.clock()
+        for cmd, next_cmd, provider, code in self._fallbacks:
+            await publish_fallback(
+                self._pub,
+                self._deps.topics,
+                self._deps.metrics,
+                cmd,
+                next_cmd,
+                provider=provider,
+                at=now,
+            )
+            status = StatusForFlows(
+                status="failed",
+                channel=cmd.channel,
+                customer_id=cmd.customer_id,
+                message_id=cmd.message_id,
+                external_id=cmd.message_id,
+                error_code=code,
+                provider=provider,
+                address=cmd.to,
+                fallback_to=next_cmd.channel,
+                fallback_from=cmd.fallback_from,
+            )
+            event_id = f"{cmd.message_id}:fallback"
+            await tell_flows(self._pub, self._deps.topics, event_id, "/continuum/dispatch", status)
+        if self._checks and self._receipts is not None:
+            with unavailable("redis"):
+                await self._receipts.schedule(self._checks)
+
+    def _plan_after(self, s: _Send, state: str, code: str, ext_code: str | None) -> None:
+        """What :meth:`_after_outcomes` does for this outcome: a fallback of a permanently
+        refused send, or the receipt checks of an accepted one."""
+        cmd, provider = s.cmd, s.entry["provider"] or "none"
+        if state == "rejected" and fallback.permanent(cmd.channel, state, ext_code):
+            next_cmd = fallback.next_command(cmd, fallback.permanent_reason(ext_code))
+            if next_cmd is not None:
+                self._fallbacks.append((cmd, next_cmd, provider, ext_code or code))
+        if state != "accepted" or self._receipts is None:
+            return
+        if not fallback.expects_receipts(s.entry["provider"]):
+            return
+        now = self._deps.clock()
+        command = cmd.model_dump_json(exclude_none=True)
+        if cmd.receipt_timeout_s and cmd.alternates:
+            due = now + timedelta(seconds=cmd.receipt_timeout_s)
+            self._checks.append(ReceiptCheck(fallback.RECEIPT_TIMEOUT, due, now, provider, command))
+        if self._overdue_s > 0:
+            due = now + timedelta(seconds=self._overdue_s)
+            self._checks.append(ReceiptCheck("overdue", due, now, provider, command))
+
     async def _tell_flows_stopped(self) -> None:
         """The sends a provider refused because the recipient opted out (Twilio 21610, Meta
         131050): each customer's engine opts them out as it does on such a receipt."""
@@ -484,6 +552,13 @@ class DispatcherWorker(BatchWorker):
         cmd, entry = s.cmd, s.entry
         external_ids = result.external_ids if result else ()
         done = {**entry, "state": state, "code": code, "external_ids": list(external_ids)}
+        if state == "accepted":  # what the status worker needs: time to delivered, fallback
+            done["accepted_at"] = self._deps.clock().isoformat()
+            if cmd.fallback_from:
+                done["fallback_from"] = cmd.fallback_from
+            if cmd.alternates:
+                done["command"] = cmd.model_dump(mode="json", exclude_none=True)
+        self._plan_after(s, state, code, ext_code)
         step = _STEPS.get(state, "provider_failed")
         detail: dict[str, Any] = {"provider_error_code": ext_code} if ext_code else {}
         identity: tuple[str, ...] = (cmd.message_id,)

@@ -1,4 +1,15 @@
-"""Status worker: provider delivery receipts from ``continuum.status`` into the ledger."""
+"""Status worker: provider delivery receipts from ``continuum.status`` into the ledger.
+
+A receipt is matched to its message by the provider's id (``(provider, external id)`` in the
+send ledger) and applied only when it moves the message forward
+(:mod:`orchestrator.state.message_status`). A ``delivered`` one records the time since the
+provider accepted the message (``continuum_time_to_delivered_seconds``, and
+``time_to_delivered_s`` on the ledger row). A ``failed``/``undelivered`` one that is permanent
+for its channel (:func:`orchestrator.delivery.fallback.permanent`) sends the message's next
+fallback channel (:mod:`orchestrator.workers.fallbacks`). The customer's flows hear each applied
+status with whether it is ``final`` and the fallback it led to (``fallback_to``) or came from
+(``fallback_from``).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +17,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
+from orchestrator.delivery import fallback
 from orchestrator.engine.spec import STATUSES
 from orchestrator.errors import BadRecord
 from orchestrator.events import (
     MESSAGE_STATUS,
     CloudEvent,
+    MessageSend,
     MessageStatus,
     StatusForFlows,
     flow_status,
@@ -20,10 +34,12 @@ from orchestrator.events import (
     parse_envelope,
 )
 from orchestrator.ledger.records import audit
+from orchestrator.metrics import channel_label
 from orchestrator.settings import StatusSettings
 from orchestrator.state.message_status import Advance
 from orchestrator.state.protocols import EventPublisher
 from orchestrator.workers.base import BatchWorker, Deps, Record
+from orchestrator.workers.fallbacks import publish_fallback
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +138,9 @@ class StatusWorker(BatchWorker):
         taken = await self._deps.store.park_receipts(parked, self._settings.park_ttl_s)
         await hand_back(self._pub, self._deps.topics.status, taken)
 
-    async def _forward(self, event_id: str, r: MessageStatus, send: dict[str, Any]) -> None:
+    async def _forward(
+        self, event_id: str, r: MessageStatus, send: dict[str, Any], fallback_to: str | None
+    ) -> None:
         """Tell the customer's flows (status triggers) what happened to their message."""
         customer_id = str(send["customer_id"])
         status = StatusForFlows(
@@ -136,9 +154,50 @@ class StatusWorker(BatchWorker):
             opt_out_purpose=r.opt_out_purpose,
             provider=r.provider,
             address=send.get("to"),
+            final=fallback.is_final(r.status, fallback_to is not None),
+            fallback_to=fallback_to,
+            fallback_from=send.get("fallback_from"),
         )
         event = flow_status(event_id, "/continuum/status", status)
         await self._pub.publish(self._deps.topics.customer, event, customer_id)
+
+    async def _fall_back(self, r: MessageStatus, send: dict[str, Any]) -> str | None:
+        """Send the next fallback of a message this receipt failed permanently; its channel."""
+        channel, doc = str(send.get("channel")), send.get("command")
+        if not doc or not fallback.permanent(channel, r.status, r.error_code, r.provider_status):
+            return None
+        try:
+            cmd = MessageSend.model_validate(doc)
+        except ValueError:  # written by the dispatcher: only a bug gets here
+            log.error(
+                "status: the send ledger's command of %s is unreadable", send.get("message_id")
+            )
+            return None
+        next_cmd = fallback.next_command(
+            cmd, fallback.permanent_reason(r.error_code, r.provider_status)
+        )
+        if next_cmd is None:
+            return None
+        await publish_fallback(
+            self._pub,
+            self._deps.topics,
+            self._deps.metrics,
+            cmd,
+            next_cmd,
+            provider=r.provider,
+            at=self._deps.clock(),
+        )
+        return next_cmd.channel
+
+    def _time_to_delivered(self, r: MessageStatus, send: dict[str, Any]) -> dict[str, float]:
+        """Observe the time from the provider's acceptance to this delivered receipt."""
+        accepted = send.get("accepted_at")
+        if not isinstance(accepted, str):
+            return {}
+        seconds = max((self._deps.clock() - datetime.fromisoformat(accepted)).total_seconds(), 0.0)
+        channel = channel_label(send.get("channel"))
+        self._deps.metrics.time_to_delivered.labels(channel, r.provider).observe(seconds)
+        return {"time_to_delivered_s": round(seconds, 3)}
 
     async def _lookup(self, receipts: list[MessageStatus]) -> list[dict[str, Any] | None]:
         keys = [(r.provider, r.external_id) for r in receipts]
@@ -173,13 +232,15 @@ class StatusWorker(BatchWorker):
         late: bool = False,
     ) -> None:
         stale = verdict is not None and not verdict.applied
+        applied = send is not None and not stale
+        fallback_to = await self._fall_back(r, send) if applied and send else None
         # An opt-out comes after the delivery (a spam report is "delivered" again): forwarded
         # even when its status does not move the message, so that the customer is opted out.
         forward = r.opted_out or (r.status in STATUSES and not stale)
         if send and send.get("customer_id") and forward:
-            await self._forward(event_id, r, send)
+            await self._forward(event_id, r, send, fallback_to)
         send = send or {}
-        detail = {
+        detail: dict[str, Any] = {
             k: v
             for k, v in (
                 ("provider_status", r.provider_status),
@@ -192,6 +253,10 @@ class StatusWorker(BatchWorker):
         reason = r.error_message or (None if send else UNMATCHED if not late else LOST)
         if late and send:
             detail["late"] = True  # it came before its send was recorded: matched now
+        if applied and r.status == "delivered":
+            detail.update(self._time_to_delivered(r, send))
+        if fallback_to:
+            detail["fallback_to"] = fallback_to
         if stale and verdict is not None:
             detail["current"] = verdict.current
             reason = f"the message is already {verdict.current}: its status does not move back"

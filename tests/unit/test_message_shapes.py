@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import OutboundMessage
-from orchestrator.engine.decisions import SendMessage
+from orchestrator.engine.decisions import Alternate, SendMessage
 from orchestrator.events import MessageSend
 from orchestrator.provenance import Provenance
 
@@ -37,10 +37,22 @@ DECISION: dict[str, Any] = {
     "content": {"kind": "buttons", "buttons": ["Yes", "No"]},
     "subject": "Shipped",
     "html": "<p>Your order has shipped</p>",
+    "alternates": (Alternate("sms", "+15550001", "Your order has shipped", None, None, None),),
+    "receipt_timeout_s": 600.0,
 }
 DECISION_ONLY: frozenset[str] = frozenset()
 """Decision fields that intentionally do not travel to the command."""
-COMMAND_ONLY = frozenset({"customer_id", "attachments", "in_reply_to", "decided_at", "inbound_at"})
+COMMAND_ONLY = frozenset(
+    {
+        "customer_id",
+        "attachments",
+        "in_reply_to",
+        "decided_at",
+        "inbound_at",
+        "fallback_from",
+        "fallback_reason",
+    }
+)
 """Command fields the decision does not have: the executor supplies them."""
 
 # MessageSend -> OutboundMessage: the command fields the adapter is not given (they are for
@@ -62,6 +74,10 @@ COMMAND_NOT_SENT = frozenset(
         "consent_basis",
         "inbound_at",
         "customer_id",
+        "alternates",
+        "receipt_timeout_s",
+        "fallback_from",
+        "fallback_reason",
     }
 )
 RENAMED = {"customer_id": "thread_id"}
@@ -93,6 +109,8 @@ def test_every_decision_field_reaches_the_command() -> None:
     for name in decision_fields - DECISION_ONLY:
         value = getattr(command, name)
         expected = DECISION[name]
+        if name == "alternates":  # a pydantic model per alternate, from the dataclass
+            value = [Alternate(**a.model_dump()) for a in value]
         assert value == (list(expected) if isinstance(expected, tuple) else expected), name
     assert (command.customer_id, command.in_reply_to) == ("c1", "SM1")
     assert (command.decided_at, command.inbound_at) == (AT, INBOUND_AT)
