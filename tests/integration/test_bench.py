@@ -25,6 +25,8 @@ SMALL = [
     "--e2e-messages", "100",
     "--rate", "40",
     "--seconds", "3",
+    "--dispatch-messages", "300",
+    "--dispatch-rate", "40",
     "--timeout", "150",
 ]  # fmt: skip
 
@@ -74,9 +76,13 @@ def test_bench_accounts_for_every_message(
     assert latency["arrived"] == latency["messages"] == 120
     assert latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
     assert report["correctness"] == {
-        "scenarios": ["pipeline", "e2e", "latency"],
+        "scenarios": ["pipeline", "e2e", "latency", "dispatch"],
         "lost": 0,
         "duplicate_sends": 0,
         "ok": True,
     }
+    dispatch = scenarios["dispatch"]
+    assert dispatch["accounted"] == 300 + 2 * 120  # the burst and both paced phases
+    assert (dispatch["lost"], dispatch["duplicate_sends"]) == (0, 0)
+    assert dispatch["sends_s_per_process"] > 0
     assert (tmp_path / "latency.png").read_bytes().startswith(b"\x89PNG")
