@@ -141,7 +141,15 @@ def _channels(topics: Topics) -> dict[str, _Channel]:
         )
         out[f"outbound_{c}"] = _Channel(
             topics.outbound(c),
-            f"Commands to send on {c}, keyed by customer id.",
+            f"Commands to send on {c}, keyed by customer id: the reply lane (replies, "
+            "transactional and service messages).",
+            ("messageSend",),
+            ("send", "receive"),
+        )
+        out[f"outbound_{c}_bulk"] = _Channel(
+            topics.outbound_bulk(c),
+            f"Marketing commands to send on {c}, keyed by customer id: the bulk lane, "
+            "consumed by a dispatcher of its own and rate-limited behind the replies.",
             ("messageSend",),
             ("send", "receive"),
         )

@@ -135,7 +135,8 @@ class Executor:
         envelope = new_event(
             MESSAGE_SEND, d.message_id, SOURCE, command, time=at, exclude_none=True
         )
-        await self._pub.publish(self._topics.outbound(d.channel), envelope, customer_id)
+        topic = self._topics.outbound_for(d.channel, d.purpose)  # marketing: the bulk lane
+        await self._pub.publish(topic, envelope, customer_id)
         await self._pub.audit(
             audit(
                 "message_queued",

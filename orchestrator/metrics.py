@@ -173,6 +173,20 @@ class Metrics:
             ["channel", "reason"],
             registry=registry,
         )
+        self.rate_limited_total = Counter(
+            "continuum_rate_limited_total",
+            "Sends the provider rate limits held back (deferred to when their bucket has room), "
+            "by provider (channel type) and lane (reply, bulk).",
+            ["provider", "lane"],
+            registry=registry,
+        )
+        self.rate_throttled_total = Counter(
+            "continuum_rate_throttled_total",
+            "Provider 429 / throttling answers fed to the rate limiter (the bucket is emptied "
+            "until Retry-After), by provider.",
+            ["provider"],
+            registry=registry,
+        )
 
     def observe(self, stage: str, channel: str | None, outcome: str, seconds: float) -> None:
         """Count one record through ``stage`` and record the time it spent there."""

@@ -40,6 +40,7 @@ from orchestrator.reload import FlowReloader
 from orchestrator.settings import Settings
 from orchestrator.state.deferred import DeferredSends
 from orchestrator.state.policy_counters import PolicyCounters
+from orchestrator.state.rate_limits import RateLimiter
 from orchestrator.state.receipt_checks import ReceiptChecks
 from orchestrator.state.store import RedisStateStore
 from orchestrator.state.timers import RedisTimerStore
@@ -47,7 +48,8 @@ from orchestrator.topics import Topics
 from orchestrator.workers import WORKERS
 from orchestrator.workers.base import BatchWorker, Deps
 from orchestrator.workers.decision import DecisionWorker
-from orchestrator.workers.dispatcher import DispatcherWorker
+from orchestrator.workers.dispatch_limits import DispatchLimits, provider_limits
+from orchestrator.workers.dispatcher import BulkDispatcherWorker, DispatcherWorker
 from orchestrator.workers.events import EventsWorker
 from orchestrator.workers.inbound import InboundWorker
 from orchestrator.workers.ledger_sink import LedgerSinkWorker
@@ -144,6 +146,8 @@ class Service:
         self._bell_task: asyncio.Task[None] | None = None
         self._policy = Policy()  # the dispatcher's, when no decision worker runs here
         self._release: DeferredRelease | None = None
+        self._deferred: DeferredSends | None = None  # the dispatcher role's, for both lanes
+        self._checks: ReceiptChecks | None = None  # likewise
         self._release_task: asyncio.Task[None] | None = None
         self._receipts: ReceiptCheckLoop | None = None
         self._receipts_task: asyncio.Task[None] | None = None
@@ -183,6 +187,12 @@ class Service:
             publisher = self._publisher(broker, f"/continuum/{name}")
             worker = self._build_worker(name, deps, publisher, catalogue)
             self.runners.append(WorkerRunner(worker, broker, s, self.metrics, pacer))
+            if name == "dispatcher":  # and its bulk lane, a consumer of its own
+                broker = make_broker(s, "continuum-dispatcher-bulk")
+                bulk = self._dispatcher(
+                    BulkDispatcherWorker, deps, self._publisher(broker, "/continuum/dispatcher")
+                )
+                self.runners.append(WorkerRunner(bulk, broker, s, self.metrics, pacer))
         brokers = [r.broker for r in self.runners]
         if self._want_api:  # a worker process needs no connection of its own for the API
             self._api_broker = make_broker(s, "continuum-api")
@@ -261,15 +271,12 @@ class Service:
             case "events":
                 return EventsWorker(deps, publisher)
             case "dispatcher":
-                chains = build_adapters(self.settings, self._http, redis=self._redis)
-                adapters = primaries(chains)
-                callbacks = status_callbacks(self.settings)
-                deferred = DeferredSends(self._redis)
+                self._deferred = deferred = DeferredSends(self._redis)  # both lanes ring it
                 release = self._publisher(self._scheduler_broker, "/continuum/release")
                 self._release = DeferredRelease(
                     deferred, release, self.topics, utc_now, self.metrics
                 )
-                checks = ReceiptChecks(self._redis)
+                self._checks = checks = ReceiptChecks(self._redis)
                 self._receipts = ReceiptCheckLoop(
                     checks,
                     self._redis,
@@ -278,25 +285,39 @@ class Service:
                     utc_now,
                     self.metrics,
                 )
-                return DispatcherWorker(
-                    deps,
-                    publisher,
-                    adapters,
-                    callbacks,
-                    policy=self.policy,
-                    counters=PolicyCounters(self._redis),
-                    deferred=deferred,
-                    settings=self.settings.dispatch,
-                    flows=lambda flow_id: self._in_force().get(flow_id),
-                    chains=chains,
-                    breakers=self.settings.breaker,
-                    receipts=checks,
-                    overdue_s=self.settings.status.overdue_s,
-                )
+                return self._dispatcher(DispatcherWorker, deps, publisher)
             case "status":
                 return StatusWorker(deps, publisher, self.settings.status)
             case _:
                 return LedgerSinkWorker(deps, publisher, self.ledger)
+
+    def _dispatcher(
+        self, kind: type[DispatcherWorker], deps: Deps, publisher: Publisher
+    ) -> DispatcherWorker:
+        """A dispatcher of one lane (``kind``), with the provider rate limits unless they are
+        off (``rate_limits.enabled``)."""
+        s = self.settings
+        limits = None
+        if s.rate_limits.enabled:
+            limiter = RateLimiter(self._redis, s.rate_limits)
+            limits = DispatchLimits(limiter, provider_limits(s), s.rate_limits, self.metrics)
+        chains = build_adapters(s, self._http, redis=self._redis)
+        return kind(
+            deps,
+            publisher,
+            primaries(chains),
+            status_callbacks(s),
+            policy=self.policy,
+            counters=PolicyCounters(self._redis),
+            deferred=self._deferred or DeferredSends(self._redis),
+            settings=s.dispatch,
+            flows=lambda flow_id: self._in_force().get(flow_id),
+            chains=chains,
+            breakers=s.breaker,
+            receipts=self._checks or ReceiptChecks(self._redis),
+            overdue_s=s.status.overdue_s,
+            limits=limits,
+        )
 
     def _publisher(self, broker: KafkaBroker, source: str) -> Publisher:
         return Publisher(broker, self.topics, source, self._bell)

@@ -290,6 +290,61 @@ class BreakerSettings(_Section):
     )
 
 
+class RateLimitSettings(_Section):
+    """Provider rate limits, shared by every dispatcher (:mod:`orchestrator.state.rate_limits`).
+
+    Rates are per second; 0 is no limit. The defaults are the providers' published limits:
+    Twilio sends 1 segment a second per long code, 3 per US/Canada toll-free number and "over
+    100" per short code, and its account, short codes and messaging services share the
+    account's limit (twilio.com/docs/api/errors/30001; help: "How quickly can I send SMS
+    messages?"); WhatsApp Cloud API 80 messages a second per business phone number (Meta,
+    developers.facebook.com/documentation/business-messaging/whatsapp/throughput); Vonage 30
+    API requests a second per API key, 1 SMS a second from a US long virtual number (Vonage
+    support, "What is the Throughput Limit for Outbound SMS?"); SendGrid publishes no mail-send
+    rate, only 1,000 personalizations (recipients) per request, and Continuum sends one
+    recipient per request, so its rate is 0 unless set.
+    """
+
+    enabled: bool = Field(
+        True, description="false: no rate limits at all (each provider then queues or answers 429)"
+    )
+    twilio_account_mps: float = Field(
+        100.0, ge=0, description="Twilio segments/s per account (short codes, messaging services)"
+    )
+    twilio_long_code_mps: float = Field(
+        1.0, ge=0, description="Twilio segments/s per long code sender (E.164 number)"
+    )
+    twilio_toll_free_mps: float = Field(
+        3.0, ge=0, description="Twilio segments/s per US/Canada toll-free sender"
+    )
+    meta_number_mps: float = Field(
+        80.0, ge=0, description="WhatsApp Cloud API messages/s per business phone number"
+    )
+    vonage_account_mps: float = Field(30.0, ge=0, description="Vonage requests/s per API key")
+    vonage_long_code_mps: float = Field(
+        0.0, ge=0, description="Vonage SMS/s per long code sender (US long virtual numbers: 1)"
+    )
+    sendgrid_account_mps: float = Field(0.0, ge=0, description="SendGrid messages/s per account")
+    burst_s: float = Field(
+        1.0, gt=0, le=60, description="a bucket holds this many seconds of its rate"
+    )
+    bulk_share: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="share of a bucket marketing (bulk) may use; the rest is kept for replies",
+    )
+    throttle_s: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        description="a provider's 429 without Retry-After empties the bucket for this long",
+    )
+    throttle_max_s: float = Field(
+        60.0, ge=0, le=3600, description="a provider's Retry-After empties the bucket, up to this"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of a Continuum process."""
 
@@ -335,6 +390,7 @@ class Settings(BaseSettings):
     status: StatusSettings = StatusSettings()
     dispatch: DispatchSettings = DispatchSettings()
     breaker: BreakerSettings = BreakerSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     identity: IdentitySettings = IdentitySettings()
     channels: dict[Medium, tuple[str, ...]] = Field(
         default_factory=lambda: {m: DEFAULT_CHANNELS.get(m, ()) for m in MEDIA},

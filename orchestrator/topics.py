@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.delivery.rate_plan import lane_of
 from orchestrator.media import MEDIA
+
+BULK_SUFFIX = ".bulk"
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +21,20 @@ class Topics:
         return f"{self.prefix}inbound.{channel}"
 
     def outbound(self, channel: str) -> str:
-        """``message.send`` commands for one channel, keyed by customer id."""
+        """``message.send`` commands for one channel, keyed by customer id: the reply lane
+        (replies, transactional and service messages)."""
         return f"{self.prefix}outbound.{channel}"
+
+    def outbound_bulk(self, channel: str) -> str:
+        """The bulk lane of one channel's ``message.send`` commands (marketing), consumed by
+        a dispatcher of its own so that a bulk batch never holds a reply."""
+        return f"{self.outbound(channel)}{BULK_SUFFIX}"
+
+    def outbound_for(self, channel: str, purpose: str | None) -> str:
+        """The outbound topic of a message of ``purpose``: its lane's
+        (:func:`orchestrator.delivery.rate_plan.lane_of`)."""
+        bulk = lane_of(purpose) == "bulk"
+        return self.outbound_bulk(channel) if bulk else self.outbound(channel)
 
     @property
     def customer(self) -> str:
@@ -53,7 +68,9 @@ class Topics:
 
     def all(self) -> list[str]:
         """Every topic, for creation at start."""
-        per_channel = [t for c in MEDIA for t in (self.inbound(c), self.outbound(c))]
+        per_channel = [
+            t for c in MEDIA for t in (self.inbound(c), self.outbound(c), self.outbound_bulk(c))
+        ]
         return [
             *per_channel,
             self.customer,
@@ -70,5 +87,6 @@ class Topics:
         return frozenset([*(self.inbound(c) for c in MEDIA), self.events])
 
     def channel_of(self, topic: str) -> str:
-        """The channel a per-channel topic belongs to (its last dotted part)."""
-        return topic.rsplit(".", 1)[-1]
+        """The channel a per-channel topic belongs to (its last dotted part, the bulk lane's
+        suffix aside)."""
+        return topic.removesuffix(BULK_SUFFIX).rsplit(".", 1)[-1]

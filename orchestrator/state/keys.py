@@ -142,3 +142,14 @@ def receipts_leased_key() -> str:
 def receipts_data_key() -> str:
     """Hash of receipt check id -> the check (``state.receipt_checks.ReceiptCheck`` JSON)."""
     return "ct:{receipts}:data"
+
+
+# Rate limits: one hash per bucket (the GCRA's theoretical arrival time and each lane's queue
+# cursor), under the provider account's hash tag, so one script checks an account's bucket and
+# a sender's together.
+
+
+def rate_bucket_key(provider: str, account: str, scope: str) -> str:
+    """The state of one rate bucket (``scope``: ``account`` or ``sender:<address>``) of one
+    provider account."""
+    return f"ct:rate:{{{provider}:{account}}}:{scope}"

@@ -17,7 +17,9 @@ A batch goes in phases, with a fixed number of Redis round trips whatever its si
 3. **admit** the messages that may go (caps and the loop guard, one script per message), and in
    the same pipeline claim the blocked ones as ``blocked`` and keep the deferred ones (2);
 4. **claim** the admitted ones as ``pending``, and claim as ``blocked`` or keep as deferred the
-   ones a full counter stopped (3);
+   ones a full counter stopped; in the same pipeline, take from the provider rate limits
+   (:mod:`orchestrator.workers.dispatch_limits`: a refused send's claim is released in 6 and
+   its record deferred to when its bucket has room, no attempt used) (3);
 5. the provider calls, concurrently across customers, each customer's messages in order;
 6. **settle**: every outcome, released claim and retry in one pipeline (4)
    (:class:`~orchestrator.workers.outcomes.Outcomes`); then the audit records are confirmed and
@@ -98,10 +100,12 @@ from orchestrator.policy.spec import Policy
 from orchestrator.settings import BreakerSettings, DispatchSettings
 from orchestrator.state.deferred import DeferredSend, queue_deferrals
 from orchestrator.state.protocols import Counters, DeferredQueue, EventPublisher
+from orchestrator.state.rate_limits import Grant
 from orchestrator.state.receipt_checks import ReceiptCheck, ReceiptChecks
 from orchestrator.state.store import SendClaim, queue_claims, read_claims
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.breakers import Breakers
+from orchestrator.workers.dispatch_limits import DispatchLimits
 from orchestrator.workers.failover import failover_row, wait_for_provider
 from orchestrator.workers.fallbacks import publish_fallback, tell_flows
 from orchestrator.workers.outcomes import Outcome, Outcomes
@@ -133,6 +137,7 @@ class _Send:
     verdict: SendCheck = field(default_factory=lambda: SendCheck("send", "", ""))
     counters: list[Counter] = field(default_factory=list)
     claim: SendClaim | None = None
+    grant: Grant | None = None  # the rate limits' answer (None: not asked)
 
 
 class DispatcherWorker(BatchWorker):
@@ -158,8 +163,10 @@ class DispatcherWorker(BatchWorker):
         breakers: BreakerSettings | None = None,
         receipts: ReceiptChecks | None = None,
         overdue_s: float = 0.0,
+        limits: DispatchLimits | None = None,
     ) -> None:
         super().__init__(deps, publisher)
+        self._limits = limits
         # Each medium's providers in failover order (providers.build_adapters); without
         # ``chains``, each medium's one adapter.
         self._chains = {m: tuple(c) for m, c in (chains or {}).items() if c} or {
@@ -181,7 +188,7 @@ class DispatcherWorker(BatchWorker):
         self._checks: list[ReceiptCheck] = []  # this batch's accepted sends' receipt checks
 
     def topics(self) -> list[str]:
-        """One outbound topic per channel."""
+        """One outbound topic per channel (the reply lane)."""
         return [self._deps.topics.outbound(c) for c in MEDIA]
 
     async def handle(self, records: Sequence[Record]) -> None:
@@ -207,10 +214,7 @@ class DispatcherWorker(BatchWorker):
             s.verdict, s.counters = self._guard.verdict(s.cmd, states[s.cmd.customer_id], now)
         await self._admit_and_claim(sends, now)
         settled = await self._record_verdicts(sends, now, started)
-        go: dict[str, list[_Send]] = defaultdict(list)
-        for s in sends:
-            if s.verdict.action == "send" and s.claim is not None and s.claim.claimed:
-                go[s.cmd.customer_id].append(s)
+        go = self._going(sends, settled, now, started)
         # Every send runs to its end before a failure rewinds the batch, so that each outcome
         # is recorded, or kept for the retry, and none is abandoned half way.
         done: list[tuple[_Send, Outcome, str]] = []
@@ -221,6 +225,9 @@ class DispatcherWorker(BatchWorker):
             settled + [outcome for _, outcome, _ in done],
             self._breakers.recording(self._deps.clock()),
         )
+        if self._limits is not None:  # a provider's 429 empties its buckets for every dispatcher
+            throttled = [(s.cmd, s.entry["provider"], outcome.row) for s, outcome, _ in done]
+            await self._limits.feed_throttles(throttled, self._deps.clock())
         await self._tell_flows_stopped()
         await self._after_outcomes()
         await hand_back(self._pub, self._deps.topics.status, early)
@@ -240,6 +247,22 @@ class DispatcherWorker(BatchWorker):
         self._outcomes.confirmed()
         if failure is not None:
             raise failure
+
+    def _going(
+        self, sends: list[_Send], settled: list[Outcome], now: datetime, started: float
+    ) -> dict[str, list[_Send]]:
+        """The claimed sends to make now, by customer; the ones the rate limits refused are
+        deferred instead (their outcomes added to ``settled``)."""
+        go: dict[str, list[_Send]] = defaultdict(list)
+        for s in sends:
+            if s.verdict.action == "send" and s.claim is not None and s.claim.claimed:
+                if self._limits is not None and s.grant is not None and not s.grant.ok:
+                    provider = s.entry["provider"]
+                    settled.append(self._limits.deferral(s.record, s.cmd, s.grant, provider, now))
+                    self._observe(s.cmd, "rate_limited", started)
+                    continue
+                go[s.cmd.customer_id].append(s)
+        return go
 
     async def _decode_all(self, records: Sequence[Record]) -> tuple[list[_Send], list[_Send]]:
         """The batch's sends, and its repeats (a message id seen earlier in this batch: a
@@ -298,8 +321,18 @@ class DispatcherWorker(BatchWorker):
                 s.verdict = self._guard.admitted(s.verdict, admission)
             async with self._deps.store.pipeline() as pipe:
                 self._queue_verdicts(pipe, going, now)
-                raw = await pipe.execute() if len(pipe) else []
-            self._read_claims(going, raw)
+                claimed_at = len(pipe)
+                sending = [s for s in going if s.verdict.action == "send"]
+                if self._limits is not None:  # the rate limits' takes ride in the same trip
+                    pairs = [(s.cmd, s.entry["provider"]) for s in sending]
+                    takes = self._limits.queue(pipe, pairs, now)
+                raw = await pipe.execute(raise_on_error=False) if len(pipe) else []
+            _raise_first(raw[:claimed_at])
+            self._read_claims(going, raw[:claimed_at])
+            if self._limits is not None:
+                grants = await self._limits.read(takes, raw[claimed_at:])
+                for s, grant in zip(sending, grants, strict=True):
+                    s.grant = grant
         if any(s.verdict.action == "defer" for s in sends):
             self._deferred.added.ring()
 
@@ -581,6 +614,18 @@ class DispatcherWorker(BatchWorker):
     def _observe(self, cmd: MessageSend, outcome: str, started: float) -> None:
         self._labels.setdefault(cmd.message_id, outcome)
         self._deps.metrics.observe(self.stage, cmd.channel, outcome, time.perf_counter() - started)
+
+
+class BulkDispatcherWorker(DispatcherWorker):
+    """The bulk lane: consumes ``continuum.outbound.<channel>.bulk`` (marketing) in a consumer
+    group of its own, so that a bulk batch never holds a reply batch; built like the
+    dispatcher, and run beside it by the ``dispatcher`` role."""
+
+    name: ClassVar[str] = "dispatcher_bulk"
+
+    def topics(self) -> list[str]:
+        """One bulk outbound topic per channel."""
+        return [self._deps.topics.outbound_bulk(c) for c in MEDIA]
 
 
 def _raise_first(results: Sequence[Any]) -> None:

@@ -1,12 +1,14 @@
 """Puts deferred sends back on their outbound topic when they are due, from any replica.
 
-Deferred sends are those the contact policy held back and the dispatcher's retries after a
+Deferred sends are those the contact policy held back, the dispatcher's retries after a
 retryable provider failure (their record carries the attempt number in its ``dispatchattempt``
-extension attribute, which is re-published as it is).
+extension attribute, which is re-published as it is) and the sends a provider rate limit held
+back (:mod:`orchestrator.workers.dispatch_limits`).
 
 Every ``tick_s`` (1 s) the loop claims due sends (expired leases are requeued every 10 s) (see
 :mod:`orchestrator.state.deferred`), re-publishes each original ``message.send`` record to
-``outbound.<channel>`` keyed by customer id, waits for the broker's confirmation and only then
+``outbound.<channel>`` (a marketing message to its bulk lane, ``outbound.<channel>.bulk``)
+keyed by customer id, waits for the broker's confirmation and only then
 acknowledges them. The dispatcher that consumes a released message runs the whole send-time
 policy again: consent may have been revoked meanwhile, or a cap filled. A replica that dies
 between publishing and acknowledging loses its lease and another publishes again; the send
@@ -100,9 +102,9 @@ class DeferredRelease:
             except BadRecord as exc:  # it was valid when deferred: only a bug gets here
                 log.error("release: dropping unreadable deferred %s: %s", send.message_id, exc)
                 continue
-            await self._publisher.publish(
-                self._topics.outbound(send.channel), event, send.customer_id
-            )
+            purpose = (event.data or {}).get("purpose")
+            topic = self._topics.outbound_for(send.channel, purpose)  # back in its lane
+            await self._publisher.publish(topic, event, send.customer_id)
         await self._publisher.flush()
         await self._deferred.ack([s.message_id for s in due])
         log.info("release: %d deferred sends are back on their outbound topics", len(due))

@@ -127,7 +127,7 @@ class Rig:
         self.released.published.clear()
         await self.release.release_due()
         [(topic, event)] = self.released.published
-        assert topic == self.deps.topics.outbound("sms")
+        assert topic == self.deps.topics.outbound_bulk("sms")  # send_record's are marketing
         return event.to_bytes()
 
     def steps(self) -> list[tuple[str, str]]:

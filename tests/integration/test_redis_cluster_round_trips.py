@@ -4,7 +4,8 @@ A batch of 50 records over 50 customers goes through the inbound, decision, disp
 status workers with a client that counts round trips: each command sent on its own, and each
 pipeline execution (on a cluster, redis-py sends a pipeline's per-node parts at once: one wait).
 The dispatcher makes four whatever the batch's size or mix (load, admit, claim, settle: why four
-is in orchestrator/workers/dispatcher.py and docs/performance.md).
+is in orchestrator/workers/dispatcher.py and docs/performance.md), with the provider rate limits
+on: their takes ride in the claim pipeline.
 """
 
 from __future__ import annotations
@@ -29,16 +30,18 @@ from orchestrator.policy import consent
 from orchestrator.policy.send_time import Counter
 from orchestrator.policy.spec import Policy
 from orchestrator.redis_client import RedisClient, make_redis
-from orchestrator.settings import Settings
+from orchestrator.settings import RateLimitSettings, Settings
 from orchestrator.state import keys
 from orchestrator.state.codec import load_entry
 from orchestrator.state.deferred import DeferredSends
 from orchestrator.state.policy_counters import PolicyCounters
+from orchestrator.state.rate_limits import RateLimiter
 from orchestrator.state.store import FinishedSend, RedisStateStore
 from orchestrator.state.timers import RedisTimerStore, TimerSpec
 from orchestrator.topics import Topics
 from orchestrator.workers.base import Deps
 from orchestrator.workers.decision import DecisionWorker
+from orchestrator.workers.dispatch_limits import DispatchLimits, provider_limits
 from orchestrator.workers.dispatcher import DispatcherWorker
 from orchestrator.workers.inbound import InboundWorker
 from orchestrator.workers.status import StatusWorker
@@ -279,7 +282,15 @@ def dispatcher(client: RedisClient, d: Deps, adapter: SandboxStub) -> Dispatcher
         policy=Policy,
         counters=PolicyCounters(client),
         deferred=DeferredSends(client),
+        limits=rate_limits(client, d.metrics),
     )
+
+
+def rate_limits(client: RedisClient, metrics: Metrics) -> DispatchLimits:
+    """The rate limits on, at rates no batch here reaches (every send takes from two buckets)."""
+    r = RateLimitSettings(twilio_account_mps=1e6, twilio_long_code_mps=1e6)
+    s = Settings(rate_limits=r)
+    return DispatchLimits(RateLimiter(client, r), provider_limits(s), r, metrics)
 
 
 async def ledger_state(client: RedisClient, message_id: str) -> str | None:
