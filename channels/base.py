@@ -8,9 +8,10 @@ imports anything from ``orchestrator``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
@@ -61,3 +62,36 @@ class ChannelAdapter(Protocol):
     def __init__(self, config: Any, http: httpx.AsyncClient) -> None: ...
 
     async def send(self, msg: OutboundMessage) -> SendResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FoundSend:
+    """A message the provider has, as its list API describes it: a candidate for one of our
+    sends whose outcome is unknown (see :class:`Reconcilable`).
+
+    ``marker`` is our message id when the provider echoes one back (SendGrid's custom args);
+    None when the provider keeps no reference of ours (Twilio), and the caller then matches
+    by ``to``, ``text`` and ``created_at``. ``status`` is the Continuum status
+    (``queued``, ``sent``, ``delivered``, ``failed``...).
+    """
+
+    external_id: str
+    status: str
+    to: str
+    text: str | None = None
+    created_at: datetime | None = None
+    marker: str | None = None
+
+
+@runtime_checkable
+class Reconcilable(Protocol):
+    """An adapter whose provider can say which messages it received: the reconciler asks it
+    about sends whose outcome is unknown (a timeout after the request went out)."""
+
+    async def find_sent(
+        self, msg: OutboundMessage, since: datetime, until: datetime
+    ) -> Sequence[FoundSend]:
+        """The provider's messages that may be ``msg``, created between ``since`` and
+        ``until`` (give or take the provider's granularity); raise a retryable
+        :class:`channels.errors.SendError` when the provider cannot be asked now."""
+        ...

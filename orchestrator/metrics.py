@@ -188,6 +188,21 @@ class Metrics:
             registry=registry,
         )
 
+        self.sends_unknown = Gauge(
+            "continuum_sends_unknown",
+            "Sends whose outcome is unknown (the request went out, no answer came back) and "
+            "that no receipt or provider look-up has resolved yet.",
+            registry=registry,
+        )
+        self.reconcile_total = Counter(
+            "continuum_reconcile_total",
+            "Looks at the provider for unknown sends, by provider and result: found, "
+            "not_found (looked again later), not_sent (given up: stays unknown), ambiguous, "
+            "unsupported (the provider cannot be asked) and error.",
+            ["provider", "result"],
+            registry=registry,
+        )
+
     def observe(self, stage: str, channel: str | None, outcome: str, seconds: float) -> None:
         """Count one record through ``stage`` and record the time it spent there."""
         label = channel_label(channel)

@@ -44,6 +44,7 @@ from orchestrator.state.rate_limits import RateLimiter
 from orchestrator.state.receipt_checks import ReceiptChecks
 from orchestrator.state.store import RedisStateStore
 from orchestrator.state.timers import RedisTimerStore
+from orchestrator.state.unknown_sends import UnknownSends
 from orchestrator.topics import Topics
 from orchestrator.workers import WORKERS
 from orchestrator.workers.base import BatchWorker, Deps
@@ -55,6 +56,7 @@ from orchestrator.workers.inbound import InboundWorker
 from orchestrator.workers.ledger_sink import LedgerSinkWorker
 from orchestrator.workers.publisher import Publisher
 from orchestrator.workers.receipts import ReceiptCheckLoop
+from orchestrator.workers.reconcile import Reconciler
 from orchestrator.workers.release import DeferredRelease
 from orchestrator.workers.runtime import WorkerRunner, make_broker, make_pacer
 from orchestrator.workers.scheduler import Scheduler
@@ -151,6 +153,8 @@ class Service:
         self._release_task: asyncio.Task[None] | None = None
         self._receipts: ReceiptCheckLoop | None = None
         self._receipts_task: asyncio.Task[None] | None = None
+        self._reconciler: Reconciler | None = None  # beside the dispatcher (reconcile.py)
+        self._reconcile_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect, create topics, start the sandbox, the workers and the API."""
@@ -213,6 +217,19 @@ class Service:
             self._in_force,
             self._install,
         )
+        self._start_loops()
+        if self._want_api:
+            await self._start_api()
+        else:  # a worker process still serves its metrics, on a port of its own
+            m = s.metrics
+            app = metrics_app(self.metrics.registry, self._not_consuming)
+            server = HttpServer(app, m.host, m.port, "metrics")
+            await server.start()
+            self.http_servers.append(server)
+
+    def _start_loops(self) -> None:
+        """The polling loops of the roles here: scheduler, flow reloads, deferred release,
+        receipt checks and the reconciler."""
         if self._scheduler is not None:
             self._scheduler_task = asyncio.create_task(
                 self._scheduler.run(self._scheduler_stop), name="scheduler"
@@ -228,18 +245,14 @@ class Service:
             self._receipts_task = asyncio.create_task(
                 self._receipts.run(self._scheduler_stop), name="receipt-checks"
             )
+        if self._reconciler is not None:
+            self._reconcile_task = asyncio.create_task(
+                self._reconciler.run(self._scheduler_stop), name="reconcile"
+            )
         if self._release is not None and self._listen_task is None:  # a dispatcher alone: its
             self._listen_task = asyncio.create_task(  # send-time policy follows reloads too
                 self._reloader.listen(self._scheduler_stop), name="flow-reloads"
             )
-        if self._want_api:
-            await self._start_api()
-        else:  # a worker process still serves its metrics, on a port of its own
-            m = s.metrics
-            app = metrics_app(self.metrics.registry, self._not_consuming)
-            server = HttpServer(app, m.host, m.port, "metrics")
-            await server.start()
-            self.http_servers.append(server)
 
     def _build_worker(
         self, name: str, deps: Deps, publisher: Publisher, catalogue: Catalogue
@@ -285,6 +298,8 @@ class Service:
                     utc_now,
                     self.metrics,
                 )
+                if self.settings.reconcile.enabled:
+                    self._reconciler = self._build_reconciler(deps)
                 return self._dispatcher(DispatcherWorker, deps, publisher)
             case "status":
                 return StatusWorker(deps, publisher, self.settings.status)
@@ -317,6 +332,22 @@ class Service:
             receipts=self._checks or ReceiptChecks(self._redis),
             overdue_s=s.status.overdue_s,
             limits=limits,
+        )
+
+    def _build_reconciler(self, deps: Deps) -> Reconciler:
+        """The reconcile loop beside the dispatcher: asks providers about unknown sends (each
+        provider of every medium, as failover may have sent with any of them)."""
+        r = self.settings.reconcile
+        chains = build_adapters(self.settings, self._http, redis=self._redis)
+        return Reconciler(
+            UnknownSends(self._redis, delay_s=r.delay_s),
+            deps.store,
+            {a.channel_type: a for chain in chains.values() for a in chain},
+            self._publisher(self._scheduler_broker, "/continuum/reconcile"),
+            self.topics,
+            utc_now,
+            self.metrics,
+            r,
         )
 
     def _publisher(self, broker: KafkaBroker, source: str) -> Publisher:
@@ -449,6 +480,7 @@ class Service:
             self._listen_task,
             self._release_task,
             self._receipts_task,
+            self._reconcile_task,
             self._bell_task,
         )
         loops: list[asyncio.Future[None]] = [t for t in tasks if t is not None]

@@ -345,6 +345,38 @@ class RateLimitSettings(_Section):
     )
 
 
+class ReconcileSettings(_Section):
+    """The reconciler beside the dispatcher: asks providers about sends whose outcome is
+    unknown (docs/delivery.md, "Unknown outcomes")."""
+
+    enabled: bool = Field(True, description="run the reconciler beside the dispatcher")
+    delay_s: float = Field(
+        30.0,
+        ge=0,
+        le=86_400,
+        description="how long after an unknown outcome the provider is first asked (its list "
+        "API may lag behind its send API)",
+    )
+    interval_s: float = Field(
+        60.0, gt=0, le=86_400, description="how long between two looks at one unknown send"
+    )
+    keep_s: float = Field(
+        6 * 3600.0,
+        gt=0,
+        le=30 * 86_400,
+        description="how long after the outcome the provider is still asked; then the send "
+        "stays unknown, for the operator (`continuum dispatch resend --unknown`)",
+    )
+    batch: int = Field(100, ge=1, le=10_000, description="unknown sends taken per look")
+    tick_s: float = Field(5.0, gt=0, le=3600, description="how often due sends are looked for")
+    lease_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="how long a reconciler holds the sends it took before another may take them",
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of a Continuum process."""
 
@@ -391,6 +423,7 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = DispatchSettings()
     breaker: BreakerSettings = BreakerSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
     identity: IdentitySettings = IdentitySettings()
     channels: dict[Medium, tuple[str, ...]] = Field(
         default_factory=lambda: {m: DEFAULT_CHANNELS.get(m, ()) for m in MEDIA},

@@ -51,6 +51,8 @@ from orchestrator.state.store import (
     read_claims,
 )
 from orchestrator.state.timers import TimerSpec
+from orchestrator.state.unknown_sends import _PUT as UNKNOWN_PUT
+from orchestrator.state.unknown_sends import UnknownSend, queue_forget, queue_unknowns
 
 START = datetime(2026, 11, 22, 12, tzinfo=UTC)  # a Sunday, noon UTC
 
@@ -296,6 +298,9 @@ class FakePipeline:
         if script in (breakers.VIEW, breakers.RECORD):
             self.call(lambda: self._store.breakers.run(script, str(names[0]), args))
             return
+        if tuple(names[:1]) == (keys.unknown_due_key(),):
+            self.call(lambda: self._store.index_unknown(script, args))
+            return
         if tuple(names[:1]) != (keys.deferred_due_key(),):
             raise NotImplementedError(f"FakePipeline.eval on {names!r}")
         triples = [(str(args[i]), int(args[i + 1]), args[i + 2]) for i in range(0, len(args), 3)]
@@ -341,6 +346,15 @@ class FakeStateStore:
     statuses: dict[str, set[str]] = field(default_factory=dict)  # message id -> statuses had
     breakers: FakeBreakers = field(default_factory=lambda: FakeBreakers())
     round_trips: int = 0
+    unknown: dict[str, bytes] = field(default_factory=dict)  # the unknown sends' index
+
+    def index_unknown(self, script: str, args: Sequence[Any]) -> int:
+        """The index scripts of :mod:`orchestrator.state.unknown_sends`: add or forget."""
+        if script == UNKNOWN_PUT:
+            fresh = [i for i in range(0, len(args), 3) if str(args[i]) not in self.unknown]
+            self.unknown.update({str(args[i]): args[i + 2] for i in fresh})
+            return len(fresh)
+        return sum(self.unknown.pop(str(a), None) is not None for a in args)
 
     def identity_keys(self, channel: str, address: str) -> list[str]:
         """The real store's identity keys (the first written, the rest read as fallbacks)."""
@@ -494,8 +508,10 @@ class FakeStateStore:
         released: Sequence[str] = (),
         deferred: Sequence[DeferredSend] = (),
         rider: Rider | None = None,
+        unknown: Sequence[UnknownSend] = (),
+        known: Sequence[str] = (),
     ) -> list[bytes]:
-        if not sends and not released and not deferred and rider is None:
+        if not (sends or released or deferred or unknown or known) and rider is None:
             return []
         async with self.pipeline() as pipe:
             if rider is not None:
@@ -503,6 +519,8 @@ class FakeStateStore:
             riding = len(pipe)
             queue_deferrals(pipe, deferred)
             queue_releases(pipe, released)
+            queue_unknowns(pipe, unknown)
+            queue_forget(pipe, known)
             queue_finishes(pipe, sends)
             taking = queue_take_parked(pipe, sends)
             answers = await pipe.execute()

@@ -10,14 +10,16 @@ Example::
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 import httpx
 
 from channels._http import parse_json, raise_for_send_status, transport_error
-from channels.base import OutboundMessage, SendResult
+from channels.base import FoundSend, OutboundMessage, SendResult
 from channels.errors import (
     ChannelConfigInvalid,
     ContactStopped,
@@ -97,6 +99,31 @@ class TwilioSms:
             raise ResponseUnparseable("response has no message sid", status_code=resp.status_code)
         status = STATUS_MAP.get(str(body.get("status")), "unknown")
         return SendResult(external_ids=(sid,), status=status, raw=body)
+
+    async def find_sent(
+        self, msg: OutboundMessage, since: datetime, until: datetime
+    ) -> Sequence[FoundSend]:
+        """Twilio's outbound messages to ``msg.to`` (from its sender, when one is fixed) sent on
+        or after ``since``'s day (``DateSent>``: Twilio filters by GMT date), newest first,
+        one page. Twilio echoes no reference of ours, so each is given with its body and
+        creation time to match (:func:`orchestrator.delivery.reconcile.match`)."""
+        headers = {"Authorization": self._authorization()}
+        root, account = self._config.base_url.rstrip("/"), self._config.account_sid
+        query = {"To": msg.to, "DateSent>": since.date().isoformat(), "PageSize": "100"}
+        if sender := msg.sender or (
+            None if self._config.messaging_service_sid else self._config.from_number
+        ):
+            query["From"] = sender
+        url = f"{root}/2010-04-01/Accounts/{account}/Messages.json"
+        try:
+            resp = await self._http.get(url, params=query, headers=headers)
+        except httpx.TransportError as exc:
+            raise transport_error(exc) from exc
+        raise_for_send_status(resp, reject=_rejection)
+        items = parse_json(resp).get("messages")
+        if not isinstance(items, list):
+            raise ResponseUnparseable("list has no messages", status_code=resp.status_code)
+        return [found for item in items if (found := _found(item)) is not None]
 
     def _authorization(self) -> str:
         """The basic ``Authorization`` header, refusing empty credentials before any I/O (a
@@ -180,6 +207,27 @@ def parse_inbound(form: Mapping[str, str]) -> InboundSms:
         recipient=form["To"],
         text=form["Body"],
         attachments=tuple(form[name] for name in names),
+    )
+
+
+def _found(item: object) -> FoundSend | None:
+    """One Message resource of a list as a :class:`FoundSend`; None for an inbound or
+    unreadable one."""
+    if not isinstance(item, dict) or not str(item.get("direction", "")).startswith("outbound"):
+        return None
+    sid, created = item.get("sid"), item.get("date_created")
+    if not isinstance(sid, str) or not sid:
+        return None
+    try:
+        at = parsedate_to_datetime(created) if isinstance(created, str) else None
+    except (TypeError, ValueError):
+        at = None
+    return FoundSend(
+        external_id=sid,
+        status=STATUS_MAP.get(str(item.get("status")), "unknown"),
+        to=_text(item.get("to")),
+        text=item.get("body") if isinstance(item.get("body"), str) else None,
+        created_at=at,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -23,6 +24,14 @@ from channels.sandbox.injection import Answer, consult, queue_receipts
 from channels.sandbox.runtime import SandboxRuntime
 from channels.sandbox.segments import count_segments
 from channels.sandbox.store import SandboxMessage, new_sid
+
+HOLD_ACCEPTED_TO = "+15005550091"
+"""Test hook: a send to this number is stored (and its receipts follow), but the answer is held
+:data:`HOLD_S`: a client with a shorter timeout sees an unknown outcome the provider has."""
+HOLD_DROPPED_TO = "+15005550092"
+"""Test hook: a send to this number is held :data:`HOLD_S`, never stored, then answered 503: a
+client with a shorter timeout sees an unknown outcome the provider never got."""
+HOLD_S = 2.0
 
 MAGIC_TO_ERRORS = {  # Twilio's test-credential magic numbers
     "+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
@@ -113,8 +122,8 @@ async def accept_message(
         return twilio_error(400, 21603, "A 'From' phone number is required.")
     if not body and not media:
         return twilio_error(400, 21602, "Message body is required.")
-    if to in MAGIC_TO_ERRORS:
-        return twilio_error(400, *MAGIC_TO_ERRORS[to])
+    if to in MAGIC_TO_ERRORS or to == HOLD_DROPPED_TO:
+        return await _refused(to)
     plan = await consult(runtime, FAULTS, to=to, text=body)
     if plan.answer is not None:
         return plan.answer
@@ -138,12 +147,58 @@ async def accept_message(
         lambda code, _text: failed_steps(runtime, message, code),
     )
     resource = message_resource(message)
+    await _hold(to)
     if service is not None:  # as Twilio answers a send through a service
         resource["messaging_service_sid"] = service
         if not _first(form, "From"):
             resource.update({"from": None, "status": "accepted"})
     await plan.stall()
     return Reply(201, orjson.dumps(resource))
+
+
+async def _hold(to: str) -> None:
+    """Hold the answer to :data:`HOLD_ACCEPTED_TO` for :data:`HOLD_S` (a test hook)."""
+    if to == HOLD_ACCEPTED_TO:
+        await asyncio.sleep(HOLD_S)
+
+
+async def _refused(to: str) -> Reply:
+    """The answer to a magic number that refuses: at once, or held (a test hook)."""
+    if to == HOLD_DROPPED_TO:
+        await asyncio.sleep(HOLD_S)
+        return twilio_error(503, 20500, "Held, then dropped (sandbox test hook)")
+    return twilio_error(400, *MAGIC_TO_ERRORS[to])
+
+
+def list_messages(
+    runtime: SandboxRuntime, account_sid: str, authorization: str | None, query: Mapping[str, str]
+) -> Reply:
+    """``GET /2010-04-01/Accounts/{account_sid}/Messages.json``: the account's messages, newest
+    first, filtered by ``To``, ``From`` and ``DateSent>`` / ``DateSent<`` (``YYYY-MM-DD``; the
+    sandbox compares them with the creation date, as it sends at once), ``PageSize`` at most."""
+    creds = basic_credentials(authorization)
+    if creds is None or not _known(creds, runtime.config):
+        return twilio_error(401, 20003, "Authenticate")
+    after, before = query.get("DateSent>") or query.get("DateSent>="), query.get("DateSent<")
+    try:
+        size = min(1000, max(1, int(query.get("PageSize") or 50)))
+        lo = datetime.fromisoformat(after[:10]).date() if after else None
+        hi = datetime.fromisoformat(before[:10]).date() if before else None
+    except ValueError:
+        return twilio_error(400, 20001, "Invalid DateSent or PageSize")
+    found = [
+        message_resource(m)
+        for m in reversed(runtime.store.matching(provider="twilio", to=query.get("To") or None))
+        if m.account_sid == account_sid
+        and (not query.get("From") or m.sender == query["From"])
+        and (lo is None or m.created_at.date() >= lo)
+        and (hi is None or m.created_at.date() <= hi)
+    ][:size]
+    uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+    page = {"messages": found, "page": 0, "page_size": size, "start": 0, "end": len(found)}
+    page.update({"uri": uri, "first_page_uri": uri, "next_page_uri": None})
+    page["previous_page_uri"] = None
+    return Reply(200, orjson.dumps(page))
 
 
 def _first(form: Mapping[str, list[str]], name: str) -> str:
@@ -209,6 +264,12 @@ def twilio_sandbox(runtime: SandboxRuntime) -> APIRouter:
             fields = {key: [str(v) for v in form.getlist(key)] for key in form}
         auth = request.headers.get("Authorization")
         reply = await accept_message(runtime, account_sid, request.url.path, auth, fields)
+        return Response(reply.body, reply.status, reply.headers, "application/json")
+
+    @router.get("/2010-04-01/Accounts/{account_sid}/Messages.json")
+    async def read_messages(account_sid: str, request: Request) -> Response:
+        auth = request.headers.get("Authorization")
+        reply = list_messages(runtime, account_sid, auth, dict(request.query_params))
         return Response(reply.body, reply.status, reply.headers, "application/json")
 
     @router.post("/_sandbox/twilio/inbound")

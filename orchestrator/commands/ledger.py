@@ -42,7 +42,31 @@ async def query(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await pool.close()
     write_records(records, args.format, sys.stdout)
+    if args.step == "provider_unknown" and records:
+        await _still_unknown(settings, [r.message_id for r in records if r.message_id])
     return 0
+
+
+async def _still_unknown(settings: Settings, message_ids: list[str]) -> None:
+    """Say on stderr how many of the listed unknown sends no receipt or reconciliation has
+    resolved since (quietly nothing when Redis cannot be reached)."""
+    from redis.exceptions import RedisError
+
+    from orchestrator.redis_client import make_redis
+    from orchestrator.state.unknown_sends import UnknownSends
+
+    redis = make_redis(settings.redis, socket_connect_timeout=2)
+    try:
+        still = await UnknownSends(redis).still_open(list(dict.fromkeys(message_ids)))
+    except (RedisError, OSError):
+        return
+    finally:
+        await redis.aclose()
+    print(
+        f"{sum(still)} of these {len(still)} sends are still unknown; "
+        "`continuum dispatch resend --unknown --since T --dry-run` lists them",
+        file=sys.stderr,
+    )
 
 
 def _canonical(address: str | None, channel: str | None) -> str | None:

@@ -153,3 +153,28 @@ def rate_bucket_key(provider: str, account: str, scope: str) -> str:
     """The state of one rate bucket (``scope``: ``account`` or ``sender:<address>``) of one
     provider account."""
     return f"ct:rate:{{{provider}:{account}}}:{scope}"
+
+
+# Sends whose outcome is unknown (the reconciler's index), under ``{unknown}``: one script
+# touches all four (orchestrator/state/unknown_sends.py).
+
+
+def unknown_due_key() -> str:
+    """Sorted set of unknown sends' message ids, scored by when the provider is next asked."""
+    return "ct:{unknown}:due"
+
+
+def unknown_leased_key() -> str:
+    """Sorted set of unknown sends a reconciler is asking about, scored by lease expiry."""
+    return "ct:{unknown}:leased"
+
+
+def unknown_data_key() -> str:
+    """Hash of message id -> the unknown send (its ``message.send`` record and window)."""
+    return "ct:{unknown}:data"
+
+
+def unknown_open_key() -> str:
+    """Sorted set of every send still unknown (looked for or given up on), scored by when its
+    outcome was recorded (epoch milliseconds)."""
+    return "ct:{unknown}:open"

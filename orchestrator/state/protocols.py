@@ -34,6 +34,7 @@ from orchestrator.state.message_status import Advance
 from orchestrator.state.policy_counters import Admission
 from orchestrator.state.store import FinishedSend, Resolution
 from orchestrator.state.timers import TimerSpec
+from orchestrator.state.unknown_sends import UnknownSend
 
 
 class Rider(Protocol):
@@ -107,10 +108,13 @@ class StateStore(Protocol):
         released: Sequence[str] = (),
         deferred: Sequence[DeferredSend] = (),
         rider: Rider | None = None,
+        unknown: Sequence[UnknownSend] = (),
+        known: Sequence[str] = (),
     ) -> list[bytes]:
-        """Record send results, release claims and defer retries, in one round trip; give back
-        the receipts parked for these sends (they came before the sends were recorded).
-        ``rider``'s commands go in the same round trip."""
+        """Record send results, release claims, defer retries, index unknown outcomes and drop
+        sends now known from that index, in one round trip; give back the receipts parked for
+        these sends (they came before the sends were recorded). ``rider``'s commands go in the
+        same round trip."""
         ...
 
     async def park_receipts(

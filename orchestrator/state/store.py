@@ -29,6 +29,7 @@ from orchestrator.state.deferred import DeferredSend, queue_deferrals
 from orchestrator.state.due_queue import queue_put, queue_remove
 from orchestrator.state.message_status import Advance, advance
 from orchestrator.state.timers import TimerSpec
+from orchestrator.state.unknown_sends import UnknownSend, queue_forget, queue_unknowns
 
 if TYPE_CHECKING:
     from orchestrator.state.protocols import Rider
@@ -347,12 +348,15 @@ class RedisStateStore:
         released: Sequence[str] = (),
         deferred: Sequence[DeferredSend] = (),
         rider: Rider | None = None,
+        unknown: Sequence[UnknownSend] = (),
+        known: Sequence[str] = (),
     ) -> list[bytes]:
         """The end of a dispatcher batch in one round trip: sends to put back in the deferred
-        queue (atomically, one script on ``{deferred}``), claims to release, results to record;
-        give back the receipts that came before their send was recorded (raw events), taken.
-        ``rider``'s commands go first in the same pipeline."""
-        if not sends and not released and not deferred and rider is None:
+        queue (atomically, one script on ``{deferred}``), claims to release, results to record,
+        sends whose outcome is ``unknown`` to index and sends now known to drop from that index
+        (:mod:`.unknown_sends`); give back the receipts that came before their send was
+        recorded (raw events), taken. ``rider``'s commands go first in the same pipeline."""
+        if not (sends or released or deferred or unknown or known) and rider is None:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             if rider is not None:
@@ -360,6 +364,8 @@ class RedisStateStore:
             riding = len(pipe)
             queue_deferrals(pipe, deferred)
             queue_releases(pipe, released)
+            queue_unknowns(pipe, unknown)
+            queue_forget(pipe, known)
             queue_finishes(pipe, sends)
             taking = queue_take_parked(pipe, sends)
             answers = await pipe.execute() if len(pipe) else []

@@ -609,7 +609,8 @@ class DispatcherWorker(BatchWorker):
             detail=detail,
         )
         provider = entry["provider"] or "none"
-        return s, Outcome(cmd.message_id, done, provider, tuple(external_ids), row), state
+        outcome = Outcome(cmd.message_id, done, provider, tuple(external_ids), row, command=s.event)
+        return s, outcome, state
 
     def _observe(self, cmd: MessageSend, outcome: str, started: float) -> None:
         self._labels.setdefault(cmd.message_id, outcome)

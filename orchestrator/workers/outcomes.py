@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from orchestrator.doorbell import Doorbell
-from orchestrator.events import AuditRecord
+from orchestrator.events import AuditRecord, CloudEvent, dumps, present
 from orchestrator.state.deferred import DeferredSend
 from orchestrator.state.protocols import EventPublisher, Rider, StateStore
 from orchestrator.state.store import FinishedSend
+from orchestrator.state.unknown_sends import UnknownSend
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,9 @@ class Outcome:
 
     ``entry`` is the send ledger's new entry; None releases the claim (no attempt can have
     delivered the message), and ``retry`` then puts its record back in the deferred queue.
-    ``row`` is its ledger record, if it has one.
+    ``row`` is its ledger record, if it has one. ``command`` is the ``message.send`` event:
+    an outcome whose entry is ``unknown`` and that has one is added to the index of unknown
+    sends in the same round trip (:mod:`orchestrator.state.unknown_sends`), for the reconciler.
     """
 
     message_id: str
@@ -48,6 +52,34 @@ class Outcome:
     external_ids: tuple[str, ...]
     row: AuditRecord | None
     retry: DeferredSend | None = None
+    command: CloudEvent | None = None
+
+
+def unknown_send(outcome: Outcome, now: datetime) -> UnknownSend | None:
+    """The index entry of an ``unknown`` outcome that carries its command, else None."""
+    entry, event = outcome.entry, outcome.command
+    if entry is None or entry.get("state") != "unknown" or event is None:
+        return None
+    return UnknownSend(
+        message_id=outcome.message_id,
+        customer_id=str(entry.get("customer_id") or ""),
+        channel=str(entry.get("channel") or ""),
+        provider=str(entry.get("provider") or outcome.provider),
+        since=event.time or now,
+        recorded_at=now,
+        value=dumps(present(event)).decode(),
+    )
+
+
+def _ids(outcome: Outcome, unknown: bool) -> tuple[str, ...]:
+    """The provider ids mapped to a send: for an unknown one, our message id, so that a receipt
+    of a provider that echoes it (SendGrid's custom args) finds the send and makes it known
+    (:mod:`orchestrator.workers.unknown_outcomes`); its parked receipts are taken back too."""
+    return (outcome.external_ids or (outcome.message_id,)) if unknown else outcome.external_ids
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Outcomes:
@@ -61,8 +93,10 @@ class Outcomes:
         deadline_s: float = 1.0,
         pause_s: float = 0.1,
         deferred: Doorbell | None = None,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._store, self._pub, self._doorbell = store, publisher, deferred
+        self._clock = clock
         self._deadline_s, self._pause_s = deadline_s, pause_s
         self._kept: dict[str, Outcome] = {}
         self._written: set[str] = set()
@@ -105,19 +139,22 @@ class Outcomes:
     ) -> list[bytes]:
         if not outcomes:
             return []
+        now = self._clock()
+        unknown = {u.message_id: u for o in outcomes if (u := unknown_send(o, now)) is not None}
         finished = [
-            FinishedSend(o.message_id, o.entry, o.provider, o.external_ids)
+            FinishedSend(o.message_id, o.entry, o.provider, _ids(o, o.message_id in unknown))
             for o in outcomes
             if o.entry is not None
         ]
         released = [o.message_id for o in outcomes if o.entry is None]
         deferred = [o.retry for o in outcomes if o.retry is not None]
+        more: dict[str, Any] = {"unknown": list(unknown.values())} if unknown else {}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self._deadline_s if retry else 0.0)
         while True:
             try:
                 taken = await self._store.settle_sends(
-                    finished, released=released, deferred=deferred, rider=rider
+                    finished, released=released, deferred=deferred, rider=rider, **more
                 )
                 break
             except (RedisError, OSError) as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from orchestrator.events import MessageSend
+from orchestrator.events import MessageSend, parse_envelope
 from orchestrator.ledger.records import audit
 from orchestrator.policy.send_time import SendCheck
 from orchestrator.state.protocols import EventPublisher
@@ -52,7 +52,8 @@ async def refuse_resend(
             **about,
             reason="an earlier attempt ended before its result was recorded",
         )
-        return "unknown", Outcome(cmd.message_id, unknown, "none", (), row)
+        event = parse_envelope(record.value or b"", record.headers)  # read once already
+        return "unknown", Outcome(cmd.message_id, unknown, "none", (), row, command=event)
     await pub.audit(
         audit(
             "duplicate_send_refused",

@@ -40,6 +40,7 @@ from orchestrator.state.message_status import Advance
 from orchestrator.state.protocols import EventPublisher
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.fallbacks import publish_fallback
+from orchestrator.workers.unknown_outcomes import make_known
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,11 @@ class StatusWorker(BatchWorker):
                 envelopes.append(event)
             except BadRecord as exc:
                 await self.reject(record, exc)
-        sends = await self._lookup([r for _, r in receipts])
+        statuses = [r for _, r in receipts]
+        sends = await self._lookup(statuses)
+        d = self._deps  # a receipt that names an unknown send makes it known:
+        sends, taken = await make_known(d.store, self._pub, d.metrics, d.clock, statuses, sends)
+        await hand_back(self._pub, self._deps.topics.status, taken)
         verdicts = await self._advance(receipts, sends)
         await self._park(envelopes, receipts, sends)
         outcomes: list[tuple[str | None, str]] = []
