@@ -133,7 +133,9 @@ def spawn(role: str, args: Sequence[str], env: dict[str, str], log: Path) -> Pro
 
 
 def child_env(endpoints: Endpoints, **extra: str) -> dict[str, str]:
-    """The environment of a child: no inherited ``CONTINUUM_*``, these servers, quiet logs."""
+    """The environment of a child: no inherited ``CONTINUUM_*``, these servers, quiet logs, and
+    no provider rate limits (the bench measures Continuum; the sandbox has none, and Twilio's 1
+    segment/s per long code would measure only that: docs/performance.md)."""
     s = endpoints.settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
     env.update(
@@ -144,6 +146,7 @@ def child_env(endpoints: Endpoints, **extra: str) -> dict[str, str]:
             "CONTINUUM_FLOWS_DIR": str(Path(s.flows_dir).resolve()),
             "CONTINUUM_LOG_LEVEL": "WARNING",
             "CONTINUUM_METRICS__PORT": str(servers.free_port()),
+            "CONTINUUM_RATE_LIMITS__ENABLED": "false",
         }
     )
     env.update(extra)

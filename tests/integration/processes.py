@@ -29,6 +29,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
             "CONTINUUM_TWILIO__BASE_URL": settings.twilio.base_url,
             "CONTINUUM_TWILIO__ACCOUNT_SID": settings.twilio.account_sid,
             "CONTINUUM_TWILIO__AUTH_TOKEN": settings.twilio.auth_token.get_secret_value(),
+            "CONTINUUM_RATE_LIMITS__ENABLED": str(settings.rate_limits.enabled).lower(),
         }
     )
     env.update(extra)
