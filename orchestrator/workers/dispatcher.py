@@ -185,6 +185,7 @@ class DispatcherWorker(BatchWorker):
         self._stopped: list[tuple[MessageSend, ContactStopped, str]] = []  # opted-out refusals
         self._receipts, self._overdue_s = receipts, overdue_s
         self._fallbacks: list[tuple[MessageSend, MessageSend, str, str]] = []  # see _finish
+        self._failures: list[tuple[MessageSend, str, str]] = []  # (cmd, provider, code)
         self._checks: list[ReceiptCheck] = []  # this batch's accepted sends' receipt checks
 
     def topics(self) -> list[str]:
@@ -202,7 +203,7 @@ class DispatcherWorker(BatchWorker):
                 await self._pub.flush()
             return
         self._labels, self._stopped = {}, []
-        self._fallbacks, self._checks = [], []
+        self._fallbacks, self._checks, self._failures = [], [], []
         now = self._deps.clock()
         reading = self._breakers.reading(
             ([a.channel_type for a in self._chains.get(s.cmd.channel, ())] for s in sends), now
@@ -448,8 +449,9 @@ class DispatcherWorker(BatchWorker):
 
     async def _after_outcomes(self) -> None:
         """Once the outcomes are recorded: publish the fallbacks of permanently refused sends
-        (telling their flows the send failed and fell back), and schedule the accepted sends'
-        receipt checks (one round trip)."""
+        (telling their flows the send failed and fell back), tell flows of the sends that
+        failed for good here (refused with no fallback left, or out of attempts: ``final``),
+        and schedule the accepted sends' receipt checks (one round trip)."""
         now = self._deps.clock()
         for cmd, next_cmd, provider, code in self._fallbacks:
             await publish_fallback(
@@ -475,6 +477,21 @@ class DispatcherWorker(BatchWorker):
             )
             event_id = f"{cmd.message_id}:fallback"
             await tell_flows(self._pub, self._deps.topics, event_id, "/continuum/dispatch", status)
+        for cmd, provider, code in self._failures:  # the outcome is final: flows may branch
+            status = StatusForFlows(
+                status="failed",
+                channel=cmd.channel,
+                customer_id=cmd.customer_id,
+                message_id=cmd.message_id,
+                external_id=cmd.message_id,
+                error_code=code,
+                provider=provider,
+                address=cmd.to,
+                final=True,
+                fallback_from=cmd.fallback_from,
+            )
+            event_id = f"{cmd.message_id}:final"
+            await tell_flows(self._pub, self._deps.topics, event_id, "/continuum/dispatch", status)
         if self._checks and self._receipts is not None:
             with unavailable("redis"):
                 await self._receipts.schedule(self._checks)
@@ -483,10 +500,15 @@ class DispatcherWorker(BatchWorker):
         """What :meth:`_after_outcomes` does for this outcome: a fallback of a permanently
         refused send, or the receipt checks of an accepted one."""
         cmd, provider = s.cmd, s.entry["provider"] or "none"
-        if state == "rejected" and fallback.permanent(cmd.channel, state, ext_code):
-            next_cmd = fallback.next_command(cmd, fallback.permanent_reason(ext_code))
+        if state in ("rejected", "failed"):
+            next_cmd = None
+            if state == "rejected" and fallback.permanent(cmd.channel, state, ext_code):
+                next_cmd = fallback.next_command(cmd, fallback.permanent_reason(ext_code))
             if next_cmd is not None:
                 self._fallbacks.append((cmd, next_cmd, provider, ext_code or code))
+            elif not any(c is cmd for c, _, _ in self._stopped):  # those are told as opt-outs
+                self._failures.append((cmd, provider, ext_code or code))
+            return
         if state != "accepted" or self._receipts is None:
             return
         if not fallback.expects_receipts(s.entry["provider"]):
