@@ -463,38 +463,39 @@ class DispatcherWorker(BatchWorker):
                 provider=provider,
                 at=now,
             )
-            status = StatusForFlows(
-                status="failed",
-                channel=cmd.channel,
-                customer_id=cmd.customer_id,
-                message_id=cmd.message_id,
-                external_id=cmd.message_id,
-                error_code=code,
-                provider=provider,
-                address=cmd.to,
-                fallback_to=next_cmd.channel,
-                fallback_from=cmd.fallback_from,
-            )
-            event_id = f"{cmd.message_id}:fallback"
-            await tell_flows(self._pub, self._deps.topics, event_id, "/continuum/dispatch", status)
+            await self._tell_failed(cmd, provider, code, fallback_to=next_cmd.channel)
         for cmd, provider, code in self._failures:  # the outcome is final: flows may branch
-            status = StatusForFlows(
-                status="failed",
-                channel=cmd.channel,
-                customer_id=cmd.customer_id,
-                message_id=cmd.message_id,
-                external_id=cmd.message_id,
-                error_code=code,
-                provider=provider,
-                address=cmd.to,
-                final=True,
-                fallback_from=cmd.fallback_from,
-            )
-            event_id = f"{cmd.message_id}:final"
-            await tell_flows(self._pub, self._deps.topics, event_id, "/continuum/dispatch", status)
+            await self._tell_failed(cmd, provider, code, final=True)
         if self._checks and self._receipts is not None:
             with unavailable("redis"):
                 await self._receipts.schedule(self._checks)
+
+    async def _tell_failed(
+        self,
+        cmd: MessageSend,
+        provider: str,
+        code: str,
+        *,
+        final: bool = False,
+        fallback_to: str | None = None,
+    ) -> None:
+        """Tell the customer's flows that ``cmd`` failed here: it fell back (``fallback_to``),
+        or that is its ``final`` outcome."""
+        status = StatusForFlows(
+            status="failed",
+            channel=cmd.channel,
+            customer_id=cmd.customer_id,
+            message_id=cmd.message_id,
+            external_id=cmd.message_id,
+            error_code=code,
+            provider=provider,
+            address=cmd.to,
+            final=final,
+            fallback_to=fallback_to,
+            fallback_from=cmd.fallback_from,
+        )
+        event_id = f"{cmd.message_id}:{'final' if final else 'fallback'}"
+        await tell_flows(self._pub, self._deps.topics, event_id, "/continuum/dispatch", status)
 
     def _plan_after(self, s: _Send, state: str, code: str, ext_code: str | None) -> None:
         """What :meth:`_after_outcomes` does for this outcome: a fallback of a permanently
