@@ -63,12 +63,13 @@ def ms(moment: datetime) -> int:
 def queue_put(
     pipe: Any, due: str, leased: str, data: str, items: Sequence[tuple[str, datetime, bytes]]
 ) -> None:
-    """Queue on ``pipe`` (a transaction on the queue's hash tag, or one holding it) the commands
-    that add (id, due, payload) items or replace those with the same id."""
+    """Queue on ``pipe`` the commands that add (id, due, payload) items or replace those with
+    the same id. The payload goes first and the due entry last, so that a claim that runs
+    between them (``pipe`` need not be a transaction) never finds an id without its payload."""
     if items:
-        pipe.zadd(due, {item_id: ms(when) for item_id, when, _ in items})
-        pipe.zrem(leased, *[item_id for item_id, _, _ in items])
         pipe.hset(data, mapping={item_id: payload for item_id, _, payload in items})
+        pipe.zrem(leased, *[item_id for item_id, _, _ in items])
+        pipe.zadd(due, {item_id: ms(when) for item_id, when, _ in items})
 
 
 def queue_remove(pipe: Any, due: str, leased: str, data: str, ids: Sequence[str]) -> None:
@@ -86,7 +87,7 @@ class DueQueue:
     def __init__(self, redis: RedisClient, due_key: str, leased_key: str, data_key: str) -> None:
         self._redis = redis
         self._keys = [due_key, leased_key, data_key]
-        self._names = (due_key, leased_key, data_key)
+        self.names = (due_key, leased_key, data_key)  # also for commands riding elsewhere
         self._claim_due = redis.register_script(_CLAIM_DUE)
         self._requeue = redis.register_script(_REQUEUE)
         self._ack = redis.register_script(_ACK)
@@ -96,7 +97,7 @@ class DueQueue:
         if not items:
             return
         async with self._redis.pipeline(transaction=True) as pipe:
-            queue_put(pipe, *self._names, items)
+            queue_put(pipe, *self.names, items)
             await pipe.execute()
 
     async def remove(self, ids: Sequence[str]) -> None:
@@ -104,7 +105,7 @@ class DueQueue:
         if not ids:
             return
         async with self._redis.pipeline(transaction=True) as pipe:
-            queue_remove(pipe, *self._names, ids)
+            queue_remove(pipe, *self.names, ids)
             await pipe.execute()
 
     async def claim(self, now: datetime, limit: int, lease_s: float) -> list[bytes]:

@@ -30,7 +30,7 @@ from orchestrator.doorbell import Doorbell
 from orchestrator.events import MessageSend
 from orchestrator.redis_client import RedisClient
 from orchestrator.state import keys
-from orchestrator.state.due_queue import DueQueue
+from orchestrator.state.due_queue import DueQueue, queue_put
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,7 @@ class ReceiptChecks:
         self._queue = DueQueue(
             redis, keys.receipts_due_key(), keys.receipts_leased_key(), keys.receipts_data_key()
         )
+        self.queue_names = self._queue.names
         self.added = Doorbell()
         """Rung when this process schedules checks: its loop looks at once."""
 
@@ -86,6 +87,11 @@ class ReceiptChecks:
         await self._queue.put([(c.check_id, c.due, c.to_json()) for c in checks])
         if checks:
             self.added.ring()
+
+    def riding(self, checks: Sequence[ReceiptCheck]) -> _Scheduling | None:
+        """:meth:`schedule` as a rider (:class:`~orchestrator.state.protocols.Rider`) of
+        another pipeline, the dispatcher's settle: no round trip of its own (None: no checks)."""
+        return _Scheduling(self, checks) if checks else None
 
     async def claim_due(
         self, now: datetime, limit: int = 500, lease_s: float = 30.0
@@ -109,3 +115,17 @@ class ReceiptChecks:
         """Checks not yet handled, earliest first; O(all checks)."""
         checks = [ReceiptCheck.from_json(doc) for doc in await self._queue.payloads()]
         return sorted(checks, key=lambda c: (c.due, c.check_id))
+
+
+class _Scheduling:
+    """The commands that schedule ``checks``, riding in another operation's pipeline."""
+
+    def __init__(self, owner: ReceiptChecks, checks: Sequence[ReceiptCheck]) -> None:
+        self._owner, self._checks = owner, checks
+
+    def queue(self, pipe: Any) -> None:
+        items = [(c.check_id, c.due, c.to_json()) for c in self._checks]
+        queue_put(pipe, *self._owner.queue_names, items)
+
+    def read(self, raw: Sequence[Any]) -> None:
+        self._owner.added.ring()

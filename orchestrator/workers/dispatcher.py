@@ -21,7 +21,8 @@ A batch goes in phases, with a fixed number of Redis round trips whatever its si
    (:mod:`orchestrator.workers.dispatch_limits`: a refused send's claim is released in 6 and
    its record deferred to when its bucket has room, no attempt used) (3);
 5. the provider calls, concurrently across customers, each customer's messages in order;
-6. **settle**: every outcome, released claim and retry in one pipeline (4)
+6. **settle**: every outcome, released claim, retry, breaker record and receipt check in one
+   pipeline (4)
    (:class:`~orchestrator.workers.outcomes.Outcomes`); then the audit records are confirmed and
    the batch commits.
 
@@ -57,7 +58,7 @@ A send refused permanently (WhatsApp 131026, a landline: :func:`orchestrator.del
 permanent`) with fallback channels left is tried once on the next (a ``message.send`` of its
 own, ``<id>.fb1``: :mod:`orchestrator.workers.fallbacks`), published after the outcomes are
 recorded. An accepted send gets its receipt checks (:mod:`orchestrator.state.receipt_checks`:
-the step's ``receipt_timeout`` and ``status.overdue_s``), scheduled in one more round trip.
+the step's ``receipt_timeout`` and ``status.overdue_s``), scheduled in the settle pipeline.
 
 On stop, no new send is started (their claims are released, so the next owner sends them);
 sends in flight get the runner's grace period to finish and be recorded.
@@ -102,6 +103,7 @@ from orchestrator.state.deferred import DeferredSend, queue_deferrals
 from orchestrator.state.protocols import Counters, DeferredQueue, EventPublisher
 from orchestrator.state.rate_limits import Grant
 from orchestrator.state.receipt_checks import ReceiptCheck, ReceiptChecks
+from orchestrator.state.riders import together
 from orchestrator.state.store import SendClaim, queue_claims, read_claims
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.breakers import Breakers
@@ -222,9 +224,10 @@ class DispatcherWorker(BatchWorker):
         results = await asyncio.gather(
             *(self._send_all(items, done) for items in go.values()), return_exceptions=True
         )
-        early += await self._outcomes.record_all(
+        checks = self._receipts.riding(self._checks) if self._receipts is not None else None
+        early += await self._outcomes.record_all(  # the receipt checks ride along
             settled + [outcome for _, outcome, _ in done],
-            self._breakers.recording(self._deps.clock()),
+            together(self._breakers.recording(self._deps.clock()), checks),
         )
         if self._limits is not None:  # a provider's 429 empties its buckets for every dispatcher
             throttled = [(s.cmd, s.entry["provider"], outcome.row) for s, outcome, _ in done]
@@ -450,8 +453,9 @@ class DispatcherWorker(BatchWorker):
     async def _after_outcomes(self) -> None:
         """Once the outcomes are recorded: publish the fallbacks of permanently refused sends
         (telling their flows the send failed and fell back), tell flows of the sends that
-        failed for good here (refused with no fallback left, or out of attempts: ``final``),
-        and schedule the accepted sends' receipt checks (one round trip)."""
+        failed for good here (refused with no fallback left, or out of attempts: ``final``).
+        The accepted sends' receipt checks were scheduled with the outcomes, in their round
+        trip."""
         now = self._deps.clock()
         for cmd, next_cmd, provider, code in self._fallbacks:
             await publish_fallback(
@@ -466,9 +470,6 @@ class DispatcherWorker(BatchWorker):
             await self._tell_failed(cmd, provider, code, fallback_to=next_cmd.channel)
         for cmd, provider, code in self._failures:  # the outcome is final: flows may branch
             await self._tell_failed(cmd, provider, code, final=True)
-        if self._checks and self._receipts is not None:
-            with unavailable("redis"):
-                await self._receipts.schedule(self._checks)
 
     async def _tell_failed(
         self,
