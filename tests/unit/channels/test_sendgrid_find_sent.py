@@ -135,6 +135,8 @@ async def test_the_request_names_our_id_and_the_address_and_maps_the_answer() ->
                 "last_event_time": "2026-12-01T08:00:03Z",
             },
             {"msg_id": "Other.x", "to_email": "bob@example.org", "status": "delivered"},
+            {"msg_id": "Late.y", "to_email": "ann@example.org", "last_event_time": "yesterday"},
+            {"msg_id": ".z", "to_email": "ann@example.org"},
             "garbage",
         ]
     }
@@ -150,8 +152,10 @@ async def test_the_request_names_our_id_and_the_address_and_maps_the_answer() ->
         'unique_args[\'continuum_message_id\']="msg_7" AND to_email="ann@example.org"'
     )
     assert [(f.external_id, f.status, f.marker, f.text) for f in found] == [
-        ("Xm1d", "undelivered", "msg_7", None)
+        ("Xm1d", "undelivered", "msg_7", None),
+        ("Late", "unknown", "msg_7", None),
     ]
+    assert found[1].created_at is None
     assert found[0].created_at == datetime(2026, 12, 1, 8, 0, 3, tzinfo=UTC)
 
 
@@ -174,6 +178,7 @@ async def test_the_request_names_our_id_and_the_address_and_maps_the_answer() ->
             id="400-query-refused",
         ),
         pytest.param(httpx.Response(405, json={}), ResponseStatus, id="4xx-permanent"),
+        pytest.param(httpx.Response(400, text="Bad Request"), ResponseStatus, id="400-no-body"),
         pytest.param(httpx.Response(200, json={"no": "messages"}), ResponseUnparseable, id="shape"),
         pytest.param(httpx.Response(200, text="<html>"), ResponseUnparseable, id="not-json"),
     ],
