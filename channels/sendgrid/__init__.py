@@ -18,7 +18,8 @@ import json
 import re
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from email.parser import HeaderParser
 from email.utils import parseaddr
 from html.parser import HTMLParser
@@ -30,7 +31,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from channels._http import raise_for_send_status, transport_error
-from channels.base import OutboundMessage, SendResult
+from channels.base import FoundSend, OutboundMessage, SendResult
 from channels.errors import (
     ChannelConfigInvalid,
     ConnectionFailed,
@@ -40,6 +41,7 @@ from channels.errors import (
     Throttled,
 )
 from channels.provider import Provider
+from channels.sendgrid import activity
 from channels.sendgrid.sandbox import (
     SANDBOX_API_KEY,
     SANDBOX_INBOUND_SECRET,
@@ -204,6 +206,17 @@ class SendGridEmail:
         if not external:
             raise ResponseUnparseable("no X-Message-Id in the answer", status_code=resp.status_code)
         return SendResult(external_ids=(external, msg.message_id), status="queued")
+
+    async def find_sent(
+        self, msg: OutboundMessage, since: datetime, until: datetime
+    ) -> Sequence[FoundSend]:
+        """SendGrid's messages whose ``continuum_message_id`` is ``msg``'s, from the Email
+        Activity API (a paid add-on: see :mod:`channels.sendgrid.activity`); the query names
+        the message, so ``since`` and ``until`` are not needed."""
+        key = self._config.api_key.get_secret_value()
+        if not key:
+            raise ChannelConfigInvalid("sendgrid api_key")
+        return await activity.find_sent(self._http, self._config.base_url, key, msg)
 
 
 def event_report(event: Mapping[str, Any]) -> StatusReport | None:

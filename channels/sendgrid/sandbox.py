@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from channels.sandbox.injection import Answer, consult, queue_receipts
 from channels.sandbox.runtime import SandboxRuntime, Step
 from channels.sandbox.store import SandboxMessage
+from channels.sendgrid.sandbox_activity import activity_messages, parse_query, sg_message_id
 from channels.sendgrid.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 logger = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ def _event(
         "timestamp": now,
         "event": kind,
         "sg_event_id": uuid.uuid4().hex,
-        "sg_message_id": f"{message.sid}.filterdrecv-sandbox-0",
+        "sg_message_id": sg_message_id(message.sid),
         "smtp-id": f"<{message.sid}@sandbox.sendgrid.net>",
         "continuum_message_id": message.account_sid,
         **({"response": "250 OK"} if kind == "delivered" else {}),
@@ -314,6 +315,21 @@ class _Fake:
         await plan.stall()
         return Response(status_code=202, headers={"X-Message-Id": message.sid})
 
+    async def activity(self, request: Request) -> JSONResponse:
+        """``GET /v3/messages``: the Email Activity API over the accepted mail (the query
+        subset of :mod:`channels.sendgrid.sandbox_activity`); 400 for what it cannot parse."""
+        if not _authorized(request):
+            return _errors(401, UNAUTHORIZED)
+        raw_limit = request.query_params.get("limit", "10")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+            return _errors(400, "limit must be an integer from 1 to 1000", "limit")
+        query = request.query_params.get("query", "").strip()
+        clauses = parse_query(query) if query else []
+        if clauses is None:
+            return _errors(400, "invalid query", "query")
+        mail = self.runtime.store.matching(provider="sendgrid")
+        return JSONResponse(activity_messages(mail, clauses, int(raw_limit)))
+
     async def settings(self, request: Request) -> JSONResponse:
         """``GET /v3/user/webhooks/event/settings``."""
         if not _authorized(request):
@@ -360,6 +376,7 @@ def sendgrid_sandbox(runtime: SandboxRuntime) -> APIRouter:
     fake = _Fake(runtime)
     router = APIRouter()
     router.add_api_route("/v3/mail/send", fake.send, methods=["POST"])
+    router.add_api_route("/v3/messages", fake.activity, methods=["GET"])
     router.add_api_route("/v3/user/webhooks/event/settings", fake.settings, methods=["GET"])
     router.add_api_route("/v3/user/webhooks/event/settings", fake.configure, methods=["PATCH"])
     router.add_api_route("/_sandbox/sendgrid/inbound", fake.simulate_inbound, methods=["POST"])
