@@ -79,3 +79,24 @@ def next_look(
     if then > recorded_at + timedelta(seconds=keep_s):
         return None
     return then
+
+
+def look_after_error(
+    recorded_at: datetime,
+    now: datetime,
+    *,
+    retryable: bool,
+    retry_after_s: float | None,
+    interval_s: float,
+    keep_s: float,
+) -> datetime | None:
+    """When to ask again after the provider could not be asked at ``now``: a retryable error
+    (could not connect, 5xx, 429) waits an interval, or the provider's ``Retry-After`` when it
+    is longer, until ``keep_s``; a permanent one (the provider's list API is not enabled for
+    the account, a refused query) gives up at once (None)."""
+    if not retryable:
+        return None
+    then = now + timedelta(seconds=max(interval_s, retry_after_s or 0.0))
+    if then > recorded_at + timedelta(seconds=keep_s):
+        return None
+    return then

@@ -15,8 +15,12 @@ mapped to another send (one round trip):
   outcome; then a ``provider_reconciled`` row with outcome ``not_sent`` (or ``ambiguous``)
   and the send stays unknown, listed for the operator (``continuum dispatch resend
   --unknown``);
-- a provider that cannot be asked, or a record that cannot be read: the send stays unknown and
-  is not looked at again; a retryable failure of the look-up: looked at again later.
+- a provider that cannot be asked (no ``find_sent``), or a record that cannot be read: the
+  send stays unknown and is not looked at again;
+- the look-up failed: retryable (could not connect, 5xx, 429): looked at again after an
+  interval, or the provider's ``Retry-After`` if longer, until ``reconcile.keep_s``; permanent
+  (SendGrid's Email Activity add-on missing, a refused query) or past ``keep_s``: a
+  ``provider_reconciled`` row with outcome ``error`` and the send stays unknown, listed.
 
 ``continuum_reconcile_total{provider,result}`` counts the looks and ``continuum_sends_unknown``
 the sends still unknown.
@@ -31,8 +35,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from channels.base import ChannelAdapter, FoundSend, Reconcilable
-from channels.errors import SendError
-from orchestrator.delivery.reconcile import Match, match, next_look
+from channels.errors import SendError, Throttled
+from orchestrator.delivery.reconcile import Match, look_after_error, match, next_look
 from orchestrator.errors import BadRecord
 from orchestrator.events import MessageSend, parse_data, parse_envelope
 from orchestrator.ledger.records import audit
@@ -72,6 +76,7 @@ class Reconciler:
         self._settings = settings or ReconcileSettings()
         self._requeue, self._count = Every(timedelta(seconds=30)), Every(timedelta(seconds=10))
         self._limit = asyncio.Semaphore(_CONCURRENCY)
+        self._errors: dict[str, SendError] = {}  # this look's, by message id
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reconcile due sends until ``stop`` is set; infrastructure errors are retried."""
@@ -93,6 +98,7 @@ class Reconciler:
         due = await self._index.claim_due(now, s.batch, s.lease_s)
         if not due:
             return False
+        self._errors = {}
         looks = await asyncio.gather(*(self._look(u) for u in due))
         asked = [(u, cmd, found) for u, (cmd, found) in zip(due, looks, strict=True) if cmd]
         pairs = [(u.provider, f.external_id) for u, _, found in asked for f in found or ()]
@@ -107,7 +113,21 @@ class Reconciler:
         stop: list[str] = [u.message_id for u, (cmd, _) in zip(due, looks, strict=True) if not cmd]
         for u, cmd, found in asked:
             if found is None:  # the provider could not be asked now
-                again.append((u, now + timedelta(seconds=s.interval_s)))
+                error = self._errors[u.message_id]
+                retry_after = error.retry_after if isinstance(error, Throttled) else None
+                when = look_after_error(
+                    u.recorded_at,
+                    now,
+                    retryable=error.retryable,
+                    retry_after_s=retry_after,
+                    interval_s=s.interval_s,
+                    keep_s=s.keep_s,
+                )
+                if when is not None:
+                    again.append((u, when))
+                    continue
+                stop.append(u.message_id)
+                rows.append(self._row(u, cmd, "error", Match("not_found"), now, str(error)))
                 continue
             others = {x for x, ids in taken.items() if ids - {u.message_id}}
             verdict = match(
@@ -157,6 +177,7 @@ class Reconciler:
         except SendError as exc:
             self._metrics.reconcile_total.labels(u.provider, "error").inc()
             log.warning("reconcile: could not ask %s about %s: %s", u.provider, u.message_id, exc)
+            self._errors[u.message_id] = exc
             return cmd, None
 
     @staticmethod
@@ -174,12 +195,21 @@ class Reconciler:
         return FinishedSend(cmd.message_id, entry, u.provider, (found.external_id,))
 
     @staticmethod
-    def _row(u: UnknownSend, cmd: MessageSend, outcome: str, verdict: Match, at: datetime) -> Any:
+    def _row(
+        u: UnknownSend,
+        cmd: MessageSend,
+        outcome: str,
+        verdict: Match,
+        at: datetime,
+        error: str | None = None,
+    ) -> Any:
         found = verdict.found
         reasons = {
             "accepted": "the provider has the message: its send is accepted",
             "not_sent": "the provider never got the message: it stays unknown for the operator",
             "ambiguous": "several of the provider's messages fit: it stays unknown",
+            "error": f"the provider could not be asked ({error}): it stays unknown for the "
+            "operator",
         }
         return audit(
             STEP,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from channels.base import FoundSend
-from orchestrator.delivery.reconcile import match, next_look
+from orchestrator.delivery.reconcile import look_after_error, match, next_look
 from orchestrator.delivery.resend import RESEND_OF, resend_event, resend_id, still_unknown
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -88,3 +89,23 @@ def test_a_resend_gets_a_derived_id_and_names_the_original() -> None:
 def test_only_an_entry_still_unknown_may_be_resent() -> None:
     entries = [{"state": "unknown"}, {"state": "accepted"}, None]
     assert still_unknown(entries) == [True, False, False]
+
+
+def test_a_retryable_look_up_failure_looks_again_after_the_longer_of_interval_and_retry_after() -> (
+    None
+):
+    now = T0 + timedelta(seconds=30)
+    again = look_after_error(
+        T0, now, retryable=True, retry_after_s=None, interval_s=60, keep_s=3600
+    )
+    assert again == now + timedelta(seconds=60)
+    # SendGrid's Email Activity API allows 6 requests a minute: its Retry-After wins
+    later = look_after_error(T0, now, retryable=True, retry_after_s=90, interval_s=60, keep_s=3600)
+    assert later == now + timedelta(seconds=90)
+
+
+def test_a_look_up_failure_gives_up_when_permanent_or_past_keep() -> None:
+    now = T0 + timedelta(seconds=30)
+    common: dict[str, Any] = {"retry_after_s": None, "interval_s": 60, "keep_s": 3600}
+    assert look_after_error(T0, now, retryable=False, **common) is None
+    assert look_after_error(T0, T0 + timedelta(seconds=3590), retryable=True, **common) is None
