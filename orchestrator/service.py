@@ -321,7 +321,7 @@ class Service:
             deps,
             publisher,
             primaries(chains),
-            status_callbacks(s),
+            status_callbacks(s) if s.dispatch.status_callbacks else {},
             policy=self.policy,
             counters=PolicyCounters(self._redis),
             deferred=self._deferred or DeferredSends(self._redis),

@@ -264,6 +264,12 @@ class DispatchSettings(_Section):
     concurrency: int = Field(
         32, ge=1, le=1024, description="provider calls in flight at once; also the HTTP pool size"
     )
+    status_callbacks: bool = Field(
+        True,
+        description="each send asks its provider for status callbacks at the API's public URL; "
+        "false: none asked (receipts configured at the provider, e.g. a Twilio Messaging "
+        "Service's callback URL, or not wanted)",
+    )
 
 
 class BreakerSettings(_Section):

@@ -57,6 +57,9 @@ FAULTS = (
     },
 )
 """What the sandbox injects in the burst and faulted phases (``POST /_sandbox/faults``)."""
+NO_CALLBACKS = {"CONTINUUM_DISPATCH__STATUS_CALLBACKS": "false"}
+"""No API runs here to take the sandbox's status callbacks: the sends ask for none (else the
+sandbox's callback backlog fills with posts that fail, and its Messages API waits for room)."""
 _POLL_S = 0.25
 _TICK_S = 0.005
 
@@ -104,7 +107,9 @@ async def run(endpoints: Endpoints, options: BenchOptions, run_id: str, bar: Pro
     paced_n = max(1, int(options.dispatch_rate * options.seconds))
     clean, faulted = plan(run_id, "clean", paced_n), plan(run_id, "faulted", paced_n)
     result = Result("dispatch", count=len(burst) + 2 * paced_n)
-    async with Deployment.start(endpoints, prefix, ROLES, options.work, api=False) as dep:
+    async with Deployment.start(
+        endpoints, prefix, ROLES, options.work, api=False, env=NO_CALLBACKS
+    ) as dep:
         producer = fast_producer(endpoints.kafka)
         await producer.start()
         processes = sum(1 for p in dep.procs if p.role == "dispatcher")

@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,10 +227,18 @@ class Deployment:
     @classmethod
     @contextlib.asynccontextmanager
     async def start(
-        cls, endpoints: Endpoints, prefix: str, roles: Sequence[str], work: Path, *, api: bool
+        cls,
+        endpoints: Endpoints,
+        prefix: str,
+        roles: Sequence[str],
+        work: Path,
+        *,
+        api: bool,
+        env: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Deployment]:
         """Create the prefix's topics, start one process per role (the API with ``status``
-        when ``api``), wait until every one consumes; stop them all on exit."""
+        when ``api``), with ``env`` besides the servers', wait until every one consumes; stop
+        them all on exit."""
         deployment = cls(endpoints, prefix)
         settings = endpoints.settings
         named = settings.model_copy(
@@ -244,15 +252,15 @@ class Deployment:
             "CONTINUUM_KAFKA__PARTITIONS": str(settings.kafka.partitions),
             "CONTINUUM_API__PORT": str(api_port),
             "CONTINUUM_SANDBOX__PORT": endpoints.sandbox_url.rsplit(":", 1)[1],
+            **(env or {}),
         }
         try:
             for role in roles:
                 args = ["worker", "--only", role]
                 if api and role == "status":
                     args.append("--api")
-                env = child_env(endpoints, **common)
                 log = work / f"{prefix}{role}.log"
-                deployment.procs.append(spawn(role, args, env, log))
+                deployment.procs.append(spawn(role, args, child_env(endpoints, **common), log))
             await asyncio.gather(*(p.wait_for(WORKER_READY) for p in deployment.procs))
             if api:
                 await wait_ready(f"http://127.0.0.1:{api_port}/readyz")

@@ -50,13 +50,16 @@ def wait_for_provider(
     at: datetime,
 ) -> Outcome:
     """The released claim, the deferral of the original record (``value``) to ``due_ms`` and
-    the ``provider_unavailable`` row of a send whose providers' breakers are all open."""
+    the ``provider_unavailable`` row of a send whose providers' breakers are all open. The row
+    is one per message and attempt however often the send finds them open again (each
+    half-open lets a probe through and sends the rest back): a long outage does not write a
+    row per message per cool-down."""
     due = max(datetime.fromtimestamp(due_ms / 1000, UTC), at)
     retry = DeferredSend(cmd.message_id, cmd.customer_id, cmd.channel, due, (value or b"").decode())
     row = audit(
         "provider_unavailable",
         "breaker_open",
-        identity=(cmd.message_id, str(attempt), due.isoformat()),
+        identity=(cmd.message_id, str(attempt)),
         at=at,
         **command_fields(cmd),
         provider=chain[0] if chain else None,
