@@ -70,12 +70,14 @@ class Snapshot:
     redis_memory: int
     ledger_rows: int
     cpu: dict[str, float] = field(default_factory=dict)
+    rss: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     async def take(cls, redis: str, database: str, pids: dict[str, int]) -> Snapshot:
         calls, memory = await redis_counters(redis)
         rows = await ledger_rows(database)
-        return cls(calls, memory, rows, {role: cpu_seconds(pid) for role, pid in pids.items()})
+        cpu = {role: cpu_seconds(pid) for role, pid in pids.items()}
+        return cls(calls, memory, rows, cpu, {role: rss_mb(pid) for role, pid in pids.items()})
 
 
 def cost_fields(
@@ -99,7 +101,8 @@ def cost_fields(
             role: (after.cpu.get(role, 0.0) - before.cpu.get(role, 0.0)) * 1000 / per
             for role in pids
         },
-        "rss_mb": {role: rss_mb(pid) for role, pid in pids.items()},
+        # taken with the `after` snapshot: the processes may have stopped since
+        "rss_mb": {role: after.rss.get(role) or rss_mb(pid) for role, pid in pids.items()},
         "redis_bytes_per_customer": _per_customer(
             after.redis_memory - before.redis_memory, customers
         ),
