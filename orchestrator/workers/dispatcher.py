@@ -261,7 +261,7 @@ class DispatcherWorker(BatchWorker):
         for s in sends:
             if s.verdict.action == "send" and s.claim is not None and s.claim.claimed:
                 if self._limits is not None and s.grant is not None and not s.grant.ok:
-                    provider = s.entry["provider"]
+                    provider = self._planned(s)
                     settled.append(self._limits.deferral(s.record, s.cmd, s.grant, provider, now))
                     self._observe(s.cmd, "rate_limited", started)
                     continue
@@ -328,7 +328,7 @@ class DispatcherWorker(BatchWorker):
                 claimed_at = len(pipe)
                 sending = [s for s in going if s.verdict.action == "send"]
                 if self._limits is not None:  # the rate limits' takes ride in the same trip
-                    pairs = [(s.cmd, s.entry["provider"]) for s in sending]
+                    pairs = [(s.cmd, self._planned(s)) for s in sending]
                     takes = self._limits.queue(pipe, pairs, now)
                 raw = await pipe.execute(raise_on_error=False) if len(pipe) else []
             _raise_first(raw[:claimed_at])
@@ -339,6 +339,14 @@ class DispatcherWorker(BatchWorker):
                     s.grant = grant
         if any(s.verdict.action == "defer" for s in sends):
             self._deferred.added.ring()
+
+    def _planned(self, s: _Send) -> str | None:
+        """The provider ``s`` should go by, as the breakers read in round trip 1 stand: the
+        first of its chain whose breaker lets a send through (its rate buckets are the ones
+        taken from), else the first of the chain."""
+        names = [a.channel_type for a in self._chains.get(s.cmd.channel, ())]
+        choice = failover.choose(names, self._breakers.views, ())
+        return choice.provider or s.entry["provider"]
 
     def _queue_verdicts(self, pipe: Any, sends: list[_Send], now: datetime) -> None:
         """Claims (``pending`` or ``blocked``) in verdict order, then one deferral script."""
