@@ -3,8 +3,10 @@
 10,000 ``message.send`` commands for SMS (Twilio) are queued, one per customer and recipient
 over four partitions, each text naming its message. A dispatcher process (``continuum worker
 --only dispatcher``, the reconciler beside it) sends them to a sandbox process; the ledger sink
-runs in a process of its own. Once a few thousand have gone out, the dispatcher is killed with
-SIGKILL: no stop, no grace, no flush. A new dispatcher takes over the uncommitted batches.
+runs in a process of its own. The dispatcher is killed with SIGKILL (no stop, no grace, no
+flush) twice: after 2,500 sends, in the middle of a batch's provider calls; after 7,000, between
+two batches, when one's outcomes are in the send ledger and perhaps not yet their ledger rows.
+Each time a new dispatcher takes over the uncommitted batches; the third sends the rest.
 
 Then every message must be exactly one of: **delivered** (at the sandbox once, its send ledger
 entry ``accepted`` with the sandbox's sid, a ``provider_accepted`` row); **reconciled** (the
@@ -26,8 +28,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -52,7 +56,11 @@ from tests.integration.processes import env_for, spawn
 from tests.integration.test_policy_send_time import daytime_zone
 
 SENDS = 10_000
-KILL_AFTER = 3_000  # accepted sends (estimated from a sample) before the SIGKILL
+FIRST_KILL, SECOND_KILL, LATE = 2_500, 7_000, (5_000, 8_500)
+"""The first dispatcher is killed once this many sends are accepted, during a batch's provider
+calls (some of its claimed sends at the sandbox, some not yet); the second once this many are,
+between two batches (one's outcomes in the send ledger, perhaps not yet their ledger rows, the
+next not yet claimed); either at the first chance once ``LATE`` are accepted."""
 SAMPLE = range(0, SENDS, 10)
 PARTITIONS = 4
 RECONCILE = {  # look 1 s after an unknown outcome, then every second; give up after 5 s
@@ -149,6 +157,81 @@ class Settled:
 
 
 @dataclass
+class Kill:
+    """The send ledger's accepted and pending sends, and the sandbox's messages, at a kill."""
+
+    accepted: int
+    pending: int
+    at_sandbox: int = 0
+    after: int = 0  # at the sandbox once the process was dead
+
+
+async def _sampled(redis: Redis) -> Kill:
+    """Accepted and pending sends, estimated from every tenth message's send ledger entry."""
+    entries = await _entries(redis, [_id(i) for i in SAMPLE])
+    states = Counter(e["state"] if e else None for e in entries)
+    scale = SENDS // len(SAMPLE)
+    return Kill(states["accepted"] * scale, states["pending"] * scale)
+
+
+async def _exact(redis: Redis, http: httpx.AsyncClient, url: str) -> Kill:
+    """Accepted and pending sends, and the messages at the sandbox, all counted."""
+    entries = await _entries(redis, [_id(i) for i in range(SENDS)])
+    states = Counter(e["state"] if e else None for e in entries)
+    at = len(await _sandbox_messages(http, url))
+    return Kill(states["accepted"], states["pending"], at)
+
+
+def _during_calls(k: Kill) -> bool:
+    """Claimed sends, some but not all of them at the sandbox (late: any claimed)."""
+    calls = k.at_sandbox - k.accepted
+    return k.pending > 0 and (0 < calls < k.pending or k.accepted >= LATE[0])
+
+
+def _between_batches(k: Kill) -> bool:
+    """Enough accepted and nothing claimed (late: whatever is claimed)."""
+    return k.accepted >= SECOND_KILL and (k.pending == 0 or k.accepted >= LATE[1])
+
+
+def _watching(
+    proc: subprocess.Popen[bytes], log: Path, probe: Callable[[], Awaitable[Kill]]
+) -> Callable[[], Awaitable[Kill]]:
+    """``probe``, failing at once if ``proc`` has exited."""
+
+    async def alive() -> Kill:
+        if proc.poll() is not None:
+            raise AssertionError(f"exited with {proc.returncode}: {_read(log)}")
+        return await probe()
+
+    return alive
+
+
+async def _kill_when(
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    probe: Callable[[], Awaitable[Kill]],
+    ready: Callable[[Kill], bool],
+) -> Kill:
+    """SIGKILL ``proc`` once ``probe`` gives what is ``ready``; what it gave."""
+    seen = await eventually(_watching(proc, log, probe), ready, timeout=150)
+    os.kill(proc.pid, signal.SIGKILL)
+    code = await eventually(lambda: asyncio.sleep(0, proc.poll()), lambda c: c is not None, 10)
+    assert code == -signal.SIGKILL, _read(log)
+    return seen
+
+
+async def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a child still running (SIGTERM, then SIGKILL), and reap it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            await eventually(lambda: asyncio.sleep(0, proc.poll()), lambda c: c is not None, 15)
+        except AssertionError:
+            proc.kill()
+            await eventually(lambda: asyncio.sleep(0, proc.poll()), lambda c: c is not None, 5)
+
+
+@dataclass
 class Explained:
     """How many messages are of each kind, and a few that are explained by none."""
 
@@ -182,6 +265,16 @@ async def _rows(settings: Settings) -> dict[str, list[tuple[str, str, str | None
     for r in rows:
         by_id.setdefault(r["message_id"], []).append((r["step"], r["outcome"], r["external_id"]))
     return by_id
+
+
+async def _replayed(settings: Settings) -> int:
+    """How many outcome rows a redelivery wrote (the first one was lost with its process)."""
+    conn = await asyncpg.connect(settings.database)
+    try:
+        n = await conn.fetchval("SELECT count(*) FROM ledger WHERE reason LIKE 'recorded again:%'")
+    finally:
+        await conn.close()
+    return int(n)
 
 
 def _explained(entry: dict[str, object] | None, rows: list[tuple[str, str, str | None]]) -> str:
@@ -251,6 +344,7 @@ async def test_kill9_of_the_dispatcher_during_10000_sends_duplicates_none_and_ex
     env = env_for(settings, CONTINUUM_SANDBOX__PORT=str(settings.sandbox.port), **RECONCILE)
     sandbox_url = f"http://127.0.0.1:{settings.sandbox.port}"
     procs: list[subprocess.Popen[bytes]] = []
+    marks: dict[str, float] = {"preloaded": time.monotonic() - started}
     redis = Redis.from_url(settings.redis)
     try:
         async with httpx.AsyncClient(timeout=30) as http:
@@ -263,37 +357,36 @@ async def test_kill9_of_the_dispatcher_during_10000_sends_duplicates_none_and_ex
             procs.append(sink)
             await _ready(sink, tmp_path / "ledger.log", WORKERS_READY)
 
-            first_log, second_log = tmp_path / "dispatcher1.log", tmp_path / "dispatcher2.log"
-            first = spawn(["worker", "--only", "dispatcher"], env, first_log)
+            # The first is killed in the middle of a batch's provider calls (its claims are
+            # pending: some of those calls reached the sandbox, the rest never started); the
+            # second right after a batch's outcomes reached the send ledger, before its ledger
+            # rows are confirmed; the third sends the rest.
+            logs = [tmp_path / f"dispatcher{n}.log" for n in (1, 2, 3)]
+            first = spawn(["worker", "--only", "dispatcher"], env, logs[0])
             procs.append(first)
-            sample = [_id(i) for i in SAMPLE]
+            sampled = _watching(first, logs[0], lambda: _sampled(redis))
+            await eventually(sampled, lambda k: k.accepted >= FIRST_KILL, timeout=150)
+            exact = partial(_exact, redis, http, sandbox_url)
+            one = await _kill_when(first, logs[0], exact, _during_calls)
+            one.after = len(await _sandbox_messages(http, sandbox_url))
+            marks["kill1"] = time.monotonic() - started
 
-            async def accepted_estimate() -> int:
-                if first.poll() is not None:
-                    raise AssertionError(f"exited with {first.returncode}: {_read(first_log)}")
-                states = [e["state"] if e else None for e in await _entries(redis, sample)]
-                return states.count("accepted") * SENDS // len(sample)
-
-            await eventually(accepted_estimate, lambda n: n >= KILL_AFTER, timeout=150)
-            os.kill(first.pid, signal.SIGKILL)
-            assert (
-                await eventually(
-                    lambda: asyncio.sleep(0, first.poll()), lambda c: c is not None, timeout=10
-                )
-                == -signal.SIGKILL
-            )
-            at_kill = len(await _sandbox_messages(http, sandbox_url))
-            assert KILL_AFTER // 2 <= at_kill < SENDS, f"{at_kill} at the sandbox at the kill"
-
-            second = spawn(["worker", "--only", "dispatcher"], env, second_log)
+            second = spawn(["worker", "--only", "dispatcher"], env, logs[1])
             procs.append(second)
+            two = await _kill_when(second, logs[1], partial(_sampled, redis), _between_batches)
+            two.after = len(await _sandbox_messages(http, sandbox_url))
+            marks["kill2"] = time.monotonic() - started
+
+            last = spawn(["worker", "--only", "dispatcher"], env, logs[2])
+            procs.append(last)
 
             async def settled() -> Settled:
-                if second.poll() is not None:
-                    raise AssertionError(f"exited with {second.returncode}: {_read(second_log)}")
+                if last.poll() is not None:
+                    raise AssertionError(f"exited with {last.returncode}: {_read(logs[2])}")
                 return await _settled(redis)
 
             await eventually(settled, lambda s: s.done, timeout=180)
+            marks["settled"] = time.monotonic() - started
             ids = [_id(i) for i in range(SENDS)]
             entries = dict(zip(ids, await _entries(redis, ids), strict=True))
 
@@ -308,19 +401,23 @@ async def test_kill9_of_the_dispatcher_during_10000_sends_duplicates_none_and_ex
                 )
 
             kinds = (await eventually(explained, lambda e: not e.examples, timeout=60)).counts
+            marks["explained"] = time.monotonic() - started
             at_sandbox = await _sandbox_messages(http, sandbox_url)
             listed, listed_err = await _ledger_query_unknown(settings, began)
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
+            await _stop(proc)
         await redis.aclose()
     took = time.monotonic() - started
+    replayed = await _replayed(settings)
     counts = (
         f"{kinds['delivered']} delivered, {kinds['reconciled']} reconciled, "
-        f"{kinds['unknown']} unknown; {at_kill} at the sandbox at the kill; {took:.0f} s"
+        f"{kinds['unknown']} unknown; {replayed} outcome rows written again by a redelivery; "
+        f"killed during calls at {one}, between batches at {two}; {took:.0f} s "
+        f"({', '.join(f'{k} at {v:.0f} s' for k, v in marks.items())})"
     )
     print(f"kill -9 during {SENDS} sends: {counts}")
+    assert max(one.after, two.after) < SENDS, f"a kill came after the last send ({counts})"
 
     # Nothing twice: each recipient (one message each) reached the sandbox at most once, with
     # its own message's text.
@@ -352,7 +449,6 @@ async def test_kill9_of_the_dispatcher_during_10000_sends_duplicates_none_and_ex
         assert f"{len(unknown)} of these {len(expected)} sends are still unknown" in listed_err, (
             f"{listed_err!r} ({counts})"
         )
-    assert took < 270, counts
 
 
 async def _sandbox_messages(http: httpx.AsyncClient, url: str) -> list[dict[str, str]]:
