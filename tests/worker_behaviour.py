@@ -23,6 +23,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from channels.base import ChannelAdapter
+from channels.errors import OutcomeUnknown
 from orchestrator.engine.customer_view import Staged
 from orchestrator.engine.model import CustomerState, Run
 from orchestrator.events import MESSAGE_RECEIVED, MESSAGE_SEND, MESSAGE_STATUS, CloudEvent
@@ -277,14 +278,52 @@ class DispatcherBehaviour(WorkerTestcase):
         await run(dispatcher(world, {"sms": channel}), record(topic, send_command(), 0))
         await run(dispatcher(world, {"sms": channel}), record(topic, send_command(), 0))
         assert [m.message_id for m in channel.sent] == ["msg_1"]
-        # the second time, refused by the send ledger with what the first became
-        assert [s for s, _ in world.publisher.steps()] == [
+        # the second time, refused by the send ledger with what the first became, its outcome
+        # row written again under the same id (the ledger keeps one)
+        first, again, refused = world.publisher.audits
+        assert [r.step for r in (first, again, refused)] == [
+            "provider_accepted",
             "provider_accepted",
             "duplicate_send_refused",
         ]
+        assert again.record_id == first.record_id
         found = await world.store.lookup_external([("sms.test", "ext-msg_1")])
         assert found[0] is not None
         assert found[0]["state"] == "accepted"
+
+    @pytest.mark.parametrize(
+        ("fail", "state", "step", "outcome"),
+        [
+            pytest.param(None, "accepted", "provider_accepted", "queued", id="accepted"),
+            pytest.param(
+                OutcomeUnknown("read timeout"),
+                "unknown",
+                "provider_unknown",
+                "outcome_unknown",
+                id="unknown",
+            ),
+        ],
+    )
+    async def test_an_outcome_row_lost_in_a_crash_is_written_again_by_the_redelivery(
+        self, world: World, fail: OutcomeUnknown | None, state: str, step: str, outcome: str
+    ) -> None:
+        # A dispatcher killed after writing the send ledger and before its ledger rows were
+        # confirmed: the rows are lost, the batch redelivered (issue 11).
+        channel = RecordingChannel(fail=fail)
+        topic = world.topics.outbound("sms")
+        await run(dispatcher(world, {"sms": channel}), record(topic, send_command(), 0))
+        [lost] = world.publisher.audits
+        world.publisher.audits.clear()
+        await run(dispatcher(world, {"sms": channel}), record(topic, send_command(), 0))
+        assert [m.message_id for m in channel.sent] == ["msg_1"]  # never sent again
+        again, refused = world.publisher.audits
+        assert (again.step, again.outcome, again.record_id) == (step, outcome, lost.record_id)
+        assert (again.message_id, again.address, again.external_id) == (
+            "msg_1",
+            SENDER,
+            lost.external_id,
+        )
+        assert (refused.step, refused.outcome) == ("duplicate_send_refused", state)
 
     async def test_marketing_that_waited_into_a_support_conversation_is_not_sent(
         self, world: World

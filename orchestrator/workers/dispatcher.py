@@ -387,7 +387,13 @@ class DispatcherWorker(BatchWorker):
                 continue
             if s.claim is not None and not s.claim.claimed:  # every other one was claimed
                 label, outcome = await refuse_resend(
-                    self._pub, self._guard, s.record, s.cmd, s.claim.previous or {}, now
+                    self._pub,
+                    self._guard,
+                    s.record,
+                    s.cmd,
+                    s.claim.previous or {},
+                    now,
+                    stored=True,
                 )
                 if outcome is not None:
                     settled.append(outcome)
