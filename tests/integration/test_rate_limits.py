@@ -260,7 +260,6 @@ async def test_a_429_empties_the_bucket_until_retry_after(single: RedisClient) -
 # The whole service: both lanes consumed, refused sends released and sent, the rate held.
 
 
-@pytest.mark.timeout(120)
 def uncapped_flows(tmp_path: Path) -> Path:
     """The repository's flows, with a policy without frequency caps (one customer here gets
     the whole burst)."""
@@ -272,6 +271,7 @@ def uncapped_flows(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.timeout(120)
 async def test_the_service_sends_a_marketing_burst_at_the_rate_and_a_reply_ahead_of_it(
     settings: Settings, tmp_path: Path
 ) -> None:
