@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 import httpx
@@ -79,11 +80,9 @@ class TwilioSms:
 
     async def send(self, msg: OutboundMessage) -> SendResult:
         """Post the message; return Twilio's sid and mapped status, or raise a SendError."""
-        form, headers = self._form(msg), {"Authorization": self._authorization()}
-        root, account = self._config.base_url.rstrip("/"), self._config.account_sid
-        url = f"{root}/2010-04-01/Accounts/{account}/Messages.json"
+        form, headers = self._form(msg), {"Authorization": self._basic}
         try:
-            resp = await self._http.post(url, data=form, headers=headers)
+            resp = await self._http.post(self._messages_url, data=form, headers=headers)
         except httpx.TransportError as exc:
             raise transport_error(exc) from exc
         raise_for_send_status(resp, reject=_rejection)
@@ -107,16 +106,14 @@ class TwilioSms:
         or after ``since``'s day (``DateSent>``: Twilio filters by GMT date), newest first,
         one page. Twilio echoes no reference of ours, so each is given with its body and
         creation time to match (:func:`orchestrator.delivery.reconcile.match`)."""
-        headers = {"Authorization": self._authorization()}
-        root, account = self._config.base_url.rstrip("/"), self._config.account_sid
+        headers = {"Authorization": self._basic}
         query = {"To": msg.to, "DateSent>": since.date().isoformat(), "PageSize": "100"}
         if sender := msg.sender or (
             None if self._config.messaging_service_sid else self._config.from_number
         ):
             query["From"] = sender
-        url = f"{root}/2010-04-01/Accounts/{account}/Messages.json"
         try:
-            resp = await self._http.get(url, params=query, headers=headers)
+            resp = await self._http.get(self._messages_url, params=query, headers=headers)
         except httpx.TransportError as exc:
             raise transport_error(exc) from exc
         raise_for_send_status(resp, reject=_rejection)
@@ -124,6 +121,18 @@ class TwilioSms:
         if not isinstance(items, list):
             raise ResponseUnparseable("list has no messages", status_code=resp.status_code)
         return [found for item in items if (found := _found(item)) is not None]
+
+    @cached_property
+    def _messages_url(self) -> httpx.URL:
+        """The account's Messages resource, parsed once (settings are fixed for a process)."""
+        root, account = self._config.base_url.rstrip("/"), self._config.account_sid
+        return httpx.URL(f"{root}/2010-04-01/Accounts/{account}/Messages.json")
+
+    @cached_property
+    def _basic(self) -> str:
+        """:meth:`_authorization`, computed once; an invalid configuration raises on every
+        send (nothing is cached then)."""
+        return self._authorization()
 
     def _authorization(self) -> str:
         """The basic ``Authorization`` header, refusing empty credentials before any I/O (a
