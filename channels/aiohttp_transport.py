@@ -27,7 +27,11 @@ from typing import Any
 
 import aiohttp
 import httpx
+import yarl
 from multidict import CIMultiDict
+
+_CACHED = 256
+"""How many distinct URLs and timeouts are kept parsed (a dispatcher posts to a handful)."""
 
 _MAPPING: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
     # Most specific first: ClientConnectorError is a ClientOSError, ConnectionTimeoutError and
@@ -78,6 +82,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def __init__(self, limits: httpx.Limits | None = None) -> None:
         self._limits = limits or httpx.Limits()
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, yarl.URL] = {}
+        self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         limits = self._limits
@@ -96,20 +102,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         """Make ``request`` and return its whole answer; aiohttp errors as httpx errors."""
         if self._session is None or self._session.closed:
             self._session = self._open()
-        timeouts = request.extensions.get("timeout", {})
-        connect, pool = timeouts.get("connect"), timeouts.get("pool")
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            # aiohttp's "connect" is the wait for a pooled connection and the connecting
-            connect=None if connect is None and pool is None else (connect or 0) + (pool or 0),
-            sock_connect=connect,
-            sock_read=timeouts.get("read"),
-        )
+        timeout = self._timeout(request.extensions.get("timeout", {}))
         body = await request.aread()
         with _mapped(request):
             async with self._session.request(
                 request.method,
-                str(request.url),
+                self._url(str(request.url)),
                 headers=CIMultiDict(
                     (k, v) for k, v in request.headers.multi_items() if k != "transfer-encoding"
                 ),
@@ -125,6 +123,32 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     request=request,
                     extensions={"http_version": b"HTTP/1.1"},
                 )
+
+    def _url(self, text: str) -> yarl.URL:
+        """``text`` (httpx's URL, already percent-encoded) as aiohttp's URL, parsed once."""
+        url = self._urls.get(text)
+        if url is None:
+            if len(self._urls) >= _CACHED:
+                self._urls.clear()
+            url = self._urls[text] = yarl.URL(text, encoded=True)
+        return url
+
+    def _timeout(self, timeouts: dict[str, Any]) -> aiohttp.ClientTimeout:
+        """httpx's timeouts of a request as aiohttp's, built once per distinct set."""
+        connect, pool, read = timeouts.get("connect"), timeouts.get("pool"), timeouts.get("read")
+        key = (connect, pool, read)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            if len(self._timeouts) >= _CACHED:
+                self._timeouts.clear()
+            timeout = self._timeouts[key] = aiohttp.ClientTimeout(
+                total=None,
+                # aiohttp's "connect" is the wait for a pooled connection and the connecting
+                connect=None if connect is None and pool is None else (connect or 0) + (pool or 0),
+                sock_connect=connect,
+                sock_read=read,
+            )
+        return timeout
 
     async def aclose(self) -> None:
         """Close the session and its connections."""

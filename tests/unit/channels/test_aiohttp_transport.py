@@ -87,6 +87,14 @@ async def test_an_answer_arrives_decoded_with_every_header(echo: str) -> None:
     assert sent.count("content-length:") == 1
 
 
+async def test_a_query_goes_as_httpx_encoded_it_the_first_time_and_the_next(echo: str) -> None:
+    query = {"To": "+15550001", "DateSent>": "2026-12-01", "Body": "a b/é"}
+    async with await client_for(echo) as http:  # the second request takes the cached URL
+        lines = [(await http.get("/Messages.json", params=query)).text for _ in range(2)]
+    expected = "GET /Messages.json?To=%2B15550001&DateSent%3E=2026-12-01&Body=a+b%2F%C3%A9 HTTP/1.1"
+    assert [text.split("\n")[0] for text in lines] == [expected, expected]
+
+
 async def test_connections_are_kept_and_reused(echo: str) -> None:
     async with await client_for(echo) as http:
         answers = await asyncio.gather(*(http.get(f"/{i}") for i in range(20)))
