@@ -13,17 +13,15 @@ import argparse
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 import httpx
 import orjson
 import pytest
-from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from channels.sandbox import SandboxConfig, create_sandbox_app
-from channels.sandbox.runtime import SandboxRuntime
+from channels.sandbox import SandboxConfig
 from channels.twilio.adapter import TwilioSms
 from channels.twilio.sandbox import HOLD_ACCEPTED_TO, HOLD_DROPPED_TO
 from channels.twilio.settings import TwilioConfig
@@ -31,126 +29,33 @@ from orchestrator.commands.dispatch import resend
 from orchestrator.commands.ledger import query
 from orchestrator.delivery.resend import RESEND_OF
 from orchestrator.events import MESSAGE_SEND, MESSAGE_STATUS, CloudEvent, new_event
-from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
-from orchestrator.metrics import Metrics
-from orchestrator.policy.spec import Policy
 from orchestrator.redis_client import RedisClient, make_redis
-from orchestrator.servers import free_port
 from orchestrator.service import Service
 from orchestrator.settings import ReconcileSettings, Settings
 from orchestrator.state import keys
 from orchestrator.state.codec import load_entry
-from orchestrator.state.deferred import DeferredSends
-from orchestrator.state.policy_counters import PolicyCounters
-from orchestrator.state.store import RedisStateStore
 from orchestrator.state.unknown_sends import UnknownSend, UnknownSends
 from orchestrator.topics import Topics
-from orchestrator.workers.base import Deps
-from orchestrator.workers.dispatcher import DispatcherWorker
-from orchestrator.workers.reconcile import Reconciler
-from orchestrator.workers.status import StatusWorker
-from tests.integration.helpers import FakeRecord, Pipeline, eventually
-from tests.integration.test_dispatch_retries import AuditingPublisher
-from tests.integration.test_redis_cluster_round_trips import customer
+from tests.integration.helpers import Pipeline, eventually
+from tests.integration.unknown_rig import Rig, now, unknown_rig
 
 ACCOUNT, TOKEN = "AC" + "7" * 32, "reconcile-token"
-ADAPTER_TIMEOUT_S = 0.5  # the sandbox holds the test numbers' answers 2 s
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Rig:
-    client: RedisClient
-    runtime: SandboxRuntime
-    pub: AuditingPublisher
-    dispatcher: DispatcherWorker
-    status: StatusWorker
-    index: UnknownSends
-    metrics: Metrics
-    store: RedisStateStore
-    adapter: TwilioSms
-
-    def reconciler(self, settings: ReconcileSettings) -> Reconciler:
-        return Reconciler(
-            self.index,
-            self.store,
-            {"sms.twilio": self.adapter},
-            self.pub,  # type: ignore[arg-type]
-            Topics(),
-            now,
-            self.metrics,
-            settings,
-        )
-
-    async def dispatch(self, message_id: str, to: str, text: str) -> None:
-        data = {
-            "message_id": message_id,
-            "customer_id": "cus_000001",
-            "channel": "sms",
-            "to": to,
-            "text": text,
-        }
-        event = new_event(MESSAGE_SEND, message_id, "/test", data, time=now())
-        record = FakeRecord(Topics().outbound("sms"), 0, event.to_bytes())
-        await self.dispatcher.handle([record])  # type: ignore[list-item]
-
-    async def receipt(self, value: bytes) -> None:
-        await self.status.handle([FakeRecord(Topics().status, 0, value)])  # type: ignore[list-item]
-
-    def steps(self) -> list[tuple[str, str]]:
-        return [(r.step, r.outcome) for r in self.pub.audits]
 
 
 @pytest.fixture
 async def rig(settings: Settings) -> AsyncIterator[Rig]:
-    client = make_redis(settings.redis)
-    port = free_port()
-    app = create_sandbox_app(
-        SandboxConfig(twilio_account_sid=ACCOUNT, twilio_auth_token=SecretStr(TOKEN))
-    )
-    server = HttpServer(app, "127.0.0.1", port, "sandbox")
-    await server.start()
-    http = httpx.AsyncClient(timeout=ADAPTER_TIMEOUT_S)
-    config = TwilioConfig(
-        account_sid=ACCOUNT,
-        auth_token=SecretStr(TOKEN),
-        base_url=f"http://127.0.0.1:{port}",
-        from_number="+15559990000",
-    )
-    adapter = TwilioSms(config, http)
-    store, pub, metrics = RedisStateStore(client), AuditingPublisher(), Metrics(CollectorRegistry())
-    deps = Deps(topics=Topics(), store=store, metrics=metrics, clock=now, new_id=lambda: "unused")
-    await store.save_states([customer("cus_000001")])
-    dispatcher = DispatcherWorker(
-        deps,
-        pub,
-        {"sms": adapter},
-        {},
-        policy=Policy,  # type: ignore[arg-type]
-        counters=PolicyCounters(client),
-        deferred=DeferredSends(client),
-    )
-    status = StatusWorker(deps, pub)  # type: ignore[arg-type]
-    try:
-        yield Rig(
-            client,
-            app.state.sandbox,
-            pub,
-            dispatcher,
-            status,
-            UnknownSends(client),
-            metrics,
-            store,
-            adapter,
+    config = SandboxConfig(twilio_account_sid=ACCOUNT, twilio_auth_token=SecretStr(TOKEN))
+
+    def twilio(url: str, http: httpx.AsyncClient) -> TwilioSms:
+        auth = SecretStr(TOKEN)
+        config = TwilioConfig(
+            account_sid=ACCOUNT, auth_token=auth, base_url=url, from_number="+15559990000"
         )
-    finally:
-        await http.aclose()
-        await server.stop()
-        await client.aclose()
+        return TwilioSms(config, http)
+
+    async with unknown_rig(settings, config, twilio) as rig:
+        yield rig
 
 
 async def entry(client: RedisClient, message_id: str) -> dict[str, object]:
