@@ -4,7 +4,9 @@ gives them, and each failure keeps its meaning (not sent, or outcome unknown).""
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -164,3 +166,26 @@ async def test_the_transport_opens_again_after_it_is_closed(echo: str) -> None:
         assert (await http.get("/")).status_code == 201
     async with httpx.AsyncClient(base_url=echo, transport=transport) as http:
         assert (await http.get("/")).status_code == 201
+
+
+async def test_closing_the_client_closes_its_sockets_before_the_loop_may_end(echo: str) -> None:
+    port = int(echo.rsplit(":", 1)[1])
+    async with await client_for(echo) as http:
+        await asyncio.gather(*(http.get(f"/{i}") for i in range(8)))
+    # no turn of the loop after the client is closed: a test's loop may close right here
+    to_server = [
+        o
+        for o in gc.get_objects()
+        if isinstance(o, socket.socket)
+        and o.family == socket.AF_INET
+        and o.fileno() != -1
+        and _peer_port(o) == port
+    ]
+    assert to_server == []
+
+
+def _peer_port(sock: socket.socket) -> int | None:
+    try:
+        return int(sock.getpeername()[1])
+    except OSError:
+        return None
