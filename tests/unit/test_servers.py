@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -67,7 +68,10 @@ def test_free_port_skips_a_port_someone_is_listening_on(monkeypatch: pytest.Monk
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        picks = iter([busy, busy + 1 if busy < 65535 else busy - 1])
+        # the busy port first, then its neighbours: any of those may be in use or handed out
+        # already on a busy machine, so the picks do not run out after one
+        neighbours = (p for d in range(1, 65536) for p in (busy + d, busy - d) if 0 < p < 65536)
+        picks = itertools.chain([busy], neighbours)
         monkeypatch.setattr(servers, "_ephemeral_range", lambda: (busy + 10_000, 65535))
         monkeypatch.setattr(servers.random, "randrange", lambda _a, _b: next(picks))
         assert free_port() != busy
