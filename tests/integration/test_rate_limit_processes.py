@@ -120,54 +120,23 @@ class Processes:
     async def running(
         cls, settings: Settings, tmp_path: Path, **env: str
     ) -> AsyncIterator[Processes]:
-        """The sandbox provider in a process of its own (its status callbacks to a sink), and
-        the children started later; every child killed on the way out."""
-        async with _callback_sink() as callbacks:
-            public = {"CONTINUUM_API__PUBLIC_URL": callbacks}
-            sandbox = {"CONTINUUM_SANDBOX__PORT": str(settings.sandbox.port)}
-            procs = cls(settings, tmp_path, **public, **sandbox, **env)
-            try:
-                procs.start("sandbox", ["sandbox"])
-                await procs.ready(f"{procs.sandbox_url}/_sandbox/healthz", timeout=30)
-                yield procs
-            finally:
-                for proc, _ in procs.procs:
-                    if proc.poll() is None:
-                        proc.kill()
-                        proc.wait(timeout=10)
-                await procs.http.aclose()
-
-
-@asynccontextmanager
-async def _callback_sink() -> AsyncIterator[str]:
-    """An HTTP endpoint answering 204 to every request, where the sandbox posts its status
-    callbacks: no API runs here, and the sandbox retrying and logging 10,000s of failed
-    callbacks was slow to answer the dispatcher (10 s read timeouts, unknown outcomes)."""
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The sandbox provider in a process of its own, and the children started later; every
+        child killed on the way out. The sends ask for no status callbacks: no API runs here,
+        and the sandbox retrying and logging 10,000s of failed callbacks was slow to answer the
+        dispatcher (10 s read timeouts, unknown outcomes)."""
+        quiet = {"CONTINUUM_DISPATCH__STATUS_CALLBACKS": "false"}
+        sandbox = {"CONTINUUM_SANDBOX__PORT": str(settings.sandbox.port)}
+        procs = cls(settings, tmp_path, **quiet, **sandbox, **env)
         try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
-                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            procs.start("sandbox", ["sandbox"])
+            await procs.ready(f"{procs.sandbox_url}/_sandbox/healthz", timeout=30)
+            yield procs
         finally:
-            writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
+            for proc, _ in procs.procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=10)
+            await procs.http.aclose()
 
 
 def _metric(text: str, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
