@@ -81,8 +81,8 @@ async def test_receipt_statuses_map(
 
 
 async def test_refusals(client: httpx.AsyncClient, ctx: RecordingContext) -> None:
-    stale = signed(INBOUND, at=time.time() - 301)
-    future = signed(INBOUND, at=time.time() + 301)
+    stale = signed(INBOUND, at=time.time() - 400)  # well outside: the stamp is whole seconds
+    future = signed(INBOUND, at=time.time() + 400)
     forged = signed(INBOUND, secret="other")
     tampered = {**signed(INBOUND), "text": "HELO"}
     answers = [await client.post(INBOUND_PATH, data=p) for p in (stale, future, forged, tampered)]
