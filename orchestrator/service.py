@@ -15,7 +15,6 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 
 import asyncpg
-import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
@@ -23,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
 from channels._http import pool_limits
-from channels.aiohttp_transport import AiohttpTransport
+from channels.aiohttp_transport import AiohttpClient
 from channels.sandbox.app import create_sandbox_app
 from channels.sandbox.config import SandboxConfig
 from orchestrator.api.app import ApiDeps, create_app
@@ -169,9 +168,9 @@ class Service:
         self.ledger = LedgerStore(self._pool)
         await self.ledger.migrate()
         await create_topics(s, self.topics)
-        self._http = httpx.AsyncClient(  # adapters speak httpx; aiohttp's pool carries it
-            timeout=s.dispatch.timeout_s,
-            transport=AiohttpTransport(pool_limits(s.dispatch.concurrency)),
+        # adapters speak httpx; aiohttp's pool carries it, their posts by a short road
+        self._http = AiohttpClient(
+            limits=pool_limits(s.dispatch.concurrency), timeout=s.dispatch.timeout_s
         )
         if self._want_sandbox and s.sandbox.enabled:
             await self._start_sandbox()

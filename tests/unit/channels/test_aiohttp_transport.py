@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from channels._http import pool_limits, transport_error
-from channels.aiohttp_transport import AiohttpTransport
+from channels.aiohttp_transport import AiohttpClient, AiohttpTransport
 from channels.errors import ConnectionFailed, OutcomeUnknown
 from orchestrator.servers import free_port
 
@@ -189,3 +189,60 @@ def _peer_port(sock: socket.socket) -> int | None:
         return int(sock.getpeername()[1])
     except OSError:
         return None
+
+
+def _request_of(resp: httpx.Response) -> tuple[str, str, list[str]]:
+    """The request line, the body and the sorted header lines the echo server saw."""
+    first, body, *head = resp.text.split("\n")
+    lines = sorted(line.lower() for line in "\n".join(head).split("\r\n") if ":" in line)
+    return first, body, lines
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"data": {"To": "+15550001", "Body": "é & ü", "MediaUrl": ["a", "b"], "Yes": True}},
+        {"json": {"to": "+15550001", "text": {"body": "é \u2028 ok"}, "n": [1, 2.5, None]}},
+        {"content": b"raw bytes", "headers": {"Content-Type": "text/plain"}},
+        {"data": {"To": "+1"}, "headers": {"Authorization": "Basic QUMxOnQ=", "X-Twice": "z"}},
+    ],
+)
+async def test_a_short_road_post_sends_what_httpx_sends(echo: str, arguments: dict) -> None:
+    url = f"{echo}/2010-04-01/Accounts/AC1/Messages.json"
+    async with (
+        httpx.AsyncClient(transport=AiohttpTransport(pool_limits(2)), timeout=2) as plain,
+        AiohttpClient(limits=pool_limits(2), timeout=2) as lean,
+    ):
+        expected = await plain.post(url, **arguments)
+        resp = await lean.post(httpx.URL(url), **arguments)
+    assert _request_of(resp) == _request_of(expected)
+    assert resp.status_code == expected.status_code == 201
+    assert resp.headers.get_list("x-twice") == ["a", "b"]  # decoded (gzip) and every header
+    assert resp.request.url == httpx.URL(url)
+
+
+async def test_a_post_the_short_road_cannot_take_goes_through_httpx(echo: str) -> None:
+    async with AiohttpClient(limits=pool_limits(2), timeout=2) as lean:
+        with_query = await lean.post(f"{echo}/m", params={"a": "1"}, data={"To": "+1"})
+        relative = httpx.AsyncClient(base_url=echo, transport=lean._transport)
+        by_base = await relative.post("/m", data={"To": "+1"})
+    assert _request_of(with_query)[0] == "POST /m?a=1 HTTP/1.1"
+    assert _request_of(by_base)[:2] == ("POST /m HTTP/1.1", "To=%2B1")
+
+
+async def test_a_short_road_failure_keeps_its_meaning() -> None:
+    async with AiohttpClient(limits=pool_limits(2), timeout=0.3) as lean:
+        with pytest.raises(httpx.ConnectError) as refused:
+            await lean.post(f"http://127.0.0.1:{free_port()}/m", data={"To": "+1"})
+    assert isinstance(transport_error(refused.value), ConnectionFailed)
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        await reader.read()
+
+    async for url in serve(silent):
+        async with AiohttpClient(limits=pool_limits(2), timeout=0.3) as lean:
+            with pytest.raises(httpx.ReadTimeout) as caught:
+                await lean.post(f"{url}/m", data={"To": "+1"})
+    assert isinstance(transport_error(caught.value), OutcomeUnknown)
+    assert caught.value.request.url == httpx.URL(f"{url}/m")
