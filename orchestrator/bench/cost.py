@@ -4,7 +4,10 @@
   ``used_memory`` from ``INFO memory``;
 - Kafka: records on every topic of the scenario's prefix (:func:`load.end_offsets`);
 - PostgreSQL: ledger rows;
-- each worker process: CPU seconds (utime + stime) and resident memory from ``/proc``.
+- each worker process: CPU seconds (utime + stime) and resident memory from ``/proc``;
+- the machine: CPU seconds busy on every core (``/proc/stat``: all but idle and iowait), so a
+  scenario can say what the whole deployment (workers, sandbox, broker, Redis, PostgreSQL)
+  spent per message, and what this machine's cores can carry at that cost.
 """
 
 from __future__ import annotations
@@ -28,6 +31,16 @@ def cpu_seconds(pid: int) -> float:
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _HZ
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of this machine has spent busy since boot (0 without /proc)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except FileNotFoundError:
+        return 0.0
+    ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / _HZ
 
 
 def rss_mb(pid: int) -> float:
@@ -71,13 +84,15 @@ class Snapshot:
     ledger_rows: int
     cpu: dict[str, float] = field(default_factory=dict)
     rss: dict[str, float] = field(default_factory=dict)
+    machine_cpu: float = 0.0
 
     @classmethod
     async def take(cls, redis: str, database: str, pids: dict[str, int]) -> Snapshot:
         calls, memory = await redis_counters(redis)
         rows = await ledger_rows(database)
         cpu = {role: cpu_seconds(pid) for role, pid in pids.items()}
-        return cls(calls, memory, rows, cpu, {role: rss_mb(pid) for role, pid in pids.items()})
+        rss = {role: rss_mb(pid) for role, pid in pids.items()}
+        return cls(calls, memory, rows, cpu, rss, machine_busy_seconds())
 
 
 def cost_fields(

@@ -7,7 +7,10 @@ onto the outbound topic; only the ``dispatcher`` (with its deferred-release loop
 (``Retry-After: 1``) through its fault API (docs/sandbox.md). Three phases:
 
 1. **burst**: every command at once, faults on: sends/s = commands / (last first arrival at the
-   sandbox - first produce), divided by the dispatcher processes;
+   sandbox - first produce), divided by the dispatcher processes; and what the burst cost in
+   CPU: a dispatcher's per send (its ceiling with a core of its own is the inverse), and the
+   whole machine's per send (every process of the deployment: its ceiling on this machine is
+   the cores over it);
 2. **clean**: ``rate`` per second for ``seconds``, no faults: each command's latency, from its
    record's timestamp to its first accepted request at the sandbox;
 3. **faulted**: the same load with the faults on. The messages that did not fail are those
@@ -22,10 +25,12 @@ otherwise.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import httpx
@@ -149,6 +154,7 @@ async def run(endpoints: Endpoints, options: BenchOptions, run_id: str, bar: Pro
         messages=len(burst),
         sends_s=sends_s,
         sends_s_per_process=sends_s / processes if sends_s and processes else None,
+        **_capacity(before, after, len(burst), processes),
         paced_msg_s=options.dispatch_rate,
         seconds=options.seconds,
         clean_p50_ms=percentile(clean_sorted, paced_n, 0.50),
@@ -176,6 +182,23 @@ async def run(endpoints: Endpoints, options: BenchOptions, run_id: str, bar: Pro
             options.timeout_s, f"{arrived} of {result.count} commands reached the sandbox"
         )
     return result
+
+
+def _capacity(before: Snapshot, after: Snapshot, sends: int, processes: int) -> dict[str, Any]:
+    """What the burst cost in CPU, and what that makes the ceilings: one dispatcher process with
+    a core of its own (sends per dispatcher CPU second), and this machine, every process of the
+    deployment included (its cores over the machine's CPU per send)."""
+    dispatcher = after.cpu.get("dispatcher", 0.0) - before.cpu.get("dispatcher", 0.0)
+    machine = after.machine_cpu - before.machine_cpu
+    per_send = dispatcher / max(sends / processes, 1) if processes else 0.0  # one process
+    per_machine = machine / max(sends, 1)
+    return {
+        "dispatcher_cpu_ms_per_send": per_send * 1000 if per_send else None,
+        "sends_s_per_dispatcher_core": 1 / per_send if per_send else None,
+        "machine_cpu_ms_per_send": per_machine * 1000 if per_machine else None,
+        "machine_cores": os.cpu_count(),
+        "machine_ceiling_sends_s": (os.cpu_count() or 1) / per_machine if per_machine else None,
+    }
 
 
 async def _paced_phase(
