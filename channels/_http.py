@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from channels.errors import (
     ConnectionFailed,
@@ -76,7 +77,7 @@ def raise_for_send_status(resp: httpx.Response, reject: Rejection | None = None)
 def parse_json(resp: httpx.Response) -> dict[str, Any]:
     """Return the response's JSON object, or raise ResponseUnparseable for anything else."""
     try:
-        body = resp.json()
+        body = orjson.loads(resp.content)  # httpx's resp.json(), at a fraction of the cost
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ResponseUnparseable(
             "response body is not JSON", status_code=resp.status_code

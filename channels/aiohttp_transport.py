@@ -192,6 +192,7 @@ class AiohttpClient(httpx.AsyncClient):
         super().__init__(timeout=timeout, transport=self._lean)
         self._lean_timeout = self._lean.timeout_for(self.timeout.as_dict())
         self._lean_headers = tuple(self.headers.multi_items())
+        self._requests: dict[str, httpx.Request] = {}
 
     async def post(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
         """POST ``url``; the short road when only a body and headers are given (see above)."""
@@ -220,7 +221,7 @@ class AiohttpClient(httpx.AsyncClient):
                 content = await resp.read()
                 status, raw = resp.status, resp.raw_headers
         except Exception as exc:
-            error = httpx_error(exc, httpx.Request("POST", target or text))
+            error = httpx_error(exc, self._request_for(text, target))
             if error is None:
                 raise
             raise error from exc
@@ -228,9 +229,19 @@ class AiohttpClient(httpx.AsyncClient):
             status,
             headers=raw,
             content=content,
-            request=httpx.Request("POST", target or text),
+            request=self._request_for(text, target),
             extensions={"http_version": b"HTTP/1.1"},
         )
+
+    def _request_for(self, text: str, url: httpx.URL | None) -> httpx.Request:
+        """The ``httpx.Request`` a short-road answer or error names: the method and the URL
+        (not the headers or the body, which went to aiohttp), one per URL, made once."""
+        request = self._requests.get(text)
+        if request is None:
+            if len(self._requests) >= _CACHED:
+                self._requests.clear()
+            request = self._requests[text] = httpx.Request("POST", url or text)
+        return request
 
 
 def _encode(kwargs: dict[str, Any]) -> tuple[bytes | None, str | None]:
