@@ -15,6 +15,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
+from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 
 from orchestrator.events import CONTENT_TYPE, AuditRecord, CloudEvent, audit_event_bytes
@@ -30,9 +31,13 @@ _RAW_HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
 def aiokafka_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
     """The started aiokafka producer under ``broker`` (faststream 0.7 keeps it at
-    ``config.producer._producer.producer``), or ``None`` when there is none."""
+    ``config.producer._producer.producer``), or ``None`` when there is none (never connected,
+    or stopped: faststream's empty state raises ``IncorrectState`` for it)."""
     fast = getattr(getattr(broker, "config", None), "producer", None)
-    producer = getattr(getattr(fast, "_producer", None), "producer", None)
+    try:
+        producer = getattr(getattr(fast, "_producer", None), "producer", None)
+    except IncorrectState:
+        return None
     return producer if isinstance(producer, AIOKafkaProducer) else None
 
 
