@@ -1,0 +1,427 @@
+"""The router's decisions from events and the clock it is given. PURE.
+
+A :class:`Board` holds the agents and the conversations handed to them. Every event (a
+conversation arriving, an agent's presence, an answer to an offer, a transfer, a close) is a
+method that takes the time and answers the decisions it led to, in order. Matching happens on
+the event itself: an agent freeing capacity or becoming available is offered the best waiting
+conversation at once, and a conversation arriving is offered to the best eligible agent at once.
+Only time-driven changes (an offer timing out, the next bullseye ring, a queue opening, a
+conversation overflowing) wait for :meth:`Board.advance`, and :meth:`Board.next_due` says
+exactly when the next one is due, so a router sets a timer and never sweeps.
+
+Example::
+
+    board = Board(routing)
+    board.agent_joined("ana", {"billing": 3}, at=t0)
+    board.presence("ana", "available", at=t0)
+    [queued, offered] = board.arrive(Conversation("c1", "billing", "sms", t0), at=t0)
+    [assigned] = board.accept("c1", "ana", at=t0 + timedelta(seconds=4))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from orchestrator.engine.expressions import ExpressionError, truthy
+from orchestrator.routing import decisions as d
+from orchestrator.routing.loader import CONVERSATION
+from orchestrator.routing.matching import (
+    agent_rank,
+    conversation_rank,
+    next_ring_at,
+    priority_of,
+    rings_end,
+    target_for,
+)
+from orchestrator.routing.model import Agent, Conversation, Offer, Presence
+from orchestrator.routing.schedule import Override, is_open, next_change
+from orchestrator.routing.spec import Queue, Routing, Rule, Schedule
+
+Out = list[d.Step]
+
+
+class Refused(ValueError):
+    """An event the board cannot take (an unknown agent, an offer that is not outstanding);
+    the message says why. The API answers it with 409 or 404."""
+
+
+class Board:
+    """Agents, waiting and assigned conversations, and the routing model they follow."""
+
+    def __init__(self, routing: Routing) -> None:
+        self.routing = routing
+        self.agents: dict[str, Agent] = {}
+        self.conversations: dict[str, Conversation] = {}
+        self.overrides: dict[str, Override] = {}
+        self.clock: datetime | None = None
+        """The time the board has reached: every event's and every due change's, in order."""
+        for agent_id, spec in routing.agents.items():
+            self.agents[agent_id] = Agent(
+                agent_id, dict(spec.skills), spec.capacity or routing.capacity
+            )
+
+    # --- agents ---------------------------------------------------------------------------
+
+    def agent_joined(
+        self, agent_id: str, skills: Mapping[str, int], at: datetime, capacity: int | None = None
+    ) -> Out:
+        """Add an agent (offline), or change a known agent's skills and capacity."""
+        out = self.advance(at)
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            self.agents[agent_id] = Agent(agent_id, dict(skills), capacity or self.routing.capacity)
+            return out
+        agent.skills = dict(skills)
+        agent.capacity = capacity or agent.capacity
+        return out + self._fill(agent, at)
+
+    def presence(self, agent_id: str, presence: Presence, at: datetime) -> Out:
+        """An agent's presence changed: available agents are offered work at once; an agent
+        who leaves has its outstanding offers withdrawn and passed on."""
+        out = self.advance(at)
+        agent = self._agent(agent_id)
+        if presence == agent.presence:
+            return out
+        became_available = presence == "available"
+        agent.presence = presence
+        if became_available:
+            agent.idle_since = at
+            return out + self._fill(agent, at)
+        for conversation_id in sorted(agent.offers):
+            out += self._withdraw(self.conversations[conversation_id], "agent " + presence, at)
+        return out
+
+    # --- conversations --------------------------------------------------------------------
+
+    def arrive(self, conversation: Conversation, at: datetime) -> Out:
+        """A conversation reaches its queue (a ``route`` step, or an inbound message with no
+        owner). A closed queue answers as its ``when_closed`` says."""
+        out = self.advance(at)
+        if conversation.id in self.conversations:
+            raise Refused(f"conversation {conversation.id!r} is already routed")
+        queue = self._queue(conversation.queue)
+        conversation.cost = self.routing.cost(conversation.channel)
+        if not self._open(conversation.queue, at):
+            closed = queue.when_closed
+            out.append(d.ClosedHours(conversation.id, conversation.queue, at, closed.action,
+                                     closed.flow))
+            if closed.action == "flow":
+                return out
+        self.conversations[conversation.id] = conversation
+        return out + self._enqueue(conversation, conversation.queue, at)
+
+    def accept(self, conversation_id: str, agent_id: str, at: datetime) -> Out:
+        """``agent_id`` accepts its offer: it owns the conversation."""
+        out = self.advance(at)
+        conversation = self._offered_to(conversation_id, agent_id)
+        offer = conversation.offer
+        assert offer is not None
+        agent = self.agents[agent_id]
+        agent.offers.discard(conversation_id)
+        agent.holding.add(conversation_id)
+        conversation.status, conversation.offer, conversation.agent = "assigned", None, agent_id
+        conversation.last_agent, conversation.last_agent_at = agent_id, at
+        waited = at - conversation.arrived_at
+        return out + [
+            d.Assigned(conversation_id, conversation.queue, at, agent_id, conversation.rule,
+                       offer.target, waited)
+        ]
+
+    def reject(self, conversation_id: str, agent_id: str, at: datetime) -> Out:
+        """``agent_id`` passes the conversation on: the next agent is offered it at once."""
+        out = self.advance(at)
+        conversation = self._offered_to(conversation_id, agent_id)
+        agent = self.agents[agent_id]
+        self._take_back(conversation, agent)
+        conversation.passed.add(agent_id)
+        conversation.pinned = None
+        out.append(d.OfferRejected(conversation_id, conversation.queue, at, agent_id))
+        out += self._offer(conversation, at)
+        return out + self._fill(agent, at)
+
+    def transfer(
+        self, conversation_id: str, at: datetime, queue: str | None = None,
+        agent_id: str | None = None,
+    ) -> Out:  # fmt: skip
+        """The owning agent hands the conversation to another queue, or to one agent (who is
+        offered it alone, and if they pass, the queue's rules take over)."""
+        out = self.advance(at)
+        conversation = self._assigned(conversation_id)
+        target_queue = queue or conversation.queue
+        self._queue(target_queue)
+        if agent_id is not None:
+            self._agent(agent_id)
+        old = self._release(conversation, at)
+        out.append(d.Transferred(conversation_id, conversation.queue, at, old.id, target_queue,
+                                 agent_id))
+        conversation.passed = {old.id}
+        conversation.pinned = agent_id
+        out += self._enqueue(conversation, target_queue, at)
+        if conversation.pinned is not None and conversation.status == "waiting":
+            conversation.pinned = None  # that agent cannot take it now: the queue's rules can
+            out += self._offer(conversation, at)
+        return out + self._fill(old, at)
+
+    def close(
+        self, conversation_id: str, at: datetime, disposition: str | None = None
+    ) -> Out:
+        """The conversation ends with people: the agent wraps up with ``disposition``; a
+        conversation still waiting is abandoned (the customer stopped waiting)."""
+        out = self.advance(at)
+        conversation = self.conversations.get(conversation_id)
+        if conversation is None or conversation.status == "closed":
+            raise Refused(f"conversation {conversation_id!r} is not routed")
+        if conversation.status != "assigned":
+            if conversation.offer is not None:
+                out += self._withdraw(conversation, "customer left", at, reoffer=False)
+            conversation.status = "closed"
+            del self.conversations[conversation_id]
+            return out + [
+                d.Abandoned(conversation_id, conversation.queue, at, at - conversation.arrived_at)
+            ]
+        agent = self._release(conversation, at)
+        conversation.status = "closed"
+        del self.conversations[conversation_id]
+        if disposition is not None:
+            out.append(d.WrappedUp(conversation_id, conversation.queue, at, agent.id, disposition))
+        out.append(d.Closed(conversation_id, conversation.queue, at, agent.id, disposition))
+        return out + self._fill(agent, at)
+
+    def override(self, queue: str, value: Override | None, at: datetime) -> Out:
+        """An operator forces ``queue`` open or closed (``None`` returns it to its schedule)."""
+        out = self.advance(at)
+        self._queue(queue)
+        if value is None:
+            self.overrides.pop(queue, None)
+        else:
+            self.overrides[queue] = value
+        return out + self._match_waiting(at)
+
+    # --- time -----------------------------------------------------------------------------
+
+    def next_due(self) -> datetime | None:
+        """When :meth:`advance` next has something to do (``None``: nothing is waiting)."""
+        now = self.clock
+        if now is None:
+            return None
+        due: list[datetime] = []
+        closed_queues: set[str] = set()
+        for conversation in self.conversations.values():
+            if conversation.offer is not None:
+                due.append(conversation.offer.expires_at)
+            elif conversation.status == "waiting":
+                rule = self._rule(conversation)
+                ring = next_ring_at(rule, conversation, now)
+                if ring is not None and conversation.pinned is None:
+                    due.append(ring)
+                overflow = self._overflow_at(conversation)
+                if overflow is not None:
+                    due.append(max(overflow, now))
+                closed_queues.add(conversation.queue)
+        for name in closed_queues:
+            if name not in self.overrides:
+                change = next_change(self._schedule(name), now)
+                if change is not None:
+                    due.append(change)
+        return min(due) if due else None
+
+    def advance(self, now: datetime) -> Out:
+        """Everything due up to ``now``, in time order: offers timing out, overflows, and the
+        offers that wider rings and opening queues make possible."""
+        out: Out = []
+        if self.clock is None or now > self.clock:
+            while (due := self.next_due()) is not None and due <= now:
+                self.clock = due
+                out += self._at(due)
+            self.clock = now
+        return out
+
+    def _at(self, at: datetime) -> Out:
+        out: Out = []
+        for conversation in sorted(self.conversations.values(), key=lambda c: c.id):
+            offer = conversation.offer
+            if offer is not None and offer.expires_at <= at:
+                out += self._time_out(conversation, offer, at)
+        for conversation in sorted(self.conversations.values(), key=lambda c: c.id):
+            overflow = self._overflow_at(conversation)
+            if conversation.status == "waiting" and overflow is not None and overflow <= at:
+                to_queue = self.routing.queues[conversation.queue].overflow
+                if to_queue is None:
+                    continue
+                out.append(d.Overflowed(conversation.id, conversation.queue, at, to_queue,
+                                        at - conversation.arrived_at))
+                conversation.passed = set()
+                conversation.pinned = None
+                out += self._enqueue(conversation, to_queue, at, offer=False)
+        return out + self._match_waiting(at)
+
+    # --- inside ---------------------------------------------------------------------------
+
+    def _enqueue(self, conversation: Conversation, queue: str, at: datetime,
+                 offer: bool = True) -> Out:  # fmt: skip
+        out: Out = []
+        conversation.queue, conversation.queued_at, conversation.status = queue, at, "waiting"
+        rule = None
+        for candidate in self.routing.queues[queue].rules:
+            if candidate.when is None:
+                rule = candidate
+                break
+            try:
+                if truthy(candidate.when, {CONVERSATION: conversation.view()}):
+                    rule = candidate
+                    break
+            except ExpressionError as exc:
+                out.append(d.RuleFailed(conversation.id, queue, at, candidate.name, str(exc)))
+        if rule is None:  # no rule matched: the last one routes it
+            rule = self.routing.queues[queue].rules[-1]
+        conversation.rule = rule.name
+        conversation.base_priority = max(conversation.priority, rule.priority or 0)
+        out.append(d.Queued(conversation.id, queue, at, rule.name, conversation.base_priority))
+        return out + (self._offer(conversation, at) if offer else [])
+
+    def _offer(self, conversation: Conversation, at: datetime) -> Out:
+        """Offer a waiting conversation to the best eligible agent, if there is one."""
+        if conversation.status != "waiting" or not self._open(conversation.queue, at):
+            return []
+        rule = self._rule(conversation)
+        queue = self.routing.queues[conversation.queue]
+        best: tuple[tuple[int, float, str], Agent, str] | None = None
+        for agent in self.agents.values():
+            target = target_for(self.routing, rule, agent, conversation, at)
+            if target is None:
+                continue
+            rank = agent_rank(agent, queue, conversation, at)
+            if best is None or rank < best[0]:
+                best = (rank, agent, target)
+        if best is None:
+            return []
+        _, agent, target = best
+        return [self._make_offer(conversation, agent, target, at)]
+
+    def _fill(self, agent: Agent, at: datetime) -> Out:
+        """Offer ``agent`` the best waiting conversations it can serve, while it has room."""
+        out: Out = []
+        while agent.presence == "available":
+            best: tuple[tuple[int, datetime, str], Conversation, str] | None = None
+            for conversation in self.conversations.values():
+                if conversation.status != "waiting" or not self._open(conversation.queue, at):
+                    continue
+                target = target_for(self.routing, self._rule(conversation), agent,
+                                    conversation, at)
+                if target is None:
+                    continue
+                rank = conversation_rank(self.routing, conversation, at)
+                if best is None or rank < best[0]:
+                    best = (rank, conversation, target)
+            if best is None:
+                return out
+            out.append(self._make_offer(best[1], agent, best[2], at))
+        return out
+
+    def _match_waiting(self, at: datetime) -> Out:
+        """Offer every waiting conversation that can be offered, the highest priority first."""
+        out: Out = []
+        waiting = [c for c in self.conversations.values() if c.status == "waiting"]
+        for conversation in sorted(waiting, key=lambda c: conversation_rank(self.routing, c, at)):
+            out += self._offer(conversation, at)
+        return out
+
+    def _make_offer(self, conversation: Conversation, agent: Agent, target: str,
+                    at: datetime) -> d.Offered:  # fmt: skip
+        expires = at + self.routing.offer_timeout
+        conversation.offer = Offer(agent.id, target, conversation.cost, expires)
+        conversation.status = "offered"
+        agent.load += conversation.cost
+        agent.offers.add(conversation.id)
+        agent.idle_since = at
+        return d.Offered(conversation.id, conversation.queue, at, agent.id, conversation.rule,
+                         target, expires)
+
+    def _time_out(self, conversation: Conversation, offer: Offer, at: datetime) -> Out:
+        agent = self.agents[offer.agent]
+        self._take_back(conversation, agent)
+        conversation.passed.add(agent.id)
+        conversation.pinned = None
+        out: Out = [d.OfferTimedOut(conversation.id, conversation.queue, at, agent.id)]
+        if agent.presence != "away":
+            agent.presence = "away"
+            out.append(d.PresenceChanged(agent.id, "away", "not responding", at))
+            for other in sorted(agent.offers):
+                out += self._withdraw(self.conversations[other], "agent not responding", at)
+        return out + self._offer(conversation, at)
+
+    def _withdraw(self, conversation: Conversation, reason: str, at: datetime,
+                  reoffer: bool = True) -> Out:  # fmt: skip
+        offer = conversation.offer
+        assert offer is not None
+        agent = self.agents[offer.agent]
+        self._take_back(conversation, agent)
+        out: Out = [d.OfferWithdrawn(conversation.id, conversation.queue, at, agent.id, reason)]
+        return out + (self._offer(conversation, at) if reoffer else [])
+
+    def _take_back(self, conversation: Conversation, agent: Agent) -> None:
+        agent.load -= conversation.cost
+        agent.offers.discard(conversation.id)
+        conversation.offer, conversation.status = None, "waiting"
+
+    def _release(self, conversation: Conversation, at: datetime) -> Agent:
+        agent = self.agents[conversation.agent or ""]
+        agent.load -= conversation.cost
+        agent.holding.discard(conversation.id)
+        agent.idle_since = at if not agent.holding else agent.idle_since
+        conversation.agent = None
+        return agent
+
+    def _overflow_at(self, conversation: Conversation) -> datetime | None:
+        queue = self.routing.queues[conversation.queue]
+        if queue.overflow is None or conversation.status != "waiting":
+            return None
+        start = conversation.queued_at or conversation.arrived_at
+        ends = [start + w for w in (queue.max_wait, rings_end(self._rule(conversation))) if w]
+        return min(ends) if ends else None
+
+    def _open(self, queue: str, at: datetime) -> bool:
+        return is_open(self._schedule(queue), at, self.overrides.get(queue))
+
+    def _schedule(self, queue: str) -> Schedule | None:
+        name = self.routing.queues[queue].schedule
+        return self.routing.schedules[name] if name is not None else None
+
+    def _rule(self, conversation: Conversation) -> Rule:
+        rules = self.routing.queues[conversation.queue].rules
+        return next((r for r in rules if r.name == conversation.rule), rules[-1])
+
+    def _queue(self, name: str) -> Queue:
+        queue = self.routing.queues.get(name)
+        if queue is None:
+            raise Refused(f"no queue is named {name!r}")
+        return queue
+
+    def _agent(self, agent_id: str) -> Agent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise Refused(f"no agent {agent_id!r}")
+        return agent
+
+    def _offered_to(self, conversation_id: str, agent_id: str) -> Conversation:
+        conversation = self.conversations.get(conversation_id)
+        offer = conversation.offer if conversation is not None else None
+        if conversation is None or offer is None or offer.agent != agent_id:
+            raise Refused(f"conversation {conversation_id!r} is not offered to {agent_id!r}")
+        return conversation
+
+    def _assigned(self, conversation_id: str) -> Conversation:
+        conversation = self.conversations.get(conversation_id)
+        if conversation is None or conversation.status != "assigned":
+            raise Refused(f"conversation {conversation_id!r} has no agent")
+        return conversation
+
+    def priority(self, conversation_id: str, at: datetime) -> int:
+        """A conversation's aged priority at ``at`` (for the wallboard)."""
+        conversation = self.conversations[conversation_id]
+        return priority_of(self.routing.queues[conversation.queue], conversation, at)
+
+    def waiting(self) -> Iterable[Conversation]:
+        """Conversations not yet assigned."""
+        return (c for c in self.conversations.values() if c.status != "assigned")
