@@ -104,8 +104,9 @@ class Board:
         conversation.cost = self.routing.cost(conversation.channel)
         if not self._open(conversation.queue, at):
             closed = queue.when_closed
-            out.append(d.ClosedHours(conversation.id, conversation.queue, at, closed.action,
-                                     closed.flow))
+            out.append(
+                d.ClosedHours(conversation.id, conversation.queue, at, closed.action, closed.flow)
+            )
             if closed.action == "flow":
                 return out
         self.conversations[conversation.id] = conversation
@@ -114,24 +115,23 @@ class Board:
     def accept(self, conversation_id: str, agent_id: str, at: datetime) -> Out:
         """``agent_id`` accepts its offer: it owns the conversation."""
         out = self.advance(at)
-        conversation = self._offered_to(conversation_id, agent_id)
-        offer = conversation.offer
-        assert offer is not None
+        conversation, offer = self._offered_to(conversation_id, agent_id)
         agent = self.agents[agent_id]
         agent.offers.discard(conversation_id)
         agent.holding.add(conversation_id)
         conversation.status, conversation.offer, conversation.agent = "assigned", None, agent_id
         conversation.last_agent, conversation.last_agent_at = agent_id, at
         waited = at - conversation.arrived_at
-        return out + [
-            d.Assigned(conversation_id, conversation.queue, at, agent_id, conversation.rule,
-                       offer.target, waited)
-        ]
+        assigned = d.Assigned(
+            conversation_id, conversation.queue, at, agent_id, conversation.rule, offer.target,
+            waited,
+        )  # fmt: skip
+        return [*out, assigned]
 
     def reject(self, conversation_id: str, agent_id: str, at: datetime) -> Out:
         """``agent_id`` passes the conversation on: the next agent is offered it at once."""
         out = self.advance(at)
-        conversation = self._offered_to(conversation_id, agent_id)
+        conversation, _ = self._offered_to(conversation_id, agent_id)
         agent = self.agents[agent_id]
         self._take_back(conversation, agent)
         conversation.passed.add(agent_id)
@@ -153,8 +153,9 @@ class Board:
         if agent_id is not None:
             self._agent(agent_id)
         old = self._release(conversation, at)
-        out.append(d.Transferred(conversation_id, conversation.queue, at, old.id, target_queue,
-                                 agent_id))
+        out.append(
+            d.Transferred(conversation_id, conversation.queue, at, old.id, target_queue, agent_id)
+        )
         conversation.passed = {old.id}
         conversation.pinned = agent_id
         out += self._enqueue(conversation, target_queue, at)
@@ -163,9 +164,7 @@ class Board:
             out += self._offer(conversation, at)
         return out + self._fill(old, at)
 
-    def close(
-        self, conversation_id: str, at: datetime, disposition: str | None = None
-    ) -> Out:
+    def close(self, conversation_id: str, at: datetime, disposition: str | None = None) -> Out:
         """The conversation ends with people: the agent wraps up with ``disposition``; a
         conversation still waiting is abandoned (the customer stopped waiting)."""
         out = self.advance(at)
@@ -177,9 +176,8 @@ class Board:
                 out += self._withdraw(conversation, "customer left", at, reoffer=False)
             conversation.status = "closed"
             del self.conversations[conversation_id]
-            return out + [
-                d.Abandoned(conversation_id, conversation.queue, at, at - conversation.arrived_at)
-            ]
+            waited = at - conversation.arrived_at
+            return [*out, d.Abandoned(conversation_id, conversation.queue, at, waited)]
         agent = self._release(conversation, at)
         conversation.status = "closed"
         del self.conversations[conversation_id]
@@ -249,8 +247,15 @@ class Board:
                 to_queue = self.routing.queues[conversation.queue].overflow
                 if to_queue is None:
                     continue
-                out.append(d.Overflowed(conversation.id, conversation.queue, at, to_queue,
-                                        at - conversation.arrived_at))
+                out.append(
+                    d.Overflowed(
+                        conversation.id,
+                        conversation.queue,
+                        at,
+                        to_queue,
+                        at - conversation.arrived_at,
+                    )
+                )
                 conversation.passed = set()
                 conversation.pinned = None
                 out += self._enqueue(conversation, to_queue, at, offer=False)
@@ -307,8 +312,7 @@ class Board:
             for conversation in self.conversations.values():
                 if conversation.status != "waiting" or not self._open(conversation.queue, at):
                     continue
-                target = target_for(self.routing, self._rule(conversation), agent,
-                                    conversation, at)
+                target = target_for(self.routing, self._rule(conversation), agent, conversation, at)
                 if target is None:
                     continue
                 rank = conversation_rank(self.routing, conversation, at)
@@ -335,8 +339,9 @@ class Board:
         agent.load += conversation.cost
         agent.offers.add(conversation.id)
         agent.idle_since = at
-        return d.Offered(conversation.id, conversation.queue, at, agent.id, conversation.rule,
-                         target, expires)
+        return d.Offered(
+            conversation.id, conversation.queue, at, agent.id, conversation.rule, target, expires
+        )
 
     def _time_out(self, conversation: Conversation, offer: Offer, at: datetime) -> Out:
         agent = self.agents[offer.agent]
@@ -354,7 +359,8 @@ class Board:
     def _withdraw(self, conversation: Conversation, reason: str, at: datetime,
                   reoffer: bool = True) -> Out:  # fmt: skip
         offer = conversation.offer
-        assert offer is not None
+        if offer is None:
+            return []
         agent = self.agents[offer.agent]
         self._take_back(conversation, agent)
         out: Out = [d.OfferWithdrawn(conversation.id, conversation.queue, at, agent.id, reason)]
@@ -404,12 +410,12 @@ class Board:
             raise Refused(f"no agent {agent_id!r}")
         return agent
 
-    def _offered_to(self, conversation_id: str, agent_id: str) -> Conversation:
+    def _offered_to(self, conversation_id: str, agent_id: str) -> tuple[Conversation, Offer]:
         conversation = self.conversations.get(conversation_id)
         offer = conversation.offer if conversation is not None else None
         if conversation is None or offer is None or offer.agent != agent_id:
             raise Refused(f"conversation {conversation_id!r} is not offered to {agent_id!r}")
-        return conversation
+        return conversation, offer
 
     def _assigned(self, conversation_id: str) -> Conversation:
         conversation = self.conversations.get(conversation_id)

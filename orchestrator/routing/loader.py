@@ -65,8 +65,9 @@ def _references(routing: Routing, flow_ids: Iterable[str] | None) -> Iterable[tu
             last = len(rule.targets) - 1
             for j, target in enumerate(rule.targets):
                 if j < last and target.timeout is None:
-                    yield (*at, "rules", i, "targets", j, "timeout"), (
-                        "every target but the last needs a timeout (when the next ring is added)"
+                    yield (
+                        (*at, "rules", i, "targets", j, "timeout"),
+                        ("every target but the last needs a timeout (when the next ring is added)"),
                     )
     yield from _overflow_cycles(routing)
 
@@ -83,4 +84,3 @@ def _overflow_cycles(routing: Routing) -> Iterable[tuple[Any, str]]:
             reported.update(path)
             chain = " -> ".join([*path, start])
             yield ("queues", start, "overflow"), f"overflow goes round in a circle: {chain}"
-

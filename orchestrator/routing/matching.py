@@ -74,9 +74,7 @@ def reaches(
     """Whether one ring reaches ``agent`` for ``conversation``."""
     if target.last_agent:
         at = conversation.last_agent_at
-        return (
-            conversation.last_agent == agent.id and at is not None and now - at <= window
-        )
+        return conversation.last_agent == agent.id and at is not None and now - at <= window
     if target.agents:
         return agent.id in target.agents
     return has_skills(agent, target.skills)
