@@ -1,5 +1,6 @@
-"""Reading a flows folder: the flow files, ``vars.yaml`` and the contact policy, handed as text
-to the pure parsers (:mod:`orchestrator.engine.flowfile`, :mod:`orchestrator.policy.loader`).
+"""Reading a flows folder: the flow files, ``vars.yaml``, the contact policy and the routing
+model, handed as text to the pure parsers (:mod:`orchestrator.engine.flowfile`,
+:mod:`orchestrator.policy.loader`, :mod:`orchestrator.routing.loader`).
 
 Example:
     >>> catalogue = load_flows(Path("flows"), allowed_hosts=("orders.internal",))
@@ -18,18 +19,22 @@ from orchestrator.engine.variables import resolve as resolve_vars
 from orchestrator.errors import FlowError
 from orchestrator.policy.loader import POLICY_FILE, parse_policy
 from orchestrator.policy.spec import Policy
+from orchestrator.routing.loader import ROUTING_FILE, parse_routing, unknown_queues
+from orchestrator.routing.spec import Routing
 
 __all__ = [
     "NOT_FLOWS",
     "POLICY_FILE",
+    "ROUTING_FILE",
     "VARS_FILE",
     "load_flow",
     "load_flows",
     "load_policy",
+    "load_routing",
     "policy_path",
 ]
 
-NOT_FLOWS = frozenset({POLICY_FILE, VARS_FILE})
+NOT_FLOWS = frozenset({POLICY_FILE, VARS_FILE, ROUTING_FILE})
 """The files of a flows folder (by default) that are not flows."""
 
 
@@ -44,21 +49,36 @@ def load_flows(
     variables: Mapping[str, str] | None = None,
     policy_file: Path | None = None,
 ) -> Catalogue:
-    """Load and validate every ``*.yaml`` flow in ``folder`` and the policy; raise
-    :class:`FlowError` listing every problem as ``file:line: reason``. Every ``*.yaml`` file is
-    a flow but ``vars.yaml`` and the policy's file (when it is in the folder)."""
+    """Load and validate every ``*.yaml`` flow in ``folder``, the policy and the routing model;
+    raise :class:`FlowError` listing every problem as ``file:line: reason``. Every ``*.yaml``
+    file is a flow but ``vars.yaml``, ``routing.yaml`` and the policy's file (when it is in the
+    folder)."""
     if not folder.is_dir():
         raise FlowError([f"{folder}: flows folder does not exist"])
     policy = policy_path(folder, policy_file)
-    not_flows = {(folder / VARS_FILE).resolve(), policy.resolve()}
+    not_flows = {(folder / n).resolve() for n in (VARS_FILE, ROUTING_FILE)} | {policy.resolve()}
     flows = [_read(p) for p in sorted(folder.glob("*.yaml")) if p.resolve() not in not_flows]
-    return build_catalogue(
-        flows,
-        allowed_hosts,
-        variables,
-        vars_file=_read_if_there(folder / VARS_FILE),
-        policy_file=_read_if_there(policy),
-    )
+    problems: list[str] = []
+    try:
+        catalogue = build_catalogue(
+            flows,
+            allowed_hosts,
+            variables,
+            vars_file=_read_if_there(folder / VARS_FILE),
+            policy_file=_read_if_there(policy),
+        )
+    except FlowError as exc:
+        problems, catalogue = list(exc.problems), None
+    routing = _read_if_there(folder / ROUTING_FILE)
+    if routing is not None:
+        flow_ids = [f.id for f in catalogue.flows] if catalogue is not None else None
+        try:
+            problems.extend(unknown_queues(parse_routing(*routing, flow_ids), flows))
+        except FlowError as exc:
+            problems.extend(exc.problems)
+    if problems or catalogue is None:
+        raise FlowError(problems)
+    return catalogue
 
 
 def load_flow(
@@ -78,6 +98,13 @@ def load_policy(folder: Path, policy_file: Path | None = None) -> Policy:
     none."""
     source = _read_if_there(policy_path(folder, policy_file))
     return parse_policy(*source) if source is not None else Policy()
+
+
+def load_routing(folder: Path, flow_ids: Iterable[str] | None = None) -> Routing:
+    """The folder's routing model (``routing.yaml``), or one with no queues when there is none;
+    ``flow_ids``, when given, are the flows a closed queue's reply may name."""
+    source = _read_if_there(folder / ROUTING_FILE)
+    return parse_routing(*source, flow_ids) if source is not None else Routing()
 
 
 def _read(path: Path) -> Source:

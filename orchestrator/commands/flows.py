@@ -45,6 +45,8 @@ def load(settings: Settings, folder: Path) -> Catalogue | None:
 
 def validate(settings: Settings, args: argparse.Namespace) -> int:
     """Schema, references, expressions; exit 2 on any problem."""
+    from orchestrator.flowfiles import ROUTING_FILE, load_routing
+
     catalogue = load(settings, folder_of(settings, args))
     if catalogue is None:
         return EXIT_USAGE
@@ -52,6 +54,13 @@ def validate(settings: Settings, args: argparse.Namespace) -> int:
         print(
             f"ok  {flow.id} v{flow.version}  ({flow.stage}, owner {flow.owner}, "
             f"trigger {flow.trigger.type}, {len(flow.steps)} steps)"
+        )
+    folder = folder_of(settings, args)
+    if (folder / ROUTING_FILE).is_file():
+        routing = load_routing(folder, [f.id for f in catalogue.flows])
+        print(
+            f"ok  {ROUTING_FILE}  ({len(routing.queues)} queues, {len(routing.schedules)} "
+            f"schedules, {len(routing.agents)} agents on the roster)"
         )
     return 0
 

@@ -3,7 +3,7 @@ files and the policy. PURE: reading the file is :mod:`orchestrator.flowfiles`' j
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,30 @@ def parse_routing(path: Path, text: str, flow_ids: Iterable[str] | None = None) 
     if problems:
         raise FlowError(problems)
     return routing
+
+
+def unknown_queues(routing: Routing, flows: Sequence[tuple[Path, str]]) -> list[str]:
+    """``file:line: reason`` for each flow ``route`` step (the flow files' texts) naming a queue
+    that ``routing`` does not define."""
+    problems: list[str] = []
+    for path, text in flows:
+        try:
+            node, doc = compose(path, text)
+        except FlowError:
+            continue  # the flow's own parse reports it
+        steps = doc.get("steps") if isinstance(doc, dict) else None
+        for i, step in enumerate(steps if isinstance(steps, list) else []):
+            if not isinstance(step, dict) or step.get("type") != "route":
+                continue
+            queue = step.get("queue")
+            if isinstance(queue, str) and queue not in routing.queues:
+                line = line_of(node, ("steps", i, "queue"))
+                known = ", ".join(sorted(routing.queues)) or "none"
+                problems.append(
+                    f"{path}:{line}: steps.{i}.queue: {ROUTING_FILE} has no queue {queue!r} "
+                    f"(its queues: {known})"
+                )
+    return problems
 
 
 def _references(routing: Routing, flow_ids: Iterable[str] | None) -> Iterable[tuple[Any, str]]:

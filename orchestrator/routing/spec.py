@@ -12,7 +12,15 @@ import re
 from datetime import date, time, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator.durations import duration_schema, parse_duration
 from orchestrator.media import MEDIA
@@ -76,7 +84,12 @@ def _spans(value: object) -> object:
     return out
 
 
-Spans = Annotated[tuple[Span, ...], BeforeValidator(_spans)]
+_RANGE_SCHEMA = {"type": "string", "pattern": _HHMM_RANGE, "examples": ["09:00-17:30"]}
+Spans = Annotated[
+    tuple[Span, ...],
+    BeforeValidator(_spans),
+    WithJsonSchema({"anyOf": [_RANGE_SCHEMA, {"type": "array", "items": _RANGE_SCHEMA}]}),
+]
 
 
 class Schedule(_Spec):
@@ -198,11 +211,13 @@ class Rule(_Spec):
     priority: Priority | None = Field(
         None, description="the conversation's priority is at least this under this rule"
     )
-    targets: tuple[Target, ...] = Field(default_factory=_any_target, min_length=1)
+    targets: tuple[Target, ...] = Field(default_factory=_any_target)
 
     @field_validator("targets")
     @classmethod
     def _unique(cls, value: tuple[Target, ...]) -> tuple[Target, ...]:
+        if not value:
+            raise ValueError("a rule has one target at least")
         names = [t.name for t in value]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -232,13 +247,14 @@ class Queue(_Spec):
     aging: Aging = Field(default_factory=Aging)
     rules: tuple[Rule, ...] = Field(
         default_factory=lambda: (Rule(name="default"),),
-        min_length=1,
         description="tried in order; the first whose `when` matches routes the conversation",
     )
 
     @field_validator("rules")
     @classmethod
     def _unique(cls, value: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        if not value:
+            raise ValueError("a queue has one rule at least")
         names = [r.name for r in value]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:

@@ -1,5 +1,5 @@
-"""Purity of ``orchestrator/engine/``, ``orchestrator/policy/`` and the vocabulary they share,
-and independence of ``channels/``, checked with ``ast``.
+"""Purity of ``orchestrator/engine/``, ``orchestrator/policy/``, ``orchestrator/routing/`` and
+the vocabulary they share, and independence of ``channels/``, checked with ``ast``.
 
 The cheap version of Temporal's workflow sandbox, as an allowlist: a pure module may import
 only the modules listed here (and the pure layers below it: ``tests/unit/test_layers.py``), and
@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "orchestrator" / "engine"
 POLICY = ROOT / "orchestrator" / "policy"
+ROUTING = ROOT / "orchestrator" / "routing"
 CHANNELS = ROOT / "channels"
 SHARED = ("media", "vocabulary", "durations", "yamldoc", "errors", "provenance")
 """The vocabulary the pure layers share (``orchestrator/<name>.py``)."""
@@ -26,7 +27,7 @@ ALLOWED_IMPORTS = (
     "functools", "hashlib", "html", "itertools", "math", "operator", "pathlib", "re", "string",
     "typing", "unicodedata", "urllib.parse", "zoneinfo",
     "cronsim", "jinja2", "markupsafe", "phonenumbers", "pydantic", "pydantic_core", "yaml",
-    "orchestrator.engine", "orchestrator.policy",
+    "orchestrator.engine", "orchestrator.policy", "orchestrator.routing",
     *(f"orchestrator.{name}" for name in SHARED),
 )  # fmt: skip
 """Pure standard library and libraries, and the pure layers (which may point only down)."""
@@ -143,6 +144,7 @@ def violations(source: str, module: str = "snippet", is_package: bool = False) -
 PURE_FILES = (
     sorted(ENGINE.rglob("*.py"))
     + sorted(POLICY.rglob("*.py"))
+    + sorted(ROUTING.rglob("*.py"))
     + [ROOT / "orchestrator" / f"{name}.py" for name in SHARED]
 )
 ENGINE_FILES = PURE_FILES  # the name the tests below have always used
@@ -152,6 +154,7 @@ CHANNEL_FILES = sorted(CHANNELS.rglob("*.py"))
 def test_the_pure_modules_and_channels_are_found() -> None:
     assert ENGINE / "decide.py" in PURE_FILES
     assert POLICY / "loader.py" in PURE_FILES  # it parses text: no exemption by name
+    assert ROUTING / "board.py" in PURE_FILES
     assert all(path.is_file() for path in PURE_FILES)
     assert CHANNELS / "base.py" in CHANNEL_FILES
 

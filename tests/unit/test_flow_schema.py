@@ -16,11 +16,17 @@ from orchestrator.cli import main
 from orchestrator.durations import PATTERN, parse_duration
 from orchestrator.engine.flowfile import parse_yaml
 from orchestrator.policy.spec import json_schema as policy_schema
+from orchestrator.routing.spec import json_schema as routing_schema
 
 REPO = Path(__file__).resolve().parents[2]
 REGENERATE_POLICY = (
     ".venv/bin/python -c 'import json; from orchestrator.policy.spec import json_schema; "
     "print(json.dumps(json_schema(), indent=2, ensure_ascii=False))' > docs/policy.schema.json"
+)
+
+REGENERATE_ROUTING = (
+    ".venv/bin/python -c 'import json; from orchestrator.routing.spec import json_schema; "
+    "print(json.dumps(json_schema(), indent=2, ensure_ascii=False))' > docs/routing.schema.json"
 )
 
 FORMATS = jsonschema.FormatChecker()
@@ -65,6 +71,27 @@ def test_shipped_policy_schema_is_current() -> None:
     assert policy_schema() == shipped, f"regenerate: {REGENERATE_POLICY}"
 
 
+def test_shipped_routing_schema_is_current() -> None:
+    shipped = json.loads((REPO / "docs" / "routing.schema.json").read_text())
+    assert routing_schema() == shipped, f"regenerate: {REGENERATE_ROUTING}"
+
+
+def test_the_shipped_routing_validates_with_formats_checked() -> None:
+    doc = parse_yaml((REPO / "flows" / "routing.yaml").read_text())
+    errors = list(_validator(routing_schema()).iter_errors(doc))
+    assert not errors, f"routing.yaml: {errors[0].json_path}: {errors[0].message}"
+
+
+def test_the_routing_schema_rejects_a_bad_time_range_and_an_unknown_field() -> None:
+    validator = _validator(routing_schema())
+    doc = parse_yaml((REPO / "flows" / "routing.yaml").read_text())
+    doc["schedules"]["care-hours"]["hours"]["sat"] = "9am-5pm"
+    assert list(validator.iter_errors(doc))
+    doc = parse_yaml((REPO / "flows" / "routing.yaml").read_text())
+    doc["queues"]["general"]["colour"] = "blue"
+    assert list(validator.iter_errors(doc))
+
+
 def test_every_shipped_flow_validates_with_formats_checked(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -83,7 +110,11 @@ def test_the_shipped_policy_validates_with_formats_checked() -> None:
 
 
 def test_every_format_the_schemas_use_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
-    used = set(_formats(_schema(capsys))) | set(_formats(policy_schema()))
+    used = (
+        set(_formats(_schema(capsys)))
+        | set(_formats(policy_schema()))
+        | set(_formats(routing_schema()))
+    )
     assert used <= set(FORMATS.checkers), f"unchecked formats {used - set(FORMATS.checkers)}"
 
 
@@ -114,4 +145,4 @@ def test_the_schemas_reject_a_bad_duration_and_an_unknown_step_type(
     assert list(_validator(policy_schema()).iter_errors(policy))
 
 
-_NOT_FLOWS = {"policy.yaml", "vars.yaml"}
+_NOT_FLOWS = {"policy.yaml", "vars.yaml", "routing.yaml"}

@@ -2,9 +2,10 @@
 
 From the bottom: the shared vocabulary (media, purposes and stages, durations, YAML with lines,
 errors, provenance), then the contact policy (``orchestrator/policy``), then the flow engine
-(``orchestrator/engine``), then everything that does I/O (executor, workers, state, API, CLI).
-Each layer imports only its own and the layers below it, whether the import is at the top of a
-module, in a function or only for type checking. And no two modules import each other at
+(``orchestrator/engine``), then contact-centre routing (``orchestrator/routing``), then
+everything that does I/O (executor, workers, state, API, CLI). Each layer imports only its own
+and the layers below it, whether the import is at the top of a module, in a function or only
+for type checking. And no two modules import each other at
 import time (a cycle among top-level imports).
 """
 
@@ -23,6 +24,7 @@ LAYERS = (
     tuple(f"orchestrator.{name}" for name in SHARED),
     ("orchestrator.policy",),
     ("orchestrator.engine",),
+    ("orchestrator.routing",),
 )
 """Bottom first; whatever is in none of them is above them all."""
 
@@ -132,7 +134,8 @@ def test_the_layers_are_found() -> None:
     assert layer_of("orchestrator.vocabulary") == 0
     assert layer_of("orchestrator.policy.keywords") == 1
     assert layer_of("orchestrator.engine.decide") == 2
-    assert layer_of("orchestrator.workers.dispatcher") == 3
+    assert layer_of("orchestrator.routing.board") == 3
+    assert layer_of("orchestrator.workers.dispatcher") == 4
     assert all(m in MODULES for roots in LAYERS for m in roots)
 
 
