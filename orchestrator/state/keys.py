@@ -178,3 +178,13 @@ def unknown_open_key() -> str:
     """Sorted set of every send still unknown (looked for or given up on), scored by when its
     outcome was recorded (epoch milliseconds)."""
     return "ct:{unknown}:open"
+
+
+ROUTING_TAG = "{routing}"
+"""The hash tag every routing key shares: the board's commit script takes them all."""
+
+
+def routing_key(part: str) -> str:
+    """One part of the routing board (``agents``, ``conversations``, ``overrides``,
+    ``revisions``, ``clock``: :mod:`orchestrator.state.routing_board`)."""
+    return f"ct:rt:{ROUTING_TAG}:{part}"

@@ -1,0 +1,93 @@
+"""A router: the pure routing board, kept in Redis, one atomic commit per event.
+
+Each event is applied in two commits: first everything due up to the event's time (offers
+timing out, rings widening, queues opening, overflows), then the event itself. If another
+writer moved a record on in between (:class:`~orchestrator.state.routing_board.Conflict`), the
+board is reloaded from Redis and the event applied again, so what Redis holds is always the
+result of applying the events one after the other. An event the board refuses
+(:class:`~orchestrator.routing.board.Refused`) changes nothing and is raised to the caller.
+
+Example::
+
+    router = await Router.open(RoutingStore(redis), routing)
+    out = await router.apply(now, lambda b: b.accept("c1", "ana", now), agents=["ana"])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from orchestrator.routing import decisions as d
+from orchestrator.routing.board import Board
+from orchestrator.routing.spec import Routing
+from orchestrator.state.routing_board import Conflict, RoutingStore, touched
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 5
+"""Commits tried per event before the conflict is raised (each after a fresh load)."""
+
+Event = Callable[[Board], list[d.Step]]
+
+
+class Router:
+    """The board of one routing model, and the store it is committed to."""
+
+    def __init__(
+        self, store: RoutingStore, routing: Routing, board: Board, revisions: dict[str, int]
+    ) -> None:
+        self._store = store
+        self._routing = routing
+        self.board = board
+        self._revisions = revisions
+
+    @classmethod
+    async def open(cls, store: RoutingStore, routing: Routing) -> Router:
+        """A router on the board Redis holds."""
+        board, revisions = await store.load(routing)
+        return cls(store, routing, board, revisions)
+
+    async def reload(self, routing: Routing | None = None) -> None:
+        """Read the board again (with a new routing model, after a hot reload)."""
+        self._routing = routing or self._routing
+        self.board, self._revisions = await self._store.load(self._routing)
+
+    async def advance(self, now: datetime) -> list[d.Step]:
+        """Commit everything due up to ``now``."""
+        return await self._commit(lambda b: b.advance(now))
+
+    async def apply(
+        self,
+        now: datetime,
+        event: Event,
+        agents: Iterable[str] = (),
+        conversations: Iterable[str] = (),
+        queues: Iterable[str] = (),
+    ) -> list[d.Step]:
+        """Everything due up to ``now``, then ``event``; the decisions of both, in order.
+        ``agents``, ``conversations`` and ``queues`` are the records the event names itself
+        (its decisions name the rest)."""
+        due = await self.advance(now)
+        named = (tuple(agents), tuple(conversations), tuple(queues))
+        return due + await self._commit(event, *named)
+
+    async def _commit(
+        self,
+        event: Event,
+        agents: Iterable[str] = (),
+        conversations: Iterable[str] = (),
+        queues: Iterable[str] = (),
+    ) -> list[d.Step]:
+        for attempt in range(ATTEMPTS):
+            out = event(self.board)
+            try:
+                await self._store.commit(
+                    self.board, touched(out, agents, conversations, queues), self._revisions
+                )
+                return out
+            except Conflict as exc:
+                log.info("routing: %s; reloading (attempt %d)", exc, attempt + 1)
+                await self.reload()
+        raise Conflict(f"still moving after {ATTEMPTS} attempts")
