@@ -65,9 +65,10 @@ def test_flows_validate_lists_the_flows(capsys: pytest.CaptureFixture[str]) -> N
     lines = capsys.readouterr().out.splitlines()
     listed = {line.split()[1] for line in lines}
     files = (ROOT / "flows").glob("*.yaml")
-    shipped = {p.stem.replace("_", "-") for p in files} - {"policy", "vars"}
-    assert listed == shipped
+    shipped = {p.stem.replace("_", "-") for p in files} - {"policy", "vars", "routing"}
+    assert listed == shipped | {"routing.yaml"}
     assert all(line.startswith("ok  ") for line in lines)
+    assert lines[-1].startswith("ok  routing.yaml  (5 queues, 1 schedules")
 
 
 def test_flows_validate_defaults_to_the_flows_dir_setting(
