@@ -36,15 +36,15 @@ from orchestrator.routing.model import Agent, Conversation, Offer
 from orchestrator.routing.spec import Routing
 from orchestrator.state import keys
 
-# KEYS: agents, conversations, overrides, revisions (hashes), clock (a string). ARGV: the
-# board's clock (epoch ms), then triples of (revision field, expected revision, record JSON or
-# '' to delete), the record's hash given by the field's first letter (a, c, o). Returns 0 when
-# written, else the field that moved on.
+# KEYS: agents, conversations, overrides, revisions (hashes), clock, generation (strings).
+# ARGV: the board's clock (epoch ms), then triples of (revision field, expected revision,
+# record JSON or '' to delete), the record's hash given by the field's first letter (a, c, o).
+# Returns {1, the new generation} when written, else {0, the field that moved on}.
 _COMMIT = """
 local hashes = {a = KEYS[1], c = KEYS[2], o = KEYS[3]}
 for i = 2, #ARGV, 3 do
   local rev = tonumber(redis.call('HGET', KEYS[4], ARGV[i])) or 0
-  if rev ~= tonumber(ARGV[i + 1]) then return ARGV[i] end
+  if rev ~= tonumber(ARGV[i + 1]) then return {0, ARGV[i]} end
 end
 local clock = tonumber(redis.call('GET', KEYS[5])) or 0
 if tonumber(ARGV[1]) > clock then redis.call('SET', KEYS[5], ARGV[1]) end
@@ -57,15 +57,19 @@ for i = 2, #ARGV, 3 do
   end
   redis.call('HINCRBY', KEYS[4], ARGV[i], 1)
 end
-return 0
+return {1, redis.call('INCR', KEYS[6])}
 """
 
-# KEYS: as the commit's. One consistent snapshot of all five.
+# KEYS: as the commit's. One consistent snapshot of them all.
 _SNAPSHOT = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
         redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4]),
-        redis.call('GET', KEYS[5]) or ''}
+        redis.call('GET', KEYS[5]) or '', redis.call('GET', KEYS[6]) or '0'}
 """
+
+
+GENERATION = ""
+"""The revisions' entry holding the generation of the board they were read with."""
 
 
 class Conflict(Exception):
@@ -115,14 +119,16 @@ class RoutingStore:
             keys.routing_key("overrides"),
             keys.routing_key("revisions"),
             keys.routing_key("clock"),
+            keys.routing_key("generation"),
         ]
         self._commit = redis.register_script(_COMMIT)
         self._snapshot = redis.register_script(_SNAPSHOT)
 
     async def load(self, routing: Routing) -> tuple[Board, dict[str, int]]:
-        """The board as Redis holds it, on ``routing``, and the revision of every record."""
+        """The board as Redis holds it, on ``routing``, and the revision of every record (and,
+        under ``""``, the board's generation: how many commits made it)."""
         snapshot = await self._snapshot(keys=self._keys)
-        agents, conversations, overrides, revisions, clock = snapshot
+        agents, conversations, overrides, revisions, clock, generation = snapshot
         board = Board(routing)
         if clock:
             board.clock = datetime.fromtimestamp(int(clock) / 1000, UTC)
@@ -134,7 +140,14 @@ class RoutingStore:
             board.conversations[conversation.id] = conversation
         for queue, value in _pairs(overrides).items():
             board.overrides[queue] = value.decode()  # type: ignore[assignment]
-        return board, {k: int(v) for k, v in _pairs(revisions).items()}
+        numbers = {k: int(v) for k, v in _pairs(revisions).items()}
+        numbers[GENERATION] = int(generation)
+        return board, numbers
+
+    async def generation(self) -> int:
+        """How many commits made the board Redis holds (a router whose board is older reloads
+        before it decides)."""
+        return int(await self._redis.get(self._keys[5]) or 0)
 
     async def commit(self, board: Board, what: Touched, revisions: dict[str, int]) -> None:
         """Write the touched records as ``board`` has them, if none moved on since read;
@@ -159,11 +172,12 @@ class RoutingStore:
             args += [fields[-1], revisions.get(fields[-1], 0), board.overrides.get(queue, "")]
         if not fields:
             return
-        moved = await self._commit(keys=self._keys, args=args)
-        if moved != 0:
-            raise Conflict(moved.decode() if isinstance(moved, bytes) else str(moved))
+        written, value = await self._commit(keys=self._keys, args=args)
+        if not written:
+            raise Conflict(value.decode() if isinstance(value, bytes) else str(value))
         for name in fields:
             revisions[name] = revisions.get(name, 0) + 1
+        revisions[GENERATION] = int(value)
 
     async def clear(self) -> None:
         """Forget every agent, conversation and override (tests, and a fresh start)."""

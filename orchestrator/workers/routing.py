@@ -1,7 +1,9 @@
 """A router: the pure routing board, kept in Redis, one atomic commit per event.
 
 Each event is applied in two commits: first everything due up to the event's time (offers
-timing out, rings widening, queues opening, overflows), then the event itself. If another
+timing out, rings widening, queues opening, overflows), then the event itself. Every commit
+moves the board's generation on; a router that finds it moved by another writer reloads the
+board before it decides. If another
 writer moved a record on in between (:class:`~orchestrator.state.routing_board.Conflict`), the
 board is reloaded from Redis and the event applied again, so what Redis holds is always the
 result of applying the events one after the other. An event the board refuses
@@ -22,7 +24,7 @@ from datetime import datetime
 from orchestrator.routing import decisions as d
 from orchestrator.routing.board import Board
 from orchestrator.routing.spec import Routing
-from orchestrator.state.routing_board import Conflict, RoutingStore, touched
+from orchestrator.state.routing_board import GENERATION, Conflict, RoutingStore, touched
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ class Router:
         """Everything due up to ``now``, then ``event``; the decisions of both, in order.
         ``agents``, ``conversations`` and ``queues`` are the records the event names itself
         (its decisions name the rest)."""
+        if await self._store.generation() != self._revisions.get(GENERATION):
+            await self.reload()  # another writer committed since: decide on what Redis holds
         due = await self.advance(now)
         named = (tuple(agents), tuple(conversations), tuple(queues))
         return due + await self._commit(event, *named)
@@ -82,10 +86,13 @@ class Router:
     ) -> list[d.Step]:
         for attempt in range(ATTEMPTS):
             out = event(self.board)
+            before = self._revisions.get(GENERATION, 0)
             try:
                 await self._store.commit(
                     self.board, touched(out, agents, conversations, queues), self._revisions
                 )
+                if self._revisions.get(GENERATION, 0) != before + 1:
+                    await self.reload()  # others committed in between, on other records
                 return out
             except Conflict as exc:
                 log.info("routing: %s; reloading (attempt %d)", exc, attempt + 1)

@@ -210,3 +210,14 @@ async def test_a_router_opened_later_catches_up_on_what_fell_due(redis: RedisCli
     fresh = (await Router.open(store, ROUTING)).board
     assert fresh.agents[first].presence == "away"
     assert fresh.conversations["c1"].offer is not None
+
+
+async def test_a_router_reloads_when_another_committed(redis: RedisClient) -> None:
+    store = RoutingStore(redis)
+    first = await seeded(store, ("ana", 100))
+    second = await Router.open(store, ROUTING)
+    await first.apply(NOW, lambda b: b.arrive(chat("c1"), NOW))
+    assert "c1" not in second.board.conversations
+    await second.apply(at(1), lambda b: b.agent_joined("bo", {"billing": 2}, at(1)), agents=["bo"])
+    assert second.board.conversations["c1"].offer is not None  # read before it decided
+    assert set(second.board.agents) == {"ana", "bo"}
