@@ -188,6 +188,16 @@ class Metrics:
             registry=registry,
         )
 
+        self.routing_steps = Counter(
+            "continuum_routing_steps_total",
+            "Contact-centre routing decisions, by queue and step (queued, offered, "
+            "offer_timeout, offer_rejected, offer_withdrawn, assigned, overflowed, transferred, "
+            "wrapped_up, closed, abandoned, closed_hours, rule_failed; presence: agents set "
+            "away for not responding).",
+            ["queue", "step"],
+            registry=registry,
+        )
+
         self.sends_unknown = Gauge(
             "continuum_sends_unknown",
             "Sends whose outcome is unknown (the request went out, no answer came back) and "

@@ -30,7 +30,7 @@ from channels.sandbox.config import SandboxConfig
 from orchestrator.api.app import ApiDeps, create_app
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.executor import Executor
-from orchestrator.flowfiles import load_flows
+from orchestrator.flowfiles import load_flows, load_routing
 from orchestrator.http_server import HttpServer
 from orchestrator.ledger.store import LedgerStore
 from orchestrator.metrics import Metrics, metrics_app
@@ -43,6 +43,7 @@ from orchestrator.state.deferred import DeferredSends
 from orchestrator.state.policy_counters import PolicyCounters
 from orchestrator.state.rate_limits import RateLimiter
 from orchestrator.state.receipt_checks import ReceiptChecks
+from orchestrator.state.routing_board import RoutingStore
 from orchestrator.state.store import RedisStateStore
 from orchestrator.state.timers import RedisTimerStore
 from orchestrator.state.unknown_sends import UnknownSends
@@ -59,6 +60,8 @@ from orchestrator.workers.publisher import Publisher, aiokafka_producer
 from orchestrator.workers.receipts import ReceiptCheckLoop
 from orchestrator.workers.reconcile import Reconciler
 from orchestrator.workers.release import DeferredRelease
+from orchestrator.workers.router import RouterWorker
+from orchestrator.workers.routing import Router
 from orchestrator.workers.runtime import WorkerRunner, make_broker, make_pacer
 from orchestrator.workers.scheduler import Scheduler
 from orchestrator.workers.status import StatusWorker
@@ -224,6 +227,8 @@ class Service:
         self._receipts_task: asyncio.Task[None] | None = None
         self._reconciler: Reconciler | None = None  # beside the dispatcher (reconcile.py)
         self._reconcile_task: asyncio.Task[None] | None = None
+        self.router: RouterWorker | None = None  # the router role's, with its timer loop
+        self._router_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect, create topics, start the sandbox, the workers and the API."""
@@ -253,6 +258,9 @@ class Service:
             clock=utc_now,
             new_id=new_customer_id,
         )
+        if "router" in self._worker_names:
+            routing = load_routing(s.flows_dir, [f.id for f in catalogue.flows])
+            self._routing_board = await Router.open(RoutingStore(self._redis), routing)
         # Records for one worker wake them all (the next hop is near), and so do rings.
         self.pacer = pacer = make_pacer(s)
         for name in self._worker_names:
@@ -318,6 +326,10 @@ class Service:
             self._reconcile_task = asyncio.create_task(
                 self._reconciler.run(self._scheduler_stop), name="reconcile"
             )
+        if self.router is not None:
+            self._router_task = asyncio.create_task(
+                self.router.run_timers(self._scheduler_stop), name="router-timers"
+            )
         if self._release is not None and self._listen_task is None:  # a dispatcher alone: its
             self._listen_task = asyncio.create_task(  # send-time policy follows reloads too
                 self._reloader.listen(self._scheduler_stop), name="flow-reloads"
@@ -372,6 +384,9 @@ class Service:
                 return self._dispatcher(DispatcherWorker, deps, publisher)
             case "status":
                 return StatusWorker(deps, publisher, self.settings.status)
+            case "router":
+                self.router = RouterWorker(deps, publisher, self._routing_board, self._redis)
+                return self.router
             case _:
                 return LedgerSinkWorker(deps, publisher, self.ledger)
 
@@ -527,6 +542,10 @@ class Service:
         self._loaded, self._policy = catalogue, catalogue.policy  # the dispatcher's policy too
         if self.decision is not None:
             self.decision.catalogue = catalogue
+        if self.router is not None:  # the folder was just validated, routing.yaml with it
+            s = self.settings
+            routing = load_routing(s.flows_dir, [f.id for f in catalogue.flows])
+            self.router.router.routing = routing
 
     async def _probe_workers(self) -> str | None:
         return self._not_consuming()
@@ -550,6 +569,7 @@ class Service:
             self._release_task,
             self._receipts_task,
             self._reconcile_task,
+            self._router_task,
             self._bell_task,
         )
         loops: list[asyncio.Future[None]] = [t for t in tasks if t is not None]

@@ -61,6 +61,29 @@ class Board:
                 agent_id, dict(spec.skills), spec.capacity or routing.capacity
             )
 
+    def install(self, routing: Routing) -> None:
+        """Follow a reloaded model. A queue it no longer has keeps its last definition while
+        conversations still wait or are held in it, so they drain rather than vanish."""
+        old = self.routing.queues
+        kept = {
+            c.queue: old[c.queue]
+            for c in self.conversations.values()
+            if c.queue not in routing.queues and c.queue in old
+        }
+        schedules = {
+            q.schedule: self.routing.schedules[q.schedule]
+            for q in kept.values()
+            if q.schedule is not None and q.schedule not in routing.schedules
+        }
+        if kept:
+            routing = routing.model_copy(
+                update={
+                    "queues": {**routing.queues, **kept},
+                    "schedules": {**routing.schedules, **schedules},
+                }
+            )
+        self.routing = routing
+
     # --- agents ---------------------------------------------------------------------------
 
     def agent_joined(

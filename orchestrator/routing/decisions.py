@@ -167,3 +167,10 @@ class PresenceChanged(Step):
     presence: str
     reason: str
     at: datetime
+
+
+def when(step: Step) -> datetime:
+    """When a step was decided (every kind has an ``at`` of its own)."""
+    if isinstance(step, Decision | PresenceChanged):
+        return step.at
+    raise TypeError(f"{type(step).__name__} has no time")

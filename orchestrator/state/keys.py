@@ -188,3 +188,13 @@ def routing_key(part: str) -> str:
     """One part of the routing board (``agents``, ``conversations``, ``overrides``,
     ``revisions``, ``clock``: :mod:`orchestrator.state.routing_board`)."""
     return f"ct:rt:{ROUTING_TAG}:{part}"
+
+
+def routed_task_key(task_id: str) -> str:
+    """Marks an ``agent.task`` as routed, so a redelivery is not routed twice."""
+    return f"ct:rt-task:{task_id}"
+
+
+def last_agent_key(customer_id: str) -> str:
+    """The customer's last agent and when they were assigned (JSON), for the last-agent ring."""
+    return f"ct:rt-last:{{{customer_id}}}"

@@ -32,6 +32,8 @@ ATTEMPTS = 5
 """Commits tried per event before the conflict is raised (each after a fresh load)."""
 
 Event = Callable[[Board], list[d.Step]]
+REMEMBERED = 100_000
+"""Conversations whose customer and channel a router keeps after they leave the board."""
 
 
 class Router:
@@ -44,6 +46,8 @@ class Router:
         self._routing = routing
         self.board = board
         self._revisions = revisions
+        self._seen: dict[str, tuple[str, str]] = {}
+        self._remember()
 
     @classmethod
     async def open(cls, store: RoutingStore, routing: Routing) -> Router:
@@ -54,7 +58,42 @@ class Router:
     async def reload(self, routing: Routing | None = None) -> None:
         """Read the board again (with a new routing model, after a hot reload)."""
         self._routing = routing or self._routing
-        self.board, self._revisions = await self._store.load(self._routing)
+        kept = self.board.routing  # with the queues a reload dropped that still hold work
+        self.board, self._revisions = await self._store.load(kept)
+        self.board.install(self._routing)
+        self._remember()
+
+    @property
+    def routing(self) -> Routing:
+        """The routing model in force."""
+        return self._routing
+
+    @routing.setter
+    def routing(self, routing: Routing) -> None:
+        self._routing = routing
+        self.board.install(routing)
+
+    def customer_of(self, conversation_id: str) -> str | None:
+        """The customer of a conversation on the board, or of one that left it since."""
+        seen = self._seen.get(conversation_id)
+        return seen[0] if seen else None
+
+    def channel_of(self, conversation_id: str) -> str | None:
+        """The channel of a conversation on the board, or of one that left it since."""
+        seen = self._seen.get(conversation_id)
+        return seen[1] if seen else None
+
+    def _remember(self, ids: Iterable[str] | None = None) -> None:
+        """Keep the customer and channel of conversations, for the steps that outlive them."""
+        board = self.board.conversations
+        for conversation_id in board if ids is None else ids:
+            conversation = board.get(conversation_id)
+            if conversation is not None:
+                self._seen[conversation_id] = (conversation.customer_id, conversation.channel)
+        if len(self._seen) > REMEMBERED:
+            for old in list(self._seen)[: len(self._seen) - REMEMBERED]:
+                if old not in board:
+                    del self._seen[old]
 
     async def advance(self, now: datetime) -> list[d.Step]:
         """Commit everything due up to ``now``."""
@@ -91,6 +130,7 @@ class Router:
                 await self._store.commit(
                     self.board, touched(out, agents, conversations, queues), self._revisions
                 )
+                self._remember(getattr(s, "conversation", "") for s in out)
                 if self._revisions.get(GENERATION, 0) != before + 1:
                     await self.reload()  # others committed in between, on other records
                 return out

@@ -1,0 +1,231 @@
+"""Router worker: ``agent.task`` records become conversations waiting for agents.
+
+Each task from ``continuum.agent.tasks`` (a flow's ``route`` step) arrives on the routing board
+(:class:`~orchestrator.workers.routing.Router`, committed to Redis) and is offered at once
+when an agent can take it. Beside the consumer, a timer loop commits what falls due (offers
+timing out, rings widening, queues opening, overflows) at the exact time the board says, and
+is woken early by every event. Every decision goes to the ledger as its own step
+(:func:`ledger_rows`) and to the agents' live streams (:func:`notify`).
+
+A task for a queue ``routing.yaml`` does not have is dead-lettered (``unknown_queue``); a task
+seen before (a redelivery) is skipped; both are counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+import orjson
+
+from orchestrator.doorbell import Doorbell
+from orchestrator.errors import BadRecord
+from orchestrator.events import AGENT_TASK, AgentTask, AuditRecord, parse_data, parse_envelope
+from orchestrator.ledger.records import audit
+from orchestrator.metrics import Metrics
+from orchestrator.redis_client import RedisClient
+from orchestrator.routing import decisions as d
+from orchestrator.routing.board import Refused
+from orchestrator.routing.model import Conversation
+from orchestrator.state import keys
+from orchestrator.state.protocols import EventPublisher
+from orchestrator.workers.base import BatchWorker, Deps, Record
+from orchestrator.workers.polling import idle_for, poll
+from orchestrator.workers.routing import Router
+
+log = logging.getLogger(__name__)
+
+TASK_SEEN_FOR = timedelta(days=7)
+"""How long a routed task's id is remembered, so a redelivery is not routed twice."""
+TIMER_MOST_S = 30.0
+"""The longest the timer loop sleeps with nothing due (another process may have added work;
+its own loop rings for it)."""
+
+
+class RouterWorker(BatchWorker):
+    """Puts handed-off conversations on the routing board."""
+
+    name: ClassVar[str] = "router"
+    stage: ClassVar[str] = "route"
+
+    def __init__(
+        self, deps: Deps, publisher: EventPublisher, router: Router, redis: RedisClient
+    ) -> None:
+        super().__init__(deps, publisher)
+        self.router = router
+        self._redis = redis
+        self.wake = Doorbell()
+
+    def topics(self) -> list[str]:
+        """The agent tasks topic."""
+        return [self._deps.topics.agent_tasks]
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Route one batch; durable when this returns."""
+        started = time.perf_counter()
+        tasks: list[tuple[Record, AgentTask]] = []
+        for record in records:
+            try:
+                tasks.append((record, _decode(record)))
+            except BadRecord as exc:
+                await self.reject(record, exc)
+        seen = await self._seen([t.task_id for _, t in tasks])
+        outcomes: list[tuple[str | None, str]] = []
+        for (record, task), again in zip(tasks, seen, strict=True):
+            if again:
+                outcomes.append((task.channel, "duplicate"))
+                continue
+            outcomes.append((task.channel, await self._route(record, task)))
+        await self._pub.flush()
+        await self._remember([t.task_id for _, t in tasks])
+        self.wake.ring()
+        self.observe(outcomes, started, len(records))
+
+    async def _route(self, record: Record, task: AgentTask) -> str:
+        now = self._deps.clock()
+        if task.queue not in self.router.board.routing.queues:
+            await self.reject(
+                record, BadRecord("unknown_queue", f"routing.yaml has no queue {task.queue!r}")
+            )
+            return "rejected"
+        last = await self._last_agent(task.customer_id)
+        conversation = conversation_of(task, now, last)
+        try:
+            out = await self.router.apply(
+                now, lambda b: b.arrive(conversation, now), conversations=[task.task_id]
+            )
+        except Refused:
+            return "duplicate"  # already on the board: a redelivery before it was remembered
+        await publish_steps(self._pub, self._redis, self.router, out, self._deps.metrics)
+        return out[-1].step if out else "queued"
+
+    async def run_timers(self, stop: asyncio.Event) -> None:
+        """Commit what falls due, at the time it falls due, until ``stop`` is set."""
+
+        async def step() -> bool:
+            out = await self.router.advance(self._deps.clock())
+            await publish_steps(self._pub, self._redis, self.router, out, self._deps.metrics)
+            await self._pub.flush()
+            return False
+
+        async def idle() -> float:
+            return idle_for(
+                self.router.board.next_due(), self._deps.clock(), least_s=0.0, most_s=TIMER_MOST_S
+            )
+
+        await poll(
+            "router-timers",
+            step,
+            stop,
+            self._deps.metrics,
+            tick_s=TIMER_MOST_S,
+            backoff_s=0.5,
+            idle_wait=idle,
+            doorbell=self.wake,
+        )
+
+    async def _seen(self, task_ids: list[str]) -> list[bool]:
+        if not task_ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                pipe.exists(keys.routed_task_key(task_id))
+            return [bool(x) for x in await pipe.execute()]
+
+    async def _remember(self, task_ids: list[str]) -> None:
+        if not task_ids:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                pipe.set(keys.routed_task_key(task_id), 1, ex=TASK_SEEN_FOR)
+            await pipe.execute()
+
+    async def _last_agent(self, customer_id: str) -> tuple[str, datetime] | None:
+        raw = await self._redis.get(keys.last_agent_key(customer_id))
+        if not raw:
+            return None
+        doc = orjson.loads(raw)
+        return str(doc["agent"]), datetime.fromisoformat(doc["at"])
+
+
+def _decode(record: Record) -> AgentTask:
+    event = parse_envelope(record.value or b"", record.headers)
+    if event.type != AGENT_TASK:
+        raise BadRecord("wrong_type", f"expected {AGENT_TASK}, got {event.type!r}")
+    return parse_data(event, AgentTask)
+
+
+def conversation_of(
+    task: AgentTask, now: datetime, last: tuple[str, datetime] | None
+) -> Conversation:
+    """The conversation a task hands over (its channel, or web chat when it names none)."""
+    attributes: dict[str, object] = {"flow_id": task.flow_id, "step": task.step}
+    if task.note:
+        attributes["note"] = task.note
+    return Conversation(
+        task.task_id,
+        task.queue,
+        task.channel or "webchat",
+        now,
+        customer_id=task.customer_id,
+        priority=task.priority,
+        skills=tuple(task.skills),
+        attributes=attributes,
+        last_agent=last[0] if last else None,
+        last_agent_at=last[1] if last else None,
+    )
+
+
+async def publish_steps(
+    pub: EventPublisher,
+    redis: RedisClient,
+    router: Router,
+    out: Sequence[d.Step],
+    metrics: Metrics,
+) -> None:
+    """What a router's decisions mean outside it: a ledger row each, the customer's last agent
+    remembered on assignment, and one notice to the agents' live streams."""
+    if not out:
+        return
+    for row in ledger_rows(router, out):
+        await pub.audit(row)
+    window = router.board.routing.last_agent_window
+    for step in out:
+        metrics.routing_steps.labels(getattr(step, "queue", ""), step.step).inc()
+        if isinstance(step, d.Assigned):
+            customer = router.customer_of(step.conversation)
+            if customer:
+                value = orjson.dumps({"agent": step.agent, "at": step.at.isoformat()})
+                await redis.set(keys.last_agent_key(customer), value, ex=window)
+    await notify(redis, out)
+
+
+def ledger_rows(router: Router, out: Sequence[d.Step]) -> list[AuditRecord]:
+    """One ledger row per decision: the step's name, the agent (or the queue) as the outcome,
+    and every field of the decision in the detail."""
+    rows = []
+    for step in out:
+        fields = step.fields()
+        conversation = getattr(step, "conversation", None)
+        agent = getattr(step, "agent", None)
+        rows.append(
+            audit(
+                step.step,
+                agent or getattr(step, "queue", "") or "routing",
+                identity=("routing", conversation or "", step.step, fields["at"], agent or ""),
+                at=d.when(step),
+                customer_id=router.customer_of(conversation) if conversation else None,
+                channel=router.channel_of(conversation) if conversation else None,
+                detail=fields,
+            )
+        )
+    return rows
+
+
+async def notify(redis: RedisClient, out: Sequence[d.Step]) -> None:
+    """Tell every API process (and so every agent's live stream) what was decided."""
+    await redis.publish(keys.routing_key("steps"), orjson.dumps([s.fields() for s in out]))

@@ -1,0 +1,134 @@
+"""The router role end to end: a flow's ``route`` step hands a conversation over, the router
+puts it on the board in Redis and offers it to an available agent at once, and every step is
+in the ledger. Redelivered tasks are not routed twice; a task for a queue routing.yaml lacks
+is dead-lettered; an offer nobody answers times out at its own time, with no sweep."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from orchestrator.events import AGENT_TASK, AgentTask, new_event
+from orchestrator.routing.spec import Routing
+from orchestrator.settings import Settings
+from orchestrator.state.routing_board import RoutingStore
+from orchestrator.workers.routing import Router
+from tests.integration.helpers import Pipeline, eventually, sms_event
+
+FLOW = """\
+spec_version: 1
+id: ask-for-a-person
+version: 1
+stage: support
+owner: contact-centre
+trigger: {type: message, match: keyword, words: [AGENT]}
+steps:
+  - {id: to_desk, type: route, queue: desk, skills: [orders], priority: 4, note: "{{ event.text }}"}
+"""
+ROUTING = """\
+offer_timeout: 2s
+queues:
+  desk:
+    skills: {orders: 1}
+"""
+NUMBER = "+15551230077"
+
+
+@pytest.fixture
+async def desk(settings: Settings, tmp_path: Path) -> AsyncIterator[Pipeline]:
+    """Every worker on a flows folder with one routing flow and its queue."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "person.yaml").write_text(FLOW)
+    (folder / "routing.yaml").write_text(ROUTING)
+    async with Pipeline.running(settings.model_copy(update={"flows_dir": folder})) as pipe:
+        yield pipe
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[RoutingStore]:
+    """The routing board's store, as another writer (the agent API) sees it."""
+    redis = Redis.from_url(settings.redis)
+    try:
+        yield RoutingStore(redis)
+    finally:
+        await redis.aclose()
+
+
+async def board_of(store: RoutingStore) -> Router:
+    return await Router.open(store, Routing.model_validate({"queues": {"desk": {}}}))
+
+
+async def test_a_routed_conversation_is_offered_to_an_available_agent(
+    desk: Pipeline, store: RoutingStore
+) -> None:
+    agent_side = await board_of(store)  # the agent API's writer, on the same board
+    now = datetime.now(UTC)
+    await agent_side.apply(now, lambda b: b.agent_joined("ana", {"orders": 3}, now), ["ana"])
+    await agent_side.apply(now, lambda b: b.presence("ana", "available", now), ["ana"])
+
+    await desk.produce(
+        desk.service.topics.inbound("sms"), sms_event("SMr1", NUMBER, "AGENT"), NUMBER
+    )
+    rows = await eventually(
+        lambda: desk.ledger(NUMBER), lambda t: any(r.step == "offered" for r in t)
+    )
+    steps = [(r.step, r.outcome) for r in rows]
+    assert ("handed_off", "desk") in steps
+    assert ("queued", "desk") in steps
+    assert ("offered", "ana") in steps
+    offered = next(r for r in rows if r.step == "offered")
+    assert offered.detail["target"] == "any"
+    assert offered.detail["rule"] == "default"
+    assert offered.channel == "sms"
+
+    router = desk.service.router
+    assert router is not None
+    board = (await board_of(store)).board
+    [conversation] = board.conversations.values()
+    assert conversation.offer is not None
+    assert conversation.offer.agent == "ana"
+    assert conversation.skills == ("orders",)
+    assert conversation.priority == 4
+
+    # nobody answers: the router's timer finds the offer's end by itself, and sets ana away
+    rows = await eventually(
+        lambda: desk.ledger(NUMBER), lambda t: any(r.step == "offer_timeout" for r in t)
+    )
+    assert [r.detail["agent"] for r in rows if r.step == "offer_timeout"] == ["ana"]
+    fresh = (await board_of(store)).board
+    assert fresh.agents["ana"].presence == "away"
+    assert fresh.agents["ana"].load == 0
+
+
+async def test_a_redelivered_task_is_not_routed_twice_and_an_unknown_queue_is_dead_lettered(
+    desk: Pipeline, store: RoutingStore
+) -> None:
+    topics = desk.service.topics
+    task = AgentTask(task_id="task-1", customer_id="cus_1", queue="desk", priority=1, channel="sms")
+    event = new_event(AGENT_TASK, "task-1", "/test", task).to_bytes()
+    await desk.produce(topics.agent_tasks, event, "cus_1")
+    await desk.produce(topics.agent_tasks, event, "cus_1")
+    lost = AgentTask(task_id="task-2", customer_id="cus_1", queue="nowhere", priority=1)
+    bad = new_event(AGENT_TASK, "task-2", "/test", lost).to_bytes()
+    await desk.produce(topics.agent_tasks, bad, "cus_1")
+
+    [record] = await desk.read_topic(topics.dlq, 1)
+    letter = orjson.loads(record.value)["data"]
+    assert letter["reason"] == "unknown_queue"
+    assert "nowhere" in letter["detail"]
+    assert letter["original_b64"]  # the original bytes are kept
+    metric = desk.service.metrics.stage_total.labels("route", "sms", "duplicate")
+    assert metric._value.get() == 1  # the second copy, before the dead letter (one partition)
+    rows = await eventually(
+        lambda: desk.service.ledger.query(customer_id="cus_1"),
+        lambda t: any(r.step == "queued" for r in t),
+    )
+    assert [r.step for r in rows].count("queued") == 1
+    board = (await board_of(store)).board
+    assert list(board.conversations) == ["task-1"]
