@@ -42,8 +42,13 @@ Out = list[d.Step]
 
 
 class Refused(ValueError):
-    """An event the board cannot take (an unknown agent, an offer that is not outstanding);
-    the message says why. The API answers it with 409 or 404."""
+    """An event the board cannot take now (an offer that is not outstanding, a conversation
+    with no agent); the message says why. The API answers it with 409."""
+
+
+class Unknown(Refused):
+    """An event naming what the board does not have: a queue, an agent, a conversation. The
+    API answers it with 404."""
 
 
 class Board:
@@ -193,7 +198,7 @@ class Board:
         out = self.advance(at)
         conversation = self.conversations.get(conversation_id)
         if conversation is None or conversation.status == "closed":
-            raise Refused(f"conversation {conversation_id!r} is not routed")
+            raise Unknown(f"conversation {conversation_id!r} is not routed")
         if conversation.status != "assigned":
             if conversation.offer is not None:
                 out += self._withdraw(conversation, "customer left", at, reoffer=False)
@@ -424,13 +429,13 @@ class Board:
     def _queue(self, name: str) -> Queue:
         queue = self.routing.queues.get(name)
         if queue is None:
-            raise Refused(f"no queue is named {name!r}")
+            raise Unknown(f"no queue is named {name!r}")
         return queue
 
     def _agent(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)
         if agent is None:
-            raise Refused(f"no agent {agent_id!r}")
+            raise Unknown(f"no agent {agent_id!r}")
         return agent
 
     def _offered_to(self, conversation_id: str, agent_id: str) -> tuple[Conversation, Offer]:
@@ -442,7 +447,9 @@ class Board:
 
     def _assigned(self, conversation_id: str) -> Conversation:
         conversation = self.conversations.get(conversation_id)
-        if conversation is None or conversation.status != "assigned":
+        if conversation is None:
+            raise Unknown(f"conversation {conversation_id!r} is not routed")
+        if conversation.status != "assigned":
             raise Refused(f"conversation {conversation_id!r} has no agent")
         return conversation
 

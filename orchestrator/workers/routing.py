@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -48,6 +49,7 @@ class Router:
         self._revisions = revisions
         self._seen: dict[str, tuple[str, str]] = {}
         self._remember()
+        self._lock = asyncio.Lock()  # one event at a time on this process's copy of the board
 
     @classmethod
     async def open(cls, store: RoutingStore, routing: Routing) -> Router:
@@ -97,7 +99,8 @@ class Router:
 
     async def advance(self, now: datetime) -> list[d.Step]:
         """Commit everything due up to ``now``."""
-        return await self._commit(lambda b: b.advance(now))
+        async with self._lock:
+            return await self._commit(lambda b: b.advance(now))
 
     async def apply(
         self,
@@ -110,11 +113,12 @@ class Router:
         """Everything due up to ``now``, then ``event``; the decisions of both, in order.
         ``agents``, ``conversations`` and ``queues`` are the records the event names itself
         (its decisions name the rest)."""
-        if await self._store.generation() != self._revisions.get(GENERATION):
-            await self.reload()  # another writer committed since: decide on what Redis holds
-        due = await self.advance(now)
-        named = (tuple(agents), tuple(conversations), tuple(queues))
-        return due + await self._commit(event, *named)
+        async with self._lock:
+            if await self._store.generation() != self._revisions.get(GENERATION):
+                await self.reload()  # another writer committed since: decide on what it holds
+            due = await self._commit(lambda b: b.advance(now))
+            named = (tuple(agents), tuple(conversations), tuple(queues))
+            return due + await self._commit(event, *named)
 
     async def _commit(
         self,
