@@ -472,11 +472,22 @@ class Service:
                 store=RedisStateStore(
                     self._redis, share_phone_across_media=s.identity.share_phone_across_media
                 ),
+                router=await self._api_router(),
             )
         )
         server = HttpServer(app, s.api.host, s.api.port, "api")
         await server.start()
         self.http_servers.append(server)
+
+    async def _api_router(self) -> Router:
+        """The agent API's writer on the routing board (the router role's own, when this
+        process runs it: one copy of the board per process)."""
+        if self.router is not None:
+            return self.router.router
+        s = self.settings
+        routing = load_routing(s.flows_dir, [f.id for f in self._loaded.flows])
+        self._api_board = await Router.open(RoutingStore(self._redis), routing)
+        return self._api_board
 
     @property
     def consuming(self) -> bool:
@@ -542,10 +553,14 @@ class Service:
         self._loaded, self._policy = catalogue, catalogue.policy  # the dispatcher's policy too
         if self.decision is not None:
             self.decision.catalogue = catalogue
-        if self.router is not None:  # the folder was just validated, routing.yaml with it
+        boards = [self.router.router] if self.router is not None else []
+        if getattr(self, "_api_board", None) is not None:
+            boards.append(self._api_board)
+        if boards:  # the folder was just validated, routing.yaml with it
             s = self.settings
             routing = load_routing(s.flows_dir, [f.id for f in catalogue.flows])
-            self.router.router.routing = routing
+            for board in boards:
+                board.routing = routing
 
     async def _probe_workers(self) -> str | None:
         return self._not_consuming()

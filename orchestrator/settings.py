@@ -137,6 +137,11 @@ class ApiSettings(_Section):
         description="bearer token for operator endpoints (POST /v1/flows/reload); unset "
         "disables them",
     )
+    agent_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="agent id to its bearer token for the agent API (JSON: "
+        '{"ana": "TOKEN"}); empty disables it',
+    )
     public_url: str | None = Field(
         None,
         description="the URL providers reach the API at; webhook signatures are checked against "

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from orchestrator.api.agents import agents_router, utc_now
 from orchestrator.api.customers import customers_router
 from orchestrator.api.flows import flows_router
 from orchestrator.api.models import FlowsRejected, FlowsReloaded, Health, Readiness, error
@@ -23,6 +24,7 @@ from orchestrator.settings import Settings
 from orchestrator.state.store import RedisStateStore
 from orchestrator.topics import Topics
 from orchestrator.workers.publisher import Publisher
+from orchestrator.workers.routing import Router
 
 Probe = Callable[[], Awaitable[str | None]]
 """A readiness check: ``None`` when fine, else what is wrong."""
@@ -42,6 +44,8 @@ class ApiDeps:
     """The service's Redis client: what ``ctx.redis`` gives providers with ``needs_redis``."""
     store: RedisStateStore | None = None
     """Customers and identities, for ``/v1/customers`` (None: those routes answer 503)."""
+    router: Router | None = None
+    """The routing board, for the agent API (None: those routes answer 503)."""
 
 
 _OPERATOR = HTTPBearer(
@@ -105,4 +109,5 @@ def create_app(deps: ApiDeps) -> FastAPI:
         dependencies=[Security(_OPERATOR)],
         responses={k: v for k, v in _OPERATOR_RESPONSES.items() if k in (401, 403)},
     )
+    app.include_router(agents_router(deps, deps.router, utc_now))
     return app

@@ -97,6 +97,13 @@ class Router:
                 if old not in board:
                     del self._seen[old]
 
+    async def refresh(self) -> Board:
+        """The board as Redis holds it now (reloaded only if another writer committed)."""
+        async with self._lock:
+            if await self._store.generation() != self._revisions.get(GENERATION):
+                await self.reload()
+            return self.board
+
     async def advance(self, now: datetime) -> list[d.Step]:
         """Commit everything due up to ``now``."""
         async with self._lock:
