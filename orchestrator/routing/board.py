@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from orchestrator.engine.expressions import ExpressionError, truthy
 from orchestrator.routing import decisions as d
@@ -39,6 +39,7 @@ from orchestrator.routing.schedule import Override, is_open, next_change
 from orchestrator.routing.spec import Queue, Routing, Rule, Schedule
 
 Out = list[d.Step]
+_INSTANT = timedelta(microseconds=1)
 
 
 class Refused(ValueError):
@@ -265,6 +266,7 @@ class Board:
 
     def _at(self, at: datetime) -> Out:
         out: Out = []
+        moved: list[Conversation] = []
         for conversation in sorted(self.conversations.values(), key=lambda c: c.id):
             offer = conversation.offer
             if offer is not None and offer.expires_at <= at:
@@ -287,7 +289,30 @@ class Board:
                 conversation.passed = set()
                 conversation.pinned = None
                 out += self._enqueue(conversation, to_queue, at, offer=False)
-        return out + self._match_waiting(at)
+                moved.append(conversation)
+        return out + self._match_waiting(at, [*moved, *self._widened(at)])
+
+    def _widened(self, at: datetime) -> list[Conversation]:
+        """The waiting conversations that ``at`` can have made offerable without an event: a
+        wider ring reached, or their queue opening (any other change comes with an event, and
+        that event offers what it can)."""
+        before = at - _INSTANT
+        opened: dict[str, bool] = {}
+        found = []
+        for conversation in self.conversations.values():
+            if conversation.status != "waiting":
+                continue
+            name = conversation.queue
+            if name not in opened:
+                schedule = self._schedule(name)
+                opened[name] = name not in self.overrides and (
+                    is_open(schedule, at) and not is_open(schedule, before)
+                )
+            rule = self._rule(conversation)
+            widened = conversation.pinned is None and next_ring_at(rule, conversation, before) == at
+            if opened[name] or widened:
+                found.append(conversation)
+        return found
 
     # --- inside ---------------------------------------------------------------------------
 
@@ -351,10 +376,12 @@ class Board:
             out.append(self._make_offer(best[1], agent, best[2], at))
         return out
 
-    def _match_waiting(self, at: datetime) -> Out:
-        """Offer every waiting conversation that can be offered, the highest priority first."""
+    def _match_waiting(self, at: datetime, among: list[Conversation] | None = None) -> Out:
+        """Offer the waiting conversations (``among`` them, or all) that can be offered, the
+        highest priority first."""
         out: Out = []
-        waiting = [c for c in self.conversations.values() if c.status == "waiting"]
+        pool = self.conversations.values() if among is None else among
+        waiting = [c for c in pool if c.status == "waiting"]
         for conversation in sorted(waiting, key=lambda c: conversation_rank(self.routing, c, at)):
             out += self._offer(conversation, at)
         return out
