@@ -20,6 +20,8 @@ Example::
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
@@ -29,7 +31,6 @@ from orchestrator.routing.loader import CONVERSATION
 from orchestrator.routing.matching import (
     agent_rank,
     conversation_rank,
-    next_ring_at,
     priority_of,
     rings_end,
     target_for,
@@ -40,6 +41,9 @@ from orchestrator.routing.spec import Queue, Routing, Rule, Schedule
 
 Out = list[d.Step]
 _INSTANT = timedelta(microseconds=1)
+_Due = tuple[datetime, int, str, str, object]
+"""A due time: when, a tie-breaker, the kind (offer, ring, overflow, schedule), the
+conversation (or queue) and what must still hold for it to be due."""
 
 
 class Refused(ValueError):
@@ -62,6 +66,9 @@ class Board:
         self.overrides: dict[str, Override] = {}
         self.clock: datetime | None = None
         """The time the board has reached: every event's and every due change's, in order."""
+        self._dues: list[_Due] | None = None
+        self._scheduled: dict[str, datetime] = {}
+        self._sequence = itertools.count()
         for agent_id, spec in routing.agents.items():
             self.agents[agent_id] = Agent(
                 agent_id, dict(spec.skills), spec.capacity or routing.capacity
@@ -119,7 +126,7 @@ class Board:
             return out + self._fill(agent, at)
         for conversation_id in sorted(agent.offers):
             out += self._withdraw(self.conversations[conversation_id], "agent " + presence, at)
-        return out
+        return out + self._settle(at)
 
     # --- conversations --------------------------------------------------------------------
 
@@ -162,12 +169,12 @@ class Board:
         out = self.advance(at)
         conversation, _ = self._offered_to(conversation_id, agent_id)
         agent = self.agents[agent_id]
-        self._take_back(conversation, agent)
+        self._take_back(conversation, agent, at)
         conversation.passed.add(agent_id)
         conversation.pinned = None
         out.append(d.OfferRejected(conversation_id, conversation.queue, at, agent_id))
         out += self._offer(conversation, at)
-        return out + self._fill(agent, at)
+        return out + self._fill(agent, at) + self._settle(at)
 
     def transfer(
         self, conversation_id: str, at: datetime, queue: str | None = None,
@@ -229,29 +236,12 @@ class Board:
 
     def next_due(self) -> datetime | None:
         """When :meth:`advance` next has something to do (``None``: nothing is waiting)."""
-        now = self.clock
-        if now is None:
+        if self.clock is None:
             return None
-        due: list[datetime] = []
-        closed_queues: set[str] = set()
-        for conversation in self.conversations.values():
-            if conversation.offer is not None:
-                due.append(conversation.offer.expires_at)
-            elif conversation.status == "waiting":
-                rule = self._rule(conversation)
-                ring = next_ring_at(rule, conversation, now)
-                if ring is not None and conversation.pinned is None:
-                    due.append(ring)
-                overflow = self._overflow_at(conversation)
-                if overflow is not None:
-                    due.append(max(overflow, now))
-                closed_queues.add(conversation.queue)
-        for name in closed_queues:
-            if name not in self.overrides:
-                change = next_change(self._schedule(name), now)
-                if change is not None:
-                    due.append(change)
-        return min(due) if due else None
+        dues = self._dues_heap()
+        while dues and not self._still_due(dues[0]):
+            heapq.heappop(dues)
+        return dues[0][0] if dues else None
 
     def advance(self, now: datetime) -> Out:
         """Everything due up to ``now``, in time order: offers timing out, overflows, and the
@@ -264,55 +254,132 @@ class Board:
             self.clock = now
         return out
 
-    def _at(self, at: datetime) -> Out:
+    def _settle(self, at: datetime) -> Out:
+        """What an event made due at once (an overflow an ended offer had held back)."""
         out: Out = []
-        moved: list[Conversation] = []
-        for conversation in sorted(self.conversations.values(), key=lambda c: c.id):
-            offer = conversation.offer
-            if offer is not None and offer.expires_at <= at:
-                out += self._time_out(conversation, offer, at)
-        for conversation in sorted(self.conversations.values(), key=lambda c: c.id):
-            overflow = self._overflow_at(conversation)
-            if conversation.status == "waiting" and overflow is not None and overflow <= at:
-                to_queue = self.routing.queues[conversation.queue].overflow
-                if to_queue is None:
-                    continue
-                out.append(
-                    d.Overflowed(
-                        conversation.id,
-                        conversation.queue,
-                        at,
-                        to_queue,
-                        at - conversation.arrived_at,
-                    )
-                )
-                conversation.passed = set()
-                conversation.pinned = None
-                out += self._enqueue(conversation, to_queue, at, offer=False)
-                moved.append(conversation)
-        return out + self._match_waiting(at, [*moved, *self._widened(at)])
+        while (due := self.next_due()) is not None and due <= at:
+            out += self._at(due)
+        return out
 
-    def _widened(self, at: datetime) -> list[Conversation]:
-        """The waiting conversations that ``at`` can have made offerable without an event: a
-        wider ring reached, or their queue opening (any other change comes with an event, and
-        that event offers what it can)."""
-        before = at - _INSTANT
-        opened: dict[str, bool] = {}
-        found = []
-        for conversation in self.conversations.values():
-            if conversation.status != "waiting":
+    def _at(self, at: datetime) -> Out:
+        found, opened = self._pop_due(at)
+        out: Out = []
+        for conversation_id in sorted(found["offer"]):
+            conversation = self.conversations.get(conversation_id)
+            offer = conversation.offer if conversation is not None else None
+            if conversation is not None and offer is not None and offer.expires_at <= at:
+                out += self._time_out(conversation, offer, at)
+        moved: list[Conversation] = []
+        for conversation_id in sorted(found["overflow"]):
+            conversation = self.conversations.get(conversation_id)
+            overflow = self._overflow_at(conversation) if conversation is not None else None
+            if conversation is None or overflow is None or overflow > at:
                 continue
-            name = conversation.queue
-            if name not in opened:
-                schedule = self._schedule(name)
-                opened[name] = name not in self.overrides and (
-                    is_open(schedule, at) and not is_open(schedule, before)
-                )
-            rule = self._rule(conversation)
-            widened = conversation.pinned is None and next_ring_at(rule, conversation, before) == at
-            if opened[name] or widened:
-                found.append(conversation)
-        return found
+            to_queue = self.routing.queues[conversation.queue].overflow
+            if to_queue is None or conversation.status != "waiting":
+                continue
+            waited = at - conversation.arrived_at
+            out.append(d.Overflowed(conversation.id, conversation.queue, at, to_queue, waited))
+            conversation.passed = set()
+            conversation.pinned = None
+            out += self._enqueue(conversation, to_queue, at, offer=False)
+            moved.append(conversation)
+        among = [*moved, *(self.conversations[c] for c in found["ring"] if c in self.conversations)]
+        return out + self._match_waiting(at, among + self._opened(opened, at))
+
+    def _pop_due(self, at: datetime) -> tuple[dict[str, set[str]], set[str]]:
+        """The conversations whose offer, overflow or ring is due at ``at``, and the queues
+        whose schedule changes then."""
+        dues = self._dues_heap()
+        found: dict[str, set[str]] = {"offer": set(), "overflow": set(), "ring": set()}
+        queues: set[str] = set()
+        while dues and dues[0][0] <= at:
+            entry = heapq.heappop(dues)
+            if not self._still_due(entry):
+                continue
+            _, _, kind, key, _ = entry
+            if kind == "schedule":
+                self._scheduled.pop(key, None)
+                queues.add(key)
+            else:
+                found[kind].add(key)
+        return found, queues
+
+    def _opened(self, queues: set[str], at: datetime) -> list[Conversation]:
+        """The conversations of the queues among ``queues`` that open at ``at``; each still
+        holding conversations gets its next change tracked."""
+        before = at - _INSTANT
+        out: list[Conversation] = []
+        for name in sorted(queues):
+            waiting = [c for c in self.conversations.values() if c.queue == name]
+            schedule = self._schedule(name)
+            if (
+                name not in self.overrides
+                and is_open(schedule, at)
+                and not is_open(schedule, before)
+            ):
+                out += waiting
+            if any(c.status != "assigned" for c in waiting):
+                self._track_schedule(name, at)
+        return out
+
+    # --- due times ------------------------------------------------------------------------
+
+    def _dues_heap(self) -> list[_Due]:
+        """The due times of offers, rings, overflows and schedules (built on first use, from
+        the conversations: a board loaded from Redis has none yet)."""
+        if self._dues is None:
+            self._dues, self._scheduled = [], {}
+            at = self.clock
+            for conversation in self.conversations.values():
+                offer = conversation.offer
+                if offer is not None:
+                    self._push("offer", conversation.id, offer.expires_at, offer.agent)
+                if conversation.status != "assigned" and at is not None:
+                    self._track(conversation, at)
+        return self._dues
+
+    def _push(self, kind: str, key: str, when: datetime, stamp: object) -> None:
+        heapq.heappush(self._dues_heap(), (when, next(self._sequence), kind, key, stamp))
+
+    def _track(self, conversation: Conversation, at: datetime) -> None:
+        """Due times of a conversation that waits from ``at``: its wider rings, its overflow,
+        its queue's next opening or closing."""
+        stamp = (conversation.queue, conversation.queued_at)
+        rule = self._rule(conversation)
+        start = conversation.queued_at or conversation.arrived_at
+        end = timedelta(0)
+        for target in rule.targets[:-1]:
+            end += target.timeout or timedelta(0)
+            if start + end > at:
+                self._push("ring", conversation.id, start + end, stamp)
+        overflow = self._overflow_at(conversation)
+        if overflow is not None:
+            self._push("overflow", conversation.id, max(overflow, at), stamp)
+        self._track_schedule(conversation.queue, at)
+
+    def _track_schedule(self, queue: str, at: datetime) -> None:
+        change = next_change(self._schedule(queue), at)
+        if change is not None and self._scheduled.get(queue) != change:
+            self._scheduled[queue] = change
+            self._push("schedule", queue, change, None)
+
+    def _still_due(self, entry: _Due) -> bool:
+        """Whether what ``entry`` was pushed for still holds (the heap keeps stale entries)."""
+        when, _, kind, key, stamp = entry
+        if kind == "schedule":
+            return True
+        conversation = self.conversations.get(key)
+        if conversation is None:
+            return False
+        if kind == "offer":
+            offer = conversation.offer
+            return offer is not None and offer.agent == stamp and offer.expires_at == when
+        if (conversation.queue, conversation.queued_at) != stamp:
+            return False
+        if kind == "ring":
+            return conversation.status == "waiting" and conversation.pinned is None
+        return conversation.status != "assigned"
 
     # --- inside ---------------------------------------------------------------------------
 
@@ -334,6 +401,7 @@ class Board:
         if rule is None:  # no rule matched: the last one routes it
             rule = self.routing.queues[queue].rules[-1]
         conversation.rule = rule.name
+        self._track(conversation, at)
         conversation.base_priority = max(conversation.priority, rule.priority or 0)
         out.append(d.Queued(conversation.id, queue, at, rule.name, conversation.base_priority))
         return out + (self._offer(conversation, at) if offer else [])
@@ -342,6 +410,9 @@ class Board:
         """Offer a waiting conversation to the best eligible agent, if there is one."""
         if conversation.status != "waiting" or not self._open(conversation.queue, at):
             return []
+        overflow = self._overflow_at(conversation)
+        if overflow is not None and overflow <= at:
+            return []  # it moves on first (at once: see _settle)
         rule = self._rule(conversation)
         queue = self.routing.queues[conversation.queue]
         best: tuple[tuple[int, float, str], Agent, str] | None = None
@@ -390,6 +461,7 @@ class Board:
                     at: datetime) -> d.Offered:  # fmt: skip
         expires = at + self.routing.offer_timeout
         conversation.offer = Offer(agent.id, target, conversation.cost, expires)
+        self._push("offer", conversation.id, expires, agent.id)
         conversation.status = "offered"
         agent.load += conversation.cost
         agent.offers.add(conversation.id)
@@ -400,7 +472,7 @@ class Board:
 
     def _time_out(self, conversation: Conversation, offer: Offer, at: datetime) -> Out:
         agent = self.agents[offer.agent]
-        self._take_back(conversation, agent)
+        self._take_back(conversation, agent, at)
         conversation.passed.add(agent.id)
         conversation.pinned = None
         out: Out = [d.OfferTimedOut(conversation.id, conversation.queue, at, agent.id)]
@@ -417,14 +489,15 @@ class Board:
         if offer is None:
             return []
         agent = self.agents[offer.agent]
-        self._take_back(conversation, agent)
+        self._take_back(conversation, agent, at)
         out: Out = [d.OfferWithdrawn(conversation.id, conversation.queue, at, agent.id, reason)]
         return out + (self._offer(conversation, at) if reoffer else [])
 
-    def _take_back(self, conversation: Conversation, agent: Agent) -> None:
+    def _take_back(self, conversation: Conversation, agent: Agent, at: datetime) -> None:
         agent.load -= conversation.cost
         agent.offers.discard(conversation.id)
         conversation.offer, conversation.status = None, "waiting"
+        self._track(conversation, at)  # an overflow that fell due during the offer is due now
 
     def _release(self, conversation: Conversation, at: datetime) -> Agent:
         agent = self.agents[conversation.agent or ""]
