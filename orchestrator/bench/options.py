@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-SCENARIOS: tuple[str, ...] = ("limits", "pipeline", "e2e", "latency", "dispatch")
+SCENARIOS: tuple[str, ...] = ("limits", "pipeline", "e2e", "latency", "dispatch", "routing")
 """Every scenario, in run order (`--scenario`); cost and correctness come with each."""
 
 
@@ -24,6 +24,11 @@ class BenchOptions:
     """The dispatch scenario's burst: ``message.send`` commands produced at once."""
     dispatch_rate: int = 500
     """The dispatch scenario's paced phases (clean, then faulted): commands per second."""
+    routing_conversations: int = 10_000
+    """The routing scenario's simulated conversations (on ``routing_agents`` agents)."""
+    routing_agents: int = 200
+    routing_online_agents: int = 5_000
+    """Agents online but full beside them: what each decision searches through."""
     timeout_s: float = 1_800.0
     out_dir: Path = Path(".")
     work: Path = Path(".continuum/bench")
@@ -43,5 +48,8 @@ class BenchOptions:
             seconds=10.0,
             dispatch_messages=3_000,
             dispatch_rate=100,
+            routing_conversations=1_000,
+            routing_agents=40,
+            routing_online_agents=500,
             timeout_s=min(self.timeout_s, 180.0),
         )

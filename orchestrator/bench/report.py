@@ -55,9 +55,29 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "retry_added_p99_ms",
         "retried",
     ),
+    "routing": (
+        "conversations",
+        "agents",
+        "online_agents",
+        "service_level_pct",
+        "abandonment_pct",
+        "offers",
+        "offer_timeouts",
+        "rejections",
+        "offer_to_assignment_p99_ms",
+        "arrival_to_offer_p99_ms",
+        "capacity_to_offer_p99_ms",
+        "missed_refills",
+        "double_assignments",
+        "over_capacity",
+        "events",
+        "wall_s",
+    ),
 }
 """The fields each scenario reports (``bench.json`` has every one, ``null`` when unmeasured)."""
 
+NO_SERVERS = frozenset({"limits", "routing"})
+"""Scenarios that send no messages through the service: no correctness or cost columns."""
 CORRECTNESS = ("accounted", "lost", "duplicate_sends")
 """Every scenario that sends messages reports these too."""
 COST = (
@@ -91,7 +111,7 @@ class Result:
     def as_json(self) -> dict[str, Any]:
         """Every field the scenario promises, measured or ``None``."""
         names = FIELDS.get(self.scenario, ())
-        if self.scenario != "limits":
+        if self.scenario not in NO_SERVERS:
             names = (*names, *CORRECTNESS, *COST)
         values = {name: self.fields.get(name) for name in names}
         extra = {k: v for k, v in self.fields.items() if k not in values}

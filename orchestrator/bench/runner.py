@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from orchestrator.bench import dispatch, e2e, latency, limits, pipeline
+from orchestrator.bench import dispatch, e2e, latency, limits, pipeline, routing
 from orchestrator.bench.harness import Endpoints, bench_servers
 from orchestrator.bench.options import BenchOptions
 from orchestrator.bench.progress import Progress
@@ -66,6 +66,8 @@ async def _scenario(
                 return await latency.run(endpoints, options, run_id, bar)
             case "dispatch":
                 return await dispatch.run(endpoints, options, run_id, bar)
+            case "routing":
+                return await routing.run(options, bar)
     except ConfigError as exc:
         return Result(name, status="failed", note=str(exc))
     raise AssertionError(f"unknown scenario {name}")  # pragma: no cover - options validated

@@ -10,7 +10,15 @@ import pytest
 from orchestrator.bench.latency import percentile
 from orchestrator.bench.load import Outbound, address, inbound_plan
 from orchestrator.bench.options import SCENARIOS
-from orchestrator.bench.report import CORRECTNESS, COST, FIELDS, Result, table, write_json
+from orchestrator.bench.report import (
+    CORRECTNESS,
+    COST,
+    FIELDS,
+    NO_SERVERS,
+    Result,
+    table,
+    write_json,
+)
 from orchestrator.cli import build_parser, main
 from orchestrator.commands.bench import options_from
 
@@ -107,7 +115,7 @@ def test_bench_json_has_every_field_of_every_scenario(tmp_path: Path) -> None:
     write_json(tmp_path / "bench.json", results, {"messages": 1})
     report = orjson.loads((tmp_path / "bench.json").read_bytes())
     for name, fields in FIELDS.items():
-        promised = fields if name == "limits" else (*fields, *CORRECTNESS, *COST)
+        promised = fields if name in NO_SERVERS else (*fields, *CORRECTNESS, *COST)
         assert set(promised) <= set(report["scenarios"][name]), name
     assert report["correctness"]["ok"] is True
 
