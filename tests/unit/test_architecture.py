@@ -24,7 +24,7 @@ SHARED = ("media", "vocabulary", "durations", "yamldoc", "errors", "provenance")
 
 ALLOWED_IMPORTS = (
     "__future__", "abc", "collections", "contextlib", "dataclasses", "datetime", "enum",
-    "functools", "hashlib", "html", "itertools", "math", "operator", "pathlib", "re", "string",
+    "functools", "hashlib", "heapq", "html", "itertools", "math", "operator", "pathlib", "re", "string",
     "typing", "unicodedata", "urllib.parse", "zoneinfo",
     "cronsim", "jinja2", "markupsafe", "phonenumbers", "pydantic", "pydantic_core", "yaml",
     "orchestrator.engine", "orchestrator.policy", "orchestrator.routing",
