@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from orchestrator.durations import duration_schema, parse_duration
+from orchestrator.engine.spec import known_zone
 from orchestrator.media import MEDIA
 
 WORK_KINDS: tuple[str, ...] = (*MEDIA, "voice")
@@ -105,13 +106,7 @@ class Schedule(_Spec):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return known_zone(value)
 
     @field_validator("hours")
     @classmethod

@@ -139,7 +139,8 @@ async def test_nul_and_invalid_utf8_on_every_topic_give_one_dead_letter_each(
     try:
         await service.wait_consuming()
         consumed = sorted({t for r in service.runners for t in r.worker.topics()})
-        assert len(consumed) == 3 * len(MEDIA) + 4  # in-, outbound, bulk per medium, customer..
+        # in-, outbound, bulk per medium; customer, events, status, audit, agent tasks
+        assert len(consumed) == 3 * len(MEDIA) + 5
         async with Pipeline.open(service) as pipe:
             bad = 0
             for topic in consumed:

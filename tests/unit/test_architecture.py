@@ -24,8 +24,8 @@ SHARED = ("media", "vocabulary", "durations", "yamldoc", "errors", "provenance")
 
 ALLOWED_IMPORTS = (
     "__future__", "abc", "collections", "contextlib", "dataclasses", "datetime", "enum",
-    "functools", "hashlib", "heapq", "html", "itertools", "math", "operator", "pathlib", "re", "string",
-    "typing", "unicodedata", "urllib.parse", "zoneinfo",
+    "functools", "hashlib", "heapq", "html", "itertools", "math", "operator", "pathlib", "re",
+    "string", "typing", "unicodedata", "urllib.parse", "zoneinfo",
     "cronsim", "jinja2", "markupsafe", "phonenumbers", "pydantic", "pydantic_core", "yaml",
     "orchestrator.engine", "orchestrator.policy", "orchestrator.routing",
     *(f"orchestrator.{name}" for name in SHARED),
