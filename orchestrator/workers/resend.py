@@ -34,7 +34,10 @@ REPLAYED = {
 dispatcher's: ``provider_failed`` rows are one per attempt, and the attempt is not kept)."""
 _SETTLED_ELSEWHERE = ("reconciled", "receipt")
 """Codes of entries made ``accepted`` by the reconciler or a receipt, which wrote rows of their
-own (``provider_reconciled``): no dispatcher row to replay."""
+own (``provider_reconciled``). Such an entry was ``unknown`` first, and the dispatcher's row for
+that (``provider_unknown``) is the one written again: a dispatcher killed after recording the
+``unknown`` but before its row was confirmed loses the row, and the reconciler beside the next
+dispatcher can settle the entry before the redelivered batch comes back."""
 
 
 async def refuse_resend(
@@ -75,8 +78,12 @@ async def refuse_resend(
         )
         event = parse_envelope(record.value or b"", record.headers)  # read once already
         return "unknown", Outcome(cmd.message_id, unknown, "none", (), row, command=event)
-    if stored and was in REPLAYED and previous.get("code") not in _SETTLED_ELSEWHERE:
-        await pub.audit(_replayed(cmd, previous, REPLAYED[was], at))
+    if stored and was in REPLAYED:
+        if previous.get("code") in _SETTLED_ELSEWHERE:
+            was_unknown = {"provider": previous.get("provider"), "code": "unknown"}
+            await pub.audit(_replayed(cmd, was_unknown, "provider_unknown", at))
+        else:
+            await pub.audit(_replayed(cmd, previous, REPLAYED[was], at))
     await pub.audit(
         audit(
             "duplicate_send_refused",

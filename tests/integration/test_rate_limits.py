@@ -303,7 +303,15 @@ async def test_the_service_sends_a_marketing_burst_at_the_rate_and_a_reply_ahead
     assert accepted["msg_reply"] < max(accepted[m] for m in ids)
     # 31 at 10 a second from one number, the first 8 (the bulk share of a bucket of 10) at once
     assert max(accepted.values()) - first >= timedelta(seconds=2)
+    # no stretch of the run went faster than the bucket allows: 10 at once, then 10 a second
+    # (2 more for the time between a token and its provider_accepted row). How many were held
+    # depends on how fast the dispatcher read the burst, so that is not counted exactly.
+    times = sorted(accepted.values())
+    for i, start in enumerate(times):
+        for j in range(i + 1, len(times)):
+            span = (times[j] - start).total_seconds()
+            assert j - i + 1 <= 10 + 10 * span + 2, f"{j - i + 1} sends in {span:.2f} s"
     limited = {r.message_id for r in trail if r.step == STEP}
     assert limited <= set(ids)
-    assert len(limited) >= 20
+    assert limited
     assert {r.message_id for r in trail if r.step == "provider_attempt"} == set()

@@ -38,12 +38,21 @@ async def test_a_rejected_entry_s_row_is_written_again_under_its_first_id() -> N
 
 
 @pytest.mark.parametrize("code", ["reconciled", "receipt"])
-async def test_an_entry_made_known_by_the_reconciler_or_a_receipt_has_no_row_to_replay(
+async def test_an_entry_made_known_by_the_reconciler_or_a_receipt_replays_its_unknown_row(
     code: str,
 ) -> None:
-    entry = {"state": "accepted", "code": code, "external_ids": ["SM1"]}
+    """It was ``unknown`` first: a dispatcher killed before that row was confirmed lost it, and
+    the reconciler beside the next one can settle the entry before the batch is redelivered."""
+    entry = {"state": "accepted", "code": code, "external_ids": ["SM1"], "provider": "sms.twilio"}
     pub = await _steps(entry, stored=True)
-    assert pub.steps() == [("duplicate_send_refused", "accepted")]
+    assert pub.steps() == [("provider_unknown", "unknown"), ("duplicate_send_refused", "accepted")]
+    again = pub.audits[0]
+    first = audit("provider_unknown", "unknown", identity=("msg_1",), at=AT)
+    assert (again.record_id, again.provider, again.external_id) == (
+        first.record_id,
+        "sms.twilio",
+        None,
+    )
 
 
 async def test_a_repeat_within_one_batch_replays_nothing() -> None:
