@@ -119,6 +119,20 @@ _MESSAGES = {
         "A conversation handed to an agent queue.",
         "customer id",
     ),
+    "agentMessage": _Message(
+        "agent.message",
+        {"const": ev.AGENT_MESSAGE},
+        ev.AgentMessage,
+        "A customer's message for the agent who owns their conversation.",
+        "customer id",
+    ),
+    "agentReply": _Message(
+        "agent.reply",
+        {"const": ev.AGENT_REPLY},
+        ev.AgentReply,
+        "An agent's reply, to go out on the customer's current channel.",
+        "customer id",
+    ),
 }
 
 
@@ -164,6 +178,7 @@ def _channels(topics: Topics) -> dict[str, _Channel]:
             "scheduleFired",
             "callCompleted",
             "statusForFlows",
+            "agentReply",
         ),
         ("send", "receive"),
     )
@@ -190,9 +205,10 @@ def _channels(topics: Topics) -> dict[str, _Channel]:
     )
     out["agent_tasks"] = _Channel(
         topics.agent_tasks,
-        "Conversations handed to a person; your agent desk consumes it.",
-        ("agentTask",),
-        ("send",),
+        "Conversations handed to a person, and the customers' messages for the agents who own "
+        "them; the router consumes it (so may your own agent desk).",
+        ("agentTask", "agentMessage"),
+        ("send", "receive"),
     )
     return out
 

@@ -54,6 +54,11 @@ TIMER_FIRED = "timer.fired"
 CALL_COMPLETED = "call.completed"
 SCHEDULE_FIRED = "schedule.fired"
 AGENT_TASK = "agent.task"
+AGENT_MESSAGE = "agent.message"
+AGENT_REPLY = "agent.reply"
+RETURNED = "returned"
+"""The extension attribute of a customer's message the router gave back to flows (its
+conversation had ended): the engine does not forward it to an agent again."""
 BUSINESS_PREFIX = "event."
 DEAD_LETTER = "continuum.dead_letter"
 AUDIT_PREFIX = "audit."
@@ -591,3 +596,26 @@ class AgentTask(_Written):
     channel: str | None = None
     flow_id: str | None = None
     step: str | None = None
+
+
+class AgentMessage(_Written):
+    """``agent.message``: a customer's message for the agent who owns their conversation."""
+
+    conversation_id: str
+    customer_id: str
+    agent: str | None = None
+    channel: str
+    sender: str | None = None
+    recipient: str | None = None
+    text: str = ""
+    locale: str | None = None
+    received_id: str = Field(description="the id of the customer's message.received event")
+
+
+class AgentReply(_Written):
+    """``agent.reply``: an agent's message to the customer of a conversation it owns."""
+
+    conversation_id: str
+    customer_id: str
+    agent: str
+    text: str = Field(min_length=1, max_length=4096)

@@ -21,6 +21,7 @@ from orchestrator.engine.decisions import (
     CallHttp,
     CancelTimer,
     EmitEvent,
+    ForwardToAgent,
     HandOff,
     Note,
     Outcome,
@@ -29,10 +30,12 @@ from orchestrator.engine.decisions import (
 )
 from orchestrator.engine.model import Event
 from orchestrator.events import (
+    AGENT_MESSAGE,
     AGENT_TASK,
     BUSINESS_PREFIX,
     CALL_COMPLETED,
     MESSAGE_SEND,
+    AgentMessage,
     AgentTask,
     AuditRecord,
     CallCompleted,
@@ -108,6 +111,8 @@ class Executor:
                     await self._hand_off(decision, customer_id, at, event.event_id)
                 case EmitEvent():
                     await self._emit(decision, customer_id, at, event.event_id)
+                case ForwardToAgent():
+                    await self._forward(decision, customer_id, at, event.event_id)
                 case _:
                     assert_never(decision)
 
@@ -186,6 +191,37 @@ class Executor:
                 event_id=event_id,
                 provenance=d.provenance,
                 detail=event.data,
+            )
+        )
+
+    async def _forward(
+        self, d: ForwardToAgent, customer_id: str, at: datetime, event_id: str
+    ) -> None:
+        message = AgentMessage(
+            conversation_id=d.conversation_id,
+            customer_id=customer_id,
+            agent=d.agent,
+            channel=d.channel,
+            sender=d.sender,
+            recipient=d.recipient,
+            text=d.text,
+            locale=d.locale,
+            received_id=event_id.partition(":")[2] or event_id,  # the engine's is channel:id
+        )
+        event = new_event(AGENT_MESSAGE, d.forward_id, SOURCE, message, time=at)
+        await self._pub.publish(self._topics.agent_tasks, event, customer_id)
+        await self._pub.audit(
+            audit(
+                "forwarded_to_agent",
+                d.agent or "queue",
+                identity=(d.forward_id,),
+                at=at,
+                customer_id=customer_id,
+                channel=d.channel,
+                address=d.sender,
+                event_id=event_id,
+                provenance=d.provenance,
+                detail={"conversation_id": d.conversation_id, "agent": d.agent},
             )
         )
 

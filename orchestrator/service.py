@@ -473,6 +473,7 @@ class Service:
                     self._redis, share_phone_across_media=s.identity.share_phone_across_media
                 ),
                 router=await self._api_router(),
+                ledger=self.ledger,
             )
         )
         server = HttpServer(app, s.api.host, s.api.port, "api")

@@ -11,6 +11,8 @@ decisions). Each decision a call leads to goes to the ledger, as the router's do
 - ``POST /v1/conversations/{id}/accept`` and ``/reject``: answer an offer;
 - ``POST /v1/conversations/{id}/transfer``: to a queue, or to one agent;
 - ``POST /v1/conversations/{id}/close``: wrap up with a disposition code;
+- ``POST /v1/conversations/{id}/messages`` and ``/notes``, ``GET /v1/conversations/{id}``: a
+  reply to the customer, a note, the history (:mod:`orchestrator.api.agent_conversations`);
 - ``GET /v1/agent/stream``: server-sent events, one per routing step about the agent;
 - ``GET /v1/queues``: the wallboard, for agents and operators.
 """
@@ -152,7 +154,7 @@ class Desk:
             raise HTTPException(409, str(exc)) from None
         deps = self.deps
         if deps.redis is not None:
-            await publish_steps(deps.publisher, deps.redis, r, out, deps.metrics)
+            await publish_steps(deps.publisher, deps.redis, r, out, deps)
             await deps.publisher.flush()
         return out
 
@@ -163,6 +165,9 @@ def agents_router(deps: ApiDeps, router: Router | None, now: Callable[[], dateti
     desk = Desk(deps, router, now)
     _agent_routes(api, desk)
     _conversation_routes(api, desk)
+    from orchestrator.api.agent_conversations import conversation_routes  # it builds on these
+
+    conversation_routes(api, desk)
     return api
 
 

@@ -17,6 +17,7 @@ from orchestrator.api.flows import flows_router
 from orchestrator.api.models import FlowsRejected, FlowsReloaded, Health, Readiness, error
 from orchestrator.api.webhooks import webhooks_router
 from orchestrator.engine.catalogue import Catalogue
+from orchestrator.ledger.store import LedgerStore
 from orchestrator.metrics import Metrics
 from orchestrator.providers import enabled
 from orchestrator.redis_client import RedisClient
@@ -46,6 +47,8 @@ class ApiDeps:
     """Customers and identities, for ``/v1/customers`` (None: those routes answer 503)."""
     router: Router | None = None
     """The routing board, for the agent API (None: those routes answer 503)."""
+    ledger: LedgerStore | None = None
+    """The ledger, for a conversation's history (None: that route answers 503)."""
 
 
 _OPERATOR = HTTPBearer(

@@ -18,7 +18,7 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from orchestrator.engine import identity, opt_outs, spec
+from orchestrator.engine import conversations, identity, opt_outs, spec
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decisions import Note, Outcome, StartTimer, derive_id
 from orchestrator.engine.expressions import ExpressionError, truthy
@@ -52,8 +52,9 @@ def decide(catalogue: Catalogue, state: CustomerState, event: Event, ctx: Contex
     is_new = state.message_count == 0 and state.run is None and not state.flow_history
     s = Session(catalogue, _touch(state, event, ctx), event, ctx)
     stage_before = s.state.stage
-    # links, merges, opt-out / opt-in keywords, a provider's opt-out report: no flow
-    if identity.handle(s) or opt_outs.handle(s):
+    # links, merges, opt-out / opt-in keywords, a provider's opt-out report, a message for the
+    # agent who owns the conversation, an agent's reply: no flow
+    if identity.handle(s) or opt_outs.handle(s) or conversations.handle(s):
         return Outcome(tuple(s.decisions), s.state, tuple(s.notes), tuple(s.trace))
     _check_active_run(s)
     if not _resume(s):
@@ -297,6 +298,10 @@ def _message_matches(s: Session, flow: spec.Flow, is_new: bool) -> bool:
 
 def _other_flow(s: Session) -> spec.Flow | None:
     ev = s.event
+    if ev.kind == "event" and ev.name == conversations.CLOSED_HOURS:
+        named = conversations.named_flow(ev.data)
+        if named is not None and s.catalogue.get(named) is not None:
+            return s.catalogue.get(named)  # the queue's ``when_closed.flow``
     for flow in s.catalogue.flows:
         t = flow.trigger
         hit = (

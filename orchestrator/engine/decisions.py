@@ -148,6 +148,27 @@ class HandOff:
 
 
 @dataclass(frozen=True, slots=True)
+class ForwardToAgent:
+    """A customer's message for the agent who owns their conversation, not for flows."""
+
+    kind: ClassVar[str] = "forward_to_agent"
+
+    forward_id: str
+    conversation_id: str
+    agent: str | None
+    channel: str
+    sender: str | None
+    recipient: str | None
+    text: str
+    locale: str | None = None
+
+    @property
+    def provenance(self) -> Provenance:
+        """No flow made it: the conversation did."""
+        return Provenance("conversation", 0, self.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
 class EmitEvent:
     """Publish the business event ``event.<name>``."""
 
@@ -183,7 +204,7 @@ class Note:
         return Provenance(self.flow_id, self.flow_version, self.step)
 
 
-Decision = SendMessage | StartTimer | CancelTimer | CallHttp | HandOff | EmitEvent
+Decision = SendMessage | StartTimer | CancelTimer | CallHttp | HandOff | EmitEvent | ForwardToAgent
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """What the handlers that run before any flow may use: identity events
-(:mod:`orchestrator.engine.identity`) and opt-outs (:mod:`orchestrator.engine.opt_outs`). PURE.
+(:mod:`orchestrator.engine.identity`), opt-outs (:mod:`orchestrator.engine.opt_outs`) and
+conversations with agents (:mod:`orchestrator.engine.conversations`). PURE.
 
 :class:`orchestrator.engine.session.Session` satisfies it; the handlers depend only on this
 Protocol, so they never import the session, and a test may give them a small stand-in.
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from orchestrator.engine.decisions import Decision, Note
     from orchestrator.engine.model import CustomerState, Event, Run
     from orchestrator.engine.spec import Flow
+    from orchestrator.policy.verdicts import Customer, Verdict
 
 
 class Handling(Protocol):
@@ -33,4 +35,18 @@ class Handling(Protocol):
 
     def end_run(self, run: Run | None, flow: Flow | None) -> None:
         """Forget a run, cancelling its timers."""
+        ...
+
+    def customer(self, sending: str = "") -> Customer:
+        """The recipient as the contact policy sees them, for a send of flow ``sending``."""
+        ...
+
+    def remember_send(
+        self, channel: str, purpose: str, template: str, text: str, at: datetime, run_id: str
+    ) -> None:
+        """Add a send to the customer's recent history (caps and dedupe at decision time)."""
+        ...
+
+    def policy_note(self, verdict: Verdict, flow: Flow | None, step: str | None) -> None:
+        """Record what the policy decided, with the rule id and the reason."""
         ...

@@ -10,7 +10,7 @@ from typing import Any, Literal
 APPLIED_EVENTS_KEPT = 64
 """How many recent event ids a state remembers, so that a redelivered event is not applied twice."""
 
-EventKind = Literal["message", "event", "timer", "call_result", "status", "schedule"]
+EventKind = Literal["message", "event", "timer", "call_result", "status", "schedule", "agent_reply"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,9 @@ class CustomerState:
     flow_history: dict[str, str] = field(default_factory=dict)
     merged_into: str | None = None
     """The customer this one was merged into (``identity.merged``); set, it stays empty."""
+    conversation: dict[str, Any] | None = None
+    """The conversation an agent owns (``{id, queue, agent, channel}``): while it is set, the
+    customer's messages go to the agent, not to flows (:mod:`orchestrator.engine.conversations`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A plain-JSON form for storage."""
@@ -133,7 +136,8 @@ class Event:
     - ``call_result``: ``data`` holds ``call_id``, ``status``, ``json``, ``text``, ``error``;
     - ``status``: ``name`` is the delivery status, ``channel`` the channel, ``sender`` the
       address the message went to, ``data`` details;
-    - ``schedule``: ``name`` is the scheduled flow's id.
+    - ``schedule``: ``name`` is the scheduled flow's id;
+    - ``agent_reply``: ``data`` holds the ``conversation_id``, the ``agent`` and its ``text``.
     """
 
     event_id: str

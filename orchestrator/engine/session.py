@@ -154,7 +154,7 @@ class Session:
                 not_before=verdict.not_before,
                 template_name=verdict.template_name,
                 policy_rule=verdict.rule,
-                consent_basis=_consent_basis(verdict),
+                consent_basis=verdict.consent_basis,
                 content=parts.content,
                 subject=parts.subject,
                 html=parts.html,
@@ -364,12 +364,6 @@ class Session:
 
 def _expiry_timer(run: Run) -> str | None:
     return derive_id("tmr", run.run_id, "expiry") if run.expires_at else None
-
-
-def _consent_basis(verdict: Verdict) -> str | None:
-    """The reason of the consent finding that let the message through (a fallback's last)."""
-    passed = [f.reason for f in verdict.findings if f.rule.startswith("consent.") and f.ok]
-    return passed[-1] if passed else None
 
 
 def _newest_first(last_inbound: dict[str, str]) -> list[str]:

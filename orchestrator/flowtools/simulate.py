@@ -26,6 +26,7 @@ from orchestrator.engine.decisions import (
     CancelTimer,
     Decision,
     EmitEvent,
+    ForwardToAgent,
     HandOff,
     Note,
     Outcome,
@@ -259,6 +260,8 @@ def describe(decision: Decision, now: datetime) -> str:
             return f"-> hand off to queue {decision.queue} (priority {decision.priority}){note}"
         case EmitEvent():
             return f"-> emit event.{decision.name} {orjson.dumps(dict(decision.data)).decode()}"
+        case ForwardToAgent():
+            return f"-> to the agent of conversation {decision.conversation_id}: {decision.text}"
 
 
 def _message(d: SendMessage) -> str:

@@ -57,6 +57,13 @@ class Verdict:
         """Whether a message goes out (now or later)."""
         return self.action != "drop"
 
+    @property
+    def consent_basis(self) -> str | None:
+        """The reason of the consent finding that let the message through (a fallback's last),
+        carried to send time."""
+        passed = [f.reason for f in self.findings if f.rule.startswith("consent.") and f.ok]
+        return passed[-1] if passed else None
+
 
 @dataclass(frozen=True, slots=True)
 class Customer:

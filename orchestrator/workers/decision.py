@@ -23,12 +23,15 @@ from orchestrator.engine.decide import decide
 from orchestrator.engine.model import Context, CustomerState, Event
 from orchestrator.errors import BadRecord
 from orchestrator.events import (
+    AGENT_REPLY,
     BUSINESS_PREFIX,
     CALL_COMPLETED,
     MESSAGE_RECEIVED,
     MESSAGE_STATUS,
+    RETURNED,
     SCHEDULE_FIRED,
     TIMER_FIRED,
+    AgentReply,
     CloudEvent,
     MessageReceived,
     parse_data,
@@ -216,6 +219,12 @@ def decode(envelope: CloudEvent) -> tuple[str, Event]:
             recipient=msg.recipient,
             text=msg.text,
             locale=msg.locale,
+            data={"returned": True} if (envelope.model_extra or {}).get(RETURNED) else {},
+        )
+    if kind == AGENT_REPLY:
+        reply = parse_data(envelope, AgentReply)
+        return customer_id, Event(
+            event_id=envelope.id, kind="agent_reply", data=reply.model_dump(mode="json")
         )
     if kind == TIMER_FIRED:
         return customer_id, Event(
