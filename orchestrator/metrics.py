@@ -1,7 +1,8 @@
 """Prometheus metrics, in one container built on an injected registry.
 
 Label values are bounded: channels come from a fixed list (anything else is ``other``), stages
-and outcomes are fixed by the code, and DLQ reasons are the codes of :class:`BadRecord`.
+and outcomes are fixed by the code, DLQ reasons are the codes of :class:`BadRecord`, and queues
+are the ones ``routing.yaml`` names.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from orchestrator.media import MEDIA
 
 STAGES = ("inbound", "events", "decision", "dispatch", "status", "ledger", "webhook")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_ANSWER_BUCKETS = (5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
 
 
 def channel_label(channel: str | None) -> str:
@@ -198,6 +200,8 @@ class Metrics:
             registry=registry,
         )
 
+        self._queue_metrics(registry)
+
         self.sends_unknown = Gauge(
             "continuum_sends_unknown",
             "Sends whose outcome is unknown (the request went out, no answer came back) and "
@@ -210,6 +214,76 @@ class Metrics:
             "not_found (looked again later), not_sent (given up: stays unknown), ambiguous, "
             "unsupported (the provider cannot be asked) and error.",
             ["provider", "result"],
+            registry=registry,
+        )
+
+    def _queue_metrics(self, registry: CollectorRegistry) -> None:
+        """Each routing queue: gauges from the board as this process last committed it,
+        counters from the decisions it committed (orchestrator/workers/queue_metrics.py)."""
+        self.queue_depth = Gauge(
+            "continuum_queue_depth",
+            "Conversations in the queue not yet assigned to an agent (waiting or offered).",
+            ["queue"],
+            registry=registry,
+        )
+        self.queue_oldest_wait = Gauge(
+            "continuum_queue_oldest_wait_seconds",
+            "The longest wait, from first arrival, of the queue's conversations not yet "
+            "assigned (0 when none waits).",
+            ["queue"],
+            registry=registry,
+        )
+        self.queue_agents = Gauge(
+            "continuum_queue_agents",
+            "Agents with the queue's skills, by presence (available, busy, away, offline).",
+            ["queue", "presence"],
+            registry=registry,
+        )
+        self.queue_open = Gauge(
+            "continuum_queue_open",
+            "1 while the queue takes conversations (its schedule or an operator's override), "
+            "0 while it is closed.",
+            ["queue"],
+            registry=registry,
+        )
+        self.queue_service_level_target = Gauge(
+            "continuum_queue_service_level_target",
+            "The queue's service level target, as a fraction: of conversations answered, the "
+            "share to answer within its service_level.within.",
+            ["queue"],
+            registry=registry,
+        )
+        self.queue_gauges_at = Gauge(
+            "continuum_queue_gauges_timestamp_seconds",
+            "When this process last set the queue gauges (the time of its board, Unix seconds): "
+            "a process whose gauges are old has not committed routing decisions since.",
+            registry=registry,
+        )
+        self.queue_offers = Counter(
+            "continuum_queue_offers_total",
+            "Offers to agents, by queue and result: made, accepted, timed_out, rejected, "
+            "withdrawn.",
+            ["queue", "result"],
+            registry=registry,
+        )
+        self.queue_answered = Counter(
+            "continuum_queue_answered_total",
+            "Conversations assigned to an agent, by whether they waited (from first arrival) "
+            "no longer than the queue's service_level.within: service level is yes / (yes + no).",
+            ["queue", "within_target"],
+            registry=registry,
+        )
+        self.queue_abandoned = Counter(
+            "continuum_queue_abandoned_total",
+            "Conversations whose customer stopped waiting before an agent took them.",
+            ["queue"],
+            registry=registry,
+        )
+        self.queue_answer_seconds = Histogram(
+            "continuum_queue_answer_seconds",
+            "From a conversation's first arrival in a queue to its assignment to an agent.",
+            ["queue"],
+            buckets=_ANSWER_BUCKETS,
             registry=registry,
         )
 

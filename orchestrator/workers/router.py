@@ -35,6 +35,7 @@ from orchestrator.state import keys
 from orchestrator.state.protocols import EventPublisher
 from orchestrator.workers.base import BatchWorker, Deps, Record
 from orchestrator.workers.polling import idle_for, poll
+from orchestrator.workers.queue_metrics import observe as observe_queues
 from orchestrator.workers.routing import Router
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ async def publish_steps(
 ) -> None:
     """What a router's decisions mean outside it: a ledger row each, the customer's last agent
     remembered on assignment, and one notice to the agents' live streams."""
+    observe_queues(metrics, router.board, out, router.board.clock)  # gauges: even if none
     if not out:
         return
     for row in ledger_rows(router, out):

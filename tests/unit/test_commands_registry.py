@@ -30,7 +30,8 @@ def test_a_command_that_runs_may_hold_subcommands() -> None:
 
 def test_top_level_help_order_follows_order() -> None:
     top = [c.name for c in discover() if not c.parent]
-    expected = ["up", "worker", "sandbox", "topics", "send", "bench", "ledger", "dispatch"]
+    expected = ["up", "worker", "sandbox", "topics", "send", "bench", "ledger", "queues"]
+    expected += ["dispatch"]
     expected += ["flows", "policy"]
     assert top == expected
 

@@ -66,3 +66,15 @@ def test_the_issue_7_metrics_are_on_the_dashboard() -> None:
         "continuum_stage_seconds_bucket",
     ):
         assert re.search(rf"\b{name}\b", queried), name
+
+
+def test_the_queue_metrics_are_on_the_dashboard() -> None:
+    queried = " ".join(_exprs())
+    for name in (
+        "continuum_queue_depth",
+        "continuum_queue_oldest_wait_seconds",
+        "continuum_queue_answered_total",
+        "continuum_queue_service_level_target",
+        "continuum_queue_agents",
+    ):
+        assert re.search(rf"\b{name}\b", queried), name
