@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from orchestrator.api.agent_page import agent_page_router
 from orchestrator.api.agents import agents_router, utc_now
 from orchestrator.api.customers import customers_router
 from orchestrator.api.flows import flows_router
@@ -113,4 +114,5 @@ def create_app(deps: ApiDeps) -> FastAPI:
         responses={k: v for k, v in _OPERATOR_RESPONSES.items() if k in (401, 403)},
     )
     app.include_router(agents_router(deps, deps.router, utc_now))
+    app.include_router(agent_page_router())
     return app
