@@ -1,4 +1,6 @@
-"""Router worker: ``agent.task`` records become conversations waiting for agents.
+"""Router worker: ``agent.task`` records become conversations waiting for agents, and
+``agent.message`` records (a customer's message for the agent who owns the conversation) reach
+that agent's live stream.
 
 Each task from ``continuum.agent.tasks`` (a flow's ``route`` step) arrives on the routing board
 (:class:`~orchestrator.workers.routing.Router`, committed to Redis) and is offered at once
@@ -7,6 +9,11 @@ timing out, rings widening, queues opening, overflows) at the exact time the boa
 is woken early by every event. Every decision goes to the ledger as its own step
 (:func:`ledger_rows`) and to the agents' live streams (:func:`notify`).
 
+Assignments, closes, abandonments and closed queues are announced to the customer's flows
+(:mod:`orchestrator.workers.conversation_events`). A customer's message for a conversation no
+longer on the board (it ended on the way) is given back to flows, with a ``returned_to_flows``
+ledger row.
+
 A task for a queue ``routing.yaml`` does not have is dead-lettered (``unknown_queue``); a task
 seen before (a redelivery) is skipped; both are counted.
 """
@@ -14,17 +21,27 @@ seen before (a redelivery) is skipped; both are counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import orjson
+from redis.exceptions import RedisError
 
 from orchestrator.doorbell import Doorbell
 from orchestrator.errors import BadRecord
-from orchestrator.events import AGENT_TASK, AgentTask, AuditRecord, parse_data, parse_envelope
+from orchestrator.events import (
+    AGENT_MESSAGE,
+    AGENT_TASK,
+    AgentMessage,
+    AgentTask,
+    AuditRecord,
+    parse_data,
+    parse_envelope,
+)
 from orchestrator.ledger.records import audit
 from orchestrator.metrics import Metrics
 from orchestrator.redis_client import RedisClient
@@ -33,7 +50,9 @@ from orchestrator.routing.board import Refused
 from orchestrator.routing.model import Conversation
 from orchestrator.state import keys
 from orchestrator.state.protocols import EventPublisher
+from orchestrator.topics import Topics
 from orchestrator.workers.base import BatchWorker, Deps, Record
+from orchestrator.workers.conversation_events import customer_events, returned_message
 from orchestrator.workers.polling import idle_for, poll
 from orchestrator.workers.queue_metrics import observe as observe_queues
 from orchestrator.workers.routing import Router
@@ -42,6 +61,8 @@ log = logging.getLogger(__name__)
 
 TASK_SEEN_FOR = timedelta(days=7)
 """How long a routed task's id is remembered, so a redelivery is not routed twice."""
+LISTEN_RETRY_S = 1.0
+"""How long the routing notices' listener waits before subscribing again after an error."""
 TIMER_MOST_S = 30.0
 """The longest the timer loop sleeps with nothing due (another process may have added work;
 its own loop rings for it)."""
@@ -69,13 +90,21 @@ class RouterWorker(BatchWorker):
         """Route one batch; durable when this returns."""
         started = time.perf_counter()
         tasks: list[tuple[Record, AgentTask]] = []
+        messages: list[AgentMessage] = []
         for record in records:
             try:
-                tasks.append((record, _decode(record)))
+                item = _decode(record)
             except BadRecord as exc:
                 await self.reject(record, exc)
+                continue
+            if isinstance(item, AgentMessage):
+                messages.append(item)
+            else:
+                tasks.append((record, item))
         seen = await self._seen([t.task_id for _, t in tasks])
         outcomes: list[tuple[str | None, str]] = []
+        if messages:
+            outcomes += await self._messages(messages)
         for (record, task), again in zip(tasks, seen, strict=True):
             if again:
                 outcomes.append((task.channel, "duplicate"))
@@ -101,15 +130,77 @@ class RouterWorker(BatchWorker):
             )
         except Refused:
             return "duplicate"  # already on the board: a redelivery before it was remembered
-        await publish_steps(self._pub, self._redis, self.router, out, self._deps.metrics)
+        await publish_steps(self._pub, self._redis, self.router, out, self._deps)
         return out[-1].step if out else "queued"
 
+    async def _messages(self, messages: Sequence[AgentMessage]) -> list[tuple[str | None, str]]:
+        """Customers' messages for agents: to the live streams (one notice for the batch), or
+        back to flows when the conversation is no longer on the board."""
+        board = await self.router.refresh()
+        notices: list[dict[str, object]] = []
+        outcomes: list[tuple[str | None, str]] = []
+        at = self._deps.clock()
+        for m in messages:
+            conversation = board.conversations.get(m.conversation_id)
+            if conversation is not None:
+                notices.append(message_notice(m, conversation.agent, at))
+                outcomes.append((m.channel, "to_agent"))
+                continue
+            await self._pub.publish(self._deps.topics.customer, returned_message(m), m.customer_id)
+            await self._pub.audit(
+                audit(
+                    "returned_to_flows",
+                    "returned",
+                    identity=("returned", m.received_id, m.conversation_id),
+                    at=at,
+                    customer_id=m.customer_id,
+                    channel=m.channel,
+                    address=m.sender,
+                    reason=f"conversation {m.conversation_id} had ended",
+                    detail={"conversation_id": m.conversation_id},
+                )
+            )
+            outcomes.append((m.channel, "returned"))
+        if notices:
+            await self._redis.publish(keys.routing_key("steps"), orjson.dumps(notices))
+        return outcomes
+
     async def run_timers(self, stop: asyncio.Event) -> None:
-        """Commit what falls due, at the time it falls due, until ``stop`` is set."""
+        """Commit what falls due, at the time it falls due, until ``stop`` is set; woken early
+        by this router's events and by every other writer's (the agent API's offers end here,
+        see :meth:`listen`)."""
+        listener = asyncio.create_task(self.listen(stop), name="router-listen")
+        try:
+            await self._run_timers(stop)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def listen(self, stop: asyncio.Event) -> None:
+        """Ring the timer loop on every notice of routing steps (:func:`notify`): another
+        writer committed, and the next due time may be earlier than the loop knows."""
+        while not stop.is_set():
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(keys.routing_key("steps"))
+                self.wake.ring()  # what was committed before the subscription
+                while not stop.is_set():
+                    got = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if got is not None:
+                        self.wake.ring()
+            except (RedisError, OSError) as exc:
+                log.warning("router: routing notices unavailable (%s); retrying in 1s", exc)
+                await asyncio.sleep(LISTEN_RETRY_S)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+
+    async def _run_timers(self, stop: asyncio.Event) -> None:
 
         async def step() -> bool:
             out = await self.router.advance(self._deps.clock())
-            await publish_steps(self._pub, self._redis, self.router, out, self._deps.metrics)
+            await publish_steps(self._pub, self._redis, self.router, out, self._deps)
             await self._pub.flush()
             return False
 
@@ -153,11 +244,28 @@ class RouterWorker(BatchWorker):
         return str(doc["agent"]), datetime.fromisoformat(doc["at"])
 
 
-def _decode(record: Record) -> AgentTask:
+def _decode(record: Record) -> AgentTask | AgentMessage:
     event = parse_envelope(record.value or b"", record.headers)
+    if event.type == AGENT_MESSAGE:
+        return parse_data(event, AgentMessage)
     if event.type != AGENT_TASK:
-        raise BadRecord("wrong_type", f"expected {AGENT_TASK}, got {event.type!r}")
+        raise BadRecord(
+            "wrong_type", f"expected {AGENT_TASK} or {AGENT_MESSAGE}, got {event.type!r}"
+        )
     return parse_data(event, AgentTask)
+
+
+def message_notice(m: AgentMessage, agent: str | None, at: datetime) -> dict[str, object]:
+    """A customer's message as the agents' live streams carry it (a ``message`` event)."""
+    return {
+        "step": "message",
+        "conversation": m.conversation_id,
+        "agent": agent,
+        "customer_id": m.customer_id,
+        "channel": m.channel,
+        "text": m.text,
+        "at": at.isoformat(),
+    }
 
 
 def conversation_of(
@@ -181,20 +289,34 @@ def conversation_of(
     )
 
 
+class StepsDeps(Protocol):
+    """What :func:`publish_steps` needs of its caller (a worker's or the API's dependencies)."""
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def topics(self) -> Topics: ...
+
+
 async def publish_steps(
     pub: EventPublisher,
     redis: RedisClient,
     router: Router,
     out: Sequence[d.Step],
-    metrics: Metrics,
+    deps: StepsDeps,
 ) -> None:
     """What a router's decisions mean outside it: a ledger row each, the customer's last agent
-    remembered on assignment, and one notice to the agents' live streams."""
-    observe_queues(metrics, router.board, out, router.board.clock)  # gauges: even if none
+    remembered on assignment, the customer's flows told (assigned, closed ...), and one notice
+    to the agents' live streams."""
+    observe_queues(deps.metrics, router.board, out, router.board.clock)  # gauges: even if none
     if not out:
         return
+    metrics = deps.metrics
     for row in ledger_rows(router, out):
         await pub.audit(row)
+    for whose, event in customer_events(out, router.customer_of, router.channel_of):
+        await pub.publish(deps.topics.customer, event, whose)
     window = router.board.routing.last_agent_window
     for step in out:
         metrics.routing_steps.labels(getattr(step, "queue", ""), step.step).inc()

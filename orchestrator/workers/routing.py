@@ -105,8 +105,11 @@ class Router:
             return self.board
 
     async def advance(self, now: datetime) -> list[d.Step]:
-        """Commit everything due up to ``now``."""
+        """Commit everything due up to ``now`` (on the board as Redis holds it: another writer,
+        the agent API, may have made an offer whose end falls due here)."""
         async with self._lock:
+            if await self._store.generation() != self._revisions.get(GENERATION):
+                await self.reload()
             return await self._commit(lambda b: b.advance(now))
 
     async def apply(

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from orchestrator.api.app import ApiDeps, create_app
-from orchestrator.events import AuditRecord
+from orchestrator.events import AuditRecord, CloudEvent
 from orchestrator.http_server import HttpServer
 from orchestrator.metrics import Metrics
 from orchestrator.routing.model import Conversation
@@ -39,18 +39,22 @@ TOKENS = {"ana": "ana-token", "bo": "bo-token", "cy": "cy-token"}  # cy: not on 
 
 @dataclass
 class Ledger:
-    """A publisher that keeps the audit rows the API hands it."""
+    """A publisher that keeps the audit rows and the events the API hands it."""
 
     rows: list[AuditRecord] = field(default_factory=list)
+    events: list[tuple[str, CloudEvent, str | None]] = field(default_factory=list)
 
     async def audit(self, record: AuditRecord) -> None:
         self.rows.append(record)
 
+    async def publish(self, topic: str, event: CloudEvent, key: str | None) -> None:
+        self.events.append((topic, event, key))
+
     async def flush(self) -> None:
         return None
 
-    async def publish_confirmed(self, topic: str, event: object, key: str | None) -> None:
-        raise AssertionError("the agent API publishes no events")
+    async def publish_confirmed(self, topic: str, event: CloudEvent, key: str | None) -> None:
+        self.events.append((topic, event, key))
 
 
 @dataclass
@@ -173,6 +177,72 @@ async def test_an_agent_is_offered_work_accepts_it_and_wraps_up(desk: Desk) -> N
     board = (await Router.open(desk.store, ROUTING)).board
     assert board.agents["ana"].load == 0
     assert "c1" not in board.conversations
+    # the customer's flows heard: assigned to ana, then closed by ana as paid
+    told = [(t, e.type, k, e.data) for t, e, k in desk.ledger.events]
+    assert [(t, kind, k) for t, kind, k, _ in told] == [
+        (Topics().customer, "event.conversation.assigned", "cus-c1"),
+        (Topics().customer, "event.conversation.closed", "cus-c1"),
+    ]
+    assert told[0][3] is not None
+    assert (told[0][3]["conversation_id"], told[0][3]["agent"]) == ("c1", "ana")
+    assert told[1][3] is not None
+    assert (told[1][3]["agent"], told[1][3]["disposition"]) == ("ana", "paid")
+
+
+async def test_the_owner_replies_and_adds_notes_others_may_not(desk: Desk) -> None:
+    await arrive(desk, "c5")
+    await desk.http.put(
+        "/v1/agent/presence", json={"presence": "available"}, headers=desk.auth("ana")
+    )
+    body = {"text": "Your refund is on its way"}
+    resp = await desk.http.post(
+        "/v1/conversations/c5/messages", json=body, headers=desk.auth("ana")
+    )
+    assert resp.status_code == 409  # offered, not yet accepted
+    await desk.http.post("/v1/conversations/c5/accept", headers=desk.auth("ana"))
+    resp = await desk.http.post("/v1/conversations/c5/messages", json=body, headers=desk.auth("bo"))
+    assert resp.status_code == 409
+    assert "not yours" in resp.json()["detail"]
+    resp = await desk.http.post(
+        "/v1/conversations/c5/messages", json={"text": ""}, headers=desk.auth("ana")
+    )
+    assert resp.status_code == 422
+    resp = await desk.http.post(
+        "/v1/conversations/nope/messages", json=body, headers=desk.auth("ana")
+    )
+    assert resp.status_code == 404
+    resp = await desk.http.post(
+        "/v1/conversations/c5/messages", json=body, headers=desk.auth("ana")
+    )
+    assert resp.status_code == 202
+    accepted = resp.json()
+    (topic, event, key) = desk.ledger.events[-1]
+    assert (topic, event.type, key, event.id) == (
+        Topics().customer,
+        "agent.reply",
+        "cus-c5",
+        accepted["event_id"],
+    )
+    assert event.data == {
+        "conversation_id": "c5",
+        "customer_id": "cus-c5",
+        "agent": "ana",
+        "text": "Your refund is on its way",
+    }
+    resp = await desk.http.post(
+        "/v1/conversations/c5/notes", json={"text": "refund #77"}, headers=desk.auth("ana")
+    )
+    assert resp.status_code == 201
+    (note,) = [r for r in desk.ledger.rows if r.step == "agent_note"]
+    assert (note.record_id, note.outcome, note.customer_id) == (
+        resp.json()["record_id"],
+        "ana",
+        "cus-c5",
+    )
+    assert note.detail["text"] == "refund #77"
+    resp = await desk.http.get("/v1/conversations/c5", headers=desk.auth("ana"))
+    assert resp.status_code == 503  # this API has no ledger to read the history from
+    assert "ledger" in resp.json()["detail"]
 
 
 async def test_reject_passes_on_and_transfer_hands_over(desk: Desk) -> None:

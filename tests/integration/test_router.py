@@ -11,12 +11,14 @@ from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 from redis.asyncio import Redis
 
 from orchestrator.events import AGENT_TASK, AgentTask, new_event
 from orchestrator.routing.spec import Routing
 from orchestrator.settings import Settings
 from orchestrator.state.routing_board import RoutingStore
+from orchestrator.workers.router import notify
 from orchestrator.workers.routing import Router
 from tests.integration.helpers import Pipeline, eventually, sms_event
 
@@ -132,3 +134,35 @@ async def test_a_redelivered_task_is_not_routed_twice_and_an_unknown_queue_is_de
     assert [r.step for r in rows].count("queued") == 1
     board = (await board_of(store)).board
     assert list(board.conversations) == ["task-1"]
+
+
+async def test_an_offer_another_writer_made_times_out_at_the_router_without_a_task(
+    desk: Pipeline, store: RoutingStore, settings: Settings
+) -> None:
+    """The agent API (another writer) makes the offer when its agent becomes available; the
+    router role hears of it (the routing notices) and times it out at its end, with no new task
+    to make it look. Before, its timer loop slept on its own copy of the board for 30 s."""
+    topics = desk.service.topics
+    task = AgentTask(task_id="task-9", customer_id="cus_9", queue="desk", priority=1, channel="sms")
+    await desk.produce(topics.agent_tasks, new_event(AGENT_TASK, "task-9", "/t", task).to_bytes())
+    await eventually(
+        lambda: desk.service.ledger.query(customer_id="cus_9"),
+        lambda t: any(r.step == "queued" for r in t),
+    )
+    agent_side = await Router.open(store, Routing.model_validate(yaml.safe_load(ROUTING)))
+    now = datetime.now(UTC)
+    await agent_side.apply(now, lambda b: b.agent_joined("bo", {"orders": 3}, now), ["bo"])
+    out = await agent_side.apply(now, lambda b: b.presence("bo", "available", now), ["bo"])
+    assert [s.step for s in out] == ["offered"]  # offered by the API's writer, not the router
+    redis = Redis.from_url(settings.redis)
+    try:
+        await notify(redis, out)  # as the API's publish_steps does
+    finally:
+        await redis.aclose()
+    rows = await eventually(
+        lambda: desk.service.ledger.query(customer_id="cus_9"),
+        lambda t: any(r.step == "offer_timeout" for r in t),
+        timeout=10,  # the offer lasts 2 s; the router's own sleep with nothing due is 30 s
+    )
+    timed_out = next(r for r in rows if r.step == "offer_timeout")
+    assert timed_out.detail["agent"] == "bo"
