@@ -124,6 +124,7 @@ class RouterWorker(BatchWorker):
             return "rejected"
         last = await self._last_agent(task.customer_id)
         conversation = conversation_of(task, now, last)
+        self.router.arriving(conversation)
         try:
             out = await self.router.apply(
                 now, lambda b: b.arrive(conversation, now), conversations=[task.task_id]

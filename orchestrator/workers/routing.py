@@ -24,6 +24,7 @@ from datetime import datetime
 
 from orchestrator.routing import decisions as d
 from orchestrator.routing.board import Board
+from orchestrator.routing.model import Conversation
 from orchestrator.routing.spec import Routing
 from orchestrator.state.routing_board import GENERATION, Conflict, RoutingStore, touched
 
@@ -84,6 +85,11 @@ class Router:
         """The channel of a conversation on the board, or of one that left it since."""
         seen = self._seen.get(conversation_id)
         return seen[1] if seen else None
+
+    def arriving(self, conversation: Conversation) -> None:
+        """Keep the customer and channel of a conversation about to arrive: one whose queue is
+        closed and hands it to a flow never stays on the board, and its step needs them."""
+        self._seen[conversation.id] = (conversation.customer_id, conversation.channel)
 
     def _remember(self, ids: Iterable[str] | None = None) -> None:
         """Keep the customer and channel of conversations, for the steps that outlive them."""

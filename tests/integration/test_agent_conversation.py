@@ -1,15 +1,17 @@
 """Bot to human and back, on every real server: a flow routes the customer, the router offers
 the conversation to the agent who set itself available through the API, the agent accepts;
-the customer's next messages, on SMS and then on WhatsApp, go to the agent (its
-live stream) and not to flows; the agent's reply goes out through the sandbox provider on the
-channel the customer last wrote on; the agent closes with a disposition and the CSAT flow
-starts on ``conversation.closed``. Every step is in the ledger."""
+the customer's next message, on SMS, goes to the agent (its live stream) and not to flows; the
+agent's reply reaches the customer on SMS through the sandbox provider; the customer goes on on
+WhatsApp and the same agent sees it; the agent closes with a disposition and the CSAT flow
+starts on ``conversation.closed``; the bot answers again after. With the queue closed, the
+customer gets the closed-hours reply. Every step is in the ledger."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -162,29 +164,14 @@ async def test_bot_to_agent_across_channels_and_back_to_automation(
         finally:
             await redis.aclose()
 
-        # on SMS, then on WhatsApp from the same number (one customer on both: identity
-        # resolution shares a phone number across media): to the agent, not to the bot
+        # the customer writes on SMS: to the agent, not to the bot
         await pipe.produce(topics.inbound("sms"), sms_event("SMa2", PHONE, "where is it?"), PHONE)
-        await pipe.produce(
-            topics.inbound("whatsapp"), whatsapp_event("wamid.a3", WA, "any news?"), WA
-        )
         await eventually(
             lambda: asyncio.sleep(0, stream.events),
-            lambda ev: (
-                {e["text"] for k, e in ev if k == "message"} >= {"where is it?", "any news?"}
-            ),
+            lambda ev: any(k == "message" and e["text"] == "where is it?" for k, e in ev),
             timeout=30,
         )
-        messages = [e for k, e in stream.events if k == "message"]
-        assert {(e["channel"], e["conversation"], e["agent"]) for e in messages} == {
-            ("sms", conversation, "ana"),
-            ("whatsapp", conversation, "ana"),
-        }
-        rows = await pipe.service.ledger.query(customer_id=cid)
-        assert sum(r.step == "forwarded_to_agent" for r in rows) == 2
-        assert "The bot answers" not in await sent_on(pipe, "sms")
-
-        # the agent replies: on WhatsApp, where the customer last wrote
+        # the agent replies, and the customer has it on SMS, where they wrote
         resp = await pipe.http.post(
             f"{api}/v1/conversations/{conversation}/messages",
             json={"text": "It left the depot this morning"},
@@ -193,15 +180,34 @@ async def test_bot_to_agent_across_channels_and_back_to_automation(
         assert resp.status_code == 202, resp.text
         message_id = resp.json()["message_id"]
         await eventually(
-            lambda: sent_on(pipe, "whatsapp"),
+            lambda: sent_on(pipe, "sms"),
             lambda s: "It left the depot this morning" in s,
             timeout=30,
         )
         rows = await pipe.service.ledger.query(customer_id=cid)
         queued = [r for r in rows if r.step == "message_queued" and r.message_id == message_id]
         assert [(r.channel, r.flow_id, r.flow_step) for r in queued] == [
-            ("whatsapp", "conversation", "agent:ana")
+            ("sms", "conversation", "agent:ana")
         ]
+
+        # the customer goes on on WhatsApp from the same number (one customer on both: identity
+        # resolution shares a phone number across media): the same agent sees it
+        await pipe.produce(
+            topics.inbound("whatsapp"), whatsapp_event("wamid.a3", WA, "any news?"), WA
+        )
+        await eventually(
+            lambda: asyncio.sleep(0, stream.events),
+            lambda ev: any(k == "message" and e["text"] == "any news?" for k, e in ev),
+            timeout=30,
+        )
+        messages = [e for k, e in stream.events if k == "message"]
+        assert [(e["channel"], e["conversation"], e["agent"]) for e in messages] == [
+            ("sms", conversation, "ana"),
+            ("whatsapp", conversation, "ana"),
+        ]
+        rows = await pipe.service.ledger.query(customer_id=cid)
+        assert sum(r.step == "forwarded_to_agent" for r in rows) == 2
+        assert "The bot answers" not in await sent_on(pipe, "sms") + await sent_on(pipe, "whatsapp")
 
         # the history across channels, from the ledger
         resp = await pipe.http.get(f"{api}/v1/conversations/{conversation}", headers=ANA)
@@ -210,8 +216,8 @@ async def test_bot_to_agent_across_channels_and_back_to_automation(
         for line in [
             ("in", "sms", "AGENT please"),
             ("in", "sms", "where is it?"),
+            ("out", "sms", "It left the depot this morning"),
             ("in", "whatsapp", "any news?"),
-            ("out", "whatsapp", "It left the depot this morning"),
         ]:
             assert line in lines, lines
 
@@ -237,3 +243,60 @@ async def test_bot_to_agent_across_channels_and_back_to_automation(
 
 async def _me(pipe: Pipeline, api: str) -> Any:
     return (await pipe.http.get(f"{api}/v1/agent", headers=ANA)).json()
+
+
+CLOSED_REPLY = """\
+spec_version: 1
+id: closed-reply
+version: 1
+stage: support
+owner: contact-centre
+channels: [sms]
+trigger: {type: event, name: never.sent}  # the queue names it: it runs whatever its trigger
+steps:
+  - id: tell
+    type: send
+    channel: reply
+    purpose: service
+    template: "We are closed ({{ event.data.queue }}); we answer from 09:00."
+"""
+
+
+@pytest.mark.timeout(120)
+async def test_with_the_queue_closed_the_customer_gets_the_closed_hours_reply(
+    settings: Settings, tmp_path: Path
+) -> None:
+    today = datetime.now(UTC).date()
+    holidays = [str(today + timedelta(days=n)) for n in (-1, 0, 1)]  # closed whatever the hour
+    routing = (
+        "schedules:\n"
+        f"  shut: {{timezone: UTC, hours: {{mon-sun: '00:00-23:59'}}, holidays: {holidays}}}\n"
+        "queues:\n"
+        "  desk:\n"
+        "    skills: {orders: 1}\n"
+        "    schedule: shut\n"
+        "    when_closed: {action: flow, flow: closed-reply}\n"
+    )
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    for name, text in [
+        ("route.yaml", ROUTE_FLOW),
+        ("closed.yaml", CLOSED_REPLY),
+        ("routing.yaml", routing),
+    ]:
+        (folder / name).write_text(text)
+    async with Pipeline.running(settings.model_copy(update={"flows_dir": folder})) as pipe:
+        await pipe.produce(
+            pipe.service.topics.inbound("sms"), sms_event("SMc1", PHONE, "AGENT"), PHONE
+        )
+        await eventually(
+            lambda: sent_on(pipe, "sms"),
+            lambda s: "We are closed (desk); we answer from 09:00." in s,
+            timeout=30,
+        )
+        rows = await pipe.ledger(PHONE)
+    closed = [r for r in rows if r.step == "closed_hours"]
+    assert [(r.outcome, r.detail["action"], r.detail["flow"]) for r in closed] == [
+        ("desk", "flow", "closed-reply")
+    ]
+    assert not any(r.step in ("queued", "offered") for r in rows)
