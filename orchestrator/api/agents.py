@@ -14,7 +14,9 @@ decisions). Each decision a call leads to goes to the ledger, as the router's do
 - ``POST /v1/conversations/{id}/messages`` and ``/notes``, ``GET /v1/conversations/{id}``: a
   reply to the customer, a note, the history (:mod:`orchestrator.api.agent_conversations`);
 - ``GET /v1/agent/stream``: server-sent events, one per routing step about the agent;
-- ``GET /v1/queues``: the wallboard, for agents and operators.
+- ``GET /v1/queues``: the wallboard, for agents and operators;
+- ``PUT /v1/queues/{queue}/override``: the operator opens or closes a queue whatever its
+  schedule (an emergency), or gives it back to it.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from orchestrator.api.models import error
+from orchestrator.ledger.records import audit
 from orchestrator.routing import decisions as d
 from orchestrator.routing.board import Board, Refused, Unknown
 from orchestrator.routing.matching import has_skills, priority_of
 from orchestrator.routing.model import Agent, Conversation, Presence
-from orchestrator.routing.schedule import is_open
+from orchestrator.routing.schedule import Override, is_open
 from orchestrator.state import keys
 from orchestrator.workers.router import publish_steps
 from orchestrator.workers.routing import Router
@@ -86,6 +89,15 @@ class TransferRequest(BaseModel):
 
     queue: str | None = Field(None, description="the queue (default: the conversation's own)")
     agent: str | None = Field(None, description="offer it to this agent alone first")
+
+
+class OverrideRequest(BaseModel):
+    """``PUT /v1/queues/{queue}/override``."""
+
+    override: Override | None = Field(
+        description="open or closed whatever the schedule; null: back to the schedule"
+    )
+    reason: str | None = Field(None, max_length=500, description="why, for the ledger")
 
 
 class CloseRequest(BaseModel):
@@ -232,6 +244,34 @@ def _agent_routes(api: APIRouter, desk: Desk) -> None:
         """Every queue now: depth, offers, assignments, the oldest wait, agents by presence."""
         agent_or_operator(deps, authorization)
         return wallboard(await desk.router().refresh(), desk.now())
+
+    @api.put(
+        "/v1/queues/{queue}/override",
+        response_model=Steps,
+        responses={404: error("no such queue"), 401: error("not the operator's token")},
+    )
+    async def override(
+        queue: str, body: OverrideRequest, authorization: str | None = Header(None)
+    ) -> Steps:
+        """The operator opens or closes a queue whatever its schedule (an emergency), or gives
+        it back to its schedule (``null``); written to the ledger as ``queue_override``."""
+        from orchestrator.api.flows import authorize  # the operator's token, as flows reload
+
+        authorize(deps, authorization, "PUT /v1/queues/{queue}/override")
+        at = desk.now()
+        out = await desk.act(lambda b: b.override(queue, body.override, at), at, queues=[queue])
+        await deps.publisher.audit(
+            audit(
+                "queue_override",
+                body.override or "schedule",
+                identity=("override", queue, at.isoformat()),
+                at=at,
+                reason=body.reason,
+                detail={"queue": queue, "override": body.override, "reason": body.reason},
+            )
+        )
+        await deps.publisher.flush()
+        return steps_of(out)
 
 
 def _conversation_routes(api: APIRouter, desk: Desk) -> None:

@@ -17,14 +17,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import get_args
 
 from orchestrator.metrics import Metrics
 from orchestrator.routing import decisions as d
 from orchestrator.routing.board import Board
 from orchestrator.routing.matching import has_skills
-from orchestrator.routing.model import PRESENCES, Agent
+from orchestrator.routing.model import Agent, Presence
 from orchestrator.routing.schedule import is_open
 from orchestrator.routing.spec import ServiceLevel
+
+PRESENCES: tuple[str, ...] = get_args(Presence)
+"""Every presence, so a queue's gauge shows 0 for one nobody is in."""
 
 _OFFER_RESULTS: Mapping[type[d.Step], str] = {
     d.Offered: "made",

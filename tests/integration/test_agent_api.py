@@ -312,3 +312,37 @@ async def test_the_wallboard(desk: Desk) -> None:
         "busy": 1,
         "offline": 1,  # ana, on the roster
     }
+
+
+async def test_the_operator_closes_a_queue_in_an_emergency_and_gives_it_back(desk: Desk) -> None:
+    op = {"Authorization": "Bearer op-token"}
+    body = {"override": "closed", "reason": "fire drill"}
+    resp = await desk.http.put("/v1/queues/billing/override", json=body, headers=desk.auth("ana"))
+    assert resp.status_code == 401  # an agent is not the operator
+    resp = await desk.http.put("/v1/queues/nowhere/override", json=body, headers=op)
+    assert resp.status_code == 404
+    assert "nowhere" in resp.json()["detail"]
+    resp = await desk.http.put("/v1/queues/billing/override", json={"override": "ajar"}, headers=op)
+    assert resp.status_code == 422
+    resp = await desk.http.put("/v1/queues/billing/override", json=body, headers=op)
+    assert resp.status_code == 200, resp.text
+
+    def is_open(board: Any) -> bool:
+        return {q["queue"]: q["open"] for q in board["queues"]}["billing"]
+
+    assert is_open((await desk.http.get("/v1/queues", headers=op)).json()) is False
+    (row,) = [r for r in desk.ledger.rows if r.step == "queue_override"]
+    assert (row.outcome, row.reason, row.detail["queue"]) == ("closed", "fire drill", "billing")
+    # every writer decides on it: a conversation arriving at the router now is closed-hours
+    now = datetime.now(UTC)
+    conversation = Conversation("c9", "billing", "sms", now, customer_id="cus-c9")
+    out = await desk.routing_side.apply(now, lambda b: b.arrive(conversation, now))
+    assert [s.step for s in out] == ["closed_hours", "queued"]  # when_closed: queue (default)
+
+    resp = await desk.http.put("/v1/queues/billing/override", json={"override": None}, headers=op)
+    assert resp.status_code == 200
+    assert is_open((await desk.http.get("/v1/queues", headers=op)).json()) is True
+    assert [r.outcome for r in desk.ledger.rows if r.step == "queue_override"] == [
+        "closed",
+        "schedule",
+    ]
