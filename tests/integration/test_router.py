@@ -14,13 +14,13 @@ import pytest
 import yaml
 from redis.asyncio import Redis
 
-from orchestrator.events import AGENT_TASK, AgentTask, new_event
+from orchestrator.events import AGENT_MESSAGE, AGENT_TASK, AgentMessage, AgentTask, new_event
 from orchestrator.routing.spec import Routing
 from orchestrator.settings import Settings
 from orchestrator.state.routing_board import RoutingStore
 from orchestrator.workers.router import notify
 from orchestrator.workers.routing import Router
-from tests.integration.helpers import Pipeline, eventually, sms_event
+from tests.integration.helpers import Pipeline, customer_of, eventually, sms_event
 
 FLOW = """\
 spec_version: 1
@@ -166,3 +166,34 @@ async def test_an_offer_another_writer_made_times_out_at_the_router_without_a_ta
     )
     timed_out = next(r for r in rows if r.step == "offer_timeout")
     assert timed_out.detail["agent"] == "bo"
+
+
+async def test_a_message_for_a_conversation_that_ended_goes_back_to_flows(
+    desk: Pipeline,
+) -> None:
+    """The customer wrote while the close was on its way to the decision worker: the router has
+    no such conversation any more, so it gives the message back (``returned``), and the
+    customer's flows answer it (here: a new hand-off)."""
+    topics = desk.service.topics
+    await desk.produce(topics.inbound("sms"), sms_event("SMr5", NUMBER, "hello"), NUMBER)
+    cid = await customer_of(desk, NUMBER)
+    late = AgentMessage(
+        conversation_id="task-gone",
+        customer_id=cid,
+        agent="ana",
+        channel="sms",
+        sender=NUMBER,
+        recipient="+15559990000",
+        text="AGENT again",
+        received_id="SMr6",
+    )
+    await desk.produce(topics.agent_tasks, new_event(AGENT_MESSAGE, "fwd-1", "/t", late).to_bytes())
+    rows = await eventually(
+        lambda: desk.service.ledger.query(customer_id=cid),
+        lambda t: any(r.step == "handed_off" for r in t),
+        timeout=30,
+    )
+    (back,) = [r for r in rows if r.step == "returned_to_flows"]
+    assert back.detail == {"conversation_id": "task-gone"}
+    assert "had ended" in (back.reason or "")
+    assert any(r.step == "queued" for r in rows)  # the new conversation, on the board
