@@ -101,28 +101,29 @@ class RouterWorker(BatchWorker):
                 messages.append(item)
             else:
                 tasks.append((record, item))
-        seen = await self._seen([t.task_id for _, t in tasks])
+        seen, lasts = await self._look_up([t for _, t in tasks])
         outcomes: list[tuple[str | None, str]] = []
         if messages:
             outcomes += await self._messages(messages)
-        for (record, task), again in zip(tasks, seen, strict=True):
+        for (record, task), again, last in zip(tasks, seen, lasts, strict=True):
             if again:
                 outcomes.append((task.channel, "duplicate"))
                 continue
-            outcomes.append((task.channel, await self._route(record, task)))
+            outcomes.append((task.channel, await self._route(record, task, last)))
         await self._pub.flush()
         await self._remember([t.task_id for _, t in tasks])
         self.wake.ring()
         self.observe(outcomes, started, len(records))
 
-    async def _route(self, record: Record, task: AgentTask) -> str:
+    async def _route(
+        self, record: Record, task: AgentTask, last: tuple[str, datetime] | None
+    ) -> str:
         now = self._deps.clock()
         if task.queue not in self.router.board.routing.queues:
             await self.reject(
                 record, BadRecord("unknown_queue", f"routing.yaml has no queue {task.queue!r}")
             )
             return "rejected"
-        last = await self._last_agent(task.customer_id)
         conversation = conversation_of(task, now, last)
         self.router.arriving(conversation)
         try:
@@ -221,13 +222,19 @@ class RouterWorker(BatchWorker):
             doorbell=self.wake,
         )
 
-    async def _seen(self, task_ids: list[str]) -> list[bool]:
-        if not task_ids:
-            return []
+    async def _look_up(
+        self, tasks: Sequence[AgentTask]
+    ) -> tuple[list[bool], list[tuple[str, datetime] | None]]:
+        """For each task, one round trip for the batch: routed before (a redelivery), and the
+        customer's last agent (for the last-agent ring)."""
+        if not tasks:
+            return [], []
         async with self._redis.pipeline(transaction=False) as pipe:
-            for task_id in task_ids:
-                pipe.exists(keys.routed_task_key(task_id))
-            return [bool(x) for x in await pipe.execute()]
+            for task in tasks:
+                pipe.exists(keys.routed_task_key(task.task_id))
+                pipe.get(keys.last_agent_key(task.customer_id))
+            found = await pipe.execute()
+        return [bool(x) for x in found[0::2]], [_last_agent(raw) for raw in found[1::2]]
 
     async def _remember(self, task_ids: list[str]) -> None:
         if not task_ids:
@@ -237,12 +244,16 @@ class RouterWorker(BatchWorker):
                 pipe.set(keys.routed_task_key(task_id), 1, ex=TASK_SEEN_FOR)
             await pipe.execute()
 
-    async def _last_agent(self, customer_id: str) -> tuple[str, datetime] | None:
-        raw = await self._redis.get(keys.last_agent_key(customer_id))
-        if not raw:
-            return None
+
+def _last_agent(raw: bytes | str | None) -> tuple[str, datetime] | None:
+    """A customer's last agent as :func:`publish_steps` stored it (unreadable: none)."""
+    if not raw:
+        return None
+    try:
         doc = orjson.loads(raw)
         return str(doc["agent"]), datetime.fromisoformat(doc["at"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _decode(record: Record) -> AgentTask | AgentMessage:
