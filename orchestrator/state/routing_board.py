@@ -111,16 +111,10 @@ def touched(
 class RoutingStore:
     """Loads a board from Redis, and commits what each event changed."""
 
-    def __init__(self, redis: RedisClient) -> None:
+    def __init__(self, redis: RedisClient, board: str = "routing") -> None:
         self._redis = redis
-        self._keys = [
-            keys.routing_key("agents"),
-            keys.routing_key("conversations"),
-            keys.routing_key("overrides"),
-            keys.routing_key("revisions"),
-            keys.routing_key("clock"),
-            keys.routing_key("generation"),
-        ]
+        parts = ("agents", "conversations", "overrides", "revisions", "clock", "generation")
+        self._keys = [keys.routing_key(part, board) for part in parts]
         self._commit = redis.register_script(_COMMIT)
         self._snapshot = redis.register_script(_SNAPSHOT)
 
@@ -149,9 +143,11 @@ class RoutingStore:
         before it decides)."""
         return int(await self._redis.get(self._keys[5]) or 0)
 
-    async def commit(self, board: Board, what: Touched, revisions: dict[str, int]) -> None:
+    async def commit(self, board: Board, what: Touched, revisions: dict[str, int]) -> bool:
         """Write the touched records as ``board`` has them, if none moved on since read;
-        ``revisions`` is updated. Raises :class:`Conflict` (and writes nothing) otherwise."""
+        ``revisions`` is updated. Whether anything was written (nothing touched: no round
+        trip, and the generation stays). Raises :class:`Conflict` (and writes nothing) when a
+        record moved on."""
         clock = board.clock
         args: list[Any] = [round(clock.timestamp() * 1000) if clock is not None else 0]
         fields: list[str] = []
@@ -171,13 +167,14 @@ class RoutingStore:
             fields.append(f"o:{queue}")
             args += [fields[-1], revisions.get(fields[-1], 0), board.overrides.get(queue, "")]
         if not fields:
-            return
+            return False
         written, value = await self._commit(keys=self._keys, args=args)
         if not written:
             raise Conflict(value.decode() if isinstance(value, bytes) else str(value))
         for name in fields:
             revisions[name] = revisions.get(name, 0) + 1
         revisions[GENERATION] = int(value)
+        return True
 
     async def clear(self) -> None:
         """Forget every agent, conversation and override (tests, and a fresh start)."""

@@ -147,11 +147,11 @@ class Router:
             out = event(self.board)
             before = self._revisions.get(GENERATION, 0)
             try:
-                await self._store.commit(
+                wrote = await self._store.commit(
                     self.board, touched(out, agents, conversations, queues), self._revisions
                 )
                 self._remember(getattr(s, "conversation", "") for s in out)
-                if self._revisions.get(GENERATION, 0) != before + 1:
+                if wrote and self._revisions.get(GENERATION, 0) != before + 1:
                     await self.reload()  # others committed in between, on other records
                 return out
             except Conflict as exc:

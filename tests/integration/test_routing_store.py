@@ -221,3 +221,33 @@ async def test_a_router_reloads_when_another_committed(redis: RedisClient) -> No
     await second.apply(at(1), lambda b: b.agent_joined("bo", {"billing": 2}, at(1)), agents=["bo"])
     assert second.board.conversations["c1"].offer is not None  # read before it decided
     assert set(second.board.agents) == {"ana", "bo"}
+
+
+async def test_a_router_alone_on_the_board_never_reloads_it(
+    redis: RedisClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its own commits keep its copy current: a reload (the whole board read again) is for
+    when another writer committed. Before, every call reloaded, because the commit of nothing
+    fell due (no write, the generation unchanged) looked like another writer's."""
+    store = RoutingStore(redis)
+    router = await seeded(store, ("ana", 100), ("bo", 100))
+    reloads = 0
+    real = router.reload
+
+    async def counted(routing: Routing | None = None) -> None:
+        nonlocal reloads
+        reloads += 1
+        await real(routing)
+
+    monkeypatch.setattr(router, "reload", counted)
+    for n in range(6):
+        out = await router.apply(at(n), lambda b, n=n: b.arrive(chat(f"c{n}"), at(n)))
+        offer = next(s for s in out if s.step == "offered")
+        agent = offer.agent
+        await router.apply(at(n), lambda b, n=n, a=agent: b.accept(f"c{n}", a, at(n)))
+        await router.apply(at(n + 1), lambda b, n=n: b.close(f"c{n}", at(n + 1), "done"))
+    assert reloads == 0
+    other = await Router.open(store, ROUTING)
+    await other.apply(at(9), lambda b: b.presence("bo", "away", at(9)), agents=["bo"])
+    await router.apply(at(10), lambda b: b.arrive(chat("c9"), at(10)))
+    assert reloads == 1  # another writer committed: read once, then decided
