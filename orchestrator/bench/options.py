@@ -29,6 +29,8 @@ class BenchOptions:
     routing_agents: int = 200
     routing_online_agents: int = 5_000
     """Agents online but full beside them: what each decision searches through."""
+    routing_commit_rounds: int = 1_000
+    """The routing scenario's rounds on the board in Redis (arrive, close, refill, accept)."""
     timeout_s: float = 1_800.0
     out_dir: Path = Path(".")
     work: Path = Path(".continuum/bench")
@@ -51,5 +53,6 @@ class BenchOptions:
             routing_conversations=1_000,
             routing_agents=40,
             routing_online_agents=500,
+            routing_commit_rounds=200,
             timeout_s=min(self.timeout_s, 180.0),
         )

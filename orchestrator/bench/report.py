@@ -72,6 +72,15 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "over_capacity",
         "events",
         "wall_s",
+        "commit_rounds",
+        "commit_arrival_p50_ms",
+        "commit_arrival_p99_ms",
+        "commit_accept_p50_ms",
+        "commit_accept_p99_ms",
+        "commit_refill_p50_ms",
+        "commit_refill_p99_ms",
+        "commit_reload_ms",
+        "commit_problems",
     ),
 }
 """The fields each scenario reports (``bench.json`` has every one, ``null`` when unmeasured)."""

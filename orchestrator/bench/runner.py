@@ -67,7 +67,7 @@ async def _scenario(
             case "dispatch":
                 return await dispatch.run(endpoints, options, run_id, bar)
             case "routing":
-                return await routing.run(options, bar)
+                return await routing.run(options, bar, endpoints.redis)
     except ConfigError as exc:
         return Result(name, status="failed", note=str(exc))
     raise AssertionError(f"unknown scenario {name}")  # pragma: no cover - options validated

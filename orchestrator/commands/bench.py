@@ -80,6 +80,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--dispatch-messages", type=count, help="dispatch: commands in the burst (default 50000)"
     )
     p.add_argument("--dispatch-rate", type=count, help="dispatch: paced commands/s (default 500)")
+    p.add_argument(
+        "--routing-conversations", type=count, help="routing: simulated conversations (10000)"
+    )
+    p.add_argument("--routing-agents", type=count, help="routing: agents with capacity (200)")
+    p.add_argument(
+        "--routing-online-agents", type=count, help="routing: agents online but full (5000)"
+    )
+    p.add_argument(
+        "--routing-rounds", type=count, help="routing: rounds on the board in Redis (1000)"
+    )
     p.add_argument("--timeout", type=seconds, help="longest wait per scenario (default 1800)")
     p.add_argument(
         "--out", type=Path, default=Path("."), help="folder for bench.json and latency.png"
@@ -102,6 +112,10 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         "timeout_s": args.timeout,
         "dispatch_messages": args.dispatch_messages,
         "dispatch_rate": args.dispatch_rate,
+        "routing_conversations": args.routing_conversations,
+        "routing_agents": args.routing_agents,
+        "routing_online_agents": args.routing_online_agents,
+        "routing_commit_rounds": args.routing_rounds,
     }
     changes = {k: v for k, v in given.items() if v is not None}
     changes["progress"] = not args.no_progress

@@ -184,10 +184,12 @@ ROUTING_TAG = "{routing}"
 """The hash tag every routing key shares: the board's commit script takes them all."""
 
 
-def routing_key(part: str) -> str:
-    """One part of the routing board (``agents``, ``conversations``, ``overrides``,
-    ``revisions``, ``clock``: :mod:`orchestrator.state.routing_board`)."""
-    return f"ct:rt:{ROUTING_TAG}:{part}"
+def routing_key(part: str, board: str = "routing") -> str:
+    """One part of a routing board (``agents``, ``conversations``, ``overrides``,
+    ``revisions``, ``clock``: :mod:`orchestrator.state.routing_board`). The service has one
+    board, ``routing``; the bench uses one of its own so it never touches a live one."""
+    tag = ROUTING_TAG if board == "routing" else f"{{{board}}}"
+    return f"ct:rt:{tag}:{part}"
 
 
 def routed_task_key(task_id: str) -> str:

@@ -27,6 +27,10 @@ SMALL = [
     "--seconds", "3",
     "--dispatch-messages", "300",
     "--dispatch-rate", "40",
+    "--routing-conversations", "300",
+    "--routing-agents", "20",
+    "--routing-online-agents", "100",
+    "--routing-rounds", "50",
     "--timeout", "150",
 ]  # fmt: skip
 
@@ -86,3 +90,6 @@ def test_bench_accounts_for_every_message(
     assert (dispatch["lost"], dispatch["duplicate_sends"]) == (0, 0)
     assert dispatch["sends_s_per_process"] > 0
     assert (tmp_path / "latency.png").read_bytes().startswith(b"\x89PNG")
+    routing = scenarios["routing"]
+    assert (routing["conversations"], routing["commit_rounds"]) == (300, 50)
+    assert (routing["double_assignments"], routing["commit_problems"]) == (0, 0)
