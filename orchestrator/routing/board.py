@@ -124,9 +124,10 @@ class Board:
         if became_available:
             agent.idle_since = at
             return out + self._fill(agent, at)
-        for conversation_id in sorted(agent.offers):
-            out += self._withdraw(self.conversations[conversation_id], "agent " + presence, at)
-        return out + self._settle(at)
+        withdrawn = [self.conversations[c] for c in sorted(agent.offers)]
+        for conversation in withdrawn:
+            out += self._withdraw(conversation, "agent " + presence, at)
+        return out + self._match_waiting(at, withdrawn) + self._settle(at)
 
     # --- conversations --------------------------------------------------------------------
 
@@ -171,7 +172,6 @@ class Board:
         agent = self.agents[agent_id]
         self._take_back(conversation, agent, at)
         conversation.passed.add(agent_id)
-        conversation.pinned = None
         out.append(d.OfferRejected(conversation_id, conversation.queue, at, agent_id))
         out += self._offer(conversation, at)
         return out + self._fill(agent, at) + self._settle(at)
@@ -208,12 +208,15 @@ class Board:
         if conversation is None or conversation.status == "closed":
             raise Unknown(f"conversation {conversation_id!r} is not routed")
         if conversation.status != "assigned":
-            if conversation.offer is not None:
-                out += self._withdraw(conversation, "customer left", at, reoffer=False)
+            offer = conversation.offer
+            if offer is not None:
+                out += self._withdraw(conversation, "customer left", at)
             conversation.status = "closed"
             del self.conversations[conversation_id]
             waited = at - conversation.arrived_at
-            return [*out, d.Abandoned(conversation_id, conversation.queue, at, waited)]
+            out.append(d.Abandoned(conversation_id, conversation.queue, at, waited))
+            # the offer's capacity is free again: its agent takes the best waiting one at once
+            return out + (self._fill(self.agents[offer.agent], at) if offer is not None else [])
         agent = self._release(conversation, at)
         conversation.status = "closed"
         del self.conversations[conversation_id]
@@ -264,11 +267,12 @@ class Board:
     def _at(self, at: datetime) -> Out:
         found, opened = self._pop_due(at)
         out: Out = []
+        freed: list[Conversation] = []
         for conversation_id in sorted(found["offer"]):
             conversation = self.conversations.get(conversation_id)
             offer = conversation.offer if conversation is not None else None
             if conversation is not None and offer is not None and offer.expires_at <= at:
-                out += self._time_out(conversation, offer, at)
+                out += self._time_out(conversation, offer, at, freed)
         moved: list[Conversation] = []
         for conversation_id in sorted(found["overflow"]):
             conversation = self.conversations.get(conversation_id)
@@ -284,7 +288,8 @@ class Board:
             conversation.pinned = None
             out += self._enqueue(conversation, to_queue, at, offer=False)
             moved.append(conversation)
-        among = [*moved, *(self.conversations[c] for c in found["ring"] if c in self.conversations)]
+        rings = (self.conversations[c] for c in found["ring"] if c in self.conversations)
+        among = [*freed, *moved, *rings]
         return out + self._match_waiting(at, among + self._opened(opened, at))
 
     def _pop_due(self, at: datetime) -> tuple[dict[str, set[str]], set[str]]:
@@ -470,33 +475,39 @@ class Board:
             conversation.id, conversation.queue, at, agent.id, conversation.rule, target, expires
         )
 
-    def _time_out(self, conversation: Conversation, offer: Offer, at: datetime) -> Out:
+    def _time_out(self, conversation: Conversation, offer: Offer, at: datetime,
+                  freed: list[Conversation]) -> Out:  # fmt: skip
+        """The offer ends unanswered: the agent is set away and its other offers withdrawn.
+        Every conversation it let go is added to ``freed``, for the caller to offer again with
+        the others that fall due at ``at``, the highest priority first."""
         agent = self.agents[offer.agent]
         self._take_back(conversation, agent, at)
         conversation.passed.add(agent.id)
-        conversation.pinned = None
+        freed.append(conversation)
         out: Out = [d.OfferTimedOut(conversation.id, conversation.queue, at, agent.id)]
         if agent.presence != "away":
             agent.presence = "away"
             out.append(d.PresenceChanged(agent.id, "away", "not responding", at))
             for other in sorted(agent.offers):
+                freed.append(self.conversations[other])
                 out += self._withdraw(self.conversations[other], "agent not responding", at)
-        return out + self._offer(conversation, at)
+        return out
 
-    def _withdraw(self, conversation: Conversation, reason: str, at: datetime,
-                  reoffer: bool = True) -> Out:  # fmt: skip
+    def _withdraw(self, conversation: Conversation, reason: str, at: datetime) -> Out:
+        """End an outstanding offer unanswered; offering the conversation again is the
+        caller's (with every other conversation the same event lets go, in priority order)."""
         offer = conversation.offer
         if offer is None:
             return []
-        agent = self.agents[offer.agent]
-        self._take_back(conversation, agent, at)
-        out: Out = [d.OfferWithdrawn(conversation.id, conversation.queue, at, agent.id, reason)]
-        return out + (self._offer(conversation, at) if reoffer else [])
+        self._take_back(conversation, self.agents[offer.agent], at)
+        return [d.OfferWithdrawn(conversation.id, conversation.queue, at, offer.agent, reason)]
 
     def _take_back(self, conversation: Conversation, agent: Agent, at: datetime) -> None:
+        """An offer ends unanswered (rejected, timed out or withdrawn): the conversation waits
+        again, and a transfer to that one agent falls to the queue's rules."""
         agent.load -= conversation.cost
         agent.offers.discard(conversation.id)
-        conversation.offer, conversation.status = None, "waiting"
+        conversation.offer, conversation.status, conversation.pinned = None, "waiting", None
         self._track(conversation, at)  # an overflow that fell due during the offer is due now
 
     def _release(self, conversation: Conversation, at: datetime) -> Agent:
