@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from orchestrator.engine.expressions import ExpressionError, truthy
@@ -31,7 +31,6 @@ from orchestrator.routing.loader import CONVERSATION
 from orchestrator.routing.matching import (
     agent_rank,
     conversation_rank,
-    priority_of,
     rings_end,
     target_for,
 )
@@ -563,12 +562,3 @@ class Board:
         if conversation.status != "assigned":
             raise Refused(f"conversation {conversation_id!r} has no agent")
         return conversation
-
-    def priority(self, conversation_id: str, at: datetime) -> int:
-        """A conversation's aged priority at ``at`` (for the wallboard)."""
-        conversation = self.conversations[conversation_id]
-        return priority_of(self.routing.queues[conversation.queue], conversation, at)
-
-    def waiting(self) -> Iterable[Conversation]:
-        """Conversations not yet assigned."""
-        return (c for c in self.conversations.values() if c.status != "assigned")

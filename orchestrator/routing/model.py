@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 Presence = Literal["available", "busy", "away", "offline"]
-PRESENCES: tuple[Presence, ...] = get_args(Presence)
 
 Status = Literal["waiting", "offered", "assigned", "closed"]
 
