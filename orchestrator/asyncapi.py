@@ -126,6 +126,13 @@ _MESSAGES = {
         "A customer's message for the agent who owns their conversation.",
         "customer id",
     ),
+    "agentCancel": _Message(
+        "agent.cancel",
+        {"const": ev.AGENT_CANCEL},
+        ev.AgentCancel,
+        "The customer ended their conversation with people (opted out, or left).",
+        "customer id",
+    ),
     "agentReply": _Message(
         "agent.reply",
         {"const": ev.AGENT_REPLY},
@@ -207,7 +214,7 @@ def _channels(topics: Topics) -> dict[str, _Channel]:
         topics.agent_tasks,
         "Conversations handed to a person, and the customers' messages for the agents who own "
         "them; the router consumes it (so may your own agent desk).",
-        ("agentTask", "agentMessage"),
+        ("agentTask", "agentMessage", "agentCancel"),
         ("send", "receive"),
     )
     return out

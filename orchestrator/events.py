@@ -56,6 +56,7 @@ SCHEDULE_FIRED = "schedule.fired"
 AGENT_TASK = "agent.task"
 AGENT_MESSAGE = "agent.message"
 AGENT_REPLY = "agent.reply"
+AGENT_CANCEL = "agent.cancel"
 RETURNED = "returned"
 """The extension attribute of a customer's message the router gave back to flows (its
 conversation had ended): the engine does not forward it to an agent again."""
@@ -619,3 +620,12 @@ class AgentReply(_Written):
     customer_id: str
     agent: str
     text: str = Field(min_length=1, max_length=4096)
+
+
+class AgentCancel(_Written):
+    """``agent.cancel``: the customer ended their conversation with people (they opted out, or
+    left): the router abandons it if it waits, or closes it with ``reason`` if an agent has it."""
+
+    conversation_id: str
+    customer_id: str
+    reason: str

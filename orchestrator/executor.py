@@ -19,6 +19,7 @@ import httpx
 
 from orchestrator.engine.decisions import (
     CallHttp,
+    CancelConversation,
     CancelTimer,
     EmitEvent,
     ForwardToAgent,
@@ -30,11 +31,13 @@ from orchestrator.engine.decisions import (
 )
 from orchestrator.engine.model import Event
 from orchestrator.events import (
+    AGENT_CANCEL,
     AGENT_MESSAGE,
     AGENT_TASK,
     BUSINESS_PREFIX,
     CALL_COMPLETED,
     MESSAGE_SEND,
+    AgentCancel,
     AgentMessage,
     AgentTask,
     AuditRecord,
@@ -113,6 +116,8 @@ class Executor:
                     await self._emit(decision, customer_id, at, event.event_id)
                 case ForwardToAgent():
                     await self._forward(decision, customer_id, at, event.event_id)
+                case CancelConversation():
+                    await self._cancel(decision, customer_id, at, event.event_id)
                 case _:
                     assert_never(decision)
 
@@ -222,6 +227,27 @@ class Executor:
                 event_id=event_id,
                 provenance=d.provenance,
                 detail={"conversation_id": d.conversation_id, "agent": d.agent},
+            )
+        )
+
+    async def _cancel(
+        self, d: CancelConversation, customer_id: str, at: datetime, event_id: str
+    ) -> None:
+        data = AgentCancel(
+            conversation_id=d.conversation_id, customer_id=customer_id, reason=d.reason
+        )
+        event = new_event(AGENT_CANCEL, d.cancel_id, SOURCE, data, time=at)
+        await self._pub.publish(self._topics.agent_tasks, event, customer_id)
+        await self._pub.audit(
+            audit(
+                "conversation_cancelled",
+                d.reason,
+                identity=(d.cancel_id,),
+                at=at,
+                customer_id=customer_id,
+                event_id=event_id,
+                provenance=d.provenance,
+                detail={"conversation_id": d.conversation_id},
             )
         )
 

@@ -6,10 +6,16 @@ topic, as any business event: ``event.conversation.assigned`` (an agent owns it)
 ``event.conversation.closed_hours`` (its queue was closed when it arrived). Flows may trigger on
 each of them too (the shipped CSAT survey starts on ``conversation.closed``).
 
-While an agent owns the conversation, every message from the customer, on any of their
-channels, is forwarded to the agent (:class:`ForwardToAgent`) instead of reaching flows; opt-out
-keywords have been applied before this runs. A message the router gives back (the conversation
-had ended by the time it got there) carries ``returned`` and goes to flows.
+A flow's hand-off marks the conversation as waiting (no agent yet); an assignment names its
+agent. While an agent owns it, every message from the customer, on any of their channels, is
+forwarded to the agent (:class:`ForwardToAgent`) instead of reaching flows. A message the router
+gives back (the conversation had ended by the time it got there) carries ``returned`` and goes
+to flows.
+
+The customer can end it from their side (:class:`CancelConversation`): an opt-out (applied
+before this runs, by :mod:`orchestrator.engine.opt_outs`) or an ``event.conversation.cancel``
+(a web chat closed, your own system) ends a waiting conversation as abandoned, and an assigned
+one as closed (disposition ``opted_out`` or ``customer_left``).
 
 An ``agent_reply`` event is one of the agent's messages: it goes on the channel the customer
 last wrote on (else the conversation's), through the contact policy like a flow's send, and is
@@ -21,7 +27,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.engine.decisions import ForwardToAgent, Note, SendMessage, derive_id
+from orchestrator.engine.decisions import (
+    CancelConversation,
+    ForwardToAgent,
+    HandOff,
+    Note,
+    SendMessage,
+    derive_id,
+)
 from orchestrator.policy.evaluate import Candidate, evaluate
 from orchestrator.policy.history import text_hash
 
@@ -32,7 +45,10 @@ ASSIGNED = "conversation.assigned"
 CLOSED = "conversation.closed"
 ABANDONED = "conversation.abandoned"
 CLOSED_HOURS = "conversation.closed_hours"
+CANCEL = "conversation.cancel"
 ENDED = (CLOSED, ABANDONED)
+OPTED_OUT, LEFT = "opted_out", "customer_left"
+"""Why a conversation ended on the customer's side (:class:`CancelConversation`)."""
 FLOW_ID = "conversation"
 """The provenance of what a conversation (not a flow) sent: ``conversation`` / ``agent:<id>``."""
 PURPOSE = "service"
@@ -43,14 +59,23 @@ def handle(s: Handling) -> bool:
     """Track the conversation, forward a message to its agent, or send an agent's reply; say
     whether the event is done with (True: no flow sees it)."""
     ev = s.event
-    if ev.kind == "event" and ev.name in (ASSIGNED, *ENDED):
+    if ev.kind == "event" and ev.name in (ASSIGNED, CLOSED_HOURS, *ENDED):
         _track(s, ev.name, ev.data)
         return False  # a flow may trigger on it as well
+    if ev.kind == "event" and ev.name == CANCEL:
+        return cancel(s, LEFT)
     if ev.kind == "agent_reply":
         _reply(s, ev.data)
         return True
     conversation = s.state.conversation
-    if ev.kind == "message" and conversation and ev.channel and not ev.data.get("returned"):
+    owned = conversation is not None and conversation.get("agent")
+    if (
+        ev.kind == "message"
+        and conversation
+        and owned
+        and ev.channel
+        and not ev.data.get("returned")
+    ):
         s.decide(
             ForwardToAgent(
                 derive_id("fwd", ev.event_id, str(conversation["id"])),
@@ -65,6 +90,31 @@ def handle(s: Handling) -> bool:
         )
         return True
     return False
+
+
+def waiting(handoff: HandOff) -> dict[str, Any]:
+    """The conversation a hand-off starts, as the state keeps it until an agent has it."""
+    return {
+        "id": handoff.task_id,
+        "queue": handoff.queue,
+        "agent": None,
+        "channel": handoff.channel,
+    }
+
+
+def cancel(s: Handling, reason: str) -> bool:
+    """End the customer's conversation from their side, if they have one; whether they had."""
+    conversation = s.state.conversation
+    if conversation is None:
+        return False
+    conversation_id = str(conversation["id"])
+    s.decide(
+        CancelConversation(
+            derive_id("cnl", s.event.event_id, conversation_id), conversation_id, reason
+        )
+    )
+    s.state = replace(s.state, conversation=None)
+    return True
 
 
 def named_flow(data: Any) -> str | None:
@@ -88,6 +138,8 @@ def _track(s: Handling, name: str, data: Any) -> None:
             "channel": data.get("channel"),
         }
         s.state = replace(s.state, conversation=owned)
+    elif name == CLOSED_HOURS and data.get("action") != "flow":
+        return  # it keeps its place in the queue, or waits for its callback
     elif current is not None and current.get("id") == conversation_id:
         s.state = replace(s.state, conversation=None)
 

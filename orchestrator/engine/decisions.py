@@ -169,6 +169,23 @@ class ForwardToAgent:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelConversation:
+    """The customer's conversation with people ends on their side: they opted out, or a
+    ``conversation.cancel`` event said they left. Waiting, it is abandoned; assigned, closed."""
+
+    kind: ClassVar[str] = "cancel_conversation"
+
+    cancel_id: str
+    conversation_id: str
+    reason: str
+
+    @property
+    def provenance(self) -> Provenance:
+        """No flow made it: the conversation did."""
+        return Provenance("conversation", 0, self.conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
 class EmitEvent:
     """Publish the business event ``event.<name>``."""
 
@@ -204,7 +221,16 @@ class Note:
         return Provenance(self.flow_id, self.flow_version, self.step)
 
 
-Decision = SendMessage | StartTimer | CancelTimer | CallHttp | HandOff | EmitEvent | ForwardToAgent
+Decision = (
+    SendMessage
+    | StartTimer
+    | CancelTimer
+    | CallHttp
+    | HandOff
+    | EmitEvent
+    | ForwardToAgent
+    | CancelConversation
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from orchestrator.engine import conversations
 from orchestrator.engine.decisions import Note, SendMessage, derive_id
 from orchestrator.policy import keywords
 from orchestrator.policy.keywords import OptChange
@@ -54,6 +55,8 @@ def _apply(s: Handling, change: OptChange) -> None:
         s.state = replace(s.state, run=None, suspended=None, current_flow=None)
     s.state = replace(s.state, consent=change.consent_after(s.state.consent, s.now))
     s.notes.append(Note(change.kind, change.detail, data=dict(change.data)))
+    if change.ends_runs:  # nor does a person go on talking to them
+        conversations.cancel(s, conversations.OPTED_OUT)
     to = s.state.identities.get(change.channel)
     if change.confirmation is None or to is None or change.already is not None:
         return

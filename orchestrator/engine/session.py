@@ -11,11 +11,13 @@ from typing import Any
 
 from orchestrator.engine import spec
 from orchestrator.engine.catalogue import Catalogue
+from orchestrator.engine.conversations import waiting
 from orchestrator.engine.customer_view import last_support
 from orchestrator.engine.decisions import (
     Alternate,
     CancelTimer,
     Decision,
+    HandOff,
     Note,
     SendMessage,
     StartTimer,
@@ -51,8 +53,10 @@ class Session:
     # ------------------------------------------------------------------ recording
 
     def decide(self, decision: Decision) -> None:
-        """Add a decision."""
+        """Add a decision (a hand-off also marks the customer's conversation as waiting)."""
         self.decisions.append(decision)
+        if isinstance(decision, HandOff):
+            self.state = replace(self.state, conversation=waiting(decision))
 
     def note(self, code: str, flow: spec.Flow | None, step: str | None, detail: str = "") -> None:
         """Add a note about ``flow`` (and ``step``)."""

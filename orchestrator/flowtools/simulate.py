@@ -23,6 +23,7 @@ from orchestrator.engine import spec
 from orchestrator.engine.catalogue import Catalogue
 from orchestrator.engine.decisions import (
     CallHttp,
+    CancelConversation,
     CancelTimer,
     Decision,
     EmitEvent,
@@ -262,6 +263,8 @@ def describe(decision: Decision, now: datetime) -> str:
             return f"-> emit event.{decision.name} {orjson.dumps(dict(decision.data)).decode()}"
         case ForwardToAgent():
             return f"-> to the agent of conversation {decision.conversation_id}: {decision.text}"
+        case CancelConversation():
+            return f"-> end conversation {decision.conversation_id} ({decision.reason})"
 
 
 def _message(d: SendMessage) -> str:

@@ -34,8 +34,10 @@ from redis.exceptions import RedisError
 from orchestrator.doorbell import Doorbell
 from orchestrator.errors import BadRecord
 from orchestrator.events import (
+    AGENT_CANCEL,
     AGENT_MESSAGE,
     AGENT_TASK,
+    AgentCancel,
     AgentMessage,
     AgentTask,
     AuditRecord,
@@ -91,6 +93,7 @@ class RouterWorker(BatchWorker):
         started = time.perf_counter()
         tasks: list[tuple[Record, AgentTask]] = []
         messages: list[AgentMessage] = []
+        cancels: list[AgentCancel] = []
         for record in records:
             try:
                 item = _decode(record)
@@ -99,6 +102,8 @@ class RouterWorker(BatchWorker):
                 continue
             if isinstance(item, AgentMessage):
                 messages.append(item)
+            elif isinstance(item, AgentCancel):
+                cancels.append(item)
             else:
                 tasks.append((record, item))
         seen, lasts = await self._look_up([t for _, t in tasks])
@@ -110,6 +115,8 @@ class RouterWorker(BatchWorker):
                 outcomes.append((task.channel, "duplicate"))
                 continue
             outcomes.append((task.channel, await self._route(record, task, last)))
+        for cancel in cancels:  # after the tasks: a hand-off and its cancel in one batch
+            outcomes.append((None, await self._cancel(cancel)))
         await self._pub.flush()
         await self._remember([t.task_id for _, t in tasks])
         self.wake.ring()
@@ -134,6 +141,22 @@ class RouterWorker(BatchWorker):
             return "duplicate"  # already on the board: a redelivery before it was remembered
         await publish_steps(self._pub, self._redis, self.router, out, self._deps)
         return out[-1].step if out else "queued"
+
+    async def _cancel(self, cancel: AgentCancel) -> str:
+        """The customer ended it: abandoned while it waits, closed with the reason if assigned;
+        one that is no longer on the board (closed meanwhile, a redelivery) changes nothing."""
+        now = self._deps.clock()
+        conversation_id, reason = cancel.conversation_id, cancel.reason
+        try:
+            out = await self.router.apply(
+                now,
+                lambda b: b.close(conversation_id, now, reason),
+                conversations=[conversation_id],
+            )
+        except Refused:
+            return "gone"
+        await publish_steps(self._pub, self._redis, self.router, out, self._deps)
+        return "cancelled"
 
     async def _messages(self, messages: Sequence[AgentMessage]) -> list[tuple[str | None, str]]:
         """Customers' messages for agents: to the live streams (one notice for the batch), or
@@ -256,13 +279,16 @@ def _last_agent(raw: bytes | str | None) -> tuple[str, datetime] | None:
         return None
 
 
-def _decode(record: Record) -> AgentTask | AgentMessage:
+def _decode(record: Record) -> AgentTask | AgentMessage | AgentCancel:
     event = parse_envelope(record.value or b"", record.headers)
     if event.type == AGENT_MESSAGE:
         return parse_data(event, AgentMessage)
+    if event.type == AGENT_CANCEL:
+        return parse_data(event, AgentCancel)
     if event.type != AGENT_TASK:
         raise BadRecord(
-            "wrong_type", f"expected {AGENT_TASK} or {AGENT_MESSAGE}, got {event.type!r}"
+            "wrong_type",
+            f"expected {AGENT_TASK}, {AGENT_MESSAGE} or {AGENT_CANCEL}, got {event.type!r}",
         )
     return parse_data(event, AgentTask)
 

@@ -159,7 +159,7 @@ async def test_bot_to_agent_across_channels_and_back_to_automation(
             async def owner() -> Any:
                 return (await store.load_states([cid]))[cid].conversation
 
-            owned = await eventually(owner, lambda c: c is not None, timeout=30)
+            owned = await eventually(owner, lambda c: c is not None and c["agent"], timeout=30)
             assert (owned["id"], owned["agent"], owned["queue"]) == (conversation, "ana", "desk")
         finally:
             await redis.aclose()

@@ -197,3 +197,25 @@ async def test_a_message_for_a_conversation_that_ended_goes_back_to_flows(
     assert back.detail == {"conversation_id": "task-gone"}
     assert "had ended" in (back.reason or "")
     assert any(r.step == "queued" for r in rows)  # the new conversation, on the board
+
+
+async def test_a_customer_who_opts_out_while_waiting_abandons_the_conversation(
+    desk: Pipeline, store: RoutingStore
+) -> None:
+    """Nobody is available; the customer gives up with STOP: the conversation leaves the board
+    as abandoned (counted, in the ledger), and the customer's flows are told."""
+    topics = desk.service.topics
+    await desk.produce(topics.inbound("sms"), sms_event("SMs1", NUMBER, "AGENT"), NUMBER)
+    await eventually(lambda: desk.ledger(NUMBER), lambda t: any(r.step == "queued" for r in t))
+    await desk.produce(topics.inbound("sms"), sms_event("SMs2", NUMBER, "STOP"), NUMBER)
+    rows = await eventually(
+        lambda: desk.ledger(NUMBER), lambda t: any(r.step == "abandoned" for r in t), timeout=30
+    )
+    steps = [r.step for r in rows]
+    assert steps.index("conversation_cancelled") < steps.index("abandoned")
+    (cancelled,) = [r for r in rows if r.step == "conversation_cancelled"]
+    assert cancelled.outcome == "opted_out"
+    board = (await board_of(store)).board
+    assert board.conversations == {}
+    abandoned = desk.service.metrics.queue_abandoned.labels("desk")._value.get()
+    assert abandoned == 1

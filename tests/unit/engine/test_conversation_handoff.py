@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from orchestrator.engine.decide import decide
-from orchestrator.engine.decisions import ForwardToAgent, HandOff, SendMessage
+from orchestrator.engine.decisions import CancelConversation, ForwardToAgent, HandOff, SendMessage
 from orchestrator.engine.model import Context, CustomerState, Event
 from orchestrator.flowtools.testing import DEFAULT_NOW
 from tests.unit.engine.conversations import ROOT, catalogue
@@ -169,3 +169,58 @@ def test_the_route_step_still_hands_off() -> None:
     low = decide(SHIPPED, out.state, message("1", n=5), CTX)
     reason = decide(SHIPPED, low.state, message("too slow", n=6), CTX)
     assert any(isinstance(d, HandOff) for d in reason.decisions)
+
+
+def routed(state: CustomerState) -> CustomerState:
+    """The customer asks for a person: the shipped order-status flow hands them off."""
+    out = decide(SHIPPED, state, message("where is my order", n=20), CTX)
+    out = decide(SHIPPED, out.state, message("no idea", n=21), CTX)
+    (handoff,) = [d for d in out.decisions if isinstance(d, HandOff)]
+    assert out.state.conversation == {
+        "id": handoff.task_id,
+        "queue": "order-support",
+        "agent": None,
+        "channel": "sms",
+    }
+    return out.state
+
+
+def test_while_it_waits_for_an_agent_the_customer_s_messages_still_reach_flows() -> None:
+    state = routed(customer(fields={}))
+    out = decide(SHIPPED, state, message("HELP", n=22), CTX)
+    assert not any(isinstance(d, ForwardToAgent) for d in out.decisions)
+    assert any(isinstance(d, SendMessage) and d.flow_id == "help" for d in out.decisions)
+
+
+def test_stop_ends_a_waiting_or_an_assigned_conversation_from_the_customer_s_side() -> None:
+    state = routed(customer(fields={}))
+    waiting_id = state.conversation["id"] if state.conversation else None
+    out = decide(SHIPPED, state, message("STOP", n=23), CTX)
+    (cancel,) = [d for d in out.decisions if isinstance(d, CancelConversation)]
+    assert (cancel.conversation_id, cancel.reason) == (waiting_id, "opted_out")
+    assert out.state.conversation is None
+    owned = decide(SHIPPED, assigned(customer()), message("STOP", n=24), CTX)
+    (cancel,) = [d for d in owned.decisions if isinstance(d, CancelConversation)]
+    assert (cancel.conversation_id, cancel.reason) == ("conv-1", "opted_out")
+    nothing = decide(SHIPPED, customer(), message("STOP", n=25), CTX)  # no conversation
+    assert not any(isinstance(d, CancelConversation) for d in nothing.decisions)
+
+
+def test_a_cancel_event_says_the_customer_left() -> None:
+    out = decide(SHIPPED, assigned(customer()), event("conversation.cancel", 4), CTX)
+    (cancel,) = out.decisions
+    assert isinstance(cancel, CancelConversation)
+    assert (cancel.conversation_id, cancel.reason) == ("conv-1", "customer_left")
+    again = decide(SHIPPED, out.state, event("conversation.cancel", 5), CTX)
+    assert not any(isinstance(d, CancelConversation) for d in again.decisions)
+
+
+def test_a_closed_queue_that_keeps_the_place_keeps_the_conversation() -> None:
+    state = routed(customer(fields={}))
+    conversation_id = state.conversation["id"] if state.conversation else ""
+    kept = event("conversation.closed_hours", 6, conversation_id=conversation_id, action="queue")
+    assert decide(SHIPPED, state, kept, CTX).state.conversation == state.conversation
+    handed = event(
+        "conversation.closed_hours", 7, conversation_id=conversation_id, action="flow", flow="x"
+    )
+    assert decide(SHIPPED, state, handed, CTX).state.conversation is None
