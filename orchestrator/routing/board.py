@@ -31,6 +31,7 @@ from orchestrator.routing.loader import CONVERSATION
 from orchestrator.routing.matching import (
     agent_rank,
     conversation_rank,
+    ring_ends,
     rings_end,
     target_for,
 )
@@ -350,13 +351,10 @@ class Board:
         """Due times of a conversation that waits from ``at``: its wider rings, its overflow,
         its queue's next opening or closing."""
         stamp = (conversation.queue, conversation.queued_at)
-        rule = self._rule(conversation)
-        start = conversation.queued_at or conversation.arrived_at
-        end = timedelta(0)
-        for target in rule.targets[:-1]:
-            end += target.timeout or timedelta(0)
-            if start + end > at:
-                self._push("ring", conversation.id, start + end, stamp)
+        window = self.routing.last_agent_window
+        for when in ring_ends(self._rule(conversation), conversation, window):
+            if when > at:
+                self._push("ring", conversation.id, when, stamp)
         overflow = self._overflow_at(conversation)
         if overflow is not None:
             self._push("overflow", conversation.id, max(overflow, at), stamp)
@@ -522,7 +520,8 @@ class Board:
         if queue.overflow is None or conversation.status != "waiting":
             return None
         start = conversation.queued_at or conversation.arrived_at
-        ends = [start + w for w in (queue.max_wait, rings_end(self._rule(conversation))) if w]
+        rings = rings_end(self._rule(conversation), conversation, self.routing.last_agent_window)
+        ends = [start + w for w in (queue.max_wait, rings) if w is not None]
         return min(ends) if ends else None
 
     def _open(self, queue: str, at: datetime) -> bool:

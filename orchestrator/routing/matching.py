@@ -30,34 +30,47 @@ def priority_of(queue: Queue, conversation: Conversation, now: datetime) -> int:
     return conversation.base_priority + grown
 
 
-def ring_of(rule: Rule, conversation: Conversation, now: datetime) -> int:
+def timeouts(rule: Rule, conversation: Conversation, window: timedelta) -> list[timedelta]:
+    """How long each ring of ``rule`` is tried for this conversation before the next is added:
+    its ``timeout``, except that a last-agent ring is no wait at all when the conversation has
+    no last agent inside the window (nobody it could reach)."""
+    start = conversation.queued_at or conversation.arrived_at
+    last_at = conversation.last_agent_at
+    has_last = conversation.last_agent is not None and last_at is not None
+    reachable = has_last and last_at is not None and start - last_at <= window
+    return [
+        timedelta(0) if t.last_agent and not reachable else (t.timeout or timedelta(0))
+        for t in rule.targets
+    ]
+
+
+def ring_of(rule: Rule, conversation: Conversation, now: datetime, window: timedelta) -> int:
     """The index of the widest ring the conversation's time in its queue has reached."""
     elapsed = now - (conversation.queued_at or conversation.arrived_at)
     ring, end = 0, timedelta(0)
-    for i, target in enumerate(rule.targets[:-1]):
-        end += target.timeout or timedelta(0)
+    for i, timeout in enumerate(timeouts(rule, conversation, window)[:-1]):
+        end += timeout
         if elapsed < end:
             return i
         ring = i + 1
     return ring
 
 
-def rings_end(rule: Rule) -> timedelta | None:
+def ring_ends(rule: Rule, conversation: Conversation, window: timedelta) -> list[datetime]:
+    """When each ring after the first is added (the due times of a waiting conversation)."""
+    start = conversation.queued_at or conversation.arrived_at
+    out, end = [], timedelta(0)
+    for timeout in timeouts(rule, conversation, window)[:-1]:
+        end += timeout
+        out.append(start + end)
+    return out
+
+
+def rings_end(rule: Rule, conversation: Conversation, window: timedelta) -> timedelta | None:
     """How long after entering the queue the last ring's timeout ends (none: it never does)."""
     if rule.targets[-1].timeout is None:
         return None
-    return sum((t.timeout or timedelta(0) for t in rule.targets), timedelta(0))
-
-
-def next_ring_at(rule: Rule, conversation: Conversation, now: datetime) -> datetime | None:
-    """When the next ring is added, or ``None`` when the widest is reached."""
-    start = conversation.queued_at or conversation.arrived_at
-    end = timedelta(0)
-    for target in rule.targets[:-1]:
-        end += target.timeout or timedelta(0)
-        if start + end > now:
-            return start + end
-    return None
+    return sum(timeouts(rule, conversation, window), timedelta(0))
 
 
 def has_skills(agent: Agent, needed: dict[str, int], own: Iterable[str] = ()) -> bool:
@@ -96,7 +109,7 @@ def target_for(
     if conversation.pinned is not None:
         return "transfer" if agent.id == conversation.pinned else None
     window = routing.last_agent_window
-    for target in rule.targets[: ring_of(rule, conversation, now) + 1]:
+    for target in rule.targets[: ring_of(rule, conversation, now, window) + 1]:
         if reaches(target, agent, conversation, now, window):
             return target.name
     return None

@@ -132,7 +132,9 @@ def moves_on(board: Board, conversation: Conversation, at: datetime) -> bool:
     if queue.overflow is None or conversation.status != "waiting":
         return False
     start = conversation.queued_at or conversation.arrived_at
-    waits = [w for w in (queue.max_wait, rings_end(rule_of(board.routing, conversation))) if w]
+    rule = rule_of(board.routing, conversation)
+    rings = rings_end(rule, conversation, board.routing.last_agent_window)
+    waits = [w for w in (queue.max_wait, rings) if w is not None]
     return bool(waits) and start + min(waits) <= at
 
 
