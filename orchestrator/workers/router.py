@@ -168,7 +168,9 @@ class RouterWorker(BatchWorker):
         for m in messages:
             conversation = board.conversations.get(m.conversation_id)
             if conversation is not None:
-                notices.append(message_notice(m, conversation.agent, at))
+                offer = conversation.offer  # between a transfer and an accept: the one offered it
+                agent = conversation.agent or (offer.agent if offer is not None else None)
+                notices.append(message_notice(m, agent, at))
                 outcomes.append((m.channel, "to_agent"))
                 continue
             await self._pub.publish(self._deps.topics.customer, returned_message(m), m.customer_id)

@@ -219,3 +219,42 @@ async def test_a_customer_who_opts_out_while_waiting_abandons_the_conversation(
     assert board.conversations == {}
     abandoned = desk.service.metrics.queue_abandoned.labels("desk")._value.get()
     assert abandoned == 1
+
+
+async def test_a_message_for_a_conversation_on_offer_reaches_the_agent_offered_it(
+    desk: Pipeline, store: RoutingStore, settings: Settings
+) -> None:
+    """Between a hand-off (or a transfer) and an accept nobody owns the conversation; the
+    agent it is offered to sees the customer's message come in."""
+    agent_side = await Router.open(store, Routing.model_validate(yaml.safe_load(ROUTING)))
+    now = datetime.now(UTC)
+    await agent_side.apply(now, lambda b: b.agent_joined("cy", {"orders": 3}, now), ["cy"])
+    await agent_side.apply(now, lambda b: b.presence("cy", "available", now), ["cy"])
+    topics = desk.service.topics
+    task = AgentTask(task_id="task-7", customer_id="cus_7", queue="desk", priority=1, channel="sms")
+    await desk.produce(topics.agent_tasks, new_event(AGENT_TASK, "task-7", "/t", task).to_bytes())
+    await eventually(
+        lambda: desk.service.ledger.query(customer_id="cus_7"),
+        lambda t: any(r.step == "offered" for r in t),
+    )
+    redis = Redis.from_url(settings.redis)
+    pubsub = redis.pubsub()
+    try:
+        await pubsub.subscribe("ct:rt:{routing}:steps")
+        late = AgentMessage(
+            conversation_id="task-7", customer_id="cus_7", channel="sms", text="hello?",
+            sender=NUMBER, received_id="SMo1",
+        )  # fmt: skip
+        await desk.produce(
+            topics.agent_tasks, new_event(AGENT_MESSAGE, "fwd-7", "/t", late).to_bytes()
+        )
+
+        async def notice() -> list[dict[str, object]]:
+            got = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            return orjson.loads(got["data"]) if got else []
+
+        (seen,) = await eventually(notice, lambda n: any(s["step"] == "message" for s in n))
+        assert (seen["agent"], seen["text"]) == ("cy", "hello?")
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
