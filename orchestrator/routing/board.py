@@ -147,7 +147,8 @@ class Board:
             if closed.action == "flow":
                 return out
         self.conversations[conversation.id] = conversation
-        return out + self._enqueue(conversation, conversation.queue, at)
+        out += self._enqueue(conversation, conversation.queue, at)
+        return out + self._settle(at)  # rings that reach nobody can make its overflow due now
 
     def accept(self, conversation_id: str, agent_id: str, at: datetime) -> Out:
         """``agent_id`` accepts its offer: it owns the conversation."""
@@ -157,6 +158,7 @@ class Board:
         agent.offers.discard(conversation_id)
         agent.holding.add(conversation_id)
         conversation.status, conversation.offer, conversation.agent = "assigned", None, agent_id
+        conversation.pinned = None  # a transfer to this agent is done
         conversation.last_agent, conversation.last_agent_at = agent_id, at
         waited = at - conversation.arrived_at
         assigned = d.Assigned(
@@ -198,7 +200,7 @@ class Board:
         if conversation.pinned is not None and conversation.status == "waiting":
             conversation.pinned = None  # that agent cannot take it now: the queue's rules can
             out += self._offer(conversation, at)
-        return out + self._fill(old, at)
+        return out + self._fill(old, at) + self._settle(at)
 
     def close(self, conversation_id: str, at: datetime, disposition: str | None = None) -> Out:
         """The conversation ends with people: the agent wraps up with ``disposition``; a
