@@ -19,7 +19,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
-import orjson
 from fastapi import APIRouter, Header, HTTPException
 from pydantic import BaseModel, Field
 
@@ -32,7 +31,7 @@ from orchestrator.events import AGENT_REPLY, AgentReply, AuditRecord, new_event
 from orchestrator.ledger.records import audit
 from orchestrator.routing import decisions as d
 from orchestrator.routing.model import Conversation
-from orchestrator.state import keys
+from orchestrator.workers.router import announce
 
 ROUTE = "/v1/conversations"
 SOURCE = "/continuum/api/agent"
@@ -156,7 +155,7 @@ def conversation_routes(api: APIRouter, desk: Desk) -> None:
         await deps.publisher.flush()
         if deps.redis is not None:
             notice = {**row.detail, "step": "note", "at": at.isoformat()}
-            await deps.redis.publish(keys.routing_key("steps"), orjson.dumps([notice]))
+            await announce(deps.redis, [notice])
         return NoteAdded(record_id=row.record_id)
 
     @api.get(

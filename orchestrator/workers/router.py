@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import ClassVar, Protocol
 
@@ -189,7 +189,7 @@ class RouterWorker(BatchWorker):
             )
             outcomes.append((m.channel, "returned"))
         if notices:
-            await self._redis.publish(keys.routing_key("steps"), orjson.dumps(notices))
+            await announce(self._redis, notices)
         return outcomes
 
     async def run_timers(self, stop: asyncio.Event) -> None:
@@ -392,4 +392,10 @@ def ledger_rows(router: Router, out: Sequence[d.Step]) -> list[AuditRecord]:
 
 async def notify(redis: RedisClient, out: Sequence[d.Step]) -> None:
     """Tell every API process (and so every agent's live stream) what was decided."""
-    await redis.publish(keys.routing_key("steps"), orjson.dumps([s.fields() for s in out]))
+    await announce(redis, [s.fields() for s in out])
+
+
+async def announce(redis: RedisClient, notices: Sequence[Mapping[str, object]]) -> None:
+    """One message on the routing notices channel: the agents' live streams, and every
+    router's timer loop (:meth:`RouterWorker.listen`), hear it."""
+    await redis.publish(keys.routing_key("steps"), orjson.dumps(notices))
